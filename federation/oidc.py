@@ -1,0 +1,227 @@
+"""Validate access tokens from several trusted OpenID Connect issuers.
+
+The issuer is matched exactly against the trusted list before anything is fetched, so a token
+cannot make us contact a host of its choosing. Keys come from the issuer's discovery document and
+JWKS, cached; an unknown `kid` refreshes the JWKS at most once per `refresh_interval`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import orjson
+from joserfc import jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    JoseError,
+    MissingClaimError,
+)
+from joserfc.jwk import KeySet
+from joserfc.jwt import JWTClaimsRegistry
+
+__all__ = [
+    "ASYMMETRIC_ALGORITHMS",
+    "Claims",
+    "IssuerUnavailable",
+    "TokenError",
+    "TokenValidator",
+    "TrustedIssuer",
+]
+
+# Never "none" and never HMAC: a public key must not be usable as a shared secret.
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+LEEWAY_S = 30
+JWKS_MAX_AGE_S = 3600
+JWKS_REFRESH_INTERVAL_S = 30
+VERIFIED_CACHE_SIZE = 10_000
+MAX_TOKEN_BYTES = 16 * 1024
+
+
+class TokenError(Exception):
+    """The token is not acceptable; the message says why (safe to show the caller)."""
+
+
+class IssuerUnavailable(TokenError):
+    """A trusted issuer's discovery document or keys could not be fetched."""
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    url: str
+    audience: str
+    groups_claim: str | None = "groups"
+    # Keys known in-process (the embedded IdP); when set, nothing is fetched.
+    static_keys: KeySet | None = None
+
+
+@dataclass(frozen=True)
+class Claims:
+    issuer: TrustedIssuer
+    subject: str
+    expires_at: int
+    values: dict[str, Any]
+
+    def groups(self) -> tuple[str, ...]:
+        claim = self.issuer.groups_claim
+        value = self.values.get(claim) if claim else None
+        if isinstance(value, list):
+            return tuple(str(v) for v in value)
+        return ()
+
+
+@dataclass
+class _IssuerKeys:
+    keys: KeySet | None = None
+    fetched_at: float = float("-inf")
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class TokenValidator:
+    def __init__(
+        self,
+        issuers: Sequence[TrustedIssuer],
+        http: httpx2.AsyncClient,
+        clock: Callable[[], float] = time.time,
+        refresh_interval: float = JWKS_REFRESH_INTERVAL_S,
+    ) -> None:
+        self._issuers = {issuer.url: issuer for issuer in issuers}
+        self._http = http
+        self._clock = clock
+        self._refresh_interval = refresh_interval
+        self._keys = {url: _IssuerKeys(keys=i.static_keys) for url, i in self._issuers.items()}
+        self._verified: OrderedDict[str, Claims] = OrderedDict()
+
+    async def validate(self, token: str) -> Claims:
+        if len(token) > MAX_TOKEN_BYTES:
+            raise TokenError("token too large")
+        cache_key = hashlib.sha256(token.encode()).hexdigest()
+        cached = self._verified.get(cache_key)
+        if cached is not None and cached.expires_at + LEEWAY_S > self._clock():
+            self._verified.move_to_end(cache_key)
+            return cached
+        header, payload = _peek(token)
+        algorithm = header.get("alg")
+        if algorithm not in ASYMMETRIC_ALGORITHMS:
+            raise TokenError(f"algorithm {algorithm!r} is not accepted")
+        issuer = self._issuers.get(payload.get("iss"))  # type: ignore[arg-type]
+        if issuer is None:
+            raise TokenError("issuer is not trusted")
+        keys = await self._keys_for(issuer, header.get("kid"))
+        claims = self._verify(token, issuer, keys, algorithm)
+        self._remember(cache_key, claims)
+        return claims
+
+    def _verify(self, token: str, issuer: TrustedIssuer, keys: KeySet, alg: str) -> Claims:
+        try:
+            decoded = jwt.decode(token, keys, algorithms=[alg])
+        except BadSignatureError as exc:
+            raise TokenError("bad signature") from exc
+        except JoseError as exc:
+            raise TokenError(f"token rejected: {exc.error}") from exc
+        registry = JWTClaimsRegistry(
+            now=lambda: int(self._clock()),
+            leeway=LEEWAY_S,
+            iss={"essential": True, "value": issuer.url},
+            aud={"essential": True, "value": issuer.audience},
+            sub={"essential": True},
+            exp={"essential": True},
+        )
+        try:
+            registry.validate(decoded.claims)
+        except ExpiredTokenError as exc:
+            raise TokenError("token expired") from exc
+        except MissingClaimError as exc:
+            raise TokenError(f"token lacks claim {exc.description}") from exc
+        except InvalidClaimError as exc:
+            raise TokenError(f"invalid claim: {exc.description}") from exc
+        except JoseError as exc:
+            raise TokenError(f"token rejected: {exc.error}") from exc
+        return Claims(
+            issuer, str(decoded.claims["sub"]), int(decoded.claims["exp"]), decoded.claims
+        )
+
+    async def _keys_for(self, issuer: TrustedIssuer, kid: Any) -> KeySet:
+        state = self._keys[issuer.url]
+        if issuer.static_keys is not None:
+            return issuer.static_keys
+        async with state.lock:
+            now = self._clock()
+            stale = now - state.fetched_at > JWKS_MAX_AGE_S
+            unknown = state.keys is not None and kid is not None and not _has_kid(state.keys, kid)
+            may_refresh = now - state.fetched_at >= self._refresh_interval
+            if state.keys is None or stale or (unknown and may_refresh):
+                try:
+                    state.keys = await self._fetch_keys(issuer)
+                    state.fetched_at = now
+                except IssuerUnavailable:
+                    if state.keys is None:
+                        raise
+                    state.fetched_at = now  # keep the stale keys; retry after the interval
+        assert state.keys is not None
+        if kid is not None and not _has_kid(state.keys, kid):
+            raise TokenError("signing key is unknown to the issuer")
+        return state.keys
+
+    async def _fetch_keys(self, issuer: TrustedIssuer) -> KeySet:
+        config = await self._get_json(f"{issuer.url}/.well-known/openid-configuration")
+        if config.get("issuer") != issuer.url:
+            raise IssuerUnavailable(
+                f"discovery document of {issuer.url} names issuer {config.get('issuer')!r}"
+            )
+        jwks_uri = config.get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise IssuerUnavailable(f"discovery document of {issuer.url} has no jwks_uri")
+        try:
+            return KeySet.import_key_set(await self._get_json(jwks_uri))  # type: ignore[arg-type]
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            raise IssuerUnavailable(f"JWKS of {issuer.url} is malformed") from exc
+
+    async def _get_json(self, url: str) -> dict[str, Any]:
+        try:
+            response = await self._http.get(url, timeout=10)
+            response.raise_for_status()
+            value = orjson.loads(response.content)
+        except (httpx2.HTTPError, orjson.JSONDecodeError) as exc:
+            raise IssuerUnavailable(f"cannot fetch {url}: {exc}") from exc
+        if not isinstance(value, dict):
+            raise IssuerUnavailable(f"{url} did not return a JSON object")
+        return value
+
+    def _remember(self, cache_key: str, claims: Claims) -> None:
+        self._verified[cache_key] = claims
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+
+
+def _has_kid(keys: KeySet, kid: str) -> bool:
+    return any(key.kid == kid for key in keys.keys)
+
+
+def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read header and payload without trusting them, to choose issuer and key."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenError("malformed token")
+    try:
+        header, payload = (orjson.loads(_b64decode(part)) for part in parts[:2])
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise TokenError("malformed token") from exc
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        raise TokenError("malformed token")
+    return header, payload
+
+
+def _b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))

@@ -1,0 +1,47 @@
+"""The registry's ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from registry.api import drives, permissions
+from registry.config import Settings
+from registry.errors import EXCEPTION_HANDLERS
+from registry.middleware import RequestContext
+from registry.responses import JSONResponse
+from registry.services import build, running
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings) -> Starlette:
+    services = build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with running(services):
+            yield
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", health, methods=["GET"]),
+        *drives.routes(),
+        *permissions.routes(),
+        *(services.idp.routes() if services.idp is not None else []),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestContext)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

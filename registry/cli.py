@@ -1,0 +1,125 @@
+"""`spacereg`: serve, migrate, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from registry.config import ConfigError, Settings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        settings = load_settings(
+            args.config,
+            overrides={
+                "data_dir": args.data_dir,
+                "host": getattr(args, "host", None),
+                "port": getattr(args, "port", None),
+            },
+        )
+    except ConfigError as exc:
+        print(f"spacereg: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return int(args.command(args, settings))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spacereg", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML configuration file")
+    parser.add_argument("--data-dir", type=Path, help="data directory (default ./var)")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the registry")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="do not upgrade the database first (replicas: run `migrate` once)",
+    )
+    serve.set_defaults(command=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database schema")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.set_defaults(command=cmd_migrate)
+
+    token = commands.add_parser("token", help="print an access token from the embedded IdP")
+    token.add_argument("username")
+    token.set_defaults(command=cmd_token)
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from registry.app import create_app
+
+    if not args.no_migrate:
+        asyncio.run(_migrate(settings, "head"))
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        proxy_headers=True,
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
+        log_level="info",
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_migrate(settings, args.revision))
+    print(f"database at revision {args.revision}")
+    return 0
+
+
+async def _migrate(settings: Settings, revision: str) -> None:
+    from registry.db import create_engine
+    from registry.migrate import upgrade
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine, revision)
+    finally:
+        await engine.dispose()
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from registry.idp.keys import IdpKeys
+    from registry.idp.users import load_users
+
+    if not settings.embedded_idp:
+        print(
+            "spacereg: the embedded IdP is off (external issuers are configured); "
+            "get a token from your identity provider",
+            file=sys.stderr,
+        )
+        return 2
+    directory = settings.data_dir / "idp"
+    users = load_users(directory, settings.idp_users, lambda text: print(text, file=sys.stderr))
+    user = users.get(args.username)
+    if user is None:
+        print(
+            f"spacereg: no user {args.username!r} (known: {', '.join(sorted(users))})",
+            file=sys.stderr,
+        )
+        return 1
+    keys = IdpKeys.load_or_create(directory)
+    print(
+        keys.access_token(
+            settings.idp_issuer, settings.audience, user.username, user.profile(), "spacereg-cli"
+        )
+    )
+    return 0

@@ -1,0 +1,69 @@
+"""The embedded IdP's signing key: RSA (RS256 is what every OIDC client accepts), kept in the
+data directory so tokens stay valid across restarts."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+
+ALGORITHM = "RS256"
+ACCESS_TOKEN_TTL_S = 3600
+
+
+class IdpKeys:
+    def __init__(self, key: RSAKey) -> None:
+        self._key = key
+        self.kid = key.kid or key.thumbprint()
+        self.public = KeySet([RSAKey.import_key(key.as_dict(private=False, kid=self.kid))])
+
+    @classmethod
+    def load_or_create(cls, directory: Path) -> IdpKeys:
+        path = directory / "signing-key.json"
+        if path.exists():
+            return cls(RSAKey.import_key(orjson.loads(path.read_bytes())))
+        directory.mkdir(parents=True, exist_ok=True)
+        key = RSAKey.generate_key(2048, private=True)
+        key_dict = key.as_dict(private=True, kid=key.thumbprint())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(orjson.dumps(key_dict))
+        return cls(RSAKey.import_key(key_dict))
+
+    def jwks(self) -> dict[str, Any]:
+        return self.public.as_dict()  # type: ignore[return-value]
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        header = {"alg": ALGORITHM, "kid": self.kid, "typ": "JWT"}
+        return jwt.encode(header, claims, self._key, algorithms=[ALGORITHM])
+
+    def access_token(
+        self,
+        issuer: str,
+        audience: str,
+        subject: str,
+        profile: dict[str, Any],
+        client_id: str,
+        scope: str = "openid profile email",
+        ttl_s: int = ACCESS_TOKEN_TTL_S,
+    ) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": issuer,
+            "aud": audience,
+            "sub": subject,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl_s,
+            "jti": uuid.uuid4().hex,
+            "client_id": client_id,
+            "scope": scope,
+            **profile,
+        }
+        return self.sign(claims)

@@ -1,0 +1,161 @@
+"""The registry's tables. Migrations in `migrations/` create exactly these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a real BIGINT.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+UtcDateTime = DateTime(timezone=True)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, typed for insert/update/delete statements."""
+    return model.__table__  # type: ignore[return-value]
+
+
+class User(Base):
+    """A person as one trusted issuer knows them; `id` is ours and stable."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(512))
+    subject: Mapped[str] = mapped_column(String(255))
+    username: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Peer(Base):
+    """Another registry we federate with (filled by peering)."""
+
+    __tablename__ = "peers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    base_url: Mapped[str] = mapped_column(String(512))
+    issuer: Mapped[str | None] = mapped_column(String(512))
+    jwks_url: Mapped[str | None] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Space(Base):
+    __tablename__ = "spaces"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(300), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    drive_type: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(64))
+    root_id: Mapped[str] = mapped_column(String(200))
+    etag: Mapped[str] = mapped_column(String(100))
+    quota_total: Mapped[int | None] = mapped_column(BigInteger)
+    quota_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    image: Mapped[str | None] = mapped_column(String(1024))
+    readme: Mapped[str | None] = mapped_column(String(1024))
+    status: Mapped[str] = mapped_column(String(16), default="enabled")
+    # Set for mountpoints of spaces held by a peer: where the files are and whether we reach them.
+    remote_peer_id: Mapped[str | None] = mapped_column(ForeignKey("peers.id", ondelete="CASCADE"))
+    remote_url: Mapped[str | None] = mapped_column(String(1024))
+    availability: Mapped[str] = mapped_column(String(16), default="available")
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Member(Base):
+    """A role held on a space by a user (our user id) or a group (its name in the token claim)."""
+
+    __tablename__ = "members"
+    __table_args__ = (
+        UniqueConstraint("space_id", "principal_type", "principal_id"),
+        Index("ix_members_principal", "principal_type", "principal_id", "space_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"))
+    principal_type: Mapped[str] = mapped_column(String(8))
+    principal_id: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ChangeRecord(Base):
+    """The ordered log of changes to spaces; `seq` is the cursor clients resume from."""
+
+    __tablename__ = "changes"
+    __table_args__ = (Index("ix_changes_space_seq", "space_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    space_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OutboxEntry(Base):
+    """A delivery to send (webhook, peer registry), written with the change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    destination: Mapped[str] = mapped_column(String(1024))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class IdpGrant(Base):
+    """Authorization codes and refresh tokens of the embedded IdP, stored by hash only."""
+
+    __tablename__ = "idp_grants"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str] = mapped_column(String(255))
+    client_id: Mapped[str] = mapped_column(String(255))
+    redirect_uri: Mapped[str | None] = mapped_column(String(1024))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(512), default="")
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

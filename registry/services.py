@@ -1,0 +1,110 @@
+"""Everything a running registry holds, built once at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import httpx2
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from federation.oidc import TokenValidator, TrustedIssuer
+from registry.config import Settings
+from registry.db import create_engine
+from registry.identity import Authenticator
+from registry.idp.keys import IdpKeys
+from registry.idp.server import EmbeddedIdp
+from registry.idp.users import load_users
+from registry.spaces import SpaceService
+from registry.store import users as user_store
+from storage import StorageProvider, load_provider
+
+logger = logging.getLogger("spacereg")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    base_url: str
+    engine: AsyncEngine
+    http: httpx2.AsyncClient
+    providers: dict[str, StorageProvider]
+    spaces: SpaceService
+    validator: TokenValidator
+    authenticator: Authenticator
+    idp: EmbeddedIdp | None
+
+
+def load_idp(
+    settings: Settings, engine: AsyncEngine, announce: Callable[[str], None] = logger.warning
+) -> EmbeddedIdp:
+    directory = settings.data_dir / "idp"
+    keys = IdpKeys.load_or_create(directory)
+    users = load_users(directory, settings.idp_users, announce)
+    return EmbeddedIdp(
+        settings.idp_issuer, settings.audience, settings.base_url, keys, users, engine
+    )
+
+
+def build(settings: Settings) -> Services:
+    """Wire the registry together; nothing here does I/O except reading key files."""
+    engine = create_engine(settings.database_url)
+    providers = {
+        config.name: load_provider(config.name, config.driver, config.options)
+        for config in settings.providers
+    }
+    http = httpx2.AsyncClient(
+        timeout=10, follow_redirects=False, verify=settings.federation.ca_file or True
+    )
+    idp = load_idp(settings, engine) if settings.embedded_idp else None
+    issuers = [
+        TrustedIssuer(
+            issuer.url,
+            issuer.audience,
+            issuer.groups_claim,
+            static_keys=idp.keys.public if idp and issuer.url == idp.issuer else None,
+        )
+        for issuer in settings.trusted_issuers()
+    ]
+    validator = TokenValidator(issuers, http)
+    spaces = SpaceService(
+        engine, providers, settings.default_project_quota, settings.default_personal_quota
+    )
+    authenticator = Authenticator(
+        validator,
+        engine,
+        spaces,
+        home_issuer=issuers[0].url,
+        admin_users=frozenset(settings.admin_users),
+        admin_role=settings.admin_role,
+        roles_claim=settings.roles_claim,
+    )
+    return Services(
+        settings, settings.base_url, engine, http, providers, spaces, validator, authenticator, idp
+    )
+
+
+@asynccontextmanager
+async def running(services: Services) -> AsyncIterator[None]:
+    """Start-up work that needs the event loop, and orderly shutdown."""
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(services.engine.dispose)
+        stack.push_async_callback(services.http.aclose)
+        for provider in services.providers.values():
+            stack.push_async_callback(provider.close)
+        if services.idp is not None:
+            await _provision(services.idp, services.engine, services.spaces)
+        yield
+
+
+async def _provision(idp: EmbeddedIdp, engine: AsyncEngine, spaces: SpaceService) -> None:
+    """Make the embedded IdP's users known, so they can be invited before their first login."""
+    async with engine.begin() as conn:
+        for user in idp.users.values():
+            user_id, created = await user_store.upsert(
+                conn, idp.issuer, user.username, user.username, user.display_name, user.email
+            )
+            if created:
+                await spaces.ensure_personal_space(conn, user_id, user.username, user.display_name)

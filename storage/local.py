@@ -1,0 +1,156 @@
+"""The `local` driver: each space is a directory under a root folder on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from storage.provider import (
+    Change,
+    ChangeCallback,
+    Entry,
+    PathNotFound,
+    SpaceInfo,
+    SpaceNotFound,
+    StorageError,
+)
+
+_SPACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class LocalProvider:
+    """Spaces as directories. The root ETag is a digest of every entry's path, inode, size
+    and mtime below the root, so it changes whenever anything below it changes."""
+
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.root = root
+        self._callbacks: list[ChangeCallback] = []
+
+    async def create_space(self, space_id: str) -> SpaceInfo:
+        path = self._space_dir(space_id)
+        await asyncio.to_thread(path.mkdir, parents=True, exist_ok=True)
+        info = await self.get_space(space_id)
+        await self._emit(Change(space_id, info.etag, info.used, ("/",)))
+        return info
+
+    async def get_space(self, space_id: str) -> SpaceInfo:
+        return await asyncio.to_thread(self._scan, space_id)
+
+    async def list_spaces(self) -> list[str]:
+        def names() -> list[str]:
+            if not self.root.is_dir():
+                return []
+            return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+
+        return await asyncio.to_thread(names)
+
+    async def set_quota(self, space_id: str, total: int | None) -> None:
+        # The local driver keeps no quota of its own: the registry enforces the total.
+        self._existing_dir(space_id)
+
+    async def delete_space(self, space_id: str) -> None:
+        path = self._existing_dir(space_id)
+        await asyncio.to_thread(shutil.rmtree, path)
+
+    async def stat(self, space_id: str, path: str) -> Entry:
+        target = self._resolve(space_id, path)
+
+        def stat() -> Entry:
+            try:
+                st = target.stat()
+            except FileNotFoundError as exc:
+                raise PathNotFound(path) from exc
+            if target.is_dir():
+                return _dir_entry(path, self._scan(space_id) if path in {"", "/"} else None, st)
+            return Entry(path, False, st.st_size, _entry_etag(st), _mtime(st))
+
+        return await asyncio.to_thread(stat)
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback)
+
+    async def close(self) -> None:
+        self._callbacks.clear()
+
+    async def _emit(self, change: Change) -> None:
+        for callback in list(self._callbacks):
+            await callback(change)
+
+    def _space_dir(self, space_id: str) -> Path:
+        if not _SPACE_ID.match(space_id):
+            raise StorageError(f"invalid space id {space_id!r}")
+        return self.root / space_id
+
+    def _existing_dir(self, space_id: str) -> Path:
+        path = self._space_dir(space_id)
+        if not path.is_dir():
+            raise SpaceNotFound(space_id)
+        return path
+
+    def _resolve(self, space_id: str, path: str) -> Path:
+        relative = PurePosixPath("/" + path.lstrip("/"))
+        if ".." in relative.parts:
+            raise PathNotFound(path)
+        return self._existing_dir(space_id).joinpath(*relative.parts[1:])
+
+    def _scan(self, space_id: str) -> SpaceInfo:
+        top = self._existing_dir(space_id)
+        digest = hashlib.sha256()
+        used = 0
+        newest = top.stat().st_mtime_ns
+        for directory, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            for name in [*sorted(filenames), *dirnames]:
+                full = os.path.join(directory, name)
+                try:
+                    st = os.lstat(full)
+                except FileNotFoundError:
+                    continue
+                if not os.path.isdir(full):
+                    used += st.st_size
+                newest = max(newest, st.st_mtime_ns)
+                rel = os.path.relpath(full, top)
+                digest.update(f"{rel}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        top_st = top.stat()
+        digest.update(f".\0{top_st.st_ino}\0{top_st.st_mtime_ns}".encode())
+        return SpaceInfo(
+            space_id=space_id,
+            root_id=f"{space_id}!{space_id}",
+            etag=f'"{digest.hexdigest()[:32]}"',
+            used=used,
+            modified=datetime.fromtimestamp(newest / 1e9, UTC),
+        )
+
+
+def _entry_etag(st: os.stat_result) -> str:
+    return (
+        '"'
+        + hashlib.sha256(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32]
+        + '"'
+    )
+
+
+def _mtime(st: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(st.st_mtime, UTC)
+
+
+def _dir_entry(path: str, info: SpaceInfo | None, st: os.stat_result) -> Entry:
+    if info is not None:
+        return Entry(path, True, info.used, info.etag, info.modified)
+    return Entry(path, True, 0, _entry_etag(st), _mtime(st))
+
+
+def from_config(name: str, options: Mapping[str, Any]) -> LocalProvider:
+    root = options.get("root")
+    if not root:
+        raise StorageError(f"provider {name!r}: the local driver needs option 'root'")
+    return LocalProvider(name, Path(root))
