@@ -1,0 +1,243 @@
+"""The discovery client: from `marie@paris.test` to paris's registry, endpoints, keys and issuer.
+
+Steps: DNS (SRV, then TXT, else the domain) → WebFinger at that origin → the registry metadata
+document and the issuer's OpenID configuration (in parallel) → the registry's JWKS. Every step
+is cached on its own (see `cache.py`), so many addresses at one domain share DNS, metadata, OIDC
+and JWKS look-ups, and concurrent callers share one in-flight look-up per key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlencode
+
+from federation.addresses import Address, parse_address
+from federation.cache import CacheSource, DiscoveryCache
+from federation.clock import Clock, MonotonicClock
+from federation.config import DiscoveryConfig
+from federation.dns import DnsPythonResolver, Resolver, order_srv
+from federation.errors import (
+    BadStatus,
+    BlockedAddress,
+    FetchFailed,
+    IssuerNotTrusted,
+    MalformedDocument,
+    UnknownAccount,
+)
+from federation.jrd import JRD_MEDIA_TYPE, OIDC_ISSUER_REL, REGISTRY_REL, Jrd, parse_jrd
+from federation.keys import parse_jwks
+from federation.locate import DnsFindings, RegistryLocation, lookup_dns, registry_locations
+from federation.metadata import RegistryMetadata, parse_metadata
+from federation.oidc_discovery import (
+    OpenIDConfiguration,
+    openid_configuration_url,
+    parse_openid_configuration,
+)
+from federation.safe_http import SafeHttpClient
+
+__all__ = ["DiscoveredRegistry", "Discovery", "Step"]
+
+_WEBFINGER_ACCEPT = f"{JRD_MEDIA_TYPE}, application/json;q=0.9"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    target: str
+    source: CacheSource
+
+
+@dataclass(frozen=True)
+class DiscoveredRegistry:
+    address: Address
+    location: RegistryLocation
+    webfinger: Jrd
+    metadata: RegistryMetadata
+    openid: OpenIDConfiguration
+    registry_keys: tuple[dict[str, Any], ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def issuer(self) -> str:
+        return self.openid.issuer
+
+    @property
+    def stale(self) -> bool:
+        return any(step.source == "stale" for step in self.steps)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": str(self.address),
+            "registry": {
+                "origin": self.location.origin,
+                "found_by": self.location.how,
+                "record": self.location.record,
+            },
+            "subject": self.webfinger.subject,
+            "metadata": {
+                "metadata_version": self.metadata.metadata_version,
+                "domain": self.metadata.domain,
+                "base_url": self.metadata.base_url,
+                "endpoints": self.metadata.endpoints,
+                "issuers": list(self.metadata.issuers),
+                "jwks_uri": self.metadata.jwks_uri,
+                "capabilities": list(self.metadata.capabilities),
+                "software": self.metadata.software,
+            },
+            "issuer": {
+                "url": self.openid.issuer,
+                "jwks_uri": self.openid.jwks_uri,
+                "authorization_endpoint": self.openid.authorization_endpoint,
+                "token_endpoint": self.openid.token_endpoint,
+            },
+            "registry_keys": [k.get("kid") for k in self.registry_keys],
+            "steps": [{"name": s.name, "target": s.target, "source": s.source} for s in self.steps],
+            "stale": self.stale,
+        }
+
+
+class Discovery:
+    """One per process; `aclose()` (or `async with`) releases connections and background work."""
+
+    def __init__(
+        self,
+        config: DiscoveryConfig,
+        *,
+        clock: Clock | None = None,
+        resolver: Resolver | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._config = config
+        self._resolver = resolver or DnsPythonResolver(config.dns_nameservers, config.dns_timeout_s)
+        self._http = SafeHttpClient(config, self._resolver)
+        self._rng = rng or random.Random()
+        self.cache = DiscoveryCache(
+            clock or MonotonicClock(),
+            min_ttl_s=config.min_ttl_s,
+            max_ttl_s=config.max_ttl_s,
+            default_ttl_s=config.default_ttl_s,
+            negative_ttl_s=config.negative_ttl_s,
+            max_stale_s=config.max_stale_s,
+        )
+
+    async def __aenter__(self) -> Discovery:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.cache.aclose()
+        await self._http.aclose()
+
+    async def discover(self, address: str | Address) -> DiscoveredRegistry:
+        addr = parse_address(address) if isinstance(address, str) else address
+        steps: list[Step] = []
+        locations = await self._locations(addr, steps)
+        location, jrd = await self._webfinger(addr, locations, steps)
+        registry_url = jrd.href(REGISTRY_REL)
+        issuer = jrd.href(OIDC_ISSUER_REL)
+        where = f"WebFinger answer for {addr.acct} at {location.origin}"
+        if registry_url is None:
+            raise MalformedDocument(f"{where}: no link with rel {REGISTRY_REL}")
+        if issuer is None:
+            raise MalformedDocument(f"{where}: no link with rel {OIDC_ISSUER_REL}")
+        metadata, openid = await asyncio.gather(
+            self._metadata(registry_url, addr.domain, steps), self._openid(issuer, steps)
+        )
+        if issuer not in metadata.issuers:
+            raise IssuerNotTrusted(
+                f"WebFinger names issuer {issuer}, which {registry_url} does not list"
+            )
+        keys = await self._jwks(metadata.jwks_uri, steps)
+        return DiscoveredRegistry(addr, location, jrd, metadata, openid, keys, tuple(steps))
+
+    async def _locations(self, addr: Address, steps: list[Step]) -> list[RegistryLocation]:
+        if addr.port is not None:
+            origin = f"https://{addr.domain}"
+            return [RegistryLocation(origin, "address", "")]
+
+        async def load() -> tuple[DnsFindings, float | None]:
+            return await lookup_dns(self._resolver, addr.host)
+
+        findings, source = await self.cache.get(f"dns {addr.host}", load)
+        steps.append(Step("dns", addr.host, source))
+        srv = order_srv(findings.srv, self._rng) if findings.srv else []
+        return registry_locations(addr, findings, srv, self._config)
+
+    async def _webfinger(
+        self, addr: Address, locations: list[RegistryLocation], steps: list[Step]
+    ) -> tuple[RegistryLocation, Jrd]:
+        """Try each location in order; move on only when one cannot be reached at all."""
+        failure: Exception | None = None
+        for location in locations:
+            query = urlencode(
+                [("resource", addr.acct), ("rel", REGISTRY_REL), ("rel", OIDC_ISSUER_REL)]
+            )
+            url = f"{location.origin}/.well-known/webfinger?{query}"
+
+            async def load(url: str = url) -> tuple[Jrd, float | None]:
+                try:
+                    fetched = await self._http.get(
+                        url, what="WebFinger answer", accept=_WEBFINGER_ACCEPT
+                    )
+                except BadStatus as exc:
+                    if exc.status == 404:
+                        raise UnknownAccount(
+                            f"{url}: the registry does not know {addr}", 404
+                        ) from exc
+                    raise
+                return parse_jrd(fetched.json_object("WebFinger answer"), url), fetched.ttl_s
+
+            try:
+                jrd, source = await self.cache.get(f"webfinger {url}", load)
+            except (BlockedAddress, FetchFailed) as exc:
+                if isinstance(exc, BadStatus):
+                    raise
+                failure = exc
+                continue
+            steps.append(Step("webfinger", url, source))
+            return location, jrd
+        assert failure is not None
+        raise failure
+
+    async def _metadata(self, url: str, domain: str, steps: list[Step]) -> RegistryMetadata:
+        async def load() -> tuple[RegistryMetadata, float | None]:
+            fetched = await self._http.get(url, what="registry metadata")
+            return parse_metadata(
+                fetched.json_object("registry metadata"), url, domain
+            ), fetched.ttl_s
+
+        metadata, source = await self.cache.get(f"metadata {url} {domain}", load)
+        steps.append(Step("metadata", url, source))
+        return metadata
+
+    async def _openid(self, issuer: str, steps: list[Step]) -> OpenIDConfiguration:
+        url = openid_configuration_url(issuer)
+
+        async def load() -> tuple[OpenIDConfiguration, float | None]:
+            fetched = await self._http.get(url, what="OpenID configuration")
+            doc = fetched.json_object("OpenID configuration")
+            return parse_openid_configuration(doc, issuer), fetched.ttl_s
+
+        openid, source = await self.cache.get(f"openid {issuer}", load)
+        steps.append(Step("openid-configuration", url, source))
+        return openid
+
+    async def _jwks(self, url: str, steps: list[Step]) -> tuple[dict[str, Any], ...]:
+        async def load() -> tuple[tuple[dict[str, Any], ...], float | None]:
+            fetched = await self._http.get(url, what="JWKS")
+            return parse_jwks(fetched.json_object("JWKS"), url), fetched.ttl_s
+
+        keys, source = await self.cache.get(f"jwks {url}", load)
+        steps.append(Step("jwks", url, source))
+        return keys
