@@ -16,7 +16,10 @@ FILTER_FIELDS = {"driveType": "drive_type", "id": "id"}
 ORDER_FIELDS = {"name": "name", "lastModifiedDateTime": "updated_at"}
 _OPERATORS = {"eq", "ne", "gt", "ge", "lt", "le", "has", "in"}
 _FUNCTIONS = {"contains", "startswith", "endswith", "any", "all", "not"}
-_TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<word>[A-Za-z_][\w/.@]*)|(?P<sym>[()]))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<word>[A-Za-z_][\w/.@]*)"
+    r"|(?P<sym>[(),:]))"
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,11 @@ def parse_filter(text: str | None) -> Filter | None:
     if text is None or not text.strip():
         return None
     tokens = _tokenize(text)
+    for (kind, word), following in zip(tokens, tokens[1:], strict=False):
+        if kind == "word" and word.lower() in _FUNCTIONS and following == ("sym", "("):
+            raise NotSupported(f"$filter function {word!r} is not supported")
+    if ("sym", "(") in tokens:
+        raise NotSupported("$filter grouping with parentheses is not supported")
     conditions: list[Condition] = []
     joins: set[str] = set()
     position = 0
@@ -51,7 +59,7 @@ def parse_filter(text: str | None) -> Filter | None:
         op_kind, op = tokens[position + 1]
         value_kind, value = tokens[position + 2]
         if field_kind != "word" or op_kind != "word":
-            _unsupported_or_malformed(field, text)
+            raise BadRequest(f"malformed $filter: {text!r}")
         if op not in _OPERATORS:
             raise BadRequest(f"malformed $filter: unknown operator {op!r}")
         if op != "eq":
@@ -106,9 +114,3 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
         tokens.append((kind, match.group(kind)))
         position = match.end()
     return tokens
-
-
-def _unsupported_or_malformed(word: str, text: str) -> None:
-    if word.lower() in _FUNCTIONS or word == "(":
-        raise NotSupported(f"$filter function or grouping {word!r} is not supported")
-    raise BadRequest(f"malformed $filter: {text!r}")
