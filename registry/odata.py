@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from registry.errors import BadRequest, NotSupported
 
@@ -44,7 +45,7 @@ def parse_filter(text: str | None) -> Filter | None:
     if text is None or not text.strip():
         return None
     tokens = _tokenize(text)
-    for (kind, word), following in zip(tokens, tokens[1:], strict=False):
+    for (kind, word), following in pairwise(tokens):
         if kind == "word" and word.lower() in _FUNCTIONS and following == ("sym", "("):
             raise NotSupported(f"$filter function {word!r} is not supported")
     if ("sym", "(") in tokens:
