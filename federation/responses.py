@@ -8,6 +8,7 @@ import orjson
 from starlette.responses import Response
 
 __all__ = [
+    "ALL_METHODS",
     "CORS_HEADERS",
     "error_response",
     "json_response",
@@ -16,6 +17,8 @@ __all__ = [
 ]
 
 CORS_HEADERS = {"Access-Control-Allow-Origin": "*"}
+# routes take every method so that the wrong one gets our JSON 405, not a plain-text one
+ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 PREFLIGHT_HEADERS = {
     **CORS_HEADERS,
     "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",

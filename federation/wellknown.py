@@ -37,7 +37,12 @@ from federation.instance import LocalInstance
 from federation.keys import SigningKeys
 from federation.metadata import JWKS_PATH, metadata_document
 from federation.ocm_discovery import ocm_discovery_document, ocm_not_implemented
-from federation.responses import json_response, method_not_allowed, preflight_response
+from federation.responses import (
+    ALL_METHODS,
+    json_response,
+    method_not_allowed,
+    preflight_response,
+)
 from federation.webfinger import UserDirectory, webfinger_endpoint
 
 __all__ = ["well_known_routes"]
@@ -79,18 +84,18 @@ def well_known_routes(
 ) -> list[BaseRoute]:
     ocm = _static_json(ocm_discovery_document(instance), METADATA_MAX_AGE_S)
     routes: list[BaseRoute] = [
-        Route("/.well-known/webfinger", webfinger_endpoint(instance, users), methods=None),
+        Route("/.well-known/webfinger", webfinger_endpoint(instance, users), methods=ALL_METHODS),
         Route(
             "/.well-known/space-registry",
             _static_json(metadata_document(instance), METADATA_MAX_AGE_S),
-            methods=None,
+            methods=ALL_METHODS,
         ),
-        Route(JWKS_PATH, _jwks_endpoint(keys), methods=None),
-        Route("/.well-known/ocm", ocm, methods=None),
-        Route("/ocm-provider", ocm, methods=None),
-        Route("/ocm-provider/", ocm, methods=None),
+        Route(JWKS_PATH, _jwks_endpoint(keys), methods=ALL_METHODS),
+        Route("/.well-known/ocm", ocm, methods=ALL_METHODS),
+        Route("/ocm-provider", ocm, methods=ALL_METHODS),
+        Route("/ocm-provider/", ocm, methods=ALL_METHODS),
     ]
     if not instance.ocm_api_available:
         ocm_path = instance.endpoints.ocm.rstrip("/")
-        routes.append(Route(ocm_path + "/{rest:path}", ocm_not_implemented, methods=None))
+        routes.append(Route(ocm_path + "/{rest:path}", ocm_not_implemented, methods=ALL_METHODS))
     return routes
