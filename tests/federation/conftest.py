@@ -10,7 +10,6 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -68,14 +67,19 @@ def sites(
     found: dict[str, Site] = {}
     with ExitStack() as stack:
 
-        def start(name: str, domain: str, host: str, ip: str = "127.0.0.1", port: int = 0,
-                  **flags: bool) -> Site:
+        def start(
+            name: str, domain: str, host: str, ip: str = "127.0.0.1", port: int = 0, **flags: bool
+        ) -> Site:
             sock = bind(ip, port)
             port = sock.getsockname()[1]
             base = f"https://{host}:{port}"
             instance = LocalInstance(
-                domain=domain.format(port=port), base_url=base, issuers=(base + "/idp",),
-                software_version="0.1.0-test", capabilities=("drives", "changes"), **flags,
+                domain=domain.format(port=port),
+                base_url=base,
+                issuers=(base + "/idp",),
+                software_version="0.1.0-test",
+                capabilities=("drives", "changes"),
+                **flags,
             )
             keys = SigningKeys.load_or_create(tmp_path_factory.mktemp(f"keys-{name}"))
             knobs, users = Knobs(), Directory({"marie", "einstein"})
@@ -93,14 +97,28 @@ def sites(
         start("closed", "closed.test:{port}", "closed.test", reveal_unknown_users=True)
 
         dead_port = _free_port()
-        dns_server.add("_spacereg._tcp.paris.test", "SRV", [
-            f"10 5 {paris.port} registry.paris.test."], ttl=120)
-        dns_server.add("_spacereg.zurich.test", "TXT", [
-            f'"v=spacereg1; url=https://reg.zurich.test:{zurich.port}"', '"unrelated=1"'])
-        dns_server.add("_spacereg._tcp.lyon.test", "SRV", [
-            f"20 0 {lyon.port} registry.lyon.test.", f"10 0 {dead_port} registry.lyon.test."])
-        for name in ("registry.paris.test", "reg.zurich.test", "bare.test", "registry.lyon.test",
-                     "public.test", "hang.test", "closed.test"):
+        dns_server.add(
+            "_spacereg._tcp.paris.test", "SRV", [f"10 5 {paris.port} registry.paris.test."], ttl=120
+        )
+        dns_server.add(
+            "_spacereg.zurich.test",
+            "TXT",
+            [f'"v=spacereg1; url=https://reg.zurich.test:{zurich.port}"', '"unrelated=1"'],
+        )
+        dns_server.add(
+            "_spacereg._tcp.lyon.test",
+            "SRV",
+            [f"20 0 {lyon.port} registry.lyon.test.", f"10 0 {dead_port} registry.lyon.test."],
+        )
+        for name in (
+            "registry.paris.test",
+            "reg.zurich.test",
+            "bare.test",
+            "registry.lyon.test",
+            "public.test",
+            "hang.test",
+            "closed.test",
+        ):
             dns_server.add(name, "A", ["127.0.0.1"])
         dns_server.add("internal.test", "A", ["127.0.0.2"])
         dns_server.add("mapped.test", "AAAA", ["::ffff:127.0.0.2"])
@@ -128,5 +146,3 @@ async def discovery(config: DiscoveryConfig) -> AsyncIterator[Discovery]:
 @pytest.fixture
 def paris(sites: dict[str, Site]) -> Site:
     return sites["paris"]
-
-

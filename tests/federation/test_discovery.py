@@ -29,7 +29,12 @@ async def test_discovery_through_srv(discovery: Discovery, paris: Site) -> None:
     assert found.openid.jwks_uri == paris.origin + "/idp/jwks"
     assert [k["kid"] for k in found.registry_keys] == [paris.keys.active.kid]
     assert {s.name for s in found.steps} == {
-        "dns", "webfinger", "metadata", "openid-configuration", "jwks"}
+        "dns",
+        "webfinger",
+        "metadata",
+        "openid-configuration",
+        "jwks",
+    }
 
 
 async def test_discovery_through_txt(discovery: Discovery, sites: dict[str, Site]) -> None:
@@ -62,7 +67,7 @@ async def test_explicit_port_in_address_skips_dns(
 async def test_address_at_a_domain_the_registry_does_not_serve(
     discovery: Discovery, sites: dict[str, Site]
 ) -> None:
-    with pytest.raises(UnknownAccount, match="does not know marie@bare.test"):
+    with pytest.raises(UnknownAccount, match=r"does not know marie@bare.test"):
         await discovery.discover(f"marie@bare.test:{sites['bare'].port}")
 
 
@@ -76,7 +81,7 @@ async def test_srv_priority_is_honoured_with_failover(
 async def test_issuer_mismatch_is_rejected(discovery: Discovery, paris: Site) -> None:
     paris.knobs.issuer_override = "https://evil.test/idp"
     try:
-        with pytest.raises(IssuerMismatch, match="names issuer 'https://evil.test/idp'"):
+        with pytest.raises(IssuerMismatch, match=r"names issuer 'https://evil.test/idp'"):
             await discovery.discover("marie@paris.test")
     finally:
         paris.knobs.issuer_override = None
@@ -97,5 +102,5 @@ async def test_loopback_registry_is_refused_without_allow_list(config: Discovery
 
 
 async def test_domain_without_registry_fails_clearly(discovery: Discovery) -> None:
-    with pytest.raises(FetchFailed, match="nowhere.test"):
+    with pytest.raises(FetchFailed, match=r"nowhere.test"):
         await discovery.discover("marie@nowhere.test")

@@ -69,10 +69,10 @@ async def test_failures_are_cached_for_the_negative_ttl(
 ) -> None:
     paris.knobs.fail_paths.add(WEBFINGER)
     try:
-        with pytest.raises(BadStatus, match="HTTP 503"):
+        with pytest.raises(BadStatus, match=r"HTTP 503"):
             await timed.discover("marie@paris.test")
         hits = paris.knobs.hits[WEBFINGER]
-        with pytest.raises(BadStatus, match="HTTP 503"):
+        with pytest.raises(BadStatus, match=r"HTTP 503"):
             await timed.discover("marie@paris.test")
         assert paris.knobs.hits[WEBFINGER] == hits
         clock.advance(config.negative_ttl_s + 1)
@@ -136,17 +136,21 @@ async def test_ttls_come_from_dns_and_http_headers(timed: Discovery, clock: Manu
 async def test_a_domain_that_does_not_answer_is_remembered(
     timed: Discovery, dns_server: DnsServer
 ) -> None:
-    with pytest.raises(FetchFailed, match="nowhere.test"):
+    with pytest.raises(FetchFailed, match=r"nowhere.test"):
         await timed.discover("marie@nowhere.test")
     queries = sum(dns_server.queries.values())
-    with pytest.raises(FetchFailed, match="nowhere.test"):
+    with pytest.raises(FetchFailed, match=r"nowhere.test"):
         await timed.discover("marie@nowhere.test")
     assert sum(dns_server.queries.values()) == queries
 
 
 def make_cache(clock: ManualClock) -> DiscoveryCache:
     return DiscoveryCache(
-        clock, min_ttl_s=60, max_ttl_s=3600, default_ttl_s=600, negative_ttl_s=30,
+        clock,
+        min_ttl_s=60,
+        max_ttl_s=3600,
+        default_ttl_s=600,
+        negative_ttl_s=30,
         max_stale_s=1000,
     )
 

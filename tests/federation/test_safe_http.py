@@ -76,7 +76,7 @@ async def test_ip_literal_urls_are_checked_too(config: DiscoveryConfig, paris: S
 
 async def test_redirect_to_private_address_is_refused(config: DiscoveryConfig, paris: Site) -> None:
     url = f"https://public.test:{paris.port}/redirect?to=https://internal.test:{paris.port}/whoami"
-    with pytest.raises(BlockedAddress, match="internal.test"):
+    with pytest.raises(BlockedAddress, match=r"internal.test"):
         await whoami(client_for(config), url)
     assert await whoami(client_for(config, allow_private_networks=PRIVATE_TOO), url) == "internal"
 
@@ -146,10 +146,10 @@ async def test_oversized_bodies_are_refused(
     config: DiscoveryConfig, paris: Site, path: str
 ) -> None:
     http = client_for(config, max_body_bytes=64 * 1024)
-    with pytest.raises(ResponseTooLarge, match="larger than 65536 bytes"):
+    with pytest.raises(ResponseTooLarge, match=r"larger than 65536 bytes"):
         await whoami(http, f"https://public.test:{paris.port}{path}")
 
 
 async def test_non_json_answer_names_the_document(config: DiscoveryConfig, paris: Site) -> None:
-    with pytest.raises(MalformedDocument, match="whoami at https://public.test.*not valid JSON"):
+    with pytest.raises(MalformedDocument, match=r"whoami at https://public.test.*not valid JSON"):
         await whoami(client_for(config), f"https://public.test:{paris.port}/not-json")

@@ -18,7 +18,8 @@ ALL_RELS = [OIDC_ISSUER_REL, REGISTRY_REL, OWNCLOUD_INSTANCE_REL]
 
 @pytest.fixture
 async def http(certs: CertFiles) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(verify=ssl.create_default_context(cafile=certs.ca_file), timeout=5) as client:
+    context = ssl.create_default_context(cafile=certs.ca_file)
+    async with httpx2.AsyncClient(verify=context, timeout=5) as client:
         yield client
 
 
@@ -83,8 +84,9 @@ async def test_registry_configured_to_reveal_users_answers_404_for_unknown(
     closed = sites["closed"]
     domain = closed.instance.domain
     assert (await finger(http, closed, ("resource", f"acct:marie@{domain}"))).status_code == 200
-    assert_error(await finger(http, closed, ("resource", f"acct:nobody@{domain}")), 404,
-                 "not_found")
+    assert_error(
+        await finger(http, closed, ("resource", f"acct:nobody@{domain}")), 404, "not_found"
+    )
 
 
 @pytest.mark.parametrize(
@@ -177,24 +179,31 @@ async def test_owncloud_desktop_client_finds_the_instance(
 ) -> None:
     """The desktop client asks with the server URL, wants application/json, reads href."""
     response = await finger(
-        http, paris, ("resource", paris.origin), ("rel", OWNCLOUD_INSTANCE_REL),
+        http,
+        paris,
+        ("resource", paris.origin),
+        ("rel", OWNCLOUD_INSTANCE_REL),
         accept="application/json",
     )
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert body["subject"] == paris.origin
-    assert body["links"] == [{
-        "rel": OWNCLOUD_INSTANCE_REL, "href": paris.origin,
-        "titles": {"en": "spacereg at paris.test", "und": "spacereg at paris.test"},
-    }]
+    assert body["links"] == [
+        {
+            "rel": OWNCLOUD_INSTANCE_REL,
+            "href": paris.origin,
+            "titles": {"en": "spacereg at paris.test", "und": "spacereg at paris.test"},
+        }
+    ]
 
 
 async def test_owncloud_mobile_client_finds_the_instance_for_a_user(
     http: httpx2.AsyncClient, paris: Site
 ) -> None:
     resource = quote("acct:marie@paris.test", safe="")
-    url = at(paris, f"/.well-known/webfinger?resource={resource}&rel={quote(OWNCLOUD_INSTANCE_REL)}")
+    rel = quote(OWNCLOUD_INSTANCE_REL)
+    url = at(paris, f"/.well-known/webfinger?resource={resource}&rel={rel}")
     body = (await http.get(url)).json()
     assert [link["href"] for link in body["links"]] == [paris.origin]
 

@@ -26,9 +26,21 @@ from federation.keys import SigningKeys
 from federation.wellknown import well_known_routes
 
 TEST_NAMES = [
-    "paris.test", "registry.paris.test", "zurich.test", "reg.zurich.test", "bare.test",
-    "lyon.test", "registry.lyon.test", "public.test", "internal.test", "rebind.test",
-    "mapped.test", "hang.test", "closed.test", "127.0.0.1", "127.0.0.2",
+    "paris.test",
+    "registry.paris.test",
+    "zurich.test",
+    "reg.zurich.test",
+    "bare.test",
+    "lyon.test",
+    "registry.lyon.test",
+    "public.test",
+    "internal.test",
+    "rebind.test",
+    "mapped.test",
+    "hang.test",
+    "closed.test",
+    "127.0.0.1",
+    "127.0.0.2",
 ]
 
 
@@ -96,12 +108,14 @@ def build_app(
     issuer = instance.issuers[0]
 
     async def openid_configuration(request: Request) -> Response:
-        return JSONResponse({
-            "issuer": knobs.issuer_override or issuer,
-            "jwks_uri": issuer + "/jwks",
-            "authorization_endpoint": issuer + "/authorize",
-            "token_endpoint": issuer + "/token",
-        })
+        return JSONResponse(
+            {
+                "issuer": knobs.issuer_override or issuer,
+                "jwks_uri": issuer + "/jwks",
+                "authorization_endpoint": issuer + "/authorize",
+                "token_endpoint": issuer + "/token",
+            }
+        )
 
     async def whoami(request: Request) -> Response:
         return JSONResponse({"server": name})
