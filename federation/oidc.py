@@ -85,6 +85,7 @@ class Claims:
 class _IssuerKeys:
     keys: KeySet | None = None
     fetched_at: float = float("-inf")
+    forced_at: float = float("-inf")  # last refresh caused by an unknown kid
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -160,15 +161,17 @@ class TokenValidator:
             now = self._clock()
             stale = now - state.fetched_at > JWKS_MAX_AGE_S
             unknown = state.keys is not None and kid is not None and not _has_kid(state.keys, kid)
-            may_refresh = now - state.fetched_at >= self._refresh_interval
-            if state.keys is None or stale or (unknown and may_refresh):
+            forced = unknown and now - state.forced_at >= self._refresh_interval
+            if forced:
+                state.forced_at = now
+            if state.keys is None or stale or forced:
                 try:
                     state.keys = await self._fetch_keys(issuer)
                     state.fetched_at = now
                 except IssuerUnavailable:
                     if state.keys is None:
                         raise
-                    state.fetched_at = now  # keep the stale keys; retry after the interval
+                    state.fetched_at = now - JWKS_MAX_AGE_S + self._refresh_interval
         assert state.keys is not None
         if kid is not None and not _has_kid(state.keys, kid):
             raise TokenError("signing key is unknown to the issuer")
