@@ -20,14 +20,24 @@ def pkce() -> tuple[str, str]:
 
 
 def authorize_params(challenge: str, **extra: str) -> dict[str, str]:
-    return {"response_type": "code", "client_id": "desktop", "redirect_uri": REDIRECT,
-            "code_challenge": challenge, "code_challenge_method": "S256", "state": "xyz",
-            "scope": "openid profile offline_access", "nonce": "n-1", **extra}
+    return {
+        "response_type": "code",
+        "client_id": "desktop",
+        "redirect_uri": REDIRECT,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "state": "xyz",
+        "scope": "openid profile offline_access",
+        "nonce": "n-1",
+        **extra,
+    }
 
 
 async def log_in(client, challenge: str, username="einstein", password="relativity"):
-    return await client.post("/idp/authorize", data={
-        **authorize_params(challenge), "username": username, "password": password})
+    return await client.post(
+        "/idp/authorize",
+        data={**authorize_params(challenge), "username": username, "password": password},
+    )
 
 
 async def code_from(response) -> str:
@@ -40,9 +50,17 @@ async def code_from(response) -> str:
 
 
 async def exchange(client, code: str, verifier: str, **extra: str):
-    return await client.post("/idp/token", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-        "client_id": "desktop", "code_verifier": verifier, **extra})
+    return await client.post(
+        "/idp/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": "desktop",
+            "code_verifier": verifier,
+            **extra,
+        },
+    )
 
 
 async def test_discovery_document_names_this_issuer(registry):
@@ -66,8 +84,9 @@ async def test_code_flow_with_pkce_gives_tokens_that_list_drives(registry):
         tokens = response.json()
         assert tokens["token_type"] == "Bearer"
         assert tokens["id_token"] and tokens["refresh_token"]
-        drives = await client.get("/graph/v1.0/me/drives", headers={
-            "Authorization": f"Bearer {tokens['access_token']}"})
+        drives = await client.get(
+            "/graph/v1.0/me/drives", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        )
     assert [d["driveAlias"] for d in drives.json()["value"]] == ["personal/einstein"]
 
 
@@ -88,19 +107,22 @@ async def test_unknown_user_is_refused_the_same_way(registry):
     assert "Wrong username or password" in response.text
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ({"response_type": "token"}, "response_type"),
-    ({"redirect_uri": "https://evil.example/cb"}, "redirect_uri"),
-    ({"code_challenge_method": "plain"}, "PKCE"),
-    ({"code_challenge": ""}, "PKCE"),
-    ({"client_id": ""}, "client_id"),
-])
-async def test_bad_authorization_requests_are_refused_without_redirect(registry, override,
-                                                                       message):
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"response_type": "token"}, "response_type"),
+        ({"redirect_uri": "https://evil.example/cb"}, "redirect_uri"),
+        ({"code_challenge_method": "plain"}, "PKCE"),
+        ({"code_challenge": ""}, "PKCE"),
+        ({"client_id": ""}, "client_id"),
+    ],
+)
+async def test_bad_authorization_requests_are_refused_without_redirect(registry, override, message):
     _, challenge = pkce()
     async with registry.client() as client:
-        response = await client.get("/idp/authorize",
-                                    params=authorize_params(challenge, **override))
+        response = await client.get(
+            "/idp/authorize", params=authorize_params(challenge, **override)
+        )
     assert response.status_code == 400
     assert message in response.text
     assert "location" not in response.headers
@@ -130,8 +152,9 @@ async def test_a_code_is_bound_to_its_redirect_and_client(registry):
     verifier, challenge = pkce()
     async with registry.client() as client:
         code = await code_from(await log_in(client, challenge))
-        response = await exchange(client, code, verifier,
-                                  redirect_uri="http://127.0.0.1:9999/other")
+        response = await exchange(
+            client, code, verifier, redirect_uri="http://127.0.0.1:9999/other"
+        )
         assert response.json()["error"] == "invalid_grant"
         code = await code_from(await log_in(client, challenge))
         response = await exchange(client, code, verifier, client_id="another")
@@ -144,20 +167,23 @@ async def test_refresh_tokens_rotate_and_are_single_use(registry):
         code = await code_from(await log_in(client, challenge))
         first = (await exchange(client, code, verifier)).json()
         refresh = {"grant_type": "refresh_token", "client_id": "desktop"}
-        second = await client.post("/idp/token",
-                                   data={**refresh, "refresh_token": first["refresh_token"]})
+        second = await client.post(
+            "/idp/token", data={**refresh, "refresh_token": first["refresh_token"]}
+        )
         assert second.status_code == 200
         assert second.json()["refresh_token"] != first["refresh_token"]
-        reused = await client.post("/idp/token",
-                                   data={**refresh, "refresh_token": first["refresh_token"]})
+        reused = await client.post(
+            "/idp/token", data={**refresh, "refresh_token": first["refresh_token"]}
+        )
         assert reused.status_code == 400
         assert reused.json()["error"] == "invalid_grant"
 
 
 async def test_token_endpoint_failures(registry):
     async with registry.client() as client:
-        response = await client.post("/idp/token", data={"grant_type": "password",
-                                                          "client_id": "desktop"})
+        response = await client.post(
+            "/idp/token", data={"grant_type": "password", "client_id": "desktop"}
+        )
         assert response.json()["error"] == "unsupported_grant_type"
         response = await client.post("/idp/token", data={"grant_type": "refresh_token"})
         assert response.status_code == 401
@@ -175,7 +201,9 @@ async def test_userinfo_needs_a_token_of_this_issuer(registry):
 async def test_login_form_escapes_what_it_echoes(registry):
     _, challenge = pkce()
     async with registry.client() as client:
-        response = await client.get("/idp/authorize", params=authorize_params(
-            challenge, state='"><script>alert(1)</script>'))
+        response = await client.get(
+            "/idp/authorize",
+            params=authorize_params(challenge, state='"><script>alert(1)</script>'),
+        )
     assert "<script>alert(1)" not in response.text
     assert re.search(r'name="state" value="&quot;&gt;&lt;script&gt;', response.text)

@@ -16,9 +16,14 @@ def root(space_id):
 
 
 async def invite(client, space_id, object_id, role=EDITOR, kind="user", **extra):
-    return await client.post(f"{root(space_id)}/invite", json={
-        "recipients": [{"objectId": object_id, "@libre.graph.recipient.type": kind}],
-        "roles": [role], **extra})
+    return await client.post(
+        f"{root(space_id)}/invite",
+        json={
+            "recipients": [{"objectId": object_id, "@libre.graph.recipient.type": kind}],
+            "roles": [role],
+            **extra,
+        },
+    )
 
 
 async def test_invited_user_sees_the_space_with_their_role(registry, admin):
@@ -61,7 +66,10 @@ async def test_permissions_are_listed_for_members(registry, admin):
     body = response.json()
     assert sorted(p["roles"][0] for p in body["value"]) == sorted([MANAGER, VIEWER])
     assert {r["id"] for r in body["@libre.graph.permissions.roles.allowedValues"]} == {
-        MANAGER, EDITOR, VIEWER}
+        MANAGER,
+        EDITOR,
+        VIEWER,
+    }
 
 
 async def test_role_change_and_removal(registry, admin):
@@ -80,12 +88,18 @@ async def test_role_change_and_removal(registry, admin):
 
 async def test_expired_membership_grants_nothing(registry, admin):
     project = await create_project(admin, "Temporary")
-    response = await invite(admin, project["id"], "marie", VIEWER,
-                            expirationDateTime="2999-01-01T00:00:00Z")
+    response = await invite(
+        admin, project["id"], "marie", VIEWER, expirationDateTime="2999-01-01T00:00:00Z"
+    )
     permission = response.json()["value"][0]
     assert permission["expirationDateTime"].startswith("2999-01-01")
-    assert_error(await invite(admin, project["id"], "richard", VIEWER,
-                              expirationDateTime="2001-01-01T00:00:00Z"), 400, "invalidRequest")
+    assert_error(
+        await invite(
+            admin, project["id"], "richard", VIEWER, expirationDateTime="2001-01-01T00:00:00Z"
+        ),
+        400,
+        "invalidRequest",
+    )
     # Expire it in the past directly in the database, as time would.
     from datetime import UTC, datetime, timedelta
 
@@ -95,13 +109,15 @@ async def test_expired_membership_grants_nothing(registry, admin):
 
     engine = registry.app.state.services.engine
     async with engine.begin() as conn:
-        await conn.execute(update(Member).where(Member.id == permission["id"]).values(
-            expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        await conn.execute(
+            update(Member)
+            .where(Member.id == permission["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     async with registry.client("marie") as marie:
         ids = {d["id"] for d in (await marie.get("/graph/v1.0/me/drives")).json()["value"]}
         assert project["id"] not in ids
-        assert_error(await marie.get(f"/graph/v1.0/drives/{project['id']}"), 404,
-                     "itemNotFound")
+        assert_error(await marie.get(f"/graph/v1.0/drives/{project['id']}"), 404, "itemNotFound")
 
 
 async def test_the_last_manager_cannot_leave(admin):
@@ -122,8 +138,7 @@ async def test_only_managers_manage_members(registry, admin):
         assert_error(await invite(marie, project["id"], "richard"), 403, "accessDenied")
     async with registry.client("richard") as richard:
         assert_error(await invite(richard, project["id"], "richard"), 404, "itemNotFound")
-        assert_error(await richard.get(f"{root(project['id'])}/permissions"), 404,
-                     "itemNotFound")
+        assert_error(await richard.get(f"{root(project['id'])}/permissions"), 404, "itemNotFound")
 
 
 async def test_inviting_twice_conflicts(admin):
@@ -132,19 +147,24 @@ async def test_inviting_twice_conflicts(admin):
     assert_error(await invite(admin, project["id"], "marie"), 409, "nameAlreadyExists")
 
 
-@pytest.mark.parametrize("body", [
-    {"recipients": [], "roles": [EDITOR]},
-    {"recipients": [{"objectId": "marie"}], "roles": []},
-    {"recipients": [{"objectId": "marie"}], "roles": ["not-a-role"]},
-    {"recipients": [{"objectId": "marie"}], "roles": [EDITOR, VIEWER]},
-    {"recipients": [{"objectId": "nobody-here"}], "roles": [EDITOR]},
-    {"recipients": [{"objectId": ""}], "roles": [EDITOR]},
-    {"recipients": [{"objectId": "marie", "@libre.graph.recipient.type": "robot"}],
-     "roles": [EDITOR]},
-    {"recipients": [{"id": "marie"}], "roles": [EDITOR]},
-    {"recipients": "marie", "roles": [EDITOR]},
-    {"recipients": [{"objectId": "marie"}], "roles": [EDITOR], "expirationDateTime": "soon"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"recipients": [], "roles": [EDITOR]},
+        {"recipients": [{"objectId": "marie"}], "roles": []},
+        {"recipients": [{"objectId": "marie"}], "roles": ["not-a-role"]},
+        {"recipients": [{"objectId": "marie"}], "roles": [EDITOR, VIEWER]},
+        {"recipients": [{"objectId": "nobody-here"}], "roles": [EDITOR]},
+        {"recipients": [{"objectId": ""}], "roles": [EDITOR]},
+        {
+            "recipients": [{"objectId": "marie", "@libre.graph.recipient.type": "robot"}],
+            "roles": [EDITOR],
+        },
+        {"recipients": [{"id": "marie"}], "roles": [EDITOR]},
+        {"recipients": "marie", "roles": [EDITOR]},
+        {"recipients": [{"objectId": "marie"}], "roles": [EDITOR], "expirationDateTime": "soon"},
+    ],
+)
 async def test_bad_invitations_are_refused_and_grant_nothing(registry, admin, body):
     project = await create_project(admin, "Refusing")
     response = await admin.post(f"{root(project['id'])}/invite", json=body)
@@ -156,8 +176,10 @@ async def test_bad_invitations_are_refused_and_grant_nothing(registry, admin, bo
 async def test_a_failed_invitation_of_several_grants_none(registry, admin):
     project = await create_project(admin, "All or nothing")
     await invite(admin, project["id"], "richard")
-    response = await admin.post(f"{root(project['id'])}/invite", json={
-        "recipients": [{"objectId": "marie"}, {"objectId": "richard"}], "roles": [EDITOR]})
+    response = await admin.post(
+        f"{root(project['id'])}/invite",
+        json={"recipients": [{"objectId": "marie"}, {"objectId": "richard"}], "roles": [EDITOR]},
+    )
     assert_error(response, 409, "nameAlreadyExists")
     listing = (await admin.get(f"{root(project['id'])}/permissions")).json()["value"]
     assert len(listing) == 2
@@ -182,8 +204,7 @@ async def test_role_definitions_carry_the_unified_ids(einstein):
     viewer_actions = set(by_id[VIEWER]["rolePermissions"][0]["allowedResourceActions"])
     manager_actions = set(by_id[MANAGER]["rolePermissions"][0]["allowedResourceActions"])
     assert viewer_actions < manager_actions
-    one = await einstein.get(
-        f"/graph/v1beta1/roleManagement/permissions/roleDefinitions/{EDITOR}")
+    one = await einstein.get(f"/graph/v1beta1/roleManagement/permissions/roleDefinitions/{EDITOR}")
     assert one.json() == by_id[EDITOR]
     missing = await einstein.get("/graph/v1beta1/roleManagement/permissions/roleDefinitions/x")
     assert_error(missing, 404, "itemNotFound")

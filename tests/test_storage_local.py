@@ -105,7 +105,7 @@ def test_drivers_are_found_by_entry_point(tmp_path):
     provider = load_provider("main", "local", {"root": str(tmp_path)})
     assert isinstance(provider, StorageProvider)
     assert provider.name == "main"
-    with pytest.raises(DriverNotFound, match="installed: .*local"):
+    with pytest.raises(DriverNotFound, match=r"installed: .*local"):
         load_provider("x", "no-such-driver", {})
     with pytest.raises(StorageError, match="root"):
         load_provider("x", "local", {})
