@@ -9,32 +9,37 @@ an authenticated peer when it shares. With `reveal_unknown_users`, unknown users
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
-from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from federation.addresses import parse_address
 from federation.errors import InvalidAddress
 from federation.instance import LocalInstance
 from federation.jrd import JRD_MEDIA_TYPE, OIDC_ISSUER_REL, OWNCLOUD_INSTANCE_REL, REGISTRY_REL
 from federation.responses import (
-    CORS_HEADERS,
     error_response,
     method_not_allowed,
     preflight_response,
 )
 
-__all__ = ["UserDirectory", "instance_links", "negotiate_media_type", "webfinger_endpoint"]
+__all__ = ["UserDirectory", "WebFingerApp", "instance_links", "negotiate_media_type"]
 
 MAX_RESOURCE_CHARS = 1024
 JRD_MAX_AGE_S = 600
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
+_PLAIN_USER = re.compile(r"[A-Za-z0-9._~+-]+")  # needs no unescaping or normalising
+_JRD_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"cache-control", f"public, max-age={JRD_MAX_AGE_S}".encode()),
+    (b"vary", b"Accept"),
+]
 
 
 class UserDirectory(Protocol):
@@ -64,6 +69,7 @@ def instance_links(instance: LocalInstance) -> list[dict[str, Any]]:
     ]
 
 
+@functools.lru_cache(maxsize=256)
 def negotiate_media_type(accept: str) -> str:
     """JRD unless the client asks for application/json and not for JRD (ownCloud desktop)."""
     wanted = set()
@@ -77,33 +83,44 @@ def negotiate_media_type(accept: str) -> str:
     return JRD_MEDIA_TYPE
 
 
-def webfinger_endpoint(
-    instance: LocalInstance, users: UserDirectory
-) -> Callable[[Request], Awaitable[Response]]:
-    links = instance_links(instance)
-    our_netlocs = {urlsplit(instance.base_url).netloc.lower(), instance.domain}
-    schemes = {"https", "http"} if instance.allow_http else {"https"}
+class WebFingerApp:
+    """A plain ASGI app: WebFinger is hit often, so it skips Request/Response objects."""
 
-    async def account_is_ours(resource: str) -> None:
-        address = parse_address(resource)
-        if address.domain != instance.domain:
-            raise _NotOurs(f"{address.domain} is not served here")
-        if instance.reveal_unknown_users and not await users.user_exists(address.user):
-            raise _NotOurs("no such account here")
+    def __init__(self, instance: LocalInstance, users: UserDirectory) -> None:
+        self._instance = instance
+        self._users = users
+        self._links = instance_links(instance)
+        self._all_links = orjson.dumps(self._links)
+        self._our_netlocs = {urlsplit(instance.base_url).netloc.lower(), instance.domain}
+        self._schemes = {"https", "http"} if instance.allow_http else {"https"}
 
-    def url_is_ours(resource: str) -> None:
-        parts = urlsplit(resource)
-        if not parts.netloc or _CONTROL.search(resource):
-            raise InvalidAddress(f"resource {resource!r} is not a valid URL")
-        if parts.scheme.lower() not in schemes or parts.netloc.lower() not in our_netlocs:
-            raise _NotOurs(f"{resource} is not a URL of this instance")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            response = preflight_response() if method == "OPTIONS" else method_not_allowed()
+            await response(scope, receive, send)
+            return
+        params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        resources = [value for name, value in params if name == "resource"]
+        error = await self._check(resources)
+        if error is not None:
+            await error(scope, receive, send)
+            return
+        rels = [value for name, value in params if name == "rel"]
+        links = orjson.dumps([k for k in self._links if k["rel"] in rels]) if rels else None
+        body = b'{"subject":%b,"links":%b}' % (orjson.dumps(resources[0]), links or self._all_links)
+        accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+        media_type = negotiate_media_type(accept.decode("latin-1")).encode()
+        headers = [
+            (b"content-type", media_type),
+            (b"content-length", str(len(body)).encode()),
+            *_JRD_HEADERS,
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
-    async def endpoint(request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return preflight_response()
-        if request.method not in ("GET", "HEAD"):
-            return method_not_allowed()
-        resources = request.query_params.getlist("resource")
+    async def _check(self, resources: list[str]) -> Response | None:
+        """None when the resource is ours; otherwise the 400 or 404 to answer."""
         if len(resources) != 1 or not resources[0]:
             return error_response(
                 400, "invalid_request", "exactly one non-empty 'resource' parameter is required"
@@ -113,9 +130,9 @@ def webfinger_endpoint(
             if len(resource) > MAX_RESOURCE_CHARS or _CONTROL.search(resource):
                 raise InvalidAddress("resource is too long or has spaces or control characters")
             if resource[:5].lower() == "acct:":
-                await account_is_ours(resource)
+                await self._account_is_ours(resource)
             elif resource[:8].lower() == "https://" or resource[:7].lower() == "http://":
-                url_is_ours(resource)
+                self._url_is_ours(resource)
             elif _SCHEME.match(resource):
                 raise _NotOurs(f"this server has nothing for {resource.split(':', 1)[0]}: URIs")
             else:
@@ -124,17 +141,24 @@ def webfinger_endpoint(
             return error_response(400, "invalid_request", str(exc))
         except _NotOurs as exc:
             return error_response(404, "not_found", str(exc))
-        rels = request.query_params.getlist("rel")
-        chosen = [link for link in links if link["rel"] in rels] if rels else links
-        media_type = negotiate_media_type(request.headers.get("accept", ""))
-        return Response(
-            orjson.dumps({"subject": resource, "links": chosen}),
-            media_type=media_type,
-            headers={
-                **CORS_HEADERS,
-                "Cache-Control": f"public, max-age={JRD_MAX_AGE_S}",
-                "Vary": "Accept",
-            },
-        )
+        return None
 
-    return endpoint
+    async def _account_is_ours(self, resource: str) -> None:
+        user, _, domain = resource[5:].rpartition("@")
+        if not (domain == self._instance.domain and _PLAIN_USER.fullmatch(user)):
+            address = parse_address(resource)  # the slow, thorough path: escapes, case, errors
+            if address.domain != self._instance.domain:
+                raise _NotOurs(f"{address.domain} is not served here")
+            user = address.user
+        if self._instance.reveal_unknown_users and not await self._users.user_exists(user):
+            raise _NotOurs("no such account here")
+
+    def _url_is_ours(self, resource: str) -> None:
+        parts = urlsplit(resource)
+        if not parts.netloc:
+            raise InvalidAddress(f"resource {resource!r} is not a valid URL")
+        if (
+            parts.scheme.lower() not in self._schemes
+            or parts.netloc.lower() not in self._our_netlocs
+        ):
+            raise _NotOurs(f"{resource} is not a URL of this instance")

@@ -43,7 +43,7 @@ from federation.responses import (
     method_not_allowed,
     preflight_response,
 )
-from federation.webfinger import UserDirectory, webfinger_endpoint
+from federation.webfinger import UserDirectory, WebFingerApp
 
 __all__ = ["well_known_routes"]
 
@@ -84,7 +84,7 @@ def well_known_routes(
 ) -> list[BaseRoute]:
     ocm = _static_json(ocm_discovery_document(instance), METADATA_MAX_AGE_S)
     routes: list[BaseRoute] = [
-        Route("/.well-known/webfinger", webfinger_endpoint(instance, users), methods=ALL_METHODS),
+        Route("/.well-known/webfinger", WebFingerApp(instance, users), methods=ALL_METHODS),
         Route(
             "/.well-known/space-registry",
             _static_json(metadata_document(instance), METADATA_MAX_AGE_S),

@@ -79,9 +79,16 @@ class DnsServer:
                 reply = server.answer(self.rfile.read(length))
                 self.wfile.write(struct.pack("!H", len(reply)) + reply)
 
-        udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Udp)
-        self.port = udp.server_address[1]
-        tcp = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Tcp)
+        for _attempt in range(50):  # one port number for both UDP and TCP
+            tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Tcp)
+            self.port = tcp.server_address[1]
+            try:
+                udp = socketserver.ThreadingUDPServer(("127.0.0.1", self.port), Udp)
+                break
+            except OSError:
+                tcp.server_close()
+        else:
+            raise RuntimeError("no port free for both UDP and TCP")
         threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (udp, tcp)]
         for thread in threads:
             thread.start()

@@ -1,0 +1,162 @@
+"""Benchmark of discovery serving and client, on loopback over TLS.
+
+Prints WebFinger requests/s next to the same server's trivial JSON endpoint (target ratio >= 0.8),
+cold discovery latency (DNS + WebFinger + metadata + OpenID configuration + JWKS over fresh TLS
+connections; target < 50 ms) and warm (cached) discovery latency (target < 1 ms).
+
+The server runs in its own process (uvicorn, TLS, test CA); the load generator is a small
+keep-alive HTTP/1.1 client on raw asyncio streams so that it costs less than the server.
+Run: .venv/bin/python bench/discovery.py [--requests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import socket
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from federation.config import DiscoveryConfig  # noqa: E402
+from federation.discovery import Discovery  # noqa: E402
+from tests.federation.dnsserver import DnsServer  # noqa: E402
+from tests.federation.tls_servers import CertFiles, make_certs  # noqa: E402
+
+HOST = "registry.paris.test"
+ROUNDS = 7
+WEBFINGER = "/.well-known/webfinger?resource=acct%3Amarie%40paris.test"
+
+
+def serve_forever(certs: CertFiles, port: int, data_dir: str) -> None:
+    """Child process: one registry's federation routes behind uvicorn with TLS."""
+    import uvicorn
+
+    from federation.instance import LocalInstance
+    from federation.keys import SigningKeys
+    from tests.federation.tls_servers import Directory, Knobs, build_app
+
+    base = f"https://{HOST}:{port}"
+    instance = LocalInstance("paris.test", base, (base + "/idp",), "bench")
+    keys = SigningKeys.load_or_create(Path(data_dir))
+    app = build_app(instance, Directory({"marie"}), keys, Knobs(), "paris")
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="error", access_log=False, lifespan="off",
+        ssl_certfile=certs.cert_file, ssl_keyfile=certs.key_file,
+    )
+
+
+def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("benchmark server did not start")
+
+
+async def _worker(port: int, context: ssl.SSLContext, path: str, count: int) -> None:
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=context, server_hostname=HOST
+    )
+    request = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAccept: */*\r\n\r\n".encode()
+    try:
+        for _ in range(count):
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"unexpected answer: {head[:40]!r}")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+async def requests_per_second(
+    port: int, context: ssl.SSLContext, path: str, total: int, connections: int = 8
+) -> float:
+    per = total // connections
+    started = time.perf_counter()
+    await asyncio.gather(*(_worker(port, context, path, per) for _ in range(connections)))
+    return per * connections / (time.perf_counter() - started)
+
+
+async def main(total: int) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="spacereg-bench-"))
+    certs = make_certs(workdir)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    spawn = multiprocessing.get_context("spawn")
+    server = spawn.Process(target=serve_forever, args=(certs, port, str(workdir / "keys")))
+    server.start()
+    try:
+        wait_for_port(port)
+        with DnsServer().running() as dns:
+            dns.add("_spacereg._tcp.paris.test", "SRV", [f"10 5 {port} {HOST}."])
+            dns.add(HOST, "A", ["127.0.0.1"])
+            await run(port, certs, dns, total)
+    finally:
+        server.terminate()
+        server.join()
+
+
+async def run(port: int, certs: CertFiles, dns: DnsServer, total: int) -> None:
+    context = ssl.create_default_context(cafile=certs.ca_file)
+    await requests_per_second(port, context, "/ping", 400)  # warm up both paths
+    await requests_per_second(port, context, WEBFINGER, 400)
+    trivial, webfinger, ratios = [], [], []
+    for _ in range(ROUNDS):  # alternate, so load from elsewhere on the machine hits both alike
+        trivial.append(await requests_per_second(port, context, "/ping", total))
+        webfinger.append(await requests_per_second(port, context, WEBFINGER, total))
+        ratios.append(webfinger[-1] / trivial[-1])
+    print(f"trivial JSON endpoint : {statistics.median(trivial):8.0f} requests/s (median)")
+    print(f"WebFinger             : {statistics.median(webfinger):8.0f} requests/s (median)")
+    print(f"ratio                 : {statistics.median(ratios):8.2f}  (median of {ROUNDS} "
+          "paired rounds; target >= 0.8)")
+
+    config = DiscoveryConfig(
+        dns_nameservers=(dns.nameserver,), allow_private_networks=("127.0.0.1/32",),
+        ca_file=certs.ca_file,
+    )
+    cold: list[float] = []
+    for _ in range(30):
+        async with Discovery(config) as client:
+            started = time.perf_counter()
+            await client.discover("marie@paris.test")
+            cold.append(time.perf_counter() - started)
+    async with Discovery(config) as client:
+        await client.discover("marie@paris.test")
+        warm: list[float] = []
+        for _ in range(5000):
+            started = time.perf_counter()
+            await client.discover("marie@paris.test")
+            warm.append(time.perf_counter() - started)
+    cold_ms = [c * 1000 for c in cold]
+    warm_ms = [w * 1000 for w in warm]
+    print(
+        f"cold discovery        : median {statistics.median(cold_ms):6.2f} ms, "
+        f"p95 {sorted(cold_ms)[int(len(cold_ms) * 0.95)]:6.2f} ms  (target < 50 ms)"
+    )
+    print(
+        f"warm discovery        : median {statistics.median(warm_ms):6.3f} ms, "
+        f"p99 {sorted(warm_ms)[int(len(warm_ms) * 0.99)]:6.3f} ms  (target < 1 ms)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000, help="requests per round")
+    asyncio.run(main(parser.parse_args().requests))
