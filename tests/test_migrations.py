@@ -1,0 +1,151 @@
+"""Alembic migrations on SQLite and PostgreSQL: up, down, up again; models and migrations agree;
+`spacereg migrate` brings a fresh database to head."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from registry.db import create_engine
+from registry.migrate import alembic_config, current_revision, downgrade, upgrade
+from registry.models import Base
+
+REPO = Path(__file__).resolve().parent.parent
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+TABLES = {"users", "peers", "spaces", "members", "changes", "outbox", "idp_grants"}
+INDEXES = {
+    "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
+    "changes": {"ix_changes_space_seq": ["space_id", "seq"]},
+    "outbox": {"ix_outbox_due": ["state", "next_attempt_at"]},
+}
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def schema(engine: AsyncEngine) -> dict[str, Any]:
+    def read(connection: Connection) -> dict[str, Any]:
+        inspector = inspect(connection)
+        tables = set(inspector.get_table_names()) - {"alembic_version"}
+        return {
+            "tables": tables,
+            "indexes": {
+                name: {ix["name"]: ix["column_names"] for ix in inspector.get_indexes(name)}
+                for name in tables
+            },
+            "unique": {
+                name: {tuple(uq["column_names"]) for uq in inspector.get_unique_constraints(name)}
+                for name in tables
+            },
+            "foreign_keys": {
+                name: {
+                    (tuple(fk["constrained_columns"]), fk["referred_table"])
+                    for fk in inspector.get_foreign_keys(name)
+                }
+                for name in tables
+            },
+        }
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def differences(engine: AsyncEngine) -> list[Any]:
+    def compare(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(compare)
+
+
+async def test_upgrade_to_head_creates_every_table_and_index(engine: AsyncEngine) -> None:
+    await upgrade(engine)
+
+    found = await schema(engine)
+    assert await current_revision(engine) == HEAD
+    assert found["tables"] == TABLES
+    for table_name, indexes in INDEXES.items():
+        for index_name, columns in indexes.items():
+            assert found["indexes"][table_name][index_name] == columns
+    assert ("issuer", "subject") in found["unique"]["users"]
+    assert ("space_id", "principal_type", "principal_id") in found["unique"]["members"]
+    assert (("space_id",), "spaces") in found["foreign_keys"]["members"]
+    assert (("remote_peer_id",), "peers") in found["foreign_keys"]["spaces"]
+
+
+async def test_downgrade_to_base_removes_every_table_and_upgrade_restores_them(
+    engine: AsyncEngine,
+) -> None:
+    await upgrade(engine)
+
+    await downgrade(engine, "base")
+    assert await current_revision(engine) is None
+    assert (await schema(engine))["tables"] == set()
+
+    await upgrade(engine)
+    assert await current_revision(engine) == HEAD
+    assert (await schema(engine))["tables"] == TABLES
+
+
+async def test_migrated_database_matches_the_models(engine: AsyncEngine) -> None:
+    await upgrade(engine)
+
+    assert await differences(engine) == []
+
+
+async def test_migrate_command_brings_a_fresh_database_to_head(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPACEREG_")}
+    args = [sys.executable, "-m", "registry", "--data-dir", str(tmp_path / "data"), "migrate"]
+    if database_url.startswith("postgresql"):
+        env["SPACEREG_DATABASE_URL"] = database_url
+    else:
+        database_url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'spacereg.db'}"
+
+    done = await asyncio.to_thread(
+        subprocess.run,
+        args,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    engine = create_engine(database_url)
+    try:
+        assert await current_revision(engine) == HEAD
+        assert (await schema(engine))["tables"] == TABLES
+    finally:
+        await engine.dispose()
