@@ -45,6 +45,7 @@ class ProviderConfig:
     name: str
     driver: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    drive_types: tuple[str, ...] = ()  # types of new spaces this provider holds
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,14 @@ class Settings:
     def domain(self) -> str:
         """The domain users of this registry are addressed at (`user@domain`)."""
         return urlsplit(self.base_url).netloc
+
+    def provider_for_type(self) -> dict[str, str]:
+        """Which provider holds new spaces of each type (the first to name the type wins)."""
+        chosen: dict[str, str] = {}
+        for provider in self.providers:
+            for drive_type in provider.drive_types:
+                chosen.setdefault(drive_type, provider.name)
+        return chosen
 
     def trusted_issuers(self) -> tuple[Issuer, ...]:
         if self.issuers:
@@ -195,7 +204,8 @@ def _build(raw: dict[str, Any]) -> Settings:
         ProviderConfig(
             name=str(item["name"]),
             driver=str(item["driver"]),
-            options={k: v for k, v in item.items() if k not in {"name", "driver"}},
+            options={k: v for k, v in item.items() if k not in {"name", "driver", "drive_types"}},
+            drive_types=tuple(str(t) for t in item.get("drive_types", ())),
         )
         for item in _table_list(raw, "providers", required=("name", "driver"))
     )
@@ -246,4 +256,7 @@ def _with_derived_defaults(settings: Settings) -> Settings:
             name="local", driver="local", options={"root": str(settings.data_dir / "spaces")}
         ),
     )
+    names = [p.name for p in providers]
+    if len(set(names)) != len(names):
+        raise ConfigError("providers: names must be unique")
     return replace(settings, base_url=base_url, database_url=database_url, providers=providers)

@@ -70,7 +70,11 @@ def build(settings: Settings) -> Services:
     ]
     validator = TokenValidator(issuers, http)
     spaces = SpaceService(
-        engine, providers, settings.default_project_quota, settings.default_personal_quota
+        engine,
+        providers,
+        settings.default_project_quota,
+        settings.default_personal_quota,
+        settings.provider_for_type(),
     )
     authenticator = Authenticator(
         validator,

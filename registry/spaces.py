@@ -35,10 +35,12 @@ class SpaceService:
         providers: Mapping[str, StorageProvider],
         default_project_quota: int,
         default_personal_quota: int,
+        provider_for_type: Mapping[str, str] | None = None,
     ) -> None:
         self._engine = engine
         self._providers = providers
         self._default_provider = next(iter(providers.values()))
+        self._provider_for_type = provider_for_type or {}
         self._project_quota = default_project_quota
         self._personal_quota = default_personal_quota
 
@@ -107,7 +109,7 @@ class SpaceService:
         creator: str,
     ) -> str:
         space_id = uuid.uuid4().hex
-        provider = self._default_provider
+        provider = self._provider(drive_type)
         info = await provider.create_space(space_id)
         try:
             await store.insert(
@@ -311,6 +313,11 @@ class SpaceService:
         if principal.is_admin or roles.at_least(view.role_of(principal), roles.MANAGER):
             return
         raise Forbidden("only managers of this space may do that")
+
+    def _provider(self, drive_type: str) -> StorageProvider:
+        """The provider configured for this type of space, else the first one."""
+        name = self._provider_for_type.get(drive_type)
+        return self._providers[name] if name else self._default_provider
 
     async def _free_alias(self, conn: AsyncConnection, alias: str) -> str:
         candidate, suffix = alias, 1

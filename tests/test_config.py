@@ -85,3 +85,20 @@ def test_bad_configuration_names_the_key(tmp_path, text, message):
 def test_missing_config_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings(tmp_path / "absent.toml", env={})
+
+
+def test_providers_choose_drive_types_and_need_unique_names(tmp_path):
+    config = tmp_path / "p.toml"
+    config.write_text(
+        '[[providers]]\nname = "a"\ndriver = "local"\nroot = "/a"\n'
+        '[[providers]]\nname = "b"\ndriver = "local"\nroot = "/b"\n'
+        'drive_types = ["project"]\n'
+    )
+    settings = load_settings(config, env={})
+    assert settings.provider_for_type() == {"project": "b"}
+    assert settings.providers[1].options == {"root": "/b"}
+    config.write_text(
+        '[[providers]]\nname = "a"\ndriver = "local"\n[[providers]]\nname = "a"\ndriver = "local"\n'
+    )
+    with pytest.raises(ConfigError, match="unique"):
+        load_settings(config, env={})

@@ -425,3 +425,31 @@ async def test_every_change_is_in_the_change_log(registry, admin):
             )
         ).all()
     assert [r.kind for r in rows] == ["created", "renamed", "disabled", "restored"]
+
+
+async def test_each_type_of_space_goes_to_its_configured_provider(tmp_path, idp_key_dir):
+    from tests.conftest import Registry, registry_settings, start_registry_context
+    from tests.servers import free_port
+
+    port = free_port()
+    settings = registry_settings(
+        tmp_path / "data",
+        port,
+        providers=[
+            {"name": "home", "driver": "local", "root": str(tmp_path / "home")},
+            {
+                "name": "projects",
+                "driver": "local",
+                "root": str(tmp_path / "projects"),
+                "drive_types": ["project"],
+            },
+        ],
+    )
+    app, server = start_registry_context(settings, idp_key_dir)
+    with server as url:
+        async with Registry(url, app, settings).client("admin") as admin:
+            project = await create_project(admin, "Elsewhere")
+            personal = (await admin.get("/graph/v1.0/me/drive")).json()
+    assert (tmp_path / "projects" / project["id"]).is_dir()
+    assert (tmp_path / "home" / personal["id"]).is_dir()
+    assert not (tmp_path / "home" / project["id"]).exists()
