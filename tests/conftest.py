@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from registry.db import create_engine
 from registry.idp.keys import IdpKeys
 from registry.migrate import upgrade
 from tests.postgres import PostgresCluster, start_for_tests
+from tests.schema import check_response
 from tests.servers import free_port, serve
 
 DEMO_USERS = [
@@ -49,8 +51,15 @@ class Registry:
         return self.app.state.services.idp.access_token_for(username)  # type: ignore[no-any-return]
 
     def client(self, username: str | None = None, **kwargs: Any) -> httpx2.AsyncClient:
+        """A client whose every response is checked against registry/openapi.yaml."""
         headers = {"Authorization": f"Bearer {self.token(username)}"} if username else {}
-        return httpx2.AsyncClient(base_url=self.url, headers=headers, timeout=10, **kwargs)
+        return httpx2.AsyncClient(
+            base_url=self.url,
+            headers=headers,
+            timeout=10,
+            event_hooks={"response": [check_response]},
+            **kwargs,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +84,9 @@ def migrate(settings: Settings) -> None:
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    # A thread of its own, so that async tests can start registries too.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 def start_registry_context(settings: Settings, idp_key_dir: Path | None) -> Any:

@@ -137,3 +137,42 @@ def assert_libregraph_drive_list(obj: Any) -> None:
         "schema",
     )
     _check(LIBREGRAPH_FILE, pointer, obj, "LibreGraph drive list", required=("value",))
+
+
+def template_for(path: str) -> str | None:
+    """The path template of our document that `path` falls under (literal segments win)."""
+    best: tuple[int, str] | None = None
+    for template in openapi_document()["paths"]:
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            literal = len(re.sub(r"\{[^}]+\}", "", template))
+            if best is None or literal > best[0]:
+                best = (literal, template)
+    return None if best is None else best[1]
+
+
+_DRIVE_PATH = re.compile(r"^/graph/v1(?:\.0|beta1)/(?:me/drive|drives/[^/]+)$")
+_DRIVES_PATH = re.compile(r"^/graph/v1(?:\.0|beta1)/(?:me/)?drives$")
+
+
+def assert_documented(response: httpx2.Response) -> None:
+    """Whatever the request was: the answer is what our document promises, drives are LibreGraph
+    drives, and a path we do not serve answers with the error schema."""
+    path, method = response.request.url.path, response.request.method
+    template = template_for(path)
+    if template is None or method.lower() not in openapi_document()["paths"][template]:
+        assert response.status_code in (404, 405), f"{method} {path} is not documented"
+        _check(OPENAPI_FILE, ("components", "schemas", "error"), response.json(), "error")
+        return
+    assert_matches_openapi(response, template, method)
+    if response.status_code in (200, 201) and method in ("GET", "POST", "PATCH"):
+        if _DRIVE_PATH.match(path):
+            assert_libregraph_drive(response.json())
+        elif _DRIVES_PATH.match(path) and method == "GET":
+            assert_libregraph_drive_list(response.json())
+
+
+async def check_response(response: httpx2.Response) -> None:
+    """An httpx2 response hook: every response a test client receives is checked."""
+    await response.aread()
+    assert_documented(response)

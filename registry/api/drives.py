@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from registry.api.common import caller, flag, json_body, services
 from registry.drive_json import drive
-from registry.errors import BadRequest
+from registry.errors import BadRequest, NotSupported
 from registry.odata import Filter, OrderBy, parse_filter, parse_orderby
 from registry.responses import JSONResponse
 from registry.views import SpaceView
@@ -102,7 +102,7 @@ def _query(request: Request) -> tuple[Filter | None, OrderBy | None, int]:
         "$select",
     }
     if unknown:
-        raise BadRequest(f"unsupported query option {sorted(unknown)[0]}", code="notSupported")
+        raise NotSupported(f"query option {sorted(unknown)[0]} is not supported")
     return (
         parse_filter(params.get("$filter")),
         parse_orderby(params.get("$orderby")),
