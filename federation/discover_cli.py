@@ -67,7 +67,7 @@ def format_human(found: DiscoveredRegistry) -> str:
         f"  registry        {meta.base_url}  (domain {meta.domain}, metadata "
         f"{meta.metadata_version}, {software or 'unknown software'})",
     ]
-    lines += [f"    {name:<16}{url}" for name, url in sorted(meta.endpoints.items())]
+    lines += [f"    {name:<17} {url}" for name, url in sorted(meta.endpoints.items())]
     lines += [
         f"  keys (JWKS)     {meta.jwks_uri}  ({len(found.registry_keys)} key(s))",
         f"  issuer          {found.issuer}  (OpenID configuration checked)",

@@ -30,7 +30,13 @@ from federation.errors import (
 )
 from federation.jrd import JRD_MEDIA_TYPE, OIDC_ISSUER_REL, REGISTRY_REL, Jrd, parse_jrd
 from federation.keys import parse_jwks
-from federation.locate import DnsFindings, RegistryLocation, lookup_dns, registry_locations
+from federation.locate import (
+    DnsFindings,
+    RegistryLocation,
+    host_locations,
+    lookup_dns,
+    registry_locations,
+)
 from federation.metadata import RegistryMetadata, parse_metadata
 from federation.oidc_discovery import (
     OpenIDConfiguration,
@@ -163,8 +169,7 @@ class Discovery:
 
     async def _locations(self, addr: Address, steps: list[Step]) -> list[RegistryLocation]:
         if addr.port is not None:
-            origin = f"https://{addr.domain}"
-            return [RegistryLocation(origin, "address", "")]
+            return host_locations(addr.domain, "address", self._config)
 
         async def load() -> tuple[DnsFindings, float | None]:
             return await lookup_dns(self._resolver, addr.host)

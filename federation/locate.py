@@ -66,7 +66,13 @@ def registry_locations(
             RegistryLocation(_txt_origin(record, host, config), "dns-txt", f"{txt_name(host)} TXT")
         ]
     port = None if config.default_port == 443 else config.default_port
-    return [RegistryLocation("https://" + format_host(host, port), "domain", "")]
+    return host_locations(format_host(host, port), "domain", config)
+
+
+def host_locations(hostport: str, how: str, config: DiscoveryConfig) -> list[RegistryLocation]:
+    """https at the host itself; then plain http, when development allows it."""
+    schemes = ("https", "http") if config.allow_http else ("https",)
+    return [RegistryLocation(f"{scheme}://{hostport}", how, "") for scheme in schemes]
 
 
 def _txt_origin(record: str, host: str, config: DiscoveryConfig) -> str:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from federation.wellknown import well_known_routes
 from registry.api import drives, permissions
 from registry.config import Settings
 from registry.errors import EXCEPTION_HANDLERS
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> Starlette:
         *drives.routes(),
         *permissions.routes(),
         *(services.idp.routes() if services.idp is not None else []),
+        *well_known_routes(services.instance, services.users, services.signing_keys),
     ]
     app = Starlette(
         routes=routes,

@@ -1,4 +1,4 @@
-"""`spacereg`: serve, migrate, token."""
+"""`spacereg`: serve, migrate, token, discover."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = load_settings(
             args.config,
@@ -55,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="print an access token from the embedded IdP")
     token.add_argument("username")
     token.set_defaults(command=cmd_token)
+
+    discover = commands.add_parser("discover", help="find the registry serving USER@DOMAIN")
+    discover.add_argument("address")
+    discover.add_argument("--json", action="store_true", help="print JSON for scripts")
+    discover.set_defaults(command=cmd_discover)
     return parser
 
 
@@ -123,3 +129,14 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     return 0
+
+
+def cmd_discover(args: argparse.Namespace, settings: Settings) -> int:
+    from federation.discover_cli import run_discover
+    from registry.services import discovery_config
+
+    return asyncio.run(
+        run_discover(
+            args.address, discovery_config(settings), args.json, sys.stdout, err=sys.stderr
+        )
+    )

@@ -56,6 +56,7 @@ class FederationSettings:
     allow_private_networks: tuple[str, ...] = ()
     allow_http: bool = False
     ca_file: str | None = None
+    reveal_unknown_users: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     base_url: str = ""
+    domain: str = ""  # users are addressed as user@domain; default: base_url's host[:port]
     database_url: str = ""
     audience: str = "spacereg"
     issuers: tuple[Issuer, ...] = ()
@@ -87,11 +89,6 @@ class Settings:
     def idp_issuer(self) -> str:
         return f"{self.base_url}/idp"
 
-    @property
-    def domain(self) -> str:
-        """The domain users of this registry are addressed at (`user@domain`)."""
-        return urlsplit(self.base_url).netloc
-
     def provider_for_type(self) -> dict[str, str]:
         """Which provider holds new spaces of each type (the first to name the type wins)."""
         chosen: dict[str, str] = {}
@@ -111,6 +108,7 @@ _SCALARS: dict[str, type] = {
     "host": str,
     "port": int,
     "base_url": str,
+    "domain": str,
     "database_url": str,
     "audience": str,
     "admin_role": str,
@@ -231,7 +229,13 @@ def _table_list(raw: dict[str, Any], key: str, required: tuple[str, ...]) -> lis
 def _federation(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError("federation: expected a table")
-    known = {"dns_nameservers", "allow_private_networks", "allow_http", "ca_file"}
+    known = {
+        "dns_nameservers",
+        "allow_private_networks",
+        "allow_http",
+        "ca_file",
+        "reveal_unknown_users",
+    }
     if unknown := set(raw) - known:
         raise ConfigError(f"federation: unknown keys {', '.join(sorted(unknown))}")
     result = dict(raw)
@@ -259,4 +263,7 @@ def _with_derived_defaults(settings: Settings) -> Settings:
     names = [p.name for p in providers]
     if len(set(names)) != len(names):
         raise ConfigError("providers: names must be unique")
-    return replace(settings, base_url=base_url, database_url=database_url, providers=providers)
+    domain = settings.domain or urlsplit(base_url).netloc
+    return replace(
+        settings, base_url=base_url, domain=domain, database_url=database_url, providers=providers
+    )

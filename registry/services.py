@@ -6,13 +6,18 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 
 import httpx2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from federation.config import DiscoveryConfig
+from federation.instance import Endpoints, LocalInstance
+from federation.keys import SigningKeys
 from federation.oidc import TokenValidator, TrustedIssuer
 from registry.config import Settings
 from registry.db import create_engine
+from registry.directory import RegisteredUsers
 from registry.identity import Authenticator
 from registry.idp.keys import IdpKeys
 from registry.idp.server import EmbeddedIdp
@@ -35,6 +40,9 @@ class Services:
     validator: TokenValidator
     authenticator: Authenticator
     idp: EmbeddedIdp | None
+    instance: LocalInstance
+    signing_keys: SigningKeys
+    users: RegisteredUsers
 
 
 def load_idp(
@@ -86,7 +94,43 @@ def build(settings: Settings) -> Services:
         roles_claim=settings.roles_claim,
     )
     return Services(
-        settings, settings.base_url, engine, http, providers, spaces, validator, authenticator, idp
+        settings,
+        settings.base_url,
+        engine,
+        http,
+        providers,
+        spaces,
+        validator,
+        authenticator,
+        idp,
+        local_instance(settings),
+        SigningKeys.load_or_create(settings.data_dir / "federation-keys"),
+        RegisteredUsers(engine, issuers[0].url),
+    )
+
+
+def local_instance(settings: Settings) -> LocalInstance:
+    """What this registry announces in its discovery documents."""
+    return LocalInstance(
+        domain=settings.domain,
+        base_url=settings.base_url,
+        issuers=tuple(issuer.url for issuer in settings.trusted_issuers()),
+        software_version=version("spacereg"),
+        endpoints=Endpoints(
+            drives="/graph/v1.0/me/drives", changes="/api/v1/changes", events="/api/v1/events"
+        ),
+        allow_http=settings.federation.allow_http or settings.base_url.startswith("http://"),
+        reveal_unknown_users=settings.federation.reveal_unknown_users,
+    )
+
+
+def discovery_config(settings: Settings) -> DiscoveryConfig:
+    federation = settings.federation
+    return DiscoveryConfig(
+        dns_nameservers=federation.dns_nameservers,
+        allow_private_networks=federation.allow_private_networks,
+        allow_http=federation.allow_http,
+        ca_file=federation.ca_file,
     )
 
 
