@@ -18,7 +18,7 @@ from registry.odata import Filter, OrderBy
 from registry.principal import Principal
 from registry.store import changes
 from registry.store import spaces as store
-from registry.views import SpaceView, group_rows
+from registry.views import MemberView, SpaceView, group_rows
 from storage import StorageProvider
 
 logger = logging.getLogger("spacereg.spaces")
@@ -26,6 +26,15 @@ logger = logging.getLogger("spacereg.spaces")
 PAGE_SIZE = 100
 NAME_MAX = 255
 FORBIDDEN_NAME_CHARACTERS = set('/\\.:?*"><|')
+import asyncio, os
+_LISTINGS = asyncio.Semaphore(int(os.environ.get("XSEM", "1000")))
+
+
+class Unchanged:
+    """Marks a field a caller leaves as it is (where None is a meaningful new value)."""
+
+
+UNCHANGED = Unchanged()
 
 
 class SpaceService:
@@ -58,7 +67,7 @@ class SpaceService:
     async def _page(
         self, visible_to: Any, where: Filter | None, order: OrderBy | None, offset: int
     ) -> tuple[list[SpaceView], bool]:
-        async with self._engine.connect() as conn:
+        async with _LISTINGS, self._engine.connect() as conn:
             rows = await store.list_page(conn, visible_to, where, order, offset, PAGE_SIZE + 1)
         views = group_rows(rows)
         return views[:PAGE_SIZE], len(views) > PAGE_SIZE
@@ -253,20 +262,15 @@ class SpaceService:
         space_id: str,
         member_id: str,
         role: str | None,
-        expires_at: datetime | str | None,
+        expires_at: datetime | Unchanged | None,
     ) -> None:
         async with self._engine.begin() as conn:
-            view = await self._visible(conn, principal, space_id, for_update=True)
-            self._require_manager(principal, view)
-            member = view.member(member_id)
-            if member is None:
-                raise NotFound(f"no permission {member_id} on this space")
+            member = await self._managed_member(conn, principal, space_id, member_id)
             values: dict[str, Any] = {}
             if role is not None and role != member.role:
-                if member.role == roles.MANAGER and await store.count_managers(conn, space_id) < 2:
-                    raise Conflict("the last manager cannot be demoted", code="conflict")
+                await self._keep_a_manager(conn, space_id, member, "demoted")
                 values["role"] = role
-            if expires_at != "unchanged":
+            if not isinstance(expires_at, Unchanged):
                 values["expires_at"] = expires_at
             if values:
                 await store.update_member(conn, member_id, values)
@@ -283,13 +287,8 @@ class SpaceService:
 
     async def remove_member(self, principal: Principal, space_id: str, member_id: str) -> None:
         async with self._engine.begin() as conn:
-            view = await self._visible(conn, principal, space_id, for_update=True)
-            self._require_manager(principal, view)
-            member = view.member(member_id)
-            if member is None:
-                raise NotFound(f"no permission {member_id} on this space")
-            if member.role == roles.MANAGER and await store.count_managers(conn, space_id) < 2:
-                raise Conflict("the last manager cannot be removed", code="conflict")
+            member = await self._managed_member(conn, principal, space_id, member_id)
+            await self._keep_a_manager(conn, space_id, member, "removed")
             await store.delete_member(conn, member_id)
             await changes.append(
                 conn,
@@ -307,6 +306,24 @@ class SpaceService:
         if not views or (views[0].role_of(principal) is None and not principal.is_admin):
             raise NotFound(f"no space {space_id}")
         return views[0]
+
+    async def _managed_member(
+        self, conn: AsyncConnection, principal: Principal, space_id: str, member_id: str
+    ) -> MemberView:
+        """A member of a space the caller manages, with the space locked."""
+        view = await self._visible(conn, principal, space_id, for_update=True)
+        self._require_manager(principal, view)
+        member = view.member(member_id)
+        if member is None:
+            raise NotFound(f"no permission {member_id} on this space")
+        return member
+
+    @staticmethod
+    async def _keep_a_manager(
+        conn: AsyncConnection, space_id: str, member: MemberView, verb: str
+    ) -> None:
+        if member.role == roles.MANAGER and await store.count_managers(conn, space_id) < 2:
+            raise Conflict(f"the last manager cannot be {verb}", code="conflict")
 
     @staticmethod
     def _require_manager(principal: Principal, view: SpaceView) -> None:

@@ -14,6 +14,7 @@ from registry.api.common import caller, json_body, services
 from registry.drive_json import permission
 from registry.errors import BadRequest, NotFound
 from registry.responses import JSONResponse
+from registry.spaces import UNCHANGED, Unchanged
 from registry.store import users
 from registry.views import SpaceView
 
@@ -54,10 +55,10 @@ async def update_permission(request: Request) -> Response:
     principal = await caller(request)
     body = await json_body(request)
     role = _role(body["roles"]) if "roles" in body else None
-    expires: datetime | str | None = "unchanged"
+    expires: datetime | Unchanged | None = UNCHANGED
     if "expirationDateTime" in body:
         expires = _expiry(body["expirationDateTime"])
-    if role is None and expires == "unchanged":
+    if role is None and isinstance(expires, Unchanged):
         raise BadRequest("nothing to change: give roles or expirationDateTime")
     spaces = services(request).spaces
     space_id, member_id = request.path_params["id"], request.path_params["perm_id"]
