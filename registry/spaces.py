@@ -26,8 +26,6 @@ logger = logging.getLogger("spacereg.spaces")
 PAGE_SIZE = 100
 NAME_MAX = 255
 FORBIDDEN_NAME_CHARACTERS = set('/\\.:?*"><|')
-import asyncio, os
-_LISTINGS = asyncio.Semaphore(int(os.environ.get("XSEM", "1000")))
 
 
 class Unchanged:
@@ -67,7 +65,7 @@ class SpaceService:
     async def _page(
         self, visible_to: Any, where: Filter | None, order: OrderBy | None, offset: int
     ) -> tuple[list[SpaceView], bool]:
-        async with _LISTINGS, self._engine.connect() as conn:
+        async with self._engine.connect() as conn:
             rows = await store.list_page(conn, visible_to, where, order, offset, PAGE_SIZE + 1)
         views = group_rows(rows)
         return views[:PAGE_SIZE], len(views) > PAGE_SIZE
