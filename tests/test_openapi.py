@@ -1,5 +1,5 @@
 """registry/openapi.yaml is a valid OpenAPI 3.0 document, describes every route the app serves
-(federation endpoints aside: their owner adds them), and the answers of a live registry match it."""
+(the federation endpoints included), and the answers of a live registry match it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
+import pytest
 from openapi_spec_validator import validate
 from starlette.routing import BaseRoute, Mount, Route
 
@@ -20,7 +21,7 @@ from tests.conftest import Registry, registry_settings
 from tests.schema import OPENAPI_FILE, assert_matches_openapi, openapi_document
 
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
-NOT_OURS = ("/.well-known", "/ocm")  # federation endpoints, documented by their owner
+FEDERATION = ("/.well-known/", "/ocm")  # their errors have the federation shape
 
 
 def app_operations(routes: list[BaseRoute], prefix: str = "") -> set[tuple[str, str]]:
@@ -33,7 +34,7 @@ def app_operations(routes: list[BaseRoute], prefix: str = "") -> set[tuple[str, 
             if "get" in methods:
                 methods.discard("head")  # Starlette answers HEAD for every GET route
             found |= {(_shape(prefix + route.path), m) for m in methods}
-    return {(path, m) for path, m in found if not path.startswith(NOT_OURS)}
+    return found
 
 
 def documented_operations() -> set[tuple[str, str]]:
@@ -76,7 +77,9 @@ def test_every_documented_operation_is_served(tmp_path: Path, idp_key_dir: Path)
     assert sorted(documented_operations() - served) == []
 
 
-def test_every_registry_error_response_uses_the_error_schema() -> None:
+def test_every_error_response_uses_the_error_schema_of_its_part() -> None:
+    """Registry errors have LibreGraph's shape, federation errors their own; a 500 (an
+    unexpected exception, caught by the registry's handler) is always a registry error."""
     document = openapi_document()
     for path, item in document["paths"].items():
         if path.startswith("/idp/"):
@@ -89,7 +92,11 @@ def test_every_registry_error_response_uses_the_error_schema() -> None:
                     ref = response.get("$ref", "")
                     target = document["components"]["responses"][ref.rsplit("/", 1)[-1]]
                     schema = target["content"]["application/json"]["schema"]
-                    assert schema == {"$ref": "#/components/schemas/error"}, (path, method, status)
+                    shape = "federationError"
+                    if status == "500" or not path.startswith(FEDERATION):
+                        shape = "error"
+                    expected = {"$ref": f"#/components/schemas/{shape}"}
+                    assert schema == expected, (path, method, status)
 
 
 async def test_drive_endpoints_answer_as_documented(registry: Registry) -> None:
@@ -259,3 +266,64 @@ async def test_idp_endpoints_answer_as_documented(registry: Registry) -> None:
 def test_document_ships_with_the_package() -> None:
     assert OPENAPI_FILE.is_file()
     assert isinstance(httpx2.Response, type)
+
+
+async def test_federation_endpoints_answer_as_documented(registry: Registry) -> None:
+    domain = urlsplit(registry.url).netloc
+    webfinger = "/.well-known/webfinger"
+    async with registry.client() as anyone:  # the client checks every answer, too
+        response = await anyone.get(webfinger, params={"resource": f"acct:marie@{domain}"})
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/jrd+json"
+        assert_matches_openapi(response, webfinger, "get")
+        response = await anyone.get(
+            webfinger,
+            params={"resource": registry.url, "rel": "http://openid.net/specs/connect/1.0/issuer"},
+            headers={"Accept": "application/json"},
+        )
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert [link["href"] for link in response.json()["links"]] == [registry.url + "/idp"]
+        assert_matches_openapi(response, webfinger, "get")
+        for params, status in [({}, 400), ({"resource": "acct:marie@elsewhere.test"}, 404)]:
+            response = await anyone.get(webfinger, params=params)
+            assert response.status_code == status
+            assert_matches_openapi(response, webfinger, "get")
+        response = await anyone.options(webfinger)
+        assert response.status_code == 204
+        assert_matches_openapi(response, webfinger, "options")
+
+        for path in (
+            "/.well-known/space-registry",
+            "/.well-known/jwks.json",
+            "/.well-known/ocm",
+            "/ocm-provider",
+            "/ocm-provider/",
+        ):
+            response = await anyone.get(path)
+            assert response.status_code == 200
+            assert_matches_openapi(response, path, "get")
+            response = await anyone.delete(path)
+            assert response.status_code == 405
+            assert_matches_openapi(response, path, "delete")
+        response = await anyone.post("/ocm/shares", json={})
+        assert response.status_code == 501
+        assert_matches_openapi(response, "/ocm/{path}", "post")
+
+
+def test_federation_answers_are_checked_by_their_schemas() -> None:
+    request = httpx2.Request("GET", "https://paris.test/.well-known/webfinger?resource=x")
+    cors = {"Access-Control-Allow-Origin": "*"}
+    jrd = {**cors, "Cache-Control": "max-age=600", "Content-Type": "application/jrd+json"}
+    no_subject = httpx2.Response(200, content=b'{"links": []}', headers=jrd, request=request)
+    with pytest.raises(AssertionError, match="'subject' is a required property"):
+        assert_matches_openapi(no_subject, "/.well-known/webfinger", "get")
+    without_cors = httpx2.Response(400, json={"error": {"code": "x", "message": "y"}})
+    without_cors.request = request
+    with pytest.raises(AssertionError, match="Access-Control-Allow-Origin missing"):
+        assert_matches_openapi(without_cors, "/.well-known/webfinger", "get")
+
+    registry_shaped = {"error": {"code": "x", "message": "y", "innererror": {}}}
+    wrong_error = httpx2.Response(400, json=registry_shaped, headers=cors, request=request)
+    with pytest.raises(AssertionError, match="Additional properties"):
+        assert_matches_openapi(wrong_error, "/.well-known/webfinger", "get")
