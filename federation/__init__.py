@@ -1,1 +1,1 @@
-"""Federation: discovery of other registries, their keys and identity providers, and token validation."""
+"""Federation: find other registries, their keys and identity providers; validate tokens."""

@@ -14,12 +14,13 @@ SOFTWARE_NAME = "spacereg"
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Paths (relative to `base_url`) of the APIs the metadata document announces."""
+    """Paths (relative to `base_url`) of the APIs the metadata document announces; None: this
+    registry does not offer that API (yet), and the document leaves it out."""
 
     drives: str = "/graph/v1.0/me/drives"
-    changes: str = "/graph/v1.0/me/changes"
-    events: str = "/events"
-    federation_inbox: str = "/federation/inbox"
+    changes: str | None = None
+    events: str | None = None
+    federation_inbox: str | None = None
     ocm: str = "/ocm"
     ocm_webdav: str = "/dav/ocm/"
 

@@ -44,7 +44,11 @@ def metadata_document(instance: LocalInstance) -> dict[str, Any]:
         "metadata_version": METADATA_VERSION,
         "domain": instance.domain,
         "base_url": instance.base_url,
-        "endpoints": {name: instance.url(getattr(paths, name)) for name in ENDPOINT_NAMES},
+        "endpoints": {
+            name: instance.url(path)
+            for name in ENDPOINT_NAMES
+            if (path := getattr(paths, name)) is not None
+        },
         "issuers": list(instance.issuers),
         "jwks_uri": instance.url(JWKS_PATH),
         "capabilities": list(instance.capabilities),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import httpx2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.config import DiscoveryConfig
-from federation.instance import Endpoints, LocalInstance
+from federation.instance import LocalInstance
 from federation.keys import SigningKeys
 from federation.oidc import TokenValidator, TrustedIssuer
 from registry.config import Settings
@@ -64,7 +65,7 @@ def build(settings: Settings) -> Services:
         for config in settings.providers
     }
     http = httpx2.AsyncClient(
-        timeout=10, follow_redirects=False, verify=settings.federation.ca_file or True
+        timeout=10, follow_redirects=False, verify=_tls_context(settings.federation.ca_file)
     )
     idp = load_idp(settings, engine) if settings.embedded_idp else None
     issuers = [
@@ -109,6 +110,10 @@ def build(settings: Settings) -> Services:
     )
 
 
+def _tls_context(ca_file: str | None) -> ssl.SSLContext | bool:
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True
+
+
 def local_instance(settings: Settings) -> LocalInstance:
     """What this registry announces in its discovery documents."""
     return LocalInstance(
@@ -116,9 +121,6 @@ def local_instance(settings: Settings) -> LocalInstance:
         base_url=settings.base_url,
         issuers=tuple(issuer.url for issuer in settings.trusted_issuers()),
         software_version=version("spacereg"),
-        endpoints=Endpoints(
-            drives="/graph/v1.0/me/drives", changes="/api/v1/changes", events="/api/v1/events"
-        ),
         allow_http=settings.federation.allow_http or settings.base_url.startswith("http://"),
         reveal_unknown_users=settings.federation.reveal_unknown_users,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -71,10 +72,14 @@ def test_serve_then_token_lists_the_personal_space(served):
     assert (data_dir / "spacereg.db").exists()
 
 
-def test_serve_prints_demo_passwords_once(served):
-    url, data_dir, env = served
-    users = (data_dir / "idp" / "users.json").read_text()
-    assert "einstein" in users and "password_hash" in users
+def test_demo_users_are_stored_with_hashed_passwords_only(served):
+    _, data_dir, _ = served
+    users = json.loads((data_dir / "idp" / "users.json").read_text())
+    assert {u["username"] for u in users} == {"einstein", "marie", "richard", "admin"}
+    assert all(
+        set(u) == {"username", "display_name", "email", "groups", "password_hash"} for u in users
+    )
+    assert oct((data_dir / "idp" / "users.json").stat().st_mode & 0o777) == "0o600"
 
 
 def test_token_for_an_unknown_user_fails(tmp_path):

@@ -20,7 +20,7 @@ def issuer():
 def external_registry(tmp_path, issuer):
     port = free_port()
     settings = registry_settings(tmp_path / "data", port, issuers=[{"url": issuer.url}])
-    app, server = start_registry_context(settings, None)
+    _, server = start_registry_context(settings, None)
     with server as url:
         yield url
 

@@ -19,7 +19,7 @@ async def test_human_output_says_what_was_found_and_how(
     text = out.getvalue()
     assert f"registry host   {paris.origin}  (found by DNS SRV (_spacereg._tcp.paris.test" in text
     assert f"issuer          {paris.origin}/idp  (OpenID configuration checked)" in text
-    assert "federation_inbox" in text
+    assert f"    drives            {paris.origin}/graph/v1.0/me/drives" in text
 
 
 async def test_json_output_for_scripts(config: DiscoveryConfig, sites: dict[str, Site]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from federation.errors import (
     RegistryMismatch,
 )
 from federation.httpcache import ttl_from_headers
-from federation.instance import LocalInstance
+from federation.instance import Endpoints, LocalInstance
 from federation.locate import DnsFindings, registry_locations
 from federation.metadata import metadata_document, parse_metadata
 from federation.netpolicy import NetworkPolicy, is_public_address
@@ -193,7 +194,15 @@ def test_our_metadata_round_trips_through_the_parser() -> None:
     doc = metadata_document(INSTANCE)
     parsed = parse_metadata(doc, "https://paris.test/m", "paris.test")
     assert parsed.base_url == "https://paris.test"
-    assert parsed.endpoints["federation_inbox"] == "https://paris.test/federation/inbox"
+    assert parsed.endpoints == {
+        "drives": "https://paris.test/graph/v1.0/me/drives",
+        "ocm": "https://paris.test/ocm",
+    }
+
+
+def test_metadata_announces_only_the_apis_offered() -> None:
+    offering = replace(INSTANCE, endpoints=Endpoints(changes="/api/v1/changes"))
+    assert set(metadata_document(offering)["endpoints"]) == {"drives", "changes", "ocm"}
 
 
 @pytest.mark.parametrize(

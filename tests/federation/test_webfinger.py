@@ -225,7 +225,7 @@ async def test_metadata_document(http: httpx2.AsyncClient, paris: Site) -> None:
     assert doc["metadata_version"] == "1.0"
     assert doc["domain"] == "paris.test"
     assert doc["base_url"] == paris.origin
-    assert set(doc["endpoints"]) == {"drives", "changes", "events", "federation_inbox", "ocm"}
+    assert set(doc["endpoints"]) == {"drives", "ocm"}
     assert doc["issuers"] == [paris.origin + "/idp"]
     assert doc["jwks_uri"] == paris.origin + "/.well-known/jwks.json"
     assert doc["software"] == {"name": "spacereg", "version": "0.1.0-test"}
