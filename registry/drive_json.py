@@ -10,9 +10,12 @@ from registry.views import MemberView, SpaceView
 
 
 def timestamp(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """`2024-05-01T12:00:00.000000Z`; a naive moment is taken as UTC."""
+    if moment.tzinfo is not None:
+        if moment.tzinfo is not UTC:
+            moment = moment.astimezone(UTC)
+        moment = moment.replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"
 
 
 def quota(total: int | None, used: int) -> dict[str, Any]:
@@ -31,11 +34,12 @@ def quota(total: int | None, used: int) -> dict[str, Any]:
 
 
 def permission(member: MemberView, unified_roles: bool) -> dict[str, Any]:
-    identity = {"id": member.principal_id, "displayName": member.display_name}
     result: dict[str, Any] = {
         "id": member.id,
         "roles": [roles.UNIFIED_ROLE_IDS[member.role] if unified_roles else member.role],
-        "grantedToV2": {member.principal_type: identity},
+        "grantedToV2": {
+            member.principal_type: {"id": member.principal_id, "displayName": member.display_name}
+        },
         "createdDateTime": timestamp(member.created_at),
     }
     if member.expires_at is not None:
@@ -45,7 +49,8 @@ def permission(member: MemberView, unified_roles: bool) -> dict[str, Any]:
 
 def drive(view: SpaceView, base_url: str, unified_roles: bool = True) -> dict[str, Any]:
     space = view.space
-    webdav = f"{base_url}/dav/spaces/{space.id}"
+    space_id = space.id
+    webdav = f"{base_url}/dav/spaces/{space_id}"
     root: dict[str, Any] = {
         "id": space.root_id,
         "eTag": space.etag,
@@ -55,7 +60,7 @@ def drive(view: SpaceView, base_url: str, unified_roles: bool = True) -> dict[st
     if space.status == "disabled":
         root["deleted"] = {"state": "trashed"}
     result: dict[str, Any] = {
-        "id": space.id,
+        "id": space_id,
         "name": space.name,
         "driveType": space.drive_type,
         "driveAlias": space.alias,
@@ -64,18 +69,18 @@ def drive(view: SpaceView, base_url: str, unified_roles: bool = True) -> dict[st
         "lastModifiedDateTime": timestamp(space.updated_at),
         "quota": quota(space.quota_total, space.quota_used),
         "root": root,
-        "webUrl": f"{base_url}/#/spaces/{space.id}",
+        "webUrl": f"{base_url}/#/spaces/{space_id}",
     }
-    special = [
-        {
-            "id": f"{space.root_id}:{name}",
-            "name": name,
-            "specialFolder": {"name": name},
-            "webDavUrl": f"{webdav}/{path}",
-        }
-        for name, path in (("image", space.image), ("readme", space.readme))
-        if path
-    ]
-    if special:
-        result["special"] = special
+    image, readme = space.image, space.readme
+    if image or readme:
+        result["special"] = [
+            {
+                "id": f"{space.root_id}:{name}",
+                "name": name,
+                "specialFolder": {"name": name},
+                "webDavUrl": f"{webdav}/{path}",
+            }
+            for name, path in (("image", image), ("readme", readme))
+            if path
+        ]
     return result

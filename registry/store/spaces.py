@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import Select
 
 from registry.models import Member, Space, User, table
 from registry.odata import Filter, OrderBy
@@ -34,14 +34,6 @@ MEMBER_COLUMNS = (
 )
 
 
-def principal_clause(user_id: str, groups: Sequence[str]) -> ColumnElement[bool]:
-    by_user = and_(members.c.principal_type == "user", members.c.principal_id == user_id)
-    if not groups:
-        return by_user
-    by_group = and_(members.c.principal_type == "group", members.c.principal_id.in_(groups))
-    return or_(by_user, by_group)
-
-
 async def list_page(
     conn: AsyncConnection,
     visible_to: tuple[str, Sequence[str]] | None,
@@ -54,19 +46,66 @@ async def list_page(
 
     Rows repeat a space once per member; they come in page order.
     """
-    page: Select[Any] = select(spaces)
+    conditions = () if where is None else where.conditions
+    shape = (
+        None if visible_to is None else bool(visible_to[1]),
+        tuple(cond.column for cond in conditions),
+        where is not None and where.any_of,
+        None if order is None else (order.column, order.descending),
+    )
+    statement = _PAGES.get(shape)
+    if statement is None:
+        statement = _page_statement(*shape)
+        if len(_PAGES) < PAGE_STATEMENTS_CACHED:
+            _PAGES[shape] = statement
+    params: dict[str, Any] = {"offset": offset, "limit": limit}
     if visible_to is not None:
+        params["user_id"], params["groups"] = visible_to[0], list(visible_to[1])
+        params["now"] = datetime.now(UTC)
+    for n, cond in enumerate(conditions):
+        params[f"where_{n}"] = cond.value
+    return list((await conn.execute(statement, params)).all())
+
+
+# Listing statements by shape (visibility, filtered columns, and/or, order), built once: building
+# and hashing the statement costs more than running it.
+PAGE_STATEMENTS_CACHED = 256
+_PAGES: dict[tuple[Any, ...], Select[Any]] = {}
+
+
+def _page_statement(
+    visible: bool | None,
+    where_columns: tuple[str, ...],
+    any_of: bool,
+    order_key: tuple[str, bool] | None,
+) -> Select[Any]:
+    order = None if order_key is None else OrderBy(*order_key)
+    page: Select[Any] = select(spaces)
+    if visible is not None:
+        by_user = and_(
+            members.c.principal_type == "user", members.c.principal_id == bindparam("user_id")
+        )
+        by_group = and_(
+            members.c.principal_type == "group",
+            members.c.principal_id.in_(bindparam("groups", expanding=True)),
+        )
         mine = select(members.c.space_id).where(
-            principal_clause(*visible_to),
-            or_(members.c.expires_at.is_(None), members.c.expires_at > datetime.now(UTC)),
+            or_(by_user, by_group) if visible else by_user,
+            or_(members.c.expires_at.is_(None), members.c.expires_at > bindparam("now")),
         )
         page = page.where(spaces.c.id.in_(mine))
-    if where is not None:
-        clauses = [spaces.c[cond.column] == cond.value for cond in where.conditions]
-        page = page.where(or_(*clauses) if where.any_of else and_(*clauses))
-    page = page.order_by(*_order(order)).offset(offset).limit(limit)
+    if where_columns:
+        clauses = [
+            spaces.c[column] == bindparam(f"where_{n}") for n, column in enumerate(where_columns)
+        ]
+        page = page.where(or_(*clauses) if any_of else and_(*clauses))
+    page = (
+        page.order_by(*_order(order))
+        .offset(bindparam("offset", type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
+    )
     cte = page.cte("page")
-    statement = (
+    return (
         select(cte, *MEMBER_COLUMNS)
         .select_from(
             cte.outerjoin(members, members.c.space_id == cte.c.id).outerjoin(
@@ -76,7 +115,6 @@ async def list_page(
         )
         .order_by(*_order(order, cte.c), members.c.created_at, members.c.id)
     )
-    return list((await conn.execute(statement)).all())
 
 
 def _order(order: OrderBy | None, columns: Any = None) -> list[Any]:
