@@ -27,6 +27,9 @@ def create_engine(database_url: str) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Read through a memory map: the default 2 MB page cache cannot hold what listing touches
+        # at a million spaces (measured: 1.6 -> 1.0 ms per listing query).
+        cursor.execute("PRAGMA mmap_size=1073741824")
         cursor.close()
 
     return engine

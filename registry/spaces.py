@@ -8,6 +8,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -27,8 +28,10 @@ logger = logging.getLogger("spacereg.spaces")
 PAGE_SIZE = 100
 NAME_MAX = 255
 FORBIDDEN_NAME_CHARACTERS = set('/\\.:?*"><|')
+# SQLite runs every query in a thread of its own: many listings at once fight over the GIL and
+# serve fewer requests per second, with a longer tail, than a few at a time. PostgreSQL's limit
+# is its connection pool.
 SQLITE_LISTINGS_AT_ONCE = 4
-OTHER_LISTINGS_AT_ONCE = 1_000_000  # the database's pool is the limit
 
 
 class Unchanged:
@@ -53,6 +56,11 @@ class SpaceService:
         self._provider_for_type = provider_for_type or {}
         self._project_quota = default_project_quota
         self._personal_quota = default_personal_quota
+        self._listing_slots: AbstractAsyncContextManager[Any] = (
+            asyncio.Semaphore(SQLITE_LISTINGS_AT_ONCE)
+            if engine.dialect.name == "sqlite"
+            else nullcontext()
+        )
 
     async def list_visible(
         self, principal: Principal, where: Filter | None, order: OrderBy | None, offset: int
@@ -68,15 +76,7 @@ class SpaceService:
     async def _page(
         self, visible_to: Any, where: Filter | None, order: OrderBy | None, offset: int
     ) -> tuple[list[SpaceView], bool]:
-        # SQLite runs every query in a thread of its own: many listings at once fight over the
-        # GIL and serve fewer requests per second, with a longer tail, than a few at a time.
-        slots: asyncio.Semaphore | None = getattr(self, "_listing_slots", None)
-        if slots is None:
-            sqlite = self._engine.dialect.name == "sqlite"
-            slots = self._listing_slots = asyncio.Semaphore(
-                SQLITE_LISTINGS_AT_ONCE if sqlite else OTHER_LISTINGS_AT_ONCE
-            )
-        async with slots, self._engine.connect() as conn:
+        async with self._listing_slots, self._engine.connect() as conn:
             rows = await store.list_page(conn, visible_to, where, order, offset, PAGE_SIZE + 1)
         views = group_rows(rows)
         return views[:PAGE_SIZE], len(views) > PAGE_SIZE
