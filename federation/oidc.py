@@ -29,6 +29,9 @@ from joserfc.errors import (
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
+from federation.errors import DiscoveryError
+from federation.oidc_discovery import openid_configuration_url, parse_openid_configuration
+
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
     "Claims",
@@ -178,16 +181,13 @@ class TokenValidator:
         return state.keys
 
     async def _fetch_keys(self, issuer: TrustedIssuer) -> KeySet:
-        config = await self._get_json(f"{issuer.url}/.well-known/openid-configuration")
-        if config.get("issuer") != issuer.url:
-            raise IssuerUnavailable(
-                f"discovery document of {issuer.url} names issuer {config.get('issuer')!r}"
-            )
-        jwks_uri = config.get("jwks_uri")
-        if not isinstance(jwks_uri, str):
-            raise IssuerUnavailable(f"discovery document of {issuer.url} has no jwks_uri")
+        document = await self._get_json(openid_configuration_url(issuer.url))
         try:
-            return KeySet.import_key_set(await self._get_json(jwks_uri))  # type: ignore[arg-type]
+            configuration = parse_openid_configuration(document, issuer.url)
+        except DiscoveryError as exc:
+            raise IssuerUnavailable(str(exc)) from exc
+        try:
+            return KeySet.import_key_set(await self._get_json(configuration.jwks_uri))  # type: ignore[arg-type]
         except (JoseError, ValueError, TypeError, KeyError) as exc:
             raise IssuerUnavailable(f"JWKS of {issuer.url} is malformed") from exc
 

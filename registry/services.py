@@ -33,7 +33,6 @@ logger = logging.getLogger("spacereg")
 @dataclass
 class Services:
     settings: Settings
-    base_url: str
     engine: AsyncEngine
     http: httpx2.AsyncClient
     providers: dict[str, StorageProvider]
@@ -96,7 +95,6 @@ def build(settings: Settings) -> Services:
     )
     return Services(
         settings,
-        settings.base_url,
         engine,
         http,
         providers,

@@ -172,8 +172,7 @@ class SpaceService:
         self, principal: Principal, space_id: str, patch: Mapping[str, Any], restore: bool
     ) -> SpaceView:
         async with self._engine.begin() as conn:
-            view = await self._visible(conn, principal, space_id, for_update=True)
-            self._require_manager(principal, view)
+            view = await self._managed(conn, principal, space_id)
             values: dict[str, Any] = {}
             if "name" in patch:
                 values["name"] = validate_name(patch["name"])
@@ -204,8 +203,7 @@ class SpaceService:
 
     async def disable(self, principal: Principal, space_id: str) -> None:
         async with self._engine.begin() as conn:
-            view = await self._visible(conn, principal, space_id, for_update=True)
-            self._require_manager(principal, view)
+            view = await self._managed(conn, principal, space_id)
             if view.space.drive_type == "personal" and not principal.is_admin:
                 raise Forbidden("only administrators may disable a personal space")
             if view.space.status == "disabled":
@@ -215,8 +213,7 @@ class SpaceService:
 
     async def purge(self, principal: Principal, space_id: str) -> None:
         async with self._engine.begin() as conn:
-            view = await self._visible(conn, principal, space_id, for_update=True)
-            self._require_manager(principal, view)
+            view = await self._managed(conn, principal, space_id)
             if view.space.status != "disabled":
                 raise BadRequest("only a disabled space can be purged; disable it first")
             await store.delete_space(conn, space_id)
@@ -235,11 +232,11 @@ class SpaceService:
     ) -> list[str]:
         """Grant `role` to each (type, principal id); returns the permission ids."""
         async with self._engine.begin() as conn:
-            view = await self._visible(conn, principal, space_id, for_update=True)
-            self._require_manager(principal, view)
+            view = await self._managed(conn, principal, space_id)
+            held = {(m.principal_type, m.principal_id) for m in view.members}
             granted = []
             for principal_type, principal_id in recipients:
-                if await store.find_member(conn, space_id, principal_type, principal_id):
+                if (principal_type, principal_id) in held:
                     raise Conflict(
                         f"{principal_type} {principal_id} is already a member",
                         code="nameAlreadyExists",
@@ -262,6 +259,7 @@ class SpaceService:
                     "member_added",
                     {"principalType": principal_type, "principalId": principal_id, "role": role},
                 )
+                held.add((principal_type, principal_id))
                 granted.append(member_id)
             return granted
 
@@ -274,10 +272,10 @@ class SpaceService:
         expires_at: datetime | Unchanged | None,
     ) -> None:
         async with self._engine.begin() as conn:
-            member = await self._managed_member(conn, principal, space_id, member_id)
+            view, member = await self._managed_member(conn, principal, space_id, member_id)
             values: dict[str, Any] = {}
             if role is not None and role != member.role:
-                await self._keep_a_manager(conn, space_id, member, "demoted")
+                _keep_a_manager(view, member, "demoted")
                 values["role"] = role
             if not isinstance(expires_at, Unchanged):
                 values["expires_at"] = expires_at
@@ -296,8 +294,8 @@ class SpaceService:
 
     async def remove_member(self, principal: Principal, space_id: str, member_id: str) -> None:
         async with self._engine.begin() as conn:
-            member = await self._managed_member(conn, principal, space_id, member_id)
-            await self._keep_a_manager(conn, space_id, member, "removed")
+            view, member = await self._managed_member(conn, principal, space_id, member_id)
+            _keep_a_manager(view, member, "removed")
             await store.delete_member(conn, member_id)
             await changes.append(
                 conn,
@@ -309,36 +307,29 @@ class SpaceService:
     async def _visible(
         self, conn: AsyncConnection, principal: Principal, space_id: str, for_update: bool = False
     ) -> SpaceView:
-        if for_update and await store.get(conn, space_id, for_update=True) is None:
-            raise NotFound(f"no space {space_id}")
-        views = group_rows(await store.get_with_members(conn, space_id))
+        rows = await store.get_with_members(conn, space_id, for_update=for_update)
+        views = group_rows(rows)
         if not views or (views[0].role_of(principal) is None and not principal.is_admin):
             raise NotFound(f"no space {space_id}")
         return views[0]
 
+    async def _managed(
+        self, conn: AsyncConnection, principal: Principal, space_id: str
+    ) -> SpaceView:
+        """A space the caller may manage, locked until the transaction ends."""
+        view = await self._visible(conn, principal, space_id, for_update=True)
+        if principal.is_admin or roles.at_least(view.role_of(principal), roles.MANAGER):
+            return view
+        raise Forbidden("only managers of this space may do that")
+
     async def _managed_member(
         self, conn: AsyncConnection, principal: Principal, space_id: str, member_id: str
-    ) -> MemberView:
-        """A member of a space the caller manages, with the space locked."""
-        view = await self._visible(conn, principal, space_id, for_update=True)
-        self._require_manager(principal, view)
+    ) -> tuple[SpaceView, MemberView]:
+        view = await self._managed(conn, principal, space_id)
         member = view.member(member_id)
         if member is None:
             raise NotFound(f"no permission {member_id} on this space")
-        return member
-
-    @staticmethod
-    async def _keep_a_manager(
-        conn: AsyncConnection, space_id: str, member: MemberView, verb: str
-    ) -> None:
-        if member.role == roles.MANAGER and await store.count_managers(conn, space_id) < 2:
-            raise Conflict(f"the last manager cannot be {verb}", code="conflict")
-
-    @staticmethod
-    def _require_manager(principal: Principal, view: SpaceView) -> None:
-        if principal.is_admin or roles.at_least(view.role_of(principal), roles.MANAGER):
-            return
-        raise Forbidden("only managers of this space may do that")
+        return view, member
 
     def _provider(self, drive_type: str) -> StorageProvider:
         """The provider configured for this type of space, else the first one."""
@@ -351,6 +342,11 @@ class SpaceService:
             suffix += 1
             candidate = f"{alias}-{suffix}"
         return candidate
+
+
+def _keep_a_manager(view: SpaceView, member: MemberView, verb: str) -> None:
+    if member.role == roles.MANAGER and sum(m.role == roles.MANAGER for m in view.members) < 2:
+        raise Conflict(f"the last manager cannot be {verb}", code="conflict")
 
 
 def validate_name(name: Any) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -56,16 +56,16 @@ class SpaceView:
         return next((m for m in self.members if m.id == member_id), None)
 
 
-def group_rows(rows: Iterable[Row]) -> list[SpaceView]:
+def group_rows(rows: Sequence[Row]) -> list[SpaceView]:
     """Fold the one-row-per-member result of the store into spaces, keeping order."""
+    if not rows:
+        return []
+    fields = rows[0]._fields
+    space_id_of = itemgetter(fields.index("id"))
+    space_of = itemgetter(*(fields.index(name) for name in SPACE_FIELDS))
+    member_of = itemgetter(*(fields.index(name) for name in _MEMBER_FIELDS))
     grouped: dict[str, tuple[SpaceRecord, list[MemberView]]] = {}
-    space_id_of = space_of = member_of = None
     for row in rows:
-        if space_id_of is None or space_of is None or member_of is None:
-            fields = row._fields
-            space_id_of = itemgetter(fields.index("id"))
-            space_of = itemgetter(*(fields.index(name) for name in SPACE_FIELDS))
-            member_of = itemgetter(*(fields.index(name) for name in _MEMBER_FIELDS))
         space_id = space_id_of(row)
         entry = grouped.get(space_id)
         if entry is None:

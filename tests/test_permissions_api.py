@@ -185,6 +185,17 @@ async def test_a_failed_invitation_of_several_grants_none(registry, admin):
     assert len(listing) == 2
 
 
+async def test_the_same_recipient_twice_in_one_invitation_conflicts(admin):
+    project = await create_project(admin, "Twice at once")
+    response = await admin.post(
+        f"{root(project['id'])}/invite",
+        json={"recipients": [{"objectId": "marie"}, {"objectId": "marie"}], "roles": [EDITOR]},
+    )
+    assert_error(response, 409, "nameAlreadyExists")
+    listing = (await admin.get(f"{root(project['id'])}/permissions")).json()["value"]
+    assert len(listing) == 1
+
+
 async def test_patch_permission_failures(admin):
     project = await create_project(admin, "Patch perms")
     permission = (await invite(admin, project["id"], "marie")).json()["value"][0]

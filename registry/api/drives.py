@@ -69,7 +69,7 @@ async def create_drive(request: Request) -> Response:
 async def update_drive(request: Request) -> Response:
     principal = await caller(request)
     restore = flag(request, "restore")
-    body = await json_body(request) if not restore or await _has_body(request) else {}
+    body = await json_body(request) if not restore or _has_body(request) else {}
     view = await services(request).spaces.update(
         principal, request.path_params["id"], body, restore=restore
     )
@@ -86,7 +86,7 @@ async def delete_drive(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def _has_body(request: Request) -> bool:
+def _has_body(request: Request) -> bool:
     return request.headers.get("content-length", "0") not in {"", "0"} or (
         "transfer-encoding" in request.headers
     )
@@ -127,7 +127,7 @@ def _unified(request: Request) -> bool:
 
 
 def _collection(request: Request, views: list[SpaceView], more: bool, offset: int) -> Response:
-    base_url = services(request).base_url
+    base_url = services(request).settings.base_url
     unified = _unified(request)
     body: dict[str, object] = {"value": [drive(v, base_url, unified) for v in views]}
     if more:
@@ -138,7 +138,7 @@ def _collection(request: Request, views: list[SpaceView], more: bool, offset: in
 
 def _one(request: Request, view: SpaceView, status: int = 200) -> Response:
     return JSONResponse(
-        drive(view, services(request).base_url, _unified(request)), status_code=status
+        drive(view, services(request).settings.base_url, _unified(request)), status_code=status
     )
 
 

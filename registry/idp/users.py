@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,13 @@ class IdpUser:
         }
 
 
+@cache
+def _configured_hash(password: str) -> str:
+    """Configured passwords already stand in plain text in the configuration: hash each once per
+    process, not at every start of an app (scrypt is deliberately slow)."""
+    return hash_password(password)
+
+
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     return f"{salt.hex()}${hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT).hex()}"
@@ -59,7 +67,7 @@ def load_users(
     if configured:
         return {
             u.username: IdpUser(
-                u.username, u.display_name, u.email, u.groups, hash_password(u.password)
+                u.username, u.display_name, u.email, u.groups, _configured_hash(u.password)
             )
             for u in configured
         }

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, delete, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
@@ -30,8 +30,14 @@ MEMBER_COLUMNS = (
     members.c.expires_at.label("m_expires"),
     members.c.created_at.label("m_created"),
     users.c.display_name.label("m_display_name"),
-    users.c.username.label("m_username"),
 )
+
+
+def _with_members(source: Any) -> Any:
+    """`source` (spaces, or a page of them) outer-joined with members and their user names."""
+    return source.outerjoin(members, members.c.space_id == source.c.id).outerjoin(
+        users, and_(members.c.principal_type == "user", users.c.id == members.c.principal_id)
+    )
 
 
 async def list_page(
@@ -107,12 +113,7 @@ def _page_statement(
     cte = page.cte("page")
     return (
         select(cte, *MEMBER_COLUMNS)
-        .select_from(
-            cte.outerjoin(members, members.c.space_id == cte.c.id).outerjoin(
-                users,
-                and_(members.c.principal_type == "user", users.c.id == members.c.principal_id),
-            )
-        )
+        .select_from(_with_members(cte))
         .order_by(*_order(order, cte.c), members.c.created_at, members.c.id)
     )
 
@@ -125,26 +126,19 @@ def _order(order: OrderBy | None, columns: Any = None) -> list[Any]:
     return [column.desc() if order.descending else column.asc(), columns.id]
 
 
-async def get_with_members(conn: AsyncConnection, space_id: str) -> list[Row]:
+async def get_with_members(
+    conn: AsyncConnection, space_id: str, *, for_update: bool = False
+) -> list[Row]:
+    """The space's row once per member; `for_update` locks the space row (PostgreSQL)."""
     statement = (
         select(spaces, *MEMBER_COLUMNS)
-        .select_from(
-            spaces.outerjoin(members, members.c.space_id == spaces.c.id).outerjoin(
-                users,
-                and_(members.c.principal_type == "user", users.c.id == members.c.principal_id),
-            )
-        )
+        .select_from(_with_members(spaces))
         .where(spaces.c.id == space_id)
         .order_by(members.c.created_at, members.c.id)
     )
-    return list((await conn.execute(statement)).all())
-
-
-async def get(conn: AsyncConnection, space_id: str, *, for_update: bool = False) -> Row | None:
-    statement = select(spaces).where(spaces.c.id == space_id)
     if for_update:
-        statement = statement.with_for_update()
-    return (await conn.execute(statement)).first()
+        statement = statement.with_for_update(of=spaces)
+    return list((await conn.execute(statement)).all())
 
 
 async def personal_space_id(conn: AsyncConnection, user_id: str) -> str | None:
@@ -187,29 +181,9 @@ async def add_member(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(members.insert().values(created_at=datetime.now(UTC), **values))
 
 
-async def find_member(
-    conn: AsyncConnection, space_id: str, principal_type: str, principal_id: str
-) -> Row | None:
-    statement = select(members).where(
-        members.c.space_id == space_id,
-        members.c.principal_type == principal_type,
-        members.c.principal_id == principal_id,
-    )
-    return (await conn.execute(statement)).first()
-
-
 async def update_member(conn: AsyncConnection, member_id: str, values: dict[str, Any]) -> None:
     await conn.execute(update(members).where(members.c.id == member_id).values(**values))
 
 
 async def delete_member(conn: AsyncConnection, member_id: str) -> None:
     await conn.execute(delete(members).where(members.c.id == member_id))
-
-
-async def count_managers(conn: AsyncConnection, space_id: str) -> int:
-    statement = (
-        select(func.count())
-        .select_from(members)
-        .where(members.c.space_id == space_id, members.c.role == "manager")
-    )
-    return int((await conn.execute(statement)).scalar_one())
