@@ -7,7 +7,7 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -20,6 +20,7 @@ from storage.provider import (
     SpaceInfo,
     SpaceNotFound,
     StorageError,
+    Worker,
 )
 
 _SPACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -77,6 +78,16 @@ class LocalProvider:
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
         self._callbacks.append(callback)
         return lambda: self._callbacks.remove(callback)
+
+    def dav_app(self) -> None:
+        return None
+
+    async def written(self, space_id: str, paths: Sequence[str]) -> None:
+        info = await self.get_space(space_id)
+        await self._emit(Change(space_id, info.etag, info.used, tuple(paths)))
+
+    def workers(self) -> Mapping[str, Worker]:
+        return {}
 
     async def close(self) -> None:
         self._callbacks.clear()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
+
+from starlette.types import ASGIApp
 
 
 class StorageError(Exception):
@@ -18,6 +20,10 @@ class SpaceNotFound(StorageError):
 
 class PathNotFound(StorageError):
     pass
+
+
+class ProviderUnavailable(StorageError):
+    """The provider (a remote service or server) could not be reached; try again later."""
 
 
 @dataclass(frozen=True)
@@ -42,15 +48,30 @@ class Entry:
 
 @dataclass(frozen=True)
 class Change:
-    """Something below a space's root changed: its new root ETag, usage and the paths touched."""
+    """Something below a space's root changed: its new root ETag, usage and the paths touched.
+    `event_id` is set when the change came from another process, so receivers drop repeats."""
 
     space_id: str
     etag: str
     used: int
     paths: tuple[str, ...]
+    event_id: str | None = None
 
 
-ChangeCallback = Callable[[Change], Awaitable[None]]
+@dataclass(frozen=True)
+class Availability:
+    """The provider became reachable or unreachable; all of its spaces are affected."""
+
+    provider: str
+    available: bool
+    reason: str = ""
+
+
+ProviderEvent = Change | Availability
+ChangeCallback = Callable[[ProviderEvent], Awaitable[None]]
+# A named long-running job (a watcher, a poller, a lease renewal) that the host supervises:
+# it is restarted with backoff when it raises, and cancelled at shutdown.
+Worker = Callable[[], Awaitable[None]]
 
 
 @runtime_checkable
@@ -73,7 +94,20 @@ class StorageProvider(Protocol):
     async def stat(self, space_id: str, path: str) -> Entry: ...
 
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
-        """Call `callback` for every change; returns a function that unsubscribes."""
+        """Call `callback` for every change and availability event; returns an unsubscribe."""
+        ...
+
+    def dav_app(self) -> ASGIApp | None:
+        """An ASGI app serving every space over WebDAV at `/<space-id>/<path>` (the caller
+        mounts it, sets `root_path`, and does authentication), or None if this driver has none."""
+        ...
+
+    async def written(self, space_id: str, paths: Sequence[str]) -> None:
+        """A write through `dav_app` finished: emit the change now rather than on the next scan."""
+        ...
+
+    def workers(self) -> Mapping[str, Worker]:
+        """Background jobs the host must run for the provider to notice changes."""
         ...
 
     async def close(self) -> None: ...

@@ -8,6 +8,8 @@ need_apt=()
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need_apt+=(postgresql)
 fi
+command -v nats-server >/dev/null || need_apt+=(nats-server)
+command -v rclone >/dev/null || need_apt+=(rclone)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests need Debian packages: ${need_apt[*]} (run as root or install them)" >&2
