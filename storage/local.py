@@ -82,6 +82,9 @@ class LocalProvider:
     def dav_app(self) -> None:
         return None
 
+    def callback_app(self) -> None:
+        return None
+
     async def written(self, space_id: str, paths: Sequence[str]) -> None:
         info = await self.get_space(space_id)
         await self._emit(Change(space_id, info.etag, info.used, tuple(paths)))

@@ -102,6 +102,11 @@ class StorageProvider(Protocol):
         mounts it, sets `root_path`, and does authentication), or None if this driver has none."""
         ...
 
+    def callback_app(self) -> ASGIApp | None:
+        """An ASGI app the host must expose at the URL given as option `callback_url`, for
+        drivers that are told of changes over HTTP; None for the others."""
+        ...
+
     async def written(self, space_id: str, paths: Sequence[str]) -> None:
         """A write through `dav_app` finished: emit the change now rather than on the next scan."""
         ...
