@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -127,21 +128,91 @@ class ChangeRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class ChangeAudience(Base):
+    """Who must still hear of a change although they can no longer see the space: a removed
+    member, or every member of a deleted space."""
+
+    __tablename__ = "change_audience"
+    __table_args__ = (Index("ix_change_audience_principal", "principal_type", "principal_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(
+        BigId, ForeignKey("changes.seq", ondelete="CASCADE"), primary_key=True
+    )
+    principal_type: Mapped[str] = mapped_column(String(8), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class LogHorizon(Base):
+    """How far a log has been pruned: cursors at or below `pruned_through` are too old."""
+
+    __tablename__ = "log_horizon"
+
+    log: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pruned_through: Mapped[int] = mapped_column(BigInteger)
+
+
+class Subscription(Base):
+    """A webhook: changes to the owner's spaces (all, or the listed ones) POSTed to a callback."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    owner_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    callback_url: Mapped[str] = mapped_column(String(1024))
+    secret: Mapped[str] = mapped_column(String(255))
+    all_drives: Mapped[bool] = mapped_column(Boolean)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SubscriptionDrive(Base):
+    __tablename__ = "subscription_drives"
+
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True
+    )
+    space_id: Mapped[str] = mapped_column(
+        ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 class OutboxEntry(Base):
-    """A delivery to send (webhook, peer registry), written with the change that caused it."""
+    """A delivery to send (webhook, peer registry), written with the change that caused it.
+    `claimed_until` lets one replica send it while the others skip it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        UniqueConstraint("subscription_id", "event_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    subscription_id: Mapped[str | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE")
+    )
     destination: Mapped[str] = mapped_column(String(1024))
+    origin: Mapped[str] = mapped_column(String(512))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Destination(Base):
+    """Backoff per receiving server (scheme://host:port), kept across restarts."""
+
+    __tablename__ = "destinations"
+
+    origin: Mapped[str] = mapped_column(String(512), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class IdpGrant(Base):

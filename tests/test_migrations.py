@@ -25,7 +25,14 @@ from registry.models import Base
 
 REPO = Path(__file__).resolve().parent.parent
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
-TABLES = {"users", "peers", "spaces", "members", "changes", "outbox", "idp_grants"}
+TABLES_0001 = {"users", "peers", "spaces", "members", "changes", "outbox", "idp_grants"}
+TABLES = TABLES_0001 | {
+    "change_audience",
+    "log_horizon",
+    "subscriptions",
+    "subscription_drives",
+    "destinations",
+}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
     "changes": {"ix_changes_space_seq": ["space_id", "seq"]},
@@ -113,6 +120,21 @@ async def test_downgrade_to_base_removes_every_table_and_upgrade_restores_them(
     await upgrade(engine)
     assert await current_revision(engine) == HEAD
     assert (await schema(engine))["tables"] == TABLES
+
+
+async def test_each_revision_downgrades_to_the_one_before(engine: AsyncEngine) -> None:
+    await upgrade(engine)
+
+    await downgrade(engine, "0001")
+    assert await current_revision(engine) == "0001"
+    assert (await schema(engine))["tables"] == TABLES_0001
+    assert ("event_id",) in (await schema(engine))["unique"]["outbox"]
+
+    await upgrade(engine)
+    found = await schema(engine)
+    assert found["tables"] == TABLES
+    assert ("subscription_id", "event_id") in found["unique"]["outbox"]
+    assert await differences(engine) == []
 
 
 async def test_migrated_database_matches_the_models(engine: AsyncEngine) -> None:
