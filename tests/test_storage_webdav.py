@@ -378,3 +378,15 @@ async def test_proxy_answers_502_when_the_server_is_down(proxy):
         response = await c.get("/dav/dead/s1/f.txt")
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "providerUnavailable"
+
+
+async def test_proxy_rewrites_hrefs_across_chunk_boundaries(proxy, provider, rclone, space_id):
+    await provider.create_space(space_id)
+    for n in range(400):
+        (rclone.root / "spaces" / space_id / f"file {n:03}.txt").write_text("x")
+    async with httpx2.AsyncClient(base_url=proxy) as c:
+        listing = await c.request("PROPFIND", f"/dav/spaces/{space_id}/", headers={"Depth": "1"})
+    assert len(listing.content) > 200_000  # many chunks from rclone and uvicorn
+    hrefs = [r.findtext("{DAV:}href") for r in parse_xml(listing.content)]
+    assert len(hrefs) == 401
+    assert all(h.startswith(f"/dav/spaces/{space_id}/") for h in hrefs)
