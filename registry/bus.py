@@ -46,7 +46,8 @@ async def deliver(subject: str, handlers: list[Handler], payload: bytes) -> None
         try:
             await handler(payload)
         except Exception:
-            logger.exception("bus handler %r for subject %r failed", handler, subject)
+            name = getattr(handler, "__qualname__", repr(handler))
+            logger.exception("bus handler %s for subject %s failed", name, subject)
 
 
 class LocalBus:

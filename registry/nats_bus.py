@@ -17,6 +17,7 @@ import logging
 import re
 import uuid
 from collections import defaultdict
+from datetime import datetime
 
 import nats.errors
 import nats.js.errors
@@ -122,7 +123,7 @@ class NatsBus:
                 await nc.close()
             raise BusError(f"cannot start the NATS bus on {self.servers}: {exc!r}") from exc
         for subject, handlers in self._handlers.items():
-            reader = _Reader(self, subject, handlers, info.state.last_seq)
+            reader = _Reader(self, subject, handlers, info.state.last_seq, info.created)
             self._readers.append(asyncio.create_task(reader.run(), name=f"bus {subject}"))
 
     async def publish(self, subject: str, payload: bytes) -> None:
@@ -223,11 +224,19 @@ class _Reader:
     """Delivers one subject's messages to its handlers in stream order, through a succession
     of consumers each starting where the previous one stopped."""
 
-    def __init__(self, bus: NatsBus, subject: str, handlers: list[Handler], last: int) -> None:
+    def __init__(
+        self,
+        bus: NatsBus,
+        subject: str,
+        handlers: list[Handler],
+        last: int,
+        stream_created: datetime | None,
+    ) -> None:
         self.bus = bus
         self.subject = subject
         self.handlers = handlers
         self.last = last  # the stream sequence of the last message handled (or skipped)
+        self.stream_created = stream_created  # tells the stream apart from a new one
         self.broken = False
 
     async def run(self) -> None:
@@ -261,15 +270,17 @@ class _Reader:
         except nats.js.errors.NotFoundError:
             await bus._ensure_stream()
             info = await jsm.stream_info(bus.stream)
-        if info.state.last_seq < self.last:
+        if info.created != self.stream_created or info.state.last_seq < self.last:
+            # The server lost its store: every message of the new stream is new to us.
             logger.warning(
-                "NATS stream %s was recreated (last sequence %d, this replica read up to %d); "
-                "reading it from its start",
+                "NATS stream %s was recreated (this replica had read up to sequence %d); "
+                "reading %s from the new stream's start",
                 bus.stream,
-                info.state.last_seq,
                 self.last,
+                self.subject,
             )
             self.last = 0
+            self.stream_created = info.created
         name = uuid.uuid4().hex
         inbox = nc.new_inbox()
         sub = await nc.subscribe(inbox)
