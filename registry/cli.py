@@ -1,4 +1,4 @@
-"""`spacereg`: serve, migrate, token, discover."""
+"""`spacereg`: serve, migrate, token, discover, provider serve."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for noisy in ("alembic", "httpx2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if getattr(args, "own_settings", False):  # not the registry: reads its own configuration
+        return int(args.command(args))
     try:
         settings = load_settings(
             args.config,
@@ -62,6 +64,18 @@ def _parser() -> argparse.ArgumentParser:
     discover.add_argument("address")
     discover.add_argument("--json", action="store_true", help="print JSON for scripts")
     discover.set_defaults(command=cmd_discover)
+
+    provider = commands.add_parser("provider", help="run a storage provider as its own service")
+    provider_commands = provider.add_subparsers(required=True, metavar="COMMAND")
+    provider_serve = provider_commands.add_parser(
+        "serve", help="serve one storage driver over the signed provider API"
+    )
+    provider_serve.add_argument(
+        "--config", dest="provider_config", type=Path, help="the provider's TOML file"
+    )
+    provider_serve.add_argument("--host")
+    provider_serve.add_argument("--port", type=int)
+    provider_serve.set_defaults(command=cmd_provider_serve, own_settings=True)
     return parser
 
 
@@ -144,3 +158,32 @@ def cmd_discover(args: argparse.Namespace, settings: Settings) -> int:
             args.address, discovery_config(settings), args.json, sys.stdout, err=sys.stderr
         )
     )
+
+
+def cmd_provider_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from storage import StorageError
+    from storage.service import create_service_app
+    from storage.service_config import ServiceConfigError, load_service_config
+
+    try:
+        config = load_service_config(
+            args.provider_config or args.config,
+            overrides={"data_dir": args.data_dir, "host": args.host, "port": args.port},
+        )
+        app = create_service_app(config)
+    except (ServiceConfigError, StorageError) as exc:
+        print(f"spacereg: provider configuration error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        proxy_headers=True,
+        ssl_certfile=config.tls_certfile,
+        ssl_keyfile=config.tls_keyfile,
+        log_level="info",
+        access_log=False,
+    )
+    return 0
