@@ -181,6 +181,18 @@ class SafeHttpClient:
             target = self.check_url(str(target.join(location)))
         raise TooManyRedirects(f"{what} at {url}: more than {self._config.max_redirects} redirects")
 
+    async def post(self, url: str, body: bytes, headers: dict[str, str], *, what: str) -> int:
+        """POST `body` to `url` (no redirects followed); returns the status, reads little."""
+        target = self.check_url(url)
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                response = await self._client.post(target, content=body, headers=headers)
+        except (TimeoutError, httpx2.TimeoutException) as exc:
+            raise FetchTimeout(f"{what} to {target} took too long") from exc
+        except httpx2.TransportError as exc:
+            raise FetchFailed(f"{what} to {target}: {type(exc).__name__}: {exc}") from exc
+        return response.status_code
+
     async def _fetch_once(self, url: httpx2.URL, what: str, accept: str) -> Fetched:
         cap = self._config.max_body_bytes
         request = self._client.build_request("GET", url, headers={"Accept": accept})

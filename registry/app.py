@@ -9,19 +9,30 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from federation.wellknown import well_known_routes
-from registry.api import drives, permissions
+from registry.api import changes, drives, permissions, subscriptions
+from registry.api.dav import DavGateway
 from registry.config import Settings
 from registry.errors import EXCEPTION_HANDLERS
 from registry.middleware import RequestContext
 from registry.responses import JSONResponse
-from registry.services import build, running
+from registry.services import Services, build, running
 
 
 async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+def provider_callbacks(services: Services) -> list[BaseRoute]:
+    """Where drivers that are told of changes over HTTP receive them (see `_provider`)."""
+    mounted: list[BaseRoute] = []
+    for name, provider in services.providers.items():
+        app = provider.callback_app()
+        if app is not None:
+            mounted.append(Mount(f"/callbacks/providers/{name}", app))
+    return mounted
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -36,6 +47,10 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", health, methods=["GET"]),
         *drives.routes(),
         *permissions.routes(),
+        *changes.routes(),
+        *subscriptions.routes(),
+        Mount("/dav/spaces", DavGateway(services)),
+        *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
         *well_known_routes(services.instance, services.users, services.signing_keys),
     ]

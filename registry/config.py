@@ -78,6 +78,11 @@ class Settings:
     providers: tuple[ProviderConfig, ...] = ()
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
+    # Change notifications: NATS JetStream fans changes out between replicas when set.
+    nats_url: str = ""
+    change_retention_days: int = 30
+    delivery_max_age_seconds: int = 2 * 24 * 3600
+    sse_keepalive_seconds: float = 15.0
     federation: FederationSettings = FederationSettings()
 
     @property
@@ -117,6 +122,10 @@ _SCALARS: dict[str, type] = {
     "default_personal_quota": int,
     "tls_certfile": str,
     "tls_keyfile": str,
+    "nats_url": str,
+    "change_retention_days": int,
+    "delivery_max_age_seconds": int,
+    "sse_keepalive_seconds": float,
 }
 _LISTS = {"admin_users"}
 
@@ -263,6 +272,9 @@ def _with_derived_defaults(settings: Settings) -> Settings:
     names = [p.name for p in providers]
     if len(set(names)) != len(names):
         raise ConfigError("providers: names must be unique")
+    for key in ("change_retention_days", "delivery_max_age_seconds", "sse_keepalive_seconds"):
+        if getattr(settings, key) <= 0:
+            raise ConfigError(f"{key}: must be more than 0")
     domain = settings.domain or urlsplit(base_url).netloc
     return replace(
         settings, base_url=base_url, domain=domain, database_url=database_url, providers=providers

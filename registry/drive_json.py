@@ -70,6 +70,7 @@ def drive(view: SpaceView, base_url: str, unified_roles: bool = True) -> dict[st
         "quota": quota(space.quota_total, space.quota_used),
         "root": root,
         "webUrl": f"{base_url}/#/spaces/{space_id}",
+        "availability": space.availability,
     }
     image, readme = space.image, space.readme
     if image or readme:

@@ -57,6 +57,11 @@ class Conflict(ApiError):
     code = "nameAlreadyExists"
 
 
+class Gone(ApiError):
+    status = 410
+    code = "cursorExpired"
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "requestTooLarge"
@@ -72,6 +77,11 @@ class Unavailable(ApiError):
     code = "serviceNotAvailable"
 
 
+class InsufficientStorage(ApiError):
+    status = 507
+    code = "quotaLimitReached"
+
+
 _HTTP_CODES = {
     400: "invalidRequest",
     401: "unauthenticated",
@@ -79,6 +89,7 @@ _HTTP_CODES = {
     404: "itemNotFound",
     405: "methodNotAllowed",
     409: "conflict",
+    410: "gone",
     413: "requestTooLarge",
     415: "unsupportedMediaType",
     501: "notSupported",

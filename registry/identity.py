@@ -72,7 +72,7 @@ class Authenticator:
         username = self._username(claims)
         display_name = str(claims.values.get("name") or username)
         email = claims.values.get("email")
-        async with self._engine.begin() as conn:
+        async with self._spaces.transaction() as conn:
             user_id, created = await users.upsert(
                 conn,
                 claims.issuer.url,

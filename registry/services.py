@@ -7,24 +7,39 @@ import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from importlib.metadata import version
 
 import httpx2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.config import DiscoveryConfig
+from federation.dns import DnsPythonResolver
 from federation.instance import LocalInstance
 from federation.keys import SigningKeys
 from federation.oidc import TokenValidator, TrustedIssuer
-from registry.config import Settings
+from federation.safe_http import SafeHttpClient
+from federation.webhooks import WebhookClient
+from registry.bus import Bus, LocalBus
+from registry.config import ProviderConfig, Settings
 from registry.db import create_engine
+from registry.delivery import DeliveryWorker
 from registry.directory import RegisteredUsers
+from registry.feed import ChangeFeed
+from registry.hub import Hub, Tailer
 from registry.identity import Authenticator
 from registry.idp.keys import IdpKeys
 from registry.idp.server import EmbeddedIdp
 from registry.idp.users import load_users
+from registry.nats_bus import NatsBus
+from registry.provider_events import ProviderEvents
+from registry.retention import Retention
+from registry.signal import ChangeSignal
 from registry.spaces import SpaceService
 from registry.store import users as user_store
+from registry.supervisor import Supervisor
+from registry.webhooks import Subscriptions
 from storage import StorageProvider, load_provider
 
 logger = logging.getLogger("spacereg")
@@ -43,6 +58,16 @@ class Services:
     instance: LocalInstance
     signing_keys: SigningKeys
     users: RegisteredUsers
+    bus: Bus
+    hub: Hub
+    tailer: Tailer
+    feed: ChangeFeed
+    outbound: SafeHttpClient
+    subscriptions: Subscriptions
+    delivery: DeliveryWorker
+    retention: Retention
+    provider_events: ProviderEvents
+    supervisor: Supervisor
 
 
 def load_idp(
@@ -59,10 +84,7 @@ def load_idp(
 def build(settings: Settings) -> Services:
     """Wire the registry together; nothing here does I/O except reading key files."""
     engine = create_engine(settings.database_url)
-    providers = {
-        config.name: load_provider(config.name, config.driver, config.options)
-        for config in settings.providers
-    }
+    providers = {config.name: _provider(settings, config) for config in settings.providers}
     http = httpx2.AsyncClient(
         timeout=10, follow_redirects=False, verify=_tls_context(settings.federation.ca_file)
     )
@@ -77,13 +99,28 @@ def build(settings: Settings) -> Services:
         for issuer in settings.trusted_issuers()
     ]
     validator = TokenValidator(issuers, http)
+    bus: Bus = NatsBus([settings.nats_url]) if settings.nats_url else LocalBus()
+    signal = ChangeSignal(bus)
     spaces = SpaceService(
         engine,
         providers,
         settings.default_project_quota,
         settings.default_personal_quota,
         settings.provider_for_type(),
+        signal,
     )
+    hub = Hub()
+    tailer = Tailer(engine, hub)
+    config = discovery_config(settings)
+    outbound = SafeHttpClient(
+        config, DnsPythonResolver(config.dns_nameservers, config.dns_timeout_s)
+    )
+    webhooks = WebhookClient(outbound)
+    delivery = DeliveryWorker(
+        engine, webhooks, timedelta(seconds=settings.delivery_max_age_seconds)
+    )
+    signal.listen(tailer.wake)
+    signal.listen(delivery.wake)
     authenticator = Authenticator(
         validator,
         engine,
@@ -105,7 +142,24 @@ def build(settings: Settings) -> Services:
         local_instance(settings),
         SigningKeys.load_or_create(settings.data_dir / "federation-keys"),
         RegisteredUsers(engine, issuers[0].url),
+        bus,
+        hub,
+        tailer,
+        ChangeFeed(engine, hub),
+        outbound,
+        Subscriptions(engine, spaces, webhooks, topic=f"{settings.base_url}/api/v1/events"),
+        delivery,
+        Retention(engine, timedelta(days=settings.change_retention_days)),
+        ProviderEvents(spaces),
+        Supervisor(),
     )
+
+
+def _provider(settings: Settings, config: ProviderConfig) -> StorageProvider:
+    """Drivers told of changes over HTTP get the URL where `callback_app()` is mounted."""
+    options = {"callback_url": f"{settings.base_url}/callbacks/providers/{config.name}"}
+    options.update(config.options)
+    return load_provider(config.name, config.driver, options)
 
 
 def _tls_context(ca_file: str | None) -> ssl.SSLContext | bool:
@@ -140,16 +194,35 @@ async def running(services: Services) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         stack.push_async_callback(services.engine.dispose)
         stack.push_async_callback(services.http.aclose)
+        stack.push_async_callback(services.outbound.aclose)
         for provider in services.providers.values():
             stack.push_async_callback(provider.close)
+        await services.bus.start()
+        stack.push_async_callback(services.bus.close)
         if services.idp is not None:
             await _provision(services.idp, services.engine, services.spaces)
+        await services.tailer.start_position()
+        stack.push_async_callback(services.supervisor.stop)
+        _start_workers(services)
         yield
+
+
+def _start_workers(services: Services) -> None:
+    supervisor = services.supervisor
+    supervisor.start("change-tailer", services.tailer.run)
+    supervisor.start("delivery", services.delivery.run)
+    supervisor.start("retention", services.retention.run)
+    supervisor.start("provider-events", services.provider_events.run)
+    supervisor.start("reconcile", partial(services.provider_events.reconcile, services.providers))
+    for name, provider in services.providers.items():
+        provider.subscribe(partial(services.provider_events.submit, name))
+        for job, run in provider.workers().items():
+            supervisor.start(f"provider:{name}:{job}", run)
 
 
 async def _provision(idp: EmbeddedIdp, engine: AsyncEngine, spaces: SpaceService) -> None:
     """Make the embedded IdP's users known, so they can be invited before their first login."""
-    async with engine.begin() as conn:
+    async with spaces.transaction() as conn:
         for user in idp.users.values():
             user_id, created = await user_store.upsert(
                 conn, idp.issuer, user.username, user.username, user.display_name, user.email

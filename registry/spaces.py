@@ -18,6 +18,7 @@ from registry import roles
 from registry.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.odata import Filter, OrderBy
 from registry.principal import Principal
+from registry.signal import ChangeSignal, writing
 from registry.store import changes
 from registry.store import spaces as store
 from registry.views import MemberView, SpaceView, group_rows
@@ -49,8 +50,10 @@ class SpaceService:
         default_project_quota: int,
         default_personal_quota: int,
         provider_for_type: Mapping[str, str] | None = None,
+        signal: ChangeSignal | None = None,
     ) -> None:
         self._engine = engine
+        self._signal = signal
         self._providers = providers
         self._default_provider = next(iter(providers.values()))
         self._provider_for_type = provider_for_type or {}
@@ -61,6 +64,10 @@ class SpaceService:
             if engine.dialect.name == "sqlite"
             else nullcontext()
         )
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction; the change tailer and delivery worker hear of its changes."""
+        return writing(self._engine, self._signal)
 
     async def list_visible(
         self, principal: Principal, where: Filter | None, order: OrderBy | None, offset: int
@@ -109,7 +116,7 @@ class SpaceService:
         name = validate_name(name)
         description = _description(description)
         total = self._project_quota if quota_total is None else validate_quota(quota_total)
-        async with self._engine.begin() as conn:
+        async with self.transaction() as conn:
             alias = await self._free_alias(conn, f"project/{_slug(name)}")
             space_id = await self._create(
                 conn, "project", alias, name, description, total, principal.user_id
@@ -161,7 +168,7 @@ class SpaceService:
                 conn,
                 space_id,
                 "created",
-                {"driveType": drive_type, "name": name, "etag": info.etag},
+                {"driveType": drive_type, "name": name, "etag": info.etag, "createdBy": creator},
             )
         except BaseException:
             await _forget(provider, space_id)
@@ -171,7 +178,7 @@ class SpaceService:
     async def update(
         self, principal: Principal, space_id: str, patch: Mapping[str, Any], restore: bool
     ) -> SpaceView:
-        async with self._engine.begin() as conn:
+        async with self.transaction() as conn:
             view = await self._managed(conn, principal, space_id)
             values: dict[str, Any] = {}
             if "name" in patch:
@@ -202,7 +209,7 @@ class SpaceService:
             return await self._visible(conn, principal, space_id)
 
     async def disable(self, principal: Principal, space_id: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self.transaction() as conn:
             view = await self._managed(conn, principal, space_id)
             if view.space.drive_type == "personal" and not principal.is_admin:
                 raise Forbidden("only administrators may disable a personal space")
@@ -212,12 +219,13 @@ class SpaceService:
             await changes.append(conn, space_id, "disabled", {})
 
     async def purge(self, principal: Principal, space_id: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self.transaction() as conn:
             view = await self._managed(conn, principal, space_id)
             if view.space.status != "disabled":
                 raise BadRequest("only a disabled space can be purged; disable it first")
+            lost = [(m.principal_type, m.principal_id) for m in view.members]
+            await changes.append(conn, space_id, "deleted", {}, lost=lost)
             await store.delete_space(conn, space_id)
-            await changes.append(conn, space_id, "deleted", {})
             provider = self._providers.get(view.space.provider)
         if provider is not None:
             await _forget(provider, space_id)
@@ -231,7 +239,7 @@ class SpaceService:
         expires_at: datetime | None,
     ) -> list[str]:
         """Grant `role` to each (type, principal id); returns the permission ids."""
-        async with self._engine.begin() as conn:
+        async with self.transaction() as conn:
             view = await self._managed(conn, principal, space_id)
             held = {(m.principal_type, m.principal_id) for m in view.members}
             granted = []
@@ -271,7 +279,7 @@ class SpaceService:
         role: str | None,
         expires_at: datetime | Unchanged | None,
     ) -> None:
-        async with self._engine.begin() as conn:
+        async with self.transaction() as conn:
             view, member = await self._managed_member(conn, principal, space_id, member_id)
             values: dict[str, Any] = {}
             if role is not None and role != member.role:
@@ -293,7 +301,7 @@ class SpaceService:
                 )
 
     async def remove_member(self, principal: Principal, space_id: str, member_id: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self.transaction() as conn:
             view, member = await self._managed_member(conn, principal, space_id, member_id)
             _keep_a_manager(view, member, "removed")
             await store.delete_member(conn, member_id)
@@ -302,6 +310,7 @@ class SpaceService:
                 space_id,
                 "member_removed",
                 {"principalType": member.principal_type, "principalId": member.principal_id},
+                lost=[(member.principal_type, member.principal_id)],
             )
 
     async def _visible(

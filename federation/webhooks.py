@@ -1,0 +1,83 @@
+"""Sending change notifications to a subscriber's callback, the WebSub way: the callback proves
+it wants them (challenge echo) before the first delivery, and every delivery is signed with the
+subscription's secret (HMAC-SHA256 of the exact body) and names its event id."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+import secrets
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from federation.errors import DiscoveryError
+from federation.safe_http import SafeHttpClient
+
+SIGNATURE_HEADER = "X-Spacereg-Signature"
+EVENT_ID_HEADER = "X-Spacereg-Event-Id"
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 3600.0
+
+
+class CallbackRefused(Exception):
+    """The callback did not confirm the subscription."""
+
+
+class DeliveryFailed(Exception):
+    """The callback could not be reached or did not accept the delivery; try again later."""
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
+    return header is not None and hmac.compare_digest(signature(secret, body), header)
+
+
+def backoff(failures: int, rng: random.Random | None = None) -> timedelta:
+    """Wait before the next try after `failures` failures in a row: doubling, capped, with
+    up to 20% jitter so that destinations that failed together do not retry together."""
+    base = min(BACKOFF_FIRST_S * 2 ** max(failures - 1, 0), BACKOFF_MAX_S)
+    return timedelta(seconds=base * (1 + 0.2 * (rng or random).random()))
+
+
+class WebhookClient:
+    def __init__(self, http: SafeHttpClient) -> None:
+        self._http = http
+
+    async def confirm(self, callback: str, topic: str, lease_seconds: int) -> None:
+        """Ask the callback to echo a random challenge; anything else refuses the subscription."""
+        challenge = secrets.token_urlsafe(24)
+        query = urlencode(
+            {
+                "mode": "subscribe",
+                "topic": topic,
+                "challenge": challenge,
+                "lease_seconds": lease_seconds,
+            }
+        )
+        separator = "&" if "?" in callback else "?"
+        try:
+            answer = await self._http.get(
+                f"{callback}{separator}{query}", what="subscription callback", accept="text/plain"
+            )
+        except DiscoveryError as exc:
+            raise CallbackRefused(str(exc)) from exc
+        if answer.body.decode(errors="replace").strip() != challenge:
+            raise CallbackRefused(f"{callback} did not echo the challenge")
+
+    async def deliver(self, callback: str, body: bytes, secret: str, event_id: str) -> None:
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: signature(secret, body),
+            EVENT_ID_HEADER: event_id,
+            "Idempotency-Key": event_id,
+        }
+        try:
+            status = await self._http.post(callback, body, headers, what="delivery")
+        except DiscoveryError as exc:
+            raise DeliveryFailed(str(exc)) from exc
+        if not 200 <= status < 300:
+            raise DeliveryFailed(f"{callback} answered HTTP {status}")

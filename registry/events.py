@@ -1,0 +1,60 @@
+"""A change to a space as clients see it: in the feed, over SSE and in webhook deliveries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from registry.drive_json import timestamp
+
+# What `kind` a change has, and what its `data` holds.
+KINDS = (
+    "created",  # driveType, name, etag, createdBy (the first manager's user id)
+    "renamed",  # name
+    "described",  # description
+    "quota",  # quota_total
+    "content",  # etag, used, paths: files below the root changed
+    "availability",  # availability: the provider holding the space became (un)reachable
+    "disabled",
+    "restored",
+    "deleted",
+    "member_added",  # principalType, principalId, role
+    "member_changed",  # principalType, principalId, role
+    "member_removed",  # principalType, principalId
+)
+
+PrincipalKey = tuple[str, str]  # ("user", user id) or ("group", group name)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """One row of the change log; `lost` names who lost access with this change."""
+
+    seq: int
+    space_id: str
+    kind: str
+    data: dict[str, Any]
+    time: datetime
+    lost: tuple[PrincipalKey, ...] = ()
+
+    def grantee(self) -> PrincipalKey | None:
+        """Who gains access to the space with this change, if anyone."""
+        if self.kind == "created" and "createdBy" in self.data:
+            return ("user", str(self.data["createdBy"]))
+        if self.kind == "member_added":
+            return (str(self.data["principalType"]), str(self.data["principalId"]))
+        return None
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.seq),
+            "type": self.kind,
+            "driveId": self.space_id,
+            "time": timestamp(self.time),
+            "data": self.data,
+        }
+
+
+def principal_keys(user_id: str, groups: tuple[str, ...]) -> frozenset[PrincipalKey]:
+    return frozenset([("user", user_id), *(("group", group) for group in groups)])

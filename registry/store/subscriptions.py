@@ -1,0 +1,73 @@
+"""Webhook subscriptions and the spaces each one covers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from registry.models import Subscription, SubscriptionDrive, table
+
+subscriptions = table(Subscription)
+drives = table(SubscriptionDrive)
+
+
+async def insert(conn: AsyncConnection, values: dict[str, Any], space_ids: Sequence[str]) -> None:
+    await conn.execute(subscriptions.insert().values(**values))
+    if space_ids:
+        await conn.execute(
+            drives.insert(), [{"subscription_id": values["id"], "space_id": s} for s in space_ids]
+        )
+
+
+async def owned(conn: AsyncConnection, owner_id: str) -> list[tuple[Row, list[str]]]:
+    rows = (
+        await conn.execute(
+            select(subscriptions)
+            .where(subscriptions.c.owner_id == owner_id)
+            .order_by(subscriptions.c.created_at, subscriptions.c.id)
+        )
+    ).all()
+    return [(row, await space_ids(conn, row.id)) for row in rows]
+
+
+async def get(conn: AsyncConnection, subscription_id: str, owner_id: str) -> Row | None:
+    found = await conn.execute(
+        select(subscriptions).where(
+            subscriptions.c.id == subscription_id, subscriptions.c.owner_id == owner_id
+        )
+    )
+    return found.first()
+
+
+async def space_ids(conn: AsyncConnection, subscription_id: str) -> list[str]:
+    found = await conn.execute(
+        select(drives.c.space_id)
+        .where(drives.c.subscription_id == subscription_id)
+        .order_by(drives.c.space_id)
+    )
+    return list(found.scalars())
+
+
+async def renew(conn: AsyncConnection, subscription_id: str, expires_at: datetime) -> None:
+    await conn.execute(
+        update(subscriptions)
+        .where(subscriptions.c.id == subscription_id)
+        .values(expires_at=expires_at)
+    )
+
+
+async def remove(conn: AsyncConnection, subscription_id: str) -> None:
+    await conn.execute(delete(drives).where(drives.c.subscription_id == subscription_id))
+    await conn.execute(delete(subscriptions).where(subscriptions.c.id == subscription_id))
+
+
+async def remove_expired(conn: AsyncConnection, now: datetime) -> int:
+    expired = select(subscriptions.c.id).where(subscriptions.c.expires_at <= now)
+    await conn.execute(delete(drives).where(drives.c.subscription_id.in_(expired)))
+    gone = await conn.execute(delete(subscriptions).where(subscriptions.c.expires_at <= now))
+    return int(gone.rowcount or 0)

@@ -1,0 +1,65 @@
+"""A webhook receiver as a subscriber would run one: it confirms subscriptions by echoing the
+challenge, checks every delivery's signature, and drops repeated event ids."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from federation.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_matches
+from tests.servers import free_port, serve
+
+
+@dataclass
+class Receiver:
+    secret: str
+    url: str = ""
+    confirm: bool = True  # echo the challenge
+    failing: bool = False  # answer 503 to deliveries
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    bad_signatures: int = 0
+    challenges: list[dict[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def app(self) -> Starlette:
+        async def hook(request: Request) -> Response:
+            if request.method == "GET":
+                self.challenges.append(dict(request.query_params))
+                if not self.confirm:
+                    return PlainTextResponse("no thanks", status_code=404)
+                return PlainTextResponse(request.query_params.get("challenge", ""))
+            if self.failing:
+                return PlainTextResponse("down for maintenance", status_code=503)
+            body = await request.body()
+            if not signature_matches(self.secret, body, request.headers.get(SIGNATURE_HEADER)):
+                self.bad_signatures += 1
+                return PlainTextResponse("bad signature", status_code=401)
+            event_id = request.headers[EVENT_ID_HEADER]
+            with self.lock:
+                if event_id in self.events:
+                    self.duplicates += 1
+                else:
+                    self.events[event_id] = orjson.loads(body)
+                    self.order.append(event_id)
+            return Response(status_code=204)
+
+        return Starlette(routes=[Route("/hook", hook, methods=["GET", "POST"])])
+
+
+@contextmanager
+def running_receiver(secret: str = "a-webhook-secret-of-some-length") -> Iterator[Receiver]:
+    receiver = Receiver(secret)
+    with serve(receiver.app(), free_port()) as url:
+        receiver.url = f"{url}/hook"
+        yield receiver
