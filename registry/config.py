@@ -83,6 +83,8 @@ class Settings:
     change_retention_days: int = 30
     delivery_max_age_seconds: int = 2 * 24 * 3600
     sse_keepalive_seconds: float = 15.0
+    # How often workers look in the database for changes and deliveries nobody told them of.
+    change_poll_seconds: float = 1.0
     federation: FederationSettings = FederationSettings()
 
     @property
@@ -126,6 +128,7 @@ _SCALARS: dict[str, type] = {
     "change_retention_days": int,
     "delivery_max_age_seconds": int,
     "sse_keepalive_seconds": float,
+    "change_poll_seconds": float,
 }
 _LISTS = {"admin_users"}
 
@@ -272,7 +275,12 @@ def _with_derived_defaults(settings: Settings) -> Settings:
     names = [p.name for p in providers]
     if len(set(names)) != len(names):
         raise ConfigError("providers: names must be unique")
-    for key in ("change_retention_days", "delivery_max_age_seconds", "sse_keepalive_seconds"):
+    for key in (
+        "change_retention_days",
+        "delivery_max_age_seconds",
+        "sse_keepalive_seconds",
+        "change_poll_seconds",
+    ):
         if getattr(settings, key) <= 0:
             raise ConfigError(f"{key}: must be more than 0")
     domain = settings.domain or urlsplit(base_url).netloc

@@ -110,14 +110,17 @@ def build(settings: Settings) -> Services:
         signal,
     )
     hub = Hub()
-    tailer = Tailer(engine, hub)
+    tailer = Tailer(engine, hub, settings.change_poll_seconds)
     config = discovery_config(settings)
     outbound = SafeHttpClient(
         config, DnsPythonResolver(config.dns_nameservers, config.dns_timeout_s)
     )
     webhooks = WebhookClient(outbound)
     delivery = DeliveryWorker(
-        engine, webhooks, timedelta(seconds=settings.delivery_max_age_seconds)
+        engine,
+        webhooks,
+        timedelta(seconds=settings.delivery_max_age_seconds),
+        poll_seconds=settings.change_poll_seconds,
     )
     signal.listen(tailer.wake)
     signal.listen(delivery.wake)

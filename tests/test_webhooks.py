@@ -1,0 +1,223 @@
+"""Webhook subscriptions: confirmed callbacks, signed deliveries, backoff and giving up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from registry.db import create_engine
+from registry.models import Destination, OutboxEntry, table
+from tests.conftest import Registry, registry_settings, start_registry_context
+from tests.receivers import Receiver, running_receiver
+from tests.servers import free_port
+from tests.test_changes_api import rename
+from tests.test_drives_api import assert_error, create_project
+from tests.test_permissions_api import VIEWER, invite
+
+SECRET = "a-webhook-secret-of-some-length"
+LOOPBACK_ALLOWED = {"allow_private_networks": ["127.0.0.0/8"], "allow_http": True}
+
+
+def start(tmp_path: Path, idp_key_dir: Path, **raw: Any) -> Any:
+    settings = registry_settings(tmp_path / "data", free_port(), federation=LOOPBACK_ALLOWED, **raw)
+    app, server = start_registry_context(settings, idp_key_dir)
+    return settings, app, server
+
+
+@pytest.fixture
+def open_registry(tmp_path: Path, idp_key_dir: Path) -> Iterator[Registry]:
+    """A registry that may call back to loopback over plain http (the receivers here)."""
+    settings, app, server = start(tmp_path, idp_key_dir)
+    with server as url:
+        yield Registry(url, app, settings)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver(SECRET) as found:
+        yield found
+
+
+async def eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    assert check()
+
+
+async def subscribe(client, receiver: Receiver, **extra: Any):
+    body = {"callbackUrl": receiver.url, "secret": SECRET, **extra}
+    return await client.post("/api/v1/subscriptions", json=body)
+
+
+async def outbox_rows(settings) -> list[Any]:
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.execute(select(table(OutboxEntry)))).all())
+    finally:
+        await engine.dispose()
+
+
+async def test_confirmed_subscription_gets_signed_deliveries_in_order(open_registry, receiver):
+    async with open_registry.client("admin") as admin:
+        project = await create_project(admin, "Hooked")
+        made = await subscribe(admin, receiver, drives=[project["id"]], leaseSeconds=600)
+        assert made.status_code == 201, made.text
+        subscription = made.json()
+        assert "secret" not in subscription
+        assert subscription["drives"] == [project["id"]]
+        [challenge] = receiver.challenges
+        assert challenge["mode"] == "subscribe" and challenge["lease_seconds"] == "600"
+
+        await rename(admin, project["id"], "Hooked once")
+        await rename(admin, project["id"], "Hooked twice")
+        other = await create_project(admin, "Not hooked")
+        await rename(admin, other["id"], "Still not hooked")
+
+    await eventually(lambda: len(receiver.events) >= 2)
+    await asyncio.sleep(0.3)
+    delivered = [receiver.events[i] for i in receiver.order]
+    assert [e["data"]["name"] for e in delivered] == ["Hooked once", "Hooked twice"]
+    assert {e["subscriptionId"] for e in delivered} == {subscription["id"]}
+    assert [e["id"] for e in delivered] == receiver.order
+    assert receiver.bad_signatures == 0 and receiver.duplicates == 0
+
+
+async def test_subscription_to_all_drives_follows_what_the_owner_may_see(open_registry, receiver):
+    async with open_registry.client("einstein") as einstein:
+        assert (await subscribe(einstein, receiver)).json()["drives"] is None
+    async with open_registry.client("admin") as admin:
+        project = await create_project(admin, "Einstein joins later")
+        await rename(admin, project["id"], "Before Einstein")
+        await invite(admin, project["id"], "einstein", VIEWER)
+        await rename(admin, project["id"], "With Einstein")
+
+    await eventually(lambda: len(receiver.events) >= 2)
+    await asyncio.sleep(0.3)
+    assert [receiver.events[i]["type"] for i in receiver.order] == ["member_added", "renamed"]
+
+
+async def test_callback_that_does_not_echo_the_challenge_is_refused(open_registry, receiver):
+    receiver.confirm = False
+    async with open_registry.client("admin") as admin:
+        response = await subscribe(admin, receiver)
+        assert_error(response, 400, "callbackNotConfirmed")
+        assert (await admin.get("/api/v1/subscriptions")).json()["value"] == []
+
+
+async def test_private_callbacks_are_refused_unless_configured(registry, einstein, receiver):
+    # The default registry may not call loopback or plain http.
+    assert_error(await subscribe(einstein, receiver), 400, "callbackNotConfirmed")
+    assert receiver.challenges == []
+
+
+async def test_bad_subscription_requests_are_refused(open_registry, receiver):
+    async with open_registry.client("einstein") as einstein:
+        cases = [
+            {"secret": SECRET},
+            {"callbackUrl": "ftp://example.test/hook", "secret": SECRET},
+            {"callbackUrl": receiver.url},
+            {"callbackUrl": receiver.url, "secret": "short"},
+            {"callbackUrl": receiver.url, "secret": SECRET, "leaseSeconds": 5},
+            {"callbackUrl": receiver.url, "secret": SECRET, "leaseSeconds": "60"},
+            {"callbackUrl": receiver.url, "secret": SECRET, "drives": "all"},
+            {"callbackUrl": receiver.url, "secret": SECRET, "drives": []},
+        ]
+        for body in cases:
+            response = await einstein.post("/api/v1/subscriptions", json=body)
+            assert_error(response, 400, "invalidRequest")
+        not_json = await einstein.post("/api/v1/subscriptions", content=b"{nope")
+        assert_error(not_json, 400, "invalidRequest")
+        hidden = await subscribe(einstein, receiver, drives=["no-such-drive"])
+        assert_error(hidden, 404, "itemNotFound")
+    assert receiver.challenges == []
+
+
+async def test_list_get_renew_and_delete_own_subscriptions_only(open_registry, receiver):
+    async with (
+        open_registry.client("einstein") as einstein,
+        open_registry.client("marie") as marie,
+    ):
+        made = (await subscribe(einstein, receiver, leaseSeconds=60)).json()
+        path = f"/api/v1/subscriptions/{made['id']}"
+        assert [s["id"] for s in (await einstein.get("/api/v1/subscriptions")).json()["value"]] == [
+            made["id"]
+        ]
+        assert (await einstein.get(path)).json() == made
+        assert_error(await marie.get(path), 404, "itemNotFound")
+        assert_error(await marie.delete(path), 404, "itemNotFound")
+
+        renewed = await einstein.patch(path, json={"leaseSeconds": 3600})
+        assert renewed.status_code == 200
+        assert renewed.json()["expirationDateTime"] > made["expirationDateTime"]
+        assert len(receiver.challenges) == 2  # the callback confirms the renewal too
+        assert_error(await einstein.patch(path, json={"callbackUrl": "x"}), 400, "invalidRequest")
+
+        assert (await einstein.delete(path)).status_code == 204
+        assert_error(await einstein.get(path), 404, "itemNotFound")
+
+
+async def test_failing_receiver_is_retried_with_backoff_and_gets_everything(
+    open_registry, receiver
+):
+    receiver.failing = True
+    async with open_registry.client("admin") as admin:
+        project = await create_project(admin, "Patience")
+        await subscribe(admin, receiver, drives=[project["id"]])
+        for n in range(3):
+            await rename(admin, project["id"], f"Patience {n}")
+
+        engine = create_engine(open_registry.settings.database_url)
+        try:
+
+            async def backoff() -> Any:
+                async with engine.connect() as conn:
+                    return (await conn.execute(select(table(Destination)))).first()
+
+            for _ in range(100):
+                if (found := await backoff()) is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert found is not None and found.failures >= 1
+            assert "503" in found.last_error and found.retry_at is not None
+        finally:
+            await engine.dispose()
+
+        receiver.failing = False
+    await eventually(lambda: len(receiver.events) == 3, seconds=15)
+    assert [receiver.events[i]["data"]["name"] for i in receiver.order] == [
+        "Patience 0",
+        "Patience 1",
+        "Patience 2",
+    ]
+    rows = await outbox_rows(open_registry.settings)
+    assert {r.state for r in rows} == {"delivered"} and max(r.attempts for r in rows) >= 1
+
+
+async def test_delivery_is_given_up_after_the_configured_age(tmp_path, idp_key_dir, receiver):
+    receiver.failing = True
+    settings, app, server = start(tmp_path, idp_key_dir, delivery_max_age_seconds=1)
+    with server as url:
+        registry = Registry(url, app, settings)
+        async with registry.client("admin") as admin:
+            project = await create_project(admin, "Hopeless")
+            await subscribe(admin, receiver, drives=[project["id"]])
+            await rename(admin, project["id"], "Hopeless indeed")
+
+            async def given_up() -> list[Any]:
+                return [r for r in await outbox_rows(settings) if r.state == "failed"]
+
+            for _ in range(160):
+                if found := await given_up():
+                    break
+                await asyncio.sleep(0.05)
+    [entry] = found
+    assert entry.last_error.startswith("gave up after") and "503" in entry.last_error
+    assert receiver.events == {}
