@@ -186,6 +186,12 @@ class Subscriptions:
             response = await self.http.get(callback, params=params)
         except httpx2.HTTPError as exc:
             raise SubscriptionRefused(f"callback unreachable: {exc!r}") from exc
+        if response.is_redirect:  # not followed: the registry must give the exact URL
+            location = response.headers.get("location", "?").partition("?")[0]
+            raise SubscriptionRefused(
+                f"callback answered the challenge with a redirect ({response.status_code}) to "
+                f"{location}; subscribe with that URL instead"
+            )
         if response.status_code != 200:
             raise SubscriptionRefused(
                 f"callback answered the challenge with status {response.status_code}, not 200"

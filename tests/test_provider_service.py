@@ -121,7 +121,7 @@ async def serve_here(app: ASGIApp, port: int | None = None) -> AsyncIterator[str
 class Receiver:
     """A subscriber's callback: answers challenges as told, records deliveries."""
 
-    echo: str = "right"  # "right", "wrong" or "refuse"
+    echo: str = "right"  # "right", "wrong", "refuse" or "redirect"
     fail_next: int = 0  # answer this many deliveries with 500 first
     challenges: list[dict[str, str]] = field(default_factory=list)
     deliveries: asyncio.Queue[tuple[dict[str, str], bytes]] = field(default_factory=asyncio.Queue)
@@ -131,6 +131,8 @@ class Receiver:
         async def callback(request: Request) -> Response:
             if request.method == "GET":
                 self.challenges.append(dict(request.query_params))
+                if self.echo == "redirect":
+                    return Response(status_code=307, headers={"Location": "/hook/"})
                 if self.echo == "refuse":
                     return Response(status_code=404)
                 challenge = request.query_params["challenge"]
@@ -248,7 +250,11 @@ async def test_unknown_spaces_paths_and_routes_are_404(api):
 
 async def test_subscribing_needs_the_challenge_echoed(api, receiver):
     hook, callback = receiver
-    for echo, reason in [("wrong", "did not echo"), ("refuse", "status 404")]:
+    for echo, reason in [
+        ("wrong", "did not echo"),
+        ("refuse", "status 404"),
+        ("redirect", "redirect (307) to /hook/"),
+    ]:
         hook.echo = echo
         refused = await subscribe(api, callback)
         assert refused.status_code == 400
