@@ -23,8 +23,10 @@ from registry.store.outbox import Delivery
 
 logger = logging.getLogger("spacereg.delivery")
 
-CLAIM_LEASE = timedelta(seconds=60)
-CLAIM_BATCH = 500
+# A claim outlives a crash by this long; then another replica (or the restarted one) resends.
+# A batch that takes longer to send may be sent twice, which receivers drop by event id.
+CLAIM_LEASE = timedelta(seconds=15)
+CLAIM_BATCH = 200
 DESTINATIONS_AT_ONCE = 16
 POLL_SECONDS = 1.0
 

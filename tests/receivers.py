@@ -3,6 +3,7 @@ challenge, checks every delivery's signature, and drops repeated event ids."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ class Receiver:
     url: str = ""
     confirm: bool = True  # echo the challenge
     failing: bool = False  # answer 503 to deliveries
+    delay: float = 0.0  # seconds to take over each delivery
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     duplicates: int = 0
@@ -41,6 +43,8 @@ class Receiver:
                 return PlainTextResponse(request.query_params.get("challenge", ""))
             if self.failing:
                 return PlainTextResponse("down for maintenance", status_code=503)
+            if self.delay:
+                await asyncio.sleep(self.delay)
             body = await request.body()
             if not signature_matches(self.secret, body, request.headers.get(SIGNATURE_HEADER)):
                 self.bad_signatures += 1
