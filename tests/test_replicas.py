@@ -1,0 +1,95 @@
+"""Two `spacereg serve` processes on one PostgreSQL, with NATS JetStream between them, act as
+one registry: a change through one reaches SSE clients of the other, and each outbox entry is
+sent once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from tests.nats import start_nats
+from tests.processes import RegistryProcess
+from tests.receivers import running_receiver
+from tests.servers import free_port
+from tests.sse import events
+from tests.test_webhooks import eventually
+
+SECRET = "a-webhook-secret-of-some-length"
+RENAMES = 60
+
+
+@pytest.fixture
+def replicas(
+    tmp_path: Path, idp_key_dir: Path, postgres_url: str
+) -> Iterator[tuple[RegistryProcess, RegistryProcess]]:
+    with start_nats(tmp_path) as nats_url:
+        port_a = free_port()
+        shared = {
+            "SPACEREG_DATABASE_URL": postgres_url,
+            "SPACEREG_NATS_URL": nats_url,
+            # Behind one load balancer both answer for one URL, so one issuer for the IdP.
+            "SPACEREG_BASE_URL": f"http://127.0.0.1:{port_a}",
+            # Polls so rare that only the bus can make a change arrive quickly.
+            "SPACEREG_CHANGE_POLL_SECONDS": "30",
+            "SPACEREG_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8",
+            "SPACEREG_ALLOW_HTTP": "1",
+        }
+        a = RegistryProcess(tmp_path / "a", port_a, idp_key_dir, **shared)
+        b = RegistryProcess(tmp_path / "b", free_port(), idp_key_dir, **shared)
+        a.start()  # migrates the database before b starts
+        b.start()
+        try:
+            yield a, b
+        finally:
+            a.stop()
+            b.stop()
+
+
+async def test_sse_client_on_one_replica_sees_a_change_made_through_the_other(replicas):
+    a, b = replicas
+    token = a.token("admin")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx2.AsyncClient(base_url=a.url, headers=headers) as through_a:
+        project = (await through_a.post("/graph/v1.0/drives", json={"name": "Replicated"})).json()
+        async with events(b.url, token) as stream:
+            renamed = await through_a.patch(
+                f"/graph/v1.0/drives/{project['id']}", json={"name": "Seen on b"}
+            )
+            assert renamed.status_code == 200
+            event = await stream.next(timeout=3)  # far less than the 30 s poll
+    assert (event.type, event.data["data"]) == ("renamed", {"name": "Seen on b"})
+
+
+async def test_each_outbox_entry_is_sent_once_by_one_replica(replicas):
+    a, b = replicas
+    headers = {"Authorization": f"Bearer {a.token('admin')}"}
+    with running_receiver(SECRET) as receiver:
+        async with (
+            httpx2.AsyncClient(base_url=a.url, headers=headers) as through_a,
+            httpx2.AsyncClient(base_url=b.url, headers=headers) as through_b,
+        ):
+            project = (await through_a.post("/graph/v1.0/drives", json={"name": "Once"})).json()
+            made = await through_b.post(
+                "/api/v1/subscriptions",
+                json={"callbackUrl": receiver.url, "secret": SECRET, "drives": [project["id"]]},
+            )
+            assert made.status_code == 201, made.text
+
+            async def rename(n: int) -> None:
+                client = through_a if n % 2 else through_b
+                response = await client.patch(
+                    f"/graph/v1.0/drives/{project['id']}", json={"name": f"Once {n}"}
+                )
+                assert response.status_code == 200
+
+            await asyncio.gather(*(rename(n) for n in range(RENAMES)))
+        await eventually(lambda: len(receiver.events) == RENAMES, seconds=20)
+        await asyncio.sleep(0.5)  # time for a second sending, were there one
+    assert receiver.duplicates == 0
+    assert {e["data"]["name"] for e in receiver.events.values()} == {
+        f"Once {n}" for n in range(RENAMES)
+    }
