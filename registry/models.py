@@ -133,7 +133,9 @@ class ChangeAudience(Base):
     member, or every member of a deleted space."""
 
     __tablename__ = "change_audience"
-    __table_args__ = (Index("ix_change_audience_principal", "principal_type", "principal_id", "seq"),)
+    __table_args__ = (
+        Index("ix_change_audience_principal", "principal_type", "principal_id", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(
         BigId, ForeignKey("changes.seq", ondelete="CASCADE"), primary_key=True
