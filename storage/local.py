@@ -9,9 +9,13 @@ import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from starlette.types import ASGIApp
+
+from storage.dav import DAV_THREADS, dav_app, stat_etag
 from storage.provider import (
     Change,
     ChangeCallback,
@@ -23,16 +27,21 @@ from storage.provider import (
     Worker,
 )
 
-_SPACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SPACE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_space_id(name: str) -> bool:
+    return _SPACE_ID.fullmatch(name) is not None
 
 
 class LocalProvider:
     """Spaces as directories. The root ETag is a digest of every entry's path, inode, size
     and mtime below the root, so it changes whenever anything below it changes."""
 
-    def __init__(self, name: str, root: Path) -> None:
+    def __init__(self, name: str, root: Path, dav_threads: int = DAV_THREADS) -> None:
         self.name = name
         self.root = root
+        self.dav_threads = dav_threads
         self._callbacks: list[ChangeCallback] = []
 
     async def create_space(self, space_id: str) -> SpaceInfo:
@@ -49,7 +58,7 @@ class LocalProvider:
         def names() -> list[str]:
             if not self.root.is_dir():
                 return []
-            return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+            return sorted(p.name for p in self.root.iterdir() if is_space_id(p.name) and p.is_dir())
 
         return await asyncio.to_thread(names)
 
@@ -79,8 +88,12 @@ class LocalProvider:
         self._callbacks.append(callback)
         return lambda: self._callbacks.remove(callback)
 
-    def dav_app(self) -> None:
-        return None
+    def dav_app(self) -> ASGIApp:
+        return self._dav
+
+    @cached_property
+    def _dav(self) -> ASGIApp:
+        return dav_app(self.root, is_space_id, self.dav_threads)
 
     def callback_app(self) -> None:
         return None
@@ -100,7 +113,7 @@ class LocalProvider:
             await callback(change)
 
     def _space_dir(self, space_id: str) -> Path:
-        if not _SPACE_ID.match(space_id):
+        if not is_space_id(space_id):
             raise StorageError(f"invalid space id {space_id!r}")
         return self.root / space_id
 
@@ -146,11 +159,7 @@ class LocalProvider:
 
 
 def _entry_etag(st: os.stat_result) -> str:
-    return (
-        '"'
-        + hashlib.sha256(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32]
-        + '"'
-    )
+    return f'"{stat_etag(st)}"'
 
 
 def _mtime(st: os.stat_result) -> datetime:
@@ -167,4 +176,7 @@ def from_config(name: str, options: Mapping[str, Any]) -> LocalProvider:
     root = options.get("root")
     if not root:
         raise StorageError(f"provider {name!r}: the local driver needs option 'root'")
-    return LocalProvider(name, Path(root))
+    threads = options.get("dav_threads", DAV_THREADS)
+    if type(threads) is not int or threads < 1:
+        raise StorageError(f"provider {name!r}: 'dav_threads' must be a positive integer")
+    return LocalProvider(name, Path(root), threads)

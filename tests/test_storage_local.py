@@ -27,6 +27,7 @@ async def test_created_space_is_an_empty_directory(provider, tmp_path):
     assert (tmp_path / "spaces" / "s1").is_dir()
     assert info.used == 0
     assert info.root_id == "s1!s1"
+    (tmp_path / "spaces" / ".uploads").mkdir()
     assert await provider.list_spaces() == ["s1"]
 
 
@@ -76,7 +77,7 @@ async def test_unknown_and_invalid_spaces(provider):
         await provider.get_space("nope")
     with pytest.raises(SpaceNotFound):
         await provider.delete_space("nope")
-    for bad in ("../x", "a/b", "", "x" * 65):
+    for bad in ("../x", "a/b", "", "x" * 65, ".uploads", "s1\n"):
         with pytest.raises(StorageError):
             await provider.create_space(bad)
 
@@ -109,3 +110,5 @@ def test_drivers_are_found_by_entry_point(tmp_path):
         load_provider("x", "no-such-driver", {})
     with pytest.raises(StorageError, match="root"):
         load_provider("x", "local", {})
+    with pytest.raises(StorageError, match="dav_threads"):
+        load_provider("x", "local", {"root": str(tmp_path), "dav_threads": 0})
