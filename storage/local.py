@@ -7,7 +7,9 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+import stat
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -34,6 +36,17 @@ def is_space_id(name: str) -> bool:
     return _SPACE_ID.fullmatch(name) is not None
 
 
+@dataclass
+class _Emitted:
+    """Per space: the root ETag last emitted, and the paths waiting for the next rescan.
+    The lock keeps one rescan at a time, so changes go out in order and callers that queue
+    behind a running scan share the next one."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: set[str] = field(default_factory=set)
+    etag: str | None = None
+
+
 class LocalProvider:
     """Spaces as directories. The root ETag is a digest of every entry's path, inode, size
     and mtime below the root, so it changes whenever anything below it changes."""
@@ -43,12 +56,16 @@ class LocalProvider:
         self.root = root
         self.dav_threads = dav_threads
         self._callbacks: list[ChangeCallback] = []
+        self._emitted: dict[str, _Emitted] = {}
 
     async def create_space(self, space_id: str) -> SpaceInfo:
         path = self._space_dir(space_id)
         await asyncio.to_thread(path.mkdir, parents=True, exist_ok=True)
-        info = await self.get_space(space_id)
-        await self._emit(Change(space_id, info.etag, info.used, ("/",)))
+        emitted = self._emitted.setdefault(space_id, _Emitted())
+        async with emitted.lock:
+            info = await self.get_space(space_id)
+            emitted.etag = info.etag
+            await self._emit(Change(space_id, info.etag, info.used, ("/",)))
         return info
 
     async def get_space(self, space_id: str) -> SpaceInfo:
@@ -69,6 +86,7 @@ class LocalProvider:
     async def delete_space(self, space_id: str) -> None:
         path = self._existing_dir(space_id)
         await asyncio.to_thread(shutil.rmtree, path)
+        self._emitted.pop(space_id, None)
 
     async def stat(self, space_id: str, path: str) -> Entry:
         target = self._resolve(space_id, path)
@@ -99,14 +117,28 @@ class LocalProvider:
         return None
 
     async def written(self, space_id: str, paths: Sequence[str]) -> None:
-        info = await self.get_space(space_id)
-        await self._emit(Change(space_id, info.etag, info.used, tuple(paths)))
+        self._existing_dir(space_id)
+        await self._rescan(space_id, paths)
 
     def workers(self) -> Mapping[str, Worker]:
         return {}
 
     async def close(self) -> None:
         self._callbacks.clear()
+
+    async def _rescan(self, space_id: str, paths: Collection[str]) -> None:
+        """Emit a Change for `paths` unless the space's root ETag is the one emitted last."""
+        emitted = self._emitted.setdefault(space_id, _Emitted())
+        emitted.pending.update("/" + p.lstrip("/") for p in paths)
+        async with emitted.lock:
+            if not emitted.pending:
+                return  # a scan that started after our paths came in has covered them
+            touched = tuple(sorted(emitted.pending))
+            emitted.pending.clear()
+            info = await asyncio.to_thread(self._scan, space_id)
+            if info.etag != emitted.etag:
+                emitted.etag = info.etag
+                await self._emit(Change(space_id, info.etag, info.used, touched))
 
     async def _emit(self, change: Change) -> None:
         for callback in list(self._callbacks):
@@ -131,23 +163,37 @@ class LocalProvider:
 
     def _scan(self, space_id: str) -> SpaceInfo:
         top = self._existing_dir(space_id)
+        try:
+            top_st = top.stat()
+        except FileNotFoundError as exc:
+            raise SpaceNotFound(space_id) from exc
         digest = hashlib.sha256()
         used = 0
-        newest = top.stat().st_mtime_ns
-        for directory, dirnames, filenames in os.walk(top):
-            dirnames.sort()
-            for name in [*sorted(filenames), *dirnames]:
-                full = os.path.join(directory, name)
+        newest = top_st.st_mtime_ns
+        # Depth first, each folder's files then its folders by name: the order os.walk gave.
+        stack = [(str(top), "")]
+        while stack:
+            directory, prefix = stack.pop()
+            try:
+                with os.scandir(directory) as it:
+                    entries = sorted(it, key=lambda e: (e.is_dir(), e.name))
+            except (FileNotFoundError, NotADirectoryError, PermissionError):
+                continue
+            below = []
+            for entry in entries:
                 try:
-                    st = os.lstat(full)
+                    st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                if not os.path.isdir(full):
+                rel = prefix + entry.name
+                if not entry.is_dir():
                     used += st.st_size
+                elif not stat.S_ISLNK(st.st_mode):
+                    below.append((entry.path, rel + "/"))
                 newest = max(newest, st.st_mtime_ns)
-                rel = os.path.relpath(full, top)
-                digest.update(f"{rel}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        top_st = top.stat()
+                line = f"{rel}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n"
+                digest.update(line.encode(errors="surrogateescape"))  # names need not be UTF-8
+            stack.extend(reversed(below))
         digest.update(f".\0{top_st.st_ino}\0{top_st.st_mtime_ns}".encode())
         return SpaceInfo(
             space_id=space_id,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 
 import pytest
 
 from storage import (
+    Change,
     DriverNotFound,
     PathNotFound,
     SpaceNotFound,
@@ -20,6 +23,17 @@ from storage.local import LocalProvider
 @pytest.fixture
 def provider(tmp_path):
     return LocalProvider("local", tmp_path / "spaces")
+
+
+@pytest.fixture
+def heard(provider):
+    changes: list[Change] = []
+
+    async def listen(change):
+        changes.append(change)
+
+    provider.subscribe(listen)
+    return changes
 
 
 async def test_created_space_is_an_empty_directory(provider, tmp_path):
@@ -57,6 +71,12 @@ async def test_used_counts_file_bytes(provider, tmp_path):
     (root / "x" / "one").write_bytes(b"1" * 1000)
     (root / "two").write_bytes(b"2" * 24)
     assert (await provider.get_space("s1")).used == 1024
+
+
+async def test_names_that_are_not_utf8_are_scanned(provider, tmp_path):
+    await provider.create_space("s1")
+    (tmp_path / "spaces" / "s1" / os.fsdecode(b"bad\xff")).write_bytes(b"abc")
+    assert (await provider.get_space("s1")).used == 3
 
 
 async def test_stat_of_file_and_root(provider, tmp_path):
@@ -100,6 +120,54 @@ async def test_subscribers_hear_of_created_spaces(provider):
     unsubscribe()
     await provider.create_space("s2")
     assert [c.space_id for c in heard] == ["s1"]
+
+
+async def test_written_emits_the_change_at_once(provider, heard, tmp_path):
+    await provider.create_space("s1")
+    (tmp_path / "spaces" / "s1" / "f.txt").write_text("hello")
+    heard.clear()
+    await provider.written("s1", ["/f.txt"])
+    info = await provider.get_space("s1")
+    assert heard == [Change("s1", info.etag, 5, ("/f.txt",))]
+
+
+async def test_written_without_a_change_emits_nothing(provider, heard, tmp_path):
+    await provider.create_space("s1")
+    await provider.written("s1", ["/"])
+    (tmp_path / "spaces" / "s1" / "f.txt").write_text("hello")
+    await provider.written("s1", ["f.txt"])
+    await provider.written("s1", ["/f.txt"])
+    assert [c.paths for c in heard] == [("/",), ("/f.txt",)]
+    with pytest.raises(SpaceNotFound):
+        await provider.written("gone", ["/x"])
+
+
+async def test_concurrent_writes_share_scans_and_end_on_the_last_state(provider, heard, tmp_path):
+    await provider.create_space("s1")
+    heard.clear()
+    root = tmp_path / "spaces" / "s1"
+
+    async def write(n):
+        await asyncio.to_thread((root / f"f{n}").write_text, "x" * n)
+        await provider.written("s1", [f"/f{n}"])
+
+    await asyncio.gather(*(write(n) for n in range(20)))
+    assert 1 <= len(heard) < 20
+    assert len({c.etag for c in heard}) == len(heard)
+    assert {p for c in heard for p in c.paths} <= {f"/f{n}" for n in range(20)}
+    assert (heard[-1].etag, heard[-1].used) == ((await provider.get_space("s1")).etag, 190)
+
+
+async def test_written_on_a_thousand_files_is_quick(provider, heard, tmp_path):
+    await provider.create_space("s1")
+    for d in range(20):
+        (tmp_path / "spaces" / "s1" / f"d{d}").mkdir()
+        for f in range(50):
+            (tmp_path / "spaces" / "s1" / f"d{d}" / f"f{f}").write_bytes(b"x" * f)
+    started = time.perf_counter()
+    await provider.written("s1", ["/d0/f0"])
+    assert time.perf_counter() - started < 0.5
+    assert heard[-1].used == 20 * sum(range(50))
 
 
 def test_drivers_are_found_by_entry_point(tmp_path):
