@@ -58,7 +58,7 @@ class DavGateway:
         spool = None
         if method == "PUT":
             spool, scope, receive = await _within_quota(
-                request, provider, space_id, path, space.quota_total, space.quota_used
+                request, provider, space_id, path, space.quota_total
             )
         status = 0
 
@@ -100,16 +100,19 @@ async def _within_quota(
     space_id: str,
     path: str,
     total: int | None,
-    used: int,
 ) -> tuple[IO[bytes] | None, Scope, Receive]:
-    """Refuse a PUT that would take the space over its quota. A body without Content-Length
-    is spooled first (up to what is left), then replayed with its length."""
+    """Refuse a PUT that would take the space over its quota. Usage comes from the provider,
+    not our copy, which lags behind a burst of writes. A body without Content-Length is
+    spooled first (up to what is left), then replayed with its length."""
     if not total:
         return None, request.scope, request.receive
     try:
+        used = (await provider.get_space(space_id)).used
         replaced = (await provider.stat(space_id, path)).size
-    except (PathNotFound, StorageError):
+    except PathNotFound:
         replaced = 0
+    except StorageError as exc:
+        raise Unavailable(f"the storage could not tell the space's usage: {exc}") from exc
     allowed = total - used + replaced
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit():

@@ -1,0 +1,152 @@
+"""WebDAV of spaces through the registry: a real client syncs, roles and quota are enforced,
+and every write, through WebDAV or straight on disk, reaches change subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Registry
+from tests.sse import events
+from tests.test_drives_api import assert_error, create_project
+from tests.test_permissions_api import VIEWER, invite
+
+RCLONE = "/usr/bin/rclone"
+
+
+def dav(space_id: str, path: str = "") -> str:
+    return f"/dav/spaces/{space_id}/{path}"
+
+
+async def personal_space(client) -> dict:
+    return (await client.get("/graph/v1.0/me/drive")).json()
+
+
+def rclone(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [RCLONE, "--config", "/dev/null", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.skipif(not Path(RCLONE).exists(), reason="Debian's rclone is not installed")
+async def test_rclone_syncs_a_space_through_the_registry(registry: Registry, einstein, tmp_path):
+    space = await personal_space(einstein)
+    remote = [
+        "--webdav-url",
+        f"{registry.url}{dav(space['id'])}",
+        "--webdav-bearer-token",
+        registry.token("einstein"),
+        "--webdav-vendor",
+        "other",
+    ]
+    tree = tmp_path / "tree"
+    (tree / "papers" / "1905").mkdir(parents=True)
+    (tree / "papers" / "1905" / "relativity.txt").write_text("E = mc^2\n")
+    (tree / "notes.md").write_text("# Notes\n" * 100)
+    (tree / "empty.bin").write_bytes(b"")
+
+    for change in range(2):
+        if change:
+            (tree / "papers" / "1905" / "relativity.txt").write_text("E = mc^2, probably\n")
+            (tree / "notes.md").unlink()
+        synced = rclone("sync", *remote, str(tree), ":webdav:")
+        assert synced.returncode == 0, synced.stderr
+        checked = rclone("check", *remote, str(tree), ":webdav:")
+        assert checked.returncode == 0, checked.stderr
+
+    back = tmp_path / "back"
+    copied = rclone("copy", *remote, ":webdav:", str(back))
+    assert copied.returncode == 0, copied.stderr
+    assert (back / "papers" / "1905" / "relativity.txt").read_text() == "E = mc^2, probably\n"
+    assert not (back / "notes.md").exists()
+    drive = await personal_space(einstein)
+    assert drive["quota"]["used"] == len("E = mc^2, probably\n")
+    assert drive["root"]["eTag"] != space["root"]["eTag"]
+
+
+async def test_viewers_read_editors_write_and_others_see_nothing(registry: Registry, admin):
+    project = await create_project(admin, "Library")
+    await invite(admin, project["id"], "einstein", VIEWER)
+    assert (await admin.put(dav(project["id"], "book.txt"), content=b"pages")).status_code == 201
+
+    async with registry.client("einstein") as einstein:
+        read = await einstein.get(dav(project["id"], "book.txt"))
+        assert (read.status_code, read.content) == (200, b"pages")
+        listing = await einstein.request("PROPFIND", dav(project["id"]), headers={"Depth": "1"})
+        assert listing.status_code == 207 and b"book.txt" in listing.content
+        assert_error(
+            await einstein.put(dav(project["id"], "mine.txt"), content=b"x"), 403, "accessDenied"
+        )
+        assert_error(await einstein.delete(dav(project["id"], "book.txt")), 403, "accessDenied")
+    async with registry.client("marie") as marie:
+        assert_error(await marie.get(dav(project["id"], "book.txt")), 404, "itemNotFound")
+    async with registry.client() as anonymous:
+        assert_error(await anonymous.get(dav(project["id"], "book.txt")), 401, "unauthenticated")
+    assert_error(await admin.get(dav("no-such-space", "x")), 404, "itemNotFound")
+
+
+async def test_writes_over_quota_are_refused_with_507(registry: Registry, admin):
+    project = await create_project(admin, "Small", quota={"total": 1000})
+    space = dav(project["id"])
+    assert (await admin.put(space + "a.bin", content=b"a" * 600)).status_code == 201
+    over = await admin.put(space + "b.bin", content=b"b" * 600)
+    assert_error(over, 507, "quotaLimitReached")
+    # Replacing a file counts only the difference.
+    assert (await admin.put(space + "a.bin", content=b"a" * 900)).status_code == 204
+
+    async def chunks():
+        for _ in range(4):
+            yield b"c" * 100
+
+    chunked = await admin.put(space + "c.bin", content=chunks())
+    assert_error(chunked, 507, "quotaLimitReached")
+    assert (await admin.get(space + "b.bin")).status_code == 404
+    assert (await admin.get(space + "c.bin")).status_code == 404
+
+
+async def test_move_and_copy_stay_inside_one_space(registry: Registry, admin):
+    first = await create_project(admin, "First")
+    second = await create_project(admin, "Second")
+    await admin.put(dav(first["id"], "f.txt"), content=b"f")
+    across = await admin.request(
+        "MOVE",
+        dav(first["id"], "f.txt"),
+        headers={"Destination": f"{registry.url}{dav(second['id'], 'f.txt')}"},
+    )
+    assert_error(across, 403, "accessDenied")
+    inside = await admin.request(
+        "MOVE",
+        dav(first["id"], "f.txt"),
+        headers={"Destination": f"{registry.url}{dav(first['id'], 'g.txt')}"},
+    )
+    assert inside.status_code == 201
+    assert (await admin.get(dav(first["id"], "g.txt"))).content == b"f"
+
+
+async def test_webdav_write_reaches_an_sse_client_with_etag_usage_and_path(
+    registry: Registry, einstein
+):
+    space = await personal_space(einstein)
+    async with events(registry.url, registry.token("einstein")) as stream:
+        assert (await einstein.put(dav(space["id"], "hello.txt"), content=b"hi")).status_code == 201
+        event = await stream.next(timeout=3)
+    assert (event.type, event.data["driveId"]) == ("content", space["id"])
+    assert event.data["data"]["paths"] == ["/hello.txt"]
+    drive = await personal_space(einstein)
+    assert drive["root"]["eTag"] == event.data["data"]["etag"] != space["root"]["eTag"]
+    assert drive["quota"]["used"] == event.data["data"]["used"] == 2
+
+
+async def test_change_on_disk_reaches_an_sse_client(registry: Registry, einstein):
+    space = await personal_space(einstein)
+    on_disk = registry.settings.data_dir / "spaces" / space["id"]
+    async with events(registry.url, registry.token("einstein")) as stream:
+        await asyncio.sleep(0.3)  # the watcher is up
+        (on_disk / "written-by-hand.txt").write_text("no WebDAV involved")
+        event = await stream.next(timeout=3)
+    assert event.type == "content"
+    assert "/written-by-hand.txt" in event.data["data"]["paths"]
+    assert event.data["data"]["used"] == len("no WebDAV involved")
