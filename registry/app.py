@@ -31,7 +31,8 @@ def provider_callbacks(services: Services) -> list[BaseRoute]:
     for name, provider in services.providers.items():
         app = provider.callback_app()
         if app is not None:
-            mounted.append(Mount(f"/callbacks/providers/{name}", app))
+            # A Route, not a Mount: the callback URL has no trailing slash to redirect to.
+            mounted.append(Route(f"/callbacks/providers/{name}", app, methods=["GET", "POST"]))
     return mounted
 
 
