@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.config import DiscoveryConfig
 from federation.dns import DnsPythonResolver
-from federation.instance import LocalInstance
+from federation.instance import Endpoints, LocalInstance
 from federation.keys import SigningKeys
 from federation.oidc import TokenValidator, TrustedIssuer
 from federation.safe_http import SafeHttpClient
@@ -178,6 +178,7 @@ def local_instance(settings: Settings) -> LocalInstance:
         software_version=version("spacereg"),
         allow_http=settings.federation.allow_http or settings.base_url.startswith("http://"),
         reveal_unknown_users=settings.federation.reveal_unknown_users,
+        endpoints=Endpoints(changes="/api/v1/changes", events="/api/v1/events"),
     )
 
 

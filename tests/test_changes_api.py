@@ -190,3 +190,10 @@ async def test_idle_stream_gets_keepalives_and_a_gone_client_is_forgotten(tmp_pa
                 break
             await asyncio.sleep(0.05)
         assert len(hub) == 0
+
+
+async def test_metadata_announces_the_change_feed(registry):
+    async with registry.client() as anonymous:
+        endpoints = (await anonymous.get("/.well-known/space-registry")).json()["endpoints"]
+    assert endpoints["changes"] == f"{registry.url}/api/v1/changes"
+    assert endpoints["events"] == f"{registry.url}/api/v1/events"
