@@ -37,6 +37,8 @@ RETRY_MAX_SECONDS = 300.0
 MAX_PENDING_SPACES = 10_000  # per subscriber
 MAX_SECRET_LENGTH = 200
 MAX_CALLBACK_LENGTH = 2048
+MAX_PATHS_PER_DELIVERY = 1000  # more are cut (the body says so): receivers cap request bodies
+UNDELIVERABLE = frozenset({400, 413, 422})  # a retry would be refused again: drop it
 
 
 class SubscriptionRefused(Exception):
@@ -225,9 +227,11 @@ def delivery_for(change: Change, now: float) -> Delivery:
         "spaceId": change.space_id,
         "etag": change.etag,
         "used": change.used,
-        "paths": list(change.paths),
+        "paths": list(change.paths[:MAX_PATHS_PER_DELIVERY]),
         "time": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
     }
+    if len(change.paths) > MAX_PATHS_PER_DELIVERY:
+        body["pathsTruncated"] = True
     return Delivery(event_id, orjson.dumps(body))
 
 
@@ -290,6 +294,14 @@ class _Sender:
                 reason = repr(exc)
             else:
                 if response.is_success:
+                    return True
+                if response.status_code in UNDELIVERABLE:
+                    logger.error(
+                        "%s refused delivery %s with %d; dropped (it catches up when it renews)",
+                        self.callback,
+                        delivery.event_id,
+                        response.status_code,
+                    )
                     return True
                 if response.status_code == 410:  # WebSub: the subscriber is gone for good
                     await self.hub.store.remove(self.callback)

@@ -27,9 +27,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from storage.local import LocalProvider
+from storage.provider import Change
 from storage.service import create_service_app
 from storage.service_config import ServiceConfig, ServiceConfigError, load_service_config
 from storage.signatures import HmacAuth, authorization, body_digest
+from storage.subscribers import MAX_PATHS_PER_DELIVERY, delivery_for
 from tests.servers import free_port, serve
 
 SECRET = "s" * 40
@@ -122,7 +124,8 @@ class Receiver:
     """A subscriber's callback: answers challenges as told, records deliveries."""
 
     echo: str = "right"  # "right", "wrong", "refuse" or "redirect"
-    fail_next: int = 0  # answer this many deliveries with 500 first
+    fail_next: int = 0  # answer this many deliveries with `fail_status` first
+    fail_status: int = 500
     challenges: list[dict[str, str]] = field(default_factory=list)
     deliveries: asyncio.Queue[tuple[dict[str, str], bytes]] = field(default_factory=asyncio.Queue)
     attempt_ids: list[str] = field(default_factory=list)  # X-Spacereg-Event-Id of every POST
@@ -140,7 +143,7 @@ class Receiver:
             self.attempt_ids.append(request.headers["x-spacereg-event-id"])
             if self.fail_next > 0:
                 self.fail_next -= 1
-                return Response(status_code=500)
+                return Response(status_code=self.fail_status)
             await self.deliveries.put((dict(request.headers), await request.body()))
             return Response(status_code=204)
 
@@ -316,6 +319,25 @@ async def test_failed_deliveries_are_retried_with_the_same_event_id(api, service
     _, second, _ = await hook.next()
     assert [first["spaceId"], second["spaceId"]] == ["s1", "s2"]  # in order
     assert hook.attempt_ids == [first["id"]] * 4 + [second["id"]]
+
+
+async def test_a_delivery_refused_as_malformed_is_dropped_not_retried(api, service, receiver):
+    hook, callback = receiver
+    hook.fail_next, hook.fail_status = 1, 400
+    await subscribe(api, callback)
+    await api.post("/provider/v1/spaces", json={"id": "s1"})
+    await api.post("/provider/v1/spaces", json={"id": "s2"})
+    _, delivered, _ = await hook.next()
+    assert delivered["spaceId"] == "s2"  # s1's was refused once and not sent again
+    assert len(hook.attempt_ids) == 2
+
+
+def test_a_delivery_names_at_most_so_many_paths():
+    many = tuple(f"/f{i}" for i in range(MAX_PATHS_PER_DELIVERY + 1))
+    cut = json.loads(delivery_for(Change("s1", '"e"', 1, many), time.time()).body)
+    assert len(cut["paths"]) == MAX_PATHS_PER_DELIVERY and cut["pathsTruncated"] is True
+    whole = json.loads(delivery_for(Change("s1", '"e"', 1, ("/a",)), time.time()).body)
+    assert whole["paths"] == ["/a"] and "pathsTruncated" not in whole
 
 
 async def test_renewal_extends_the_lease_and_replaces_the_secret(api, service, receiver):
