@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from urllib.parse import urlsplit
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
 from federation.oidc import Claims, IssuerUnavailable, TokenError, TokenValidator
@@ -23,7 +22,6 @@ class Authenticator:
     def __init__(
         self,
         validator: TokenValidator,
-        engine: AsyncEngine,
         spaces: SpaceService,
         home_issuer: str,
         admin_users: frozenset[str],
@@ -31,7 +29,6 @@ class Authenticator:
         roles_claim: str,
     ) -> None:
         self._validator = validator
-        self._engine = engine
         self._spaces = spaces
         self._home_issuer = home_issuer
         self._admin_users = admin_users

@@ -126,7 +126,6 @@ def build(settings: Settings) -> Services:
     signal.listen(delivery.wake)
     authenticator = Authenticator(
         validator,
-        engine,
         spaces,
         home_issuer=issuers[0].url,
         admin_users=frozenset(settings.admin_users),
