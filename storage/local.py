@@ -28,6 +28,7 @@ from storage.provider import (
     StorageError,
     Worker,
 )
+from storage.watch import watch_spaces
 
 _SPACE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -121,10 +122,19 @@ class LocalProvider:
         await self._rescan(space_id, paths)
 
     def workers(self) -> Mapping[str, Worker]:
-        return {}
+        return {"watch": self._watch}
 
     async def close(self) -> None:
         self._callbacks.clear()
+
+    async def _watch(self) -> None:
+        await watch_spaces(self.root, is_space_id, self._changed_on_disk)
+
+    async def _changed_on_disk(self, space_id: str, paths: Collection[str]) -> None:
+        try:
+            await self._rescan(space_id, paths)
+        except SpaceNotFound:
+            self._emitted.pop(space_id, None)
 
     async def _rescan(self, space_id: str, paths: Collection[str]) -> None:
         """Emit a Change for `paths` unless the space's root ETag is the one emitted last."""

@@ -36,6 +36,37 @@ def heard(provider):
     return changes
 
 
+@pytest.fixture
+async def watching(provider, heard, tmp_path):
+    """Run the provider's watcher on spaces probe and s1; return once it reports changes,
+    with `heard` emptied. (A folder created after the watcher may miss the first changes
+    inside it: those are still scanned, but reported as changes of the folder.)"""
+    for space_id in ("probe", "s1"):
+        await provider.create_space(space_id)
+    task = asyncio.create_task(provider.workers()["watch"]())
+    for n in range(200):
+        (tmp_path / "spaces" / "probe" / f"p{n}").write_text("")
+        await asyncio.sleep(0.05)
+        if any(c.space_id == "probe" and c.paths != ("/",) for c in heard):
+            break
+    else:
+        raise AssertionError("the watcher reported nothing")
+    await asyncio.sleep(0.4)  # let the probe's last batch go by
+    heard.clear()
+    yield task
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def wait_for(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
 async def test_created_space_is_an_empty_directory(provider, tmp_path):
     info = await provider.create_space("s1")
     assert (tmp_path / "spaces" / "s1").is_dir()
@@ -156,6 +187,52 @@ async def test_concurrent_writes_share_scans_and_end_on_the_last_state(provider,
     assert len({c.etag for c in heard}) == len(heard)
     assert {p for c in heard for p in c.paths} <= {f"/f{n}" for n in range(20)}
     assert (heard[-1].etag, heard[-1].used) == ((await provider.get_space("s1")).etag, 190)
+
+
+async def test_a_file_written_on_disk_is_noticed_within_a_second(
+    provider, heard, watching, tmp_path
+):
+    (tmp_path / "spaces" / "s1" / "dir").mkdir()
+    assert await wait_for(lambda: any("/dir" in c.paths for c in heard), 1.0)
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    (tmp_path / "spaces" / "s1" / "dir" / "x.txt").write_text("on disk")
+    assert await wait_for(lambda: any("/dir/x.txt" in c.paths for c in heard), 1.0)
+    assert time.monotonic() - started < 1.0
+    await asyncio.sleep(0.4)
+    info = await provider.get_space("s1")
+    assert heard[-1].space_id == "s1"
+    assert (heard[-1].etag, heard[-1].used) == (info.etag, 7)
+
+
+async def test_the_watcher_does_not_repeat_a_written_change(provider, heard, watching, tmp_path):
+    (tmp_path / "spaces" / "s1" / "f.txt").write_text("through WebDAV, say")
+    await provider.written("s1", ["/f.txt"])
+    assert len(heard) == 1
+    await asyncio.sleep(0.8)
+    info = await provider.get_space("s1")
+    assert [(c.etag, c.paths) for c in heard] == [(info.etag, ("/f.txt",))]
+
+
+async def test_the_watcher_skips_other_folders_and_outlives_deleted_spaces(
+    provider, heard, watching, tmp_path
+):
+    await provider.create_space("s2")
+    (tmp_path / "spaces" / "s2" / "many").mkdir()
+    for n in range(50):
+        (tmp_path / "spaces" / "s2" / "many" / str(n)).write_text("x")
+    await asyncio.sleep(0.1)
+    await provider.delete_space("s2")
+    for folder in (".uploads", "not a space"):
+        (tmp_path / "spaces" / folder).mkdir()
+        (tmp_path / "spaces" / folder / "f").write_text("x")
+    await asyncio.sleep(0.6)
+    heard.clear()
+    (tmp_path / "spaces" / "s1" / "after.txt").write_text("still watching")
+    assert await wait_for(lambda: heard, 1.0)
+    assert not watching.done()
+    assert {c.space_id for c in heard} == {"s1"}
+    assert await provider.list_spaces() == ["probe", "s1"]
 
 
 async def test_written_on_a_thousand_files_is_quick(provider, heard, tmp_path):
