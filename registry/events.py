@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
+
+import orjson
 
 from registry.drive_json import timestamp
 
@@ -27,7 +30,7 @@ KINDS = (
 PrincipalKey = tuple[str, str]  # ("user", user id) or ("group", group name)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ChangeEvent:
     """One row of the change log; `lost` names who lost access with this change."""
 
@@ -45,6 +48,12 @@ class ChangeEvent:
         if self.kind == "member_added":
             return (str(self.data["principalType"]), str(self.data["principalId"]))
         return None
+
+    @cached_property
+    def sse_frame(self) -> bytes:
+        """The event as Server-Sent Events send it: encoded once, however many listen."""
+        data = orjson.dumps(self.json())
+        return b"id: %d\nevent: %s\ndata: %s\n\n" % (self.seq, self.kind.encode(), data)
 
     def json(self) -> dict[str, Any]:
         return {

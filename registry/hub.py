@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +33,7 @@ class Listener:
     def __init__(self, keys: frozenset[PrincipalKey], spaces: dict[str, datetime | None]) -> None:
         self.keys = keys
         self.spaces = spaces
-        self.pending: deque[ChangeEvent] = deque()
+        self.pending: list[ChangeEvent] = []
         self.overflowed = False
         self.stale = False  # lost a role: which spaces it sees must be read again
         self._waiter: asyncio.Future[None] | None = None
@@ -50,18 +49,19 @@ class Listener:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def wait(self, seconds: float) -> None:
-        """Until something is queued, `wake()` is called, or `seconds` pass."""
+    async def wait(self) -> None:
+        """Until something is queued or `wake()` is called (the hub's keep-alive tick does)."""
         if self.pending or self.overflowed:
             return
-        loop = asyncio.get_running_loop()
-        self._waiter = loop.create_future()
-        timer = loop.call_later(seconds, self.wake)
+        self._waiter = asyncio.get_running_loop().create_future()
         try:
             await self._waiter
         finally:
-            timer.cancel()
             self._waiter = None
+
+    def take(self) -> list[ChangeEvent]:
+        pending, self.pending = self.pending, []
+        return pending
 
     def sees(self, space_id: str, now: datetime) -> bool:
         if space_id not in self.spaces:
@@ -79,6 +79,14 @@ class Hub:
 
     def __len__(self) -> int:
         return len(self._listeners)
+
+    async def keep_alive(self, interval_s: float) -> None:
+        """Wake every listener each `interval_s`; one with nothing queued sends a keep-alive.
+        One timer for all connections rather than one each."""
+        while True:
+            await asyncio.sleep(interval_s)
+            for listener in list(self._listeners):
+                listener.wake()
 
     def add(self, listener: Listener) -> None:
         self._listeners.add(listener)

@@ -213,6 +213,9 @@ async def running(services: Services) -> AsyncIterator[None]:
 def _start_workers(services: Services) -> None:
     supervisor = services.supervisor
     supervisor.start("change-tailer", services.tailer.run)
+    supervisor.start(
+        "sse-keep-alive", partial(services.hub.keep_alive, services.settings.sse_keepalive_seconds)
+    )
     supervisor.start("delivery", services.delivery.run)
     supervisor.start("retention", services.retention.run)
     supervisor.start("provider-events", services.provider_events.run)

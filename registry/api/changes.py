@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -44,8 +43,7 @@ async def event_stream(request: Request) -> Response:
     except BaseException:
         feed.leave(listener)
         raise
-    keepalive = services(request).settings.sse_keepalive_seconds
-    return EventStream(feed, listener, since or 0, backlog, keepalive)
+    return EventStream(feed, listener, since or 0, backlog)
 
 
 class EventStream(Response):
@@ -60,7 +58,6 @@ class EventStream(Response):
         listener: Listener,
         since: int,
         backlog: list[ChangeEvent],
-        keepalive: float,
     ) -> None:
         # Not Response.__init__: it would declare a Content-Length for an empty body.
         self.status_code = 200
@@ -74,7 +71,6 @@ class EventStream(Response):
         self._listener = listener
         self._since = since
         self._backlog = backlog
-        self._keepalive = keepalive
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         listener = self._listener
@@ -85,12 +81,12 @@ class EventStream(Response):
             await _send(send, f"retry: {SSE_RETRY_MS}\n\n".encode() + _frames(self._backlog))
             self._backlog = []
             while not gone.done():
-                await listener.wait(self._keepalive)
+                await listener.wait()
                 if gone.done() or listener.overflowed:
                     break
                 if listener.stale:
                     await self._feed.refresh(listener)
-                events = [e for e in _drain(listener) if e.seq > sent]
+                events = [e for e in listener.take() if e.seq > sent]
                 if events:
                     sent = events[-1].seq
                     await _send(send, _frames(events))
@@ -101,12 +97,6 @@ class EventStream(Response):
         finally:
             self._feed.leave(listener)
             gone.cancel()
-
-
-def _drain(listener: Listener) -> list[ChangeEvent]:
-    events = list(listener.pending)
-    listener.pending.clear()
-    return events
 
 
 async def _disconnected(receive: Receive, listener: Listener) -> None:
@@ -120,10 +110,7 @@ async def _send(send: Send, body: bytes) -> None:
 
 
 def _frames(events: list[ChangeEvent]) -> bytes:
-    return b"".join(
-        b"id: %d\nevent: %s\ndata: %s\n\n" % (e.seq, e.kind.encode(), orjson.dumps(e.json()))
-        for e in events
-    )
+    return b"".join(event.sse_frame for event in events)
 
 
 def _limit(value: str | None) -> int:
