@@ -25,20 +25,20 @@ class EventReader:
         self.comments: list[str] = []
         self._lines = response.aiter_lines()
 
-    async def next(self, timeout: float = 5.0) -> Event:
+    async def next(self, seconds: float = 5.0) -> Event:
         """The next event (comments are collected on the way)."""
-        return await asyncio.wait_for(self._next(), timeout)
+        return await asyncio.wait_for(self._next(), seconds)
 
-    async def next_comment(self, timeout: float = 5.0) -> str:
+    async def next_comment(self, seconds: float = 5.0) -> str:
         async def comment() -> str:
             seen = len(self.comments)
             while len(self.comments) == seen:
                 await self._block()
             return self.comments[-1]
 
-        return await asyncio.wait_for(comment(), timeout)
+        return await asyncio.wait_for(comment(), seconds)
 
-    async def until(self, wanted: str, timeout: float = 5.0) -> list[Event]:
+    async def until(self, wanted: str, seconds: float = 5.0) -> list[Event]:
         """Events up to and including the first of type `wanted`."""
 
         async def collect() -> list[Event]:
@@ -49,7 +49,7 @@ class EventReader:
                 if event.type == wanted:
                     return found
 
-        return await asyncio.wait_for(collect(), timeout)
+        return await asyncio.wait_for(collect(), seconds)
 
     async def _next(self) -> Event:
         while True:
@@ -79,8 +79,10 @@ async def events(
     headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
-    async with httpx2.AsyncClient(timeout=httpx2.Timeout(10, read=None)) as client:
-        async with client.stream("GET", f"{url}/api/v1/events", headers=headers) as response:
-            assert response.status_code == 200, await response.aread()
-            assert response.headers["content-type"].startswith("text/event-stream")
-            yield EventReader(response)
+    async with (
+        httpx2.AsyncClient(timeout=httpx2.Timeout(10, read=None)) as client,
+        client.stream("GET", f"{url}/api/v1/events", headers=headers) as response,
+    ):
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        yield EventReader(response)

@@ -132,7 +132,7 @@ async def test_webdav_write_reaches_an_sse_client_with_etag_usage_and_path(
     space = await personal_space(einstein)
     async with events(registry.url, registry.token("einstein")) as stream:
         assert (await einstein.put(dav(space["id"], "hello.txt"), content=b"hi")).status_code == 201
-        event = await stream.next(timeout=3)
+        event = await stream.next(seconds=3)
     assert (event.type, event.data["driveId"]) == ("content", space["id"])
     assert event.data["data"]["paths"] == ["/hello.txt"]
     drive = await personal_space(einstein)
@@ -146,7 +146,7 @@ async def test_change_on_disk_reaches_an_sse_client(registry: Registry, einstein
     async with events(registry.url, registry.token("einstein")) as stream:
         await asyncio.sleep(0.3)  # the watcher is up
         (on_disk / "written-by-hand.txt").write_text("no WebDAV involved")
-        event = await stream.next(timeout=3)
+        event = await stream.next(seconds=3)
     assert event.type == "content"
     assert "/written-by-hand.txt" in event.data["data"]["paths"]
     assert event.data["data"]["used"] == len("no WebDAV involved")

@@ -106,10 +106,10 @@ async def test_provider_on_its_own_node_is_subscribed_to_and_delivers(
 
     async with events(registry_with_remote.url, registry_with_remote.token("admin")) as stream:
         (space_dir / "from-the-provider-node.txt").write_text("written on disk1")
-        content = await stream.until("content", timeout=5)
+        content = await stream.until("content", seconds=5)
         put = await admin.put(f"/dav/spaces/{project['id']}/via-registry.txt", content=b"hello")
         assert put.status_code == 201, put.text
-        through_dav = await stream.until("content", timeout=5)
+        through_dav = await stream.until("content", seconds=5)
 
     assert "/from-the-provider-node.txt" in content[-1].data["data"]["paths"]
     assert through_dav[-1].data["data"]["used"] == len("written on disk1") + len("hello")

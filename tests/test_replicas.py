@@ -60,7 +60,7 @@ async def test_sse_client_on_one_replica_sees_a_change_made_through_the_other(re
                 f"/graph/v1.0/drives/{project['id']}", json={"name": "Seen on b"}
             )
             assert renamed.status_code == 200
-            event = await stream.next(timeout=3)  # far less than the 30 s poll
+            event = await stream.next(seconds=3)  # far less than the 30 s poll
     assert (event.type, event.data["data"]) == ("renamed", {"name": "Seen on b"})
 
 
