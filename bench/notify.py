@@ -239,8 +239,18 @@ class Http:
     async def request(
         self, method: str, path: str, token: str | None = None, body: bytes = b"", kind: str = ""
     ) -> tuple[int, dict[bytes, bytes], bytes]:
-        self.writer.write(self.head(method, path, token, body, kind) + body)
-        return await read_response(self.reader, method == "HEAD")
+        for attempt in range(2):
+            self.writer.write(self.head(method, path, token, body, kind) + body)
+            try:
+                return await read_response(self.reader, method == "HEAD")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # The server closes a connection idle past its keep-alive timeout (5 s): the
+                # request was not read; open a new connection and send it again, once.
+                if attempt:
+                    raise
+                self.close()
+                self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+        raise AssertionError("unreachable")
 
     async def json(self, method: str, path: str, token: str, value: Any = None) -> tuple[int, Any]:
         body = b"" if value is None else orjson.dumps(value)
