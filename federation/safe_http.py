@@ -166,13 +166,20 @@ class SafeHttpClient:
 
     async def get(self, url: str, *, what: str, accept: str = "application/json") -> Fetched:
         """GET `url`; `what` names the document in errors ("WebFinger answer", "JWKS")."""
+        cap = self._config.max_body_bytes
         target = self.check_url(url)
         for _hop in range(self._config.max_redirects + 1):
-            try:
-                async with asyncio.timeout(self._deadline_s):
-                    fetched = await self._fetch_once(target, what, accept)
-            except TimeoutError as exc:
-                raise FetchTimeout(f"{what} at {target} took too long") from exc
+            request = self._client.build_request("GET", target, headers={"Accept": accept})
+            response, body = await self._send(request, what)
+            if body is None:
+                raise ResponseTooLarge(f"{what} at {target} is larger than {cap} bytes")
+            fetched = Fetched(
+                url=str(target),
+                status=response.status_code,
+                headers=response.headers,
+                body=body,
+                ttl_s=ttl_from_headers(response.headers),
+            )
             if fetched.status not in _REDIRECTS:
                 return self._checked_status(fetched, what)
             location = fetched.headers.get("location")
@@ -183,48 +190,51 @@ class SafeHttpClient:
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], *, what: str) -> int:
         """POST `body` to `url` (no redirects followed); returns the status, reads little."""
-        target = self.check_url(url)
-        try:
-            async with asyncio.timeout(self._deadline_s):
-                response = await self._client.post(target, content=body, headers=headers)
-        except (TimeoutError, httpx2.TimeoutException) as exc:
-            raise FetchTimeout(f"{what} to {target} took too long") from exc
-        except httpx2.TransportError as exc:
-            raise FetchFailed(f"{what} to {target}: {type(exc).__name__}: {exc}") from exc
+        request = self._client.build_request(
+            "POST", self.check_url(url), content=body, headers=headers
+        )
+        response, _answer = await self._send(request, what)
         return response.status_code
 
-    async def _fetch_once(self, url: httpx2.URL, what: str, accept: str) -> Fetched:
-        cap = self._config.max_body_bytes
-        request = self._client.build_request("GET", url, headers={"Accept": accept})
+    async def _send(
+        self, request: httpx2.Request, what: str
+    ) -> tuple[httpx2.Response, bytes | None]:
+        """One exchange under the overall deadline; the answer's body is read up to
+        `max_body_bytes` (None: it is larger, the rest is left unread). Network failures and
+        timeouts become FetchFailed and FetchTimeout."""
+        where = f"{what} {'at' if request.method == 'GET' else 'to'} {request.url}"
         try:
-            response = await self._client.send(request, stream=True)
-            try:
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > cap:
-                    raise ResponseTooLarge(f"{what} at {url} is larger than {cap} bytes")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > cap:
-                        raise ResponseTooLarge(f"{what} at {url} is larger than {cap} bytes")
-                    chunks.append(chunk)
-            finally:
-                await response.aclose()
+            async with asyncio.timeout(self._deadline_s):
+                response = await self._client.send(request, stream=True)
+                try:
+                    body = await _read_capped(response, self._config.max_body_bytes)
+                finally:
+                    await response.aclose()
+        except TimeoutError as exc:
+            raise FetchTimeout(f"{where} took too long") from exc
         except httpx2.TimeoutException as exc:
-            raise FetchTimeout(f"{what} at {url}: timed out ({type(exc).__name__})") from exc
+            raise FetchTimeout(f"{where}: timed out ({type(exc).__name__})") from exc
         except httpx2.TransportError as exc:
-            raise FetchFailed(f"{what} at {url}: {type(exc).__name__}: {exc}") from exc
-        return Fetched(
-            url=str(url),
-            status=response.status_code,
-            headers=response.headers,
-            body=b"".join(chunks),
-            ttl_s=ttl_from_headers(response.headers),
-        )
+            raise FetchFailed(f"{where}: {type(exc).__name__}: {exc}") from exc
+        return response, body
 
     @staticmethod
     def _checked_status(fetched: Fetched, what: str) -> Fetched:
         if fetched.status == 200:
             return fetched
         raise BadStatus(f"{what} at {fetched.url}: HTTP {fetched.status}", fetched.status)
+
+
+async def _read_capped(response: httpx2.Response, cap: int) -> bytes | None:
+    """The body, or None as soon as it (declared or as read) is larger than `cap` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
