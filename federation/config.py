@@ -42,3 +42,8 @@ class DiscoveryConfig:
     # how long past expiry an answer may still be served while its remote is down
     max_stale_s: float = 7 * 24 * 3600.0
     user_agent: str = "spacereg-discovery/1"
+
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        """The URL schemes discovery may fetch: https, and plain http when allowed."""
+        return ("https", "http") if self.allow_http else ("https",)

@@ -71,8 +71,7 @@ def registry_locations(
 
 def host_locations(hostport: str, how: str, config: DiscoveryConfig) -> list[RegistryLocation]:
     """https at the host itself; then plain http, when development allows it."""
-    schemes = ("https", "http") if config.allow_http else ("https",)
-    return [RegistryLocation(f"{scheme}://{hostport}", how, "") for scheme in schemes]
+    return [RegistryLocation(f"{scheme}://{hostport}", how, "") for scheme in config.schemes]
 
 
 def _txt_origin(record: str, host: str, config: DiscoveryConfig) -> str:
@@ -82,9 +81,8 @@ def _txt_origin(record: str, host: str, config: DiscoveryConfig) -> str:
         fields[name.strip().lower()] = value.strip()
     url = fields.get("url", "")
     scheme, sep, rest = url.partition("://")
-    allowed = ("https", "http") if config.allow_http else ("https",)
     where = f"DNS TXT {txt_name(host)}"
-    if not sep or scheme.lower() not in allowed:
+    if not sep or scheme.lower() not in config.schemes:
         raise MalformedDocument(f"{where}: url= must be an https URL, got {url!r}")
     hostport, _, path = rest.partition("/")
     if path:

@@ -158,7 +158,7 @@ class SafeHttpClient:
             parsed = httpx2.URL(url)
         except (httpx2.InvalidURL, TypeError) as exc:
             raise InvalidAddress(f"{url!r} is not a URL") from exc
-        if parsed.scheme != "https" and not (parsed.scheme == "http" and self._config.allow_http):
+        if parsed.scheme not in self._config.schemes:
             raise InsecureScheme(f"{url} is not https (plain http is allowed only when configured)")
         if not parsed.host or parsed.userinfo:
             raise InvalidAddress(f"{url} must have a host and no user information")
