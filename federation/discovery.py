@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from federation.addresses import Address, parse_address
@@ -48,6 +49,7 @@ from federation.safe_http import SafeHttpClient
 __all__ = ["DiscoveredRegistry", "Discovery", "Step"]
 
 _WEBFINGER_ACCEPT = f"{JRD_MEDIA_TYPE}, application/json;q=0.9"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -183,11 +185,11 @@ class Discovery:
         self, addr: Address, locations: list[RegistryLocation], steps: list[Step]
     ) -> tuple[RegistryLocation, Jrd]:
         """Try each location in order; move on only when one cannot be reached at all."""
+        query = urlencode(
+            [("resource", addr.acct), ("rel", REGISTRY_REL), ("rel", OIDC_ISSUER_REL)]
+        )
         failure: Exception | None = None
         for location in locations:
-            query = urlencode(
-                [("resource", addr.acct), ("rel", REGISTRY_REL), ("rel", OIDC_ISSUER_REL)]
-            )
             url = f"{location.origin}/.well-known/webfinger?{query}"
 
             async def load(url: str = url) -> tuple[Jrd, float | None]:
@@ -205,9 +207,9 @@ class Discovery:
 
             try:
                 jrd, source = await self.cache.get(f"webfinger {url}", load)
+            except BadStatus:
+                raise  # the registry answered: another location would not know better
             except (BlockedAddress, FetchFailed) as exc:
-                if isinstance(exc, BadStatus):
-                    raise
                 failure = exc
                 continue
             steps.append(Step("webfinger", url, source))
@@ -215,34 +217,46 @@ class Discovery:
         assert failure is not None
         raise failure
 
-    async def _metadata(self, url: str, domain: str, steps: list[Step]) -> RegistryMetadata:
-        async def load() -> tuple[RegistryMetadata, float | None]:
-            fetched = await self._http.get(url, what="registry metadata")
-            return parse_metadata(
-                fetched.json_object("registry metadata"), url, domain
-            ), fetched.ttl_s
+    async def _document(
+        self,
+        step: str,
+        key: str,
+        url: str,
+        what: str,
+        parse: Callable[[dict[str, Any]], T],
+        steps: list[Step],
+    ) -> T:
+        """Fetch the JSON document at `url` and parse it, cached under `key`."""
 
-        metadata, source = await self.cache.get(f"metadata {url} {domain}", load)
-        steps.append(Step("metadata", url, source))
-        return metadata
+        async def load() -> tuple[T, float | None]:
+            fetched = await self._http.get(url, what=what)
+            return parse(fetched.json_object(what)), fetched.ttl_s
+
+        value, source = await self.cache.get(key, load)
+        steps.append(Step(step, url, source))
+        return value
+
+    async def _metadata(self, url: str, domain: str, steps: list[Step]) -> RegistryMetadata:
+        return await self._document(
+            "metadata",
+            f"metadata {url} {domain}",
+            url,
+            "registry metadata",
+            lambda doc: parse_metadata(doc, url, domain),
+            steps,
+        )
 
     async def _openid(self, issuer: str, steps: list[Step]) -> OpenIDConfiguration:
-        url = openid_configuration_url(issuer)
-
-        async def load() -> tuple[OpenIDConfiguration, float | None]:
-            fetched = await self._http.get(url, what="OpenID configuration")
-            doc = fetched.json_object("OpenID configuration")
-            return parse_openid_configuration(doc, issuer), fetched.ttl_s
-
-        openid, source = await self.cache.get(f"openid {issuer}", load)
-        steps.append(Step("openid-configuration", url, source))
-        return openid
+        return await self._document(
+            "openid-configuration",
+            f"openid {issuer}",
+            openid_configuration_url(issuer),
+            "OpenID configuration",
+            lambda doc: parse_openid_configuration(doc, issuer),
+            steps,
+        )
 
     async def _jwks(self, url: str, steps: list[Step]) -> tuple[dict[str, Any], ...]:
-        async def load() -> tuple[tuple[dict[str, Any], ...], float | None]:
-            fetched = await self._http.get(url, what="JWKS")
-            return parse_jwks(fetched.json_object("JWKS"), url), fetched.ttl_s
-
-        keys, source = await self.cache.get(f"jwks {url}", load)
-        steps.append(Step("jwks", url, source))
-        return keys
+        return await self._document(
+            "jwks", f"jwks {url}", url, "JWKS", lambda doc: parse_jwks(doc, url), steps
+        )
