@@ -1,4 +1,4 @@
-"""Engine and session factory; SQLite gets WAL and foreign keys, PostgreSQL a pool."""
+"""The engine; SQLite gets WAL and foreign keys, PostgreSQL a pool."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-
-SessionFactory = async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -33,7 +31,3 @@ def create_engine(database_url: str) -> AsyncEngine:
         cursor.close()
 
     return engine
-
-
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
-    return async_sessionmaker(engine, expire_on_commit=False)
