@@ -73,10 +73,8 @@ class DeliveryWorker:
     async def _send_queue(self, origin: str, queue: list[Delivery]) -> None:
         async with self._slots:
             sent: list[int] = []
-            error = None
-            for index, delivery in enumerate(queue):
-                if delivery.secret is None:
-                    continue  # its subscription is gone, and the row with it
+            failure: DeliveryFailed | None = None
+            for delivery in queue:
                 try:
                     await self._client.deliver(
                         delivery.destination,
@@ -85,19 +83,19 @@ class DeliveryWorker:
                         delivery.event_id,
                     )
                 except DeliveryFailed as exc:
-                    error = (str(exc), queue[index:])
+                    failure = exc
                     break
                 sent.append(delivery.id)
             if sent:
                 async with self._engine.begin() as conn:
                     await outbox.delivered(conn, sent, origin, self._clock())
-            if error is not None:
-                await self._failed(origin, error[1], error[0])
+            if failure is not None:
+                await self._failed(origin, queue[len(sent) :], str(failure))
 
     async def _failed(self, origin: str, rest: list[Delivery], error: str) -> None:
         now = self._clock()
         too_old = [d for d in rest if now - d.created_at > self._max_age]
-        retry = [d.id for d in rest if d not in too_old]
+        retry = [d.id for d in rest if now - d.created_at <= self._max_age]
         async with self._engine.begin() as conn:
             retry_at = await outbox.failed(conn, retry, origin, error, now, backoff)
             for delivery in too_old:

@@ -11,28 +11,18 @@ import orjson
 
 from registry.drive_json import timestamp
 
-# What `kind` a change has, and what its `data` holds.
-KINDS = (
-    "created",  # driveType, name, etag, createdBy (the first manager's user id)
-    "renamed",  # name
-    "described",  # description
-    "quota",  # quota_total
-    "content",  # etag, used, paths: files below the root changed
-    "availability",  # availability: the provider holding the space became (un)reachable
-    "disabled",
-    "restored",
-    "deleted",
-    "member_added",  # principalType, principalId, role
-    "member_changed",  # principalType, principalId, role
-    "member_removed",  # principalType, principalId
-)
-
 PrincipalKey = tuple[str, str]  # ("user", user id) or ("group", group name)
 
 
 @dataclass(frozen=True)
 class ChangeEvent:
-    """One row of the change log; `lost` names who lost access with this change."""
+    """One row of the change log; `lost` names who lost access with this change.
+
+    `kind` and its `data`: created (driveType, name, etag, createdBy), renamed (name),
+    described (description), quota (quota_total), content (etag, used, paths), availability
+    (availability, reason), disabled, restored, deleted, member_added / member_changed
+    (principalType, principalId, role), member_removed (principalType, principalId).
+    """
 
     seq: int
     space_id: str

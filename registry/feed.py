@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry.errors import BadRequest, Gone
-from registry.events import ChangeEvent, PrincipalKey, principal_keys
+from registry.events import ChangeEvent, principal_keys
 from registry.hub import Hub, Listener
-from registry.models import Member, table
 from registry.principal import Principal
-from registry.store import changes
-
-members = table(Member)
+from registry.store import changes, holdings
 
 PAGE_DEFAULT = 200
 PAGE_MAX = 1000
@@ -49,7 +44,7 @@ class ChangeFeed:
     async def listen(self, principal: Principal) -> Listener:
         keys = principal_keys(principal.user_id, principal.groups)
         async with self._engine.connect() as conn:
-            listener = Listener(keys, await _spaces_of(conn, keys))
+            listener = Listener(keys, await holdings.spaces_held(conn, keys))
         self._hub.add(listener)
         return listener
 
@@ -57,7 +52,7 @@ class ChangeFeed:
         """Read again which spaces a listener sees, after it lost a role somewhere."""
         listener.stale = False
         async with self._engine.connect() as conn:
-            self._hub.reindex(listener, await _spaces_of(conn, listener.keys))
+            self._hub.reindex(listener, await holdings.spaces_held(conn, listener.keys))
 
     def leave(self, listener: Listener) -> None:
         self._hub.remove(listener)
@@ -100,27 +95,3 @@ async def _check_cursor(conn: AsyncConnection, since: int, upto: int) -> None:
             f"changes after cursor {since} are no longer kept (the log starts after {horizon}); "
             "list your drives again and continue from a fresh cursor"
         )
-
-
-async def _spaces_of(
-    conn: AsyncConnection, keys: frozenset[PrincipalKey]
-) -> dict[str, datetime | None]:
-    principal = or_(
-        *(and_(members.c.principal_type == t, members.c.principal_id == i) for t, i in keys)
-    )
-    rows = await conn.execute(
-        select(members.c.space_id, members.c.expires_at).where(
-            principal,
-            or_(members.c.expires_at.is_(None), members.c.expires_at > datetime.now(UTC)),
-        )
-    )
-    spaces: dict[str, datetime | None] = {}
-    for space_id, expires in rows:
-        if expires is not None and expires.tzinfo is None:
-            expires = expires.replace(tzinfo=UTC)
-        if space_id not in spaces:
-            spaces[space_id] = expires
-        else:
-            prior = spaces[space_id]
-            spaces[space_id] = None if prior is None or expires is None else max(prior, expires)
-    return spaces

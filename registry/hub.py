@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from registry.events import ChangeEvent, PrincipalKey
 from registry.store import changes
-
-logger = logging.getLogger("spacereg.hub")
 
 LISTENER_QUEUE_MAX = 1000
 TAIL_BATCH = 1000
@@ -155,20 +152,17 @@ class Tailer:
         self._hub = hub
         self._poll_seconds = poll_seconds
         self._woken = asyncio.Event()
-        self._started = False
 
     def wake(self) -> None:
         self._woken.set()
 
     async def start_position(self) -> None:
-        """Begin at the end of the log: listeners catch up on older changes from the database."""
-        if not self._started:
-            async with self._engine.connect() as conn:
-                self._hub.position = await changes.latest(conn)
-            self._started = True
+        """Begin at the end of the log (once, at start-up): listeners catch up on older
+        changes from the database. A restarted `run` keeps the position it reached."""
+        async with self._engine.connect() as conn:
+            self._hub.position = await changes.latest(conn)
 
     async def run(self) -> None:
-        await self.start_position()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), self._poll_seconds)

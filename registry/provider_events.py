@@ -11,18 +11,14 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from registry.models import Space, table
 from registry.spaces import SpaceService
-from registry.store import changes
+from registry.store import changes, provider_reports
 from storage import Availability, Change, ProviderEvent, StorageError, StorageProvider
 
 logger = logging.getLogger("spacereg.providers")
-
-spaces = table(Space)
 
 PATHS_PER_CHANGE_MAX = 100
 
@@ -30,9 +26,11 @@ PATHS_PER_CHANGE_MAX = 100
 class ProviderEvents:
     """Providers hand events to `submit`, which only queues them (a provider may report from
     inside a registry transaction); `run`, a supervised worker, applies them. Changes to one
-    space that queue up are merged into one."""
+    space that queue up are merged into one. An event leaves its queue only once applied, so
+    a worker that crashes and is restarted applies it again."""
 
-    def __init__(self, space_service: SpaceService) -> None:
+    def __init__(self, engine: AsyncEngine, space_service: SpaceService) -> None:
+        self._engine = engine
         self._spaces = space_service
         self._changes: dict[tuple[str, str], Change] = {}
         self._availability: list[tuple[str, Availability]] = []
@@ -54,14 +52,20 @@ class ProviderEvents:
         while True:
             await self._woken.wait()
             self._woken.clear()
-            while self._changes or self._availability:
-                await self._apply_queued()
+            while self._availability:
+                await self._availability_changed(*self._availability[0])
+                del self._availability[0]
+            while self._changes:
+                key, change = next(iter(self._changes.items()))
+                await self._content_changed(key[0], change)
+                if self._changes.get(key) is change:  # not replaced by a newer report meanwhile
+                    del self._changes[key]
 
     async def reconcile(self, providers: Mapping[str, StorageProvider]) -> None:
         """Compare every space with its provider once, for what changed while we were down."""
-        async with self._spaces.transaction() as conn:
-            rows = (await conn.execute(select(spaces.c.id, spaces.c.provider))).all()
-        for space_id, name in rows:
+        async with self._engine.connect() as conn:
+            held = await provider_reports.held_spaces(conn)
+        for space_id, name in held:
             provider = providers.get(name)
             if provider is None:
                 continue
@@ -72,73 +76,30 @@ class ProviderEvents:
                 continue
             await self.submit(name, Change(space_id, info.etag, info.used, ()))
 
-    async def _apply_queued(self) -> None:
-        availability, self._availability = self._availability, []
-        changes_, self._changes = self._changes, {}
-        try:
-            for provider, event in availability:
-                await self._availability_changed(provider, event)
-                availability = availability[1:]
-            for key, change in list(changes_.items()):
-                await self._content_changed(key[0], change)
-                del changes_[key]
-        except BaseException:
-            # Put back what was not applied (newer reports win), then let the supervisor retry.
-            self._availability[:0] = availability
-            for key, change in changes_.items():
-                self._changes.setdefault(key, change)
-            raise
-
     async def _content_changed(self, provider: str, change: Change) -> None:
         async with self._spaces.transaction() as conn:
-            found = (
-                await conn.execute(
-                    select(spaces.c.etag, spaces.c.quota_used)
-                    .where(spaces.c.id == change.space_id, spaces.c.provider == provider)
-                    .with_for_update()
-                )
-            ).first()
-            if found is None:
-                logger.debug("provider %s reported unknown space %s", provider, change.space_id)
+            if not await provider_reports.record_content(
+                conn, provider, change.space_id, change.etag, change.used
+            ):
                 return
-            if (found.etag, found.quota_used) == (change.etag, change.used):
-                return
-            await conn.execute(
-                update(spaces)
-                .where(spaces.c.id == change.space_id)
-                .values(etag=change.etag, quota_used=change.used, updated_at=datetime.now(UTC))
-            )
-            paths = list(change.paths)
             data: dict[str, object] = {
                 "etag": change.etag,
                 "used": change.used,
-                "paths": paths[:PATHS_PER_CHANGE_MAX],
+                "paths": list(change.paths[:PATHS_PER_CHANGE_MAX]),
             }
-            if len(paths) > PATHS_PER_CHANGE_MAX:
+            if len(change.paths) > PATHS_PER_CHANGE_MAX:
                 data["pathsTruncated"] = True
             await changes.append(conn, change.space_id, "content", data)
 
     async def _availability_changed(self, provider: str, event: Availability) -> None:
         state = "available" if event.available else "unavailable"
         async with self._spaces.transaction() as conn:
-            affected = list(
-                (
-                    await conn.execute(
-                        select(spaces.c.id).where(
-                            spaces.c.provider == provider, spaces.c.availability != state
-                        )
-                    )
-                ).scalars()
-            )
-            if not affected:
-                return
-            await conn.execute(
-                update(spaces).where(spaces.c.id.in_(affected)).values(availability=state)
-            )
+            affected = await provider_reports.mark_availability(conn, provider, state)
             for space_id in affected:
                 await changes.append(
                     conn, space_id, "availability", {"availability": state, "reason": event.reason}
                 )
-        logger.warning(
-            "provider %s is %s (%s): %d spaces", provider, state, event.reason, len(affected)
-        )
+        if affected:
+            logger.warning(
+                "provider %s is %s (%s): %d spaces", provider, state, event.reason, len(affected)
+            )

@@ -152,7 +152,7 @@ def build(settings: Settings) -> Services:
         Subscriptions(engine, spaces, webhooks, topic=f"{settings.base_url}/api/v1/events"),
         delivery,
         Retention(engine, timedelta(days=settings.change_retention_days)),
-        ProviderEvents(spaces),
+        ProviderEvents(engine, spaces),
         Supervisor(),
     )
 

@@ -4,11 +4,11 @@ caller's spaces to be POSTed to its callback, for a lease it renews."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.webhooks import CallbackRefused, WebhookClient
 from registry.drive_json import timestamp
@@ -56,20 +56,17 @@ class Subscriptions:
         }
         async with self._engine.begin() as conn:
             await store.insert(conn, values, drives or [])
-            row = await store.get(conn, str(values["id"]), principal.user_id)
-        assert row is not None
-        return _json(row, drives)
+        return _json(values, drives)
 
     async def list(self, principal: Principal) -> list[dict[str, Any]]:
         async with self._engine.connect() as conn:
             found = await store.owned(conn, principal.user_id)
-        return [_json(row, None if row.all_drives else drives) for row, drives in found]
+        return [_json(row._mapping, drives) for row, drives in found]
 
     async def get(self, principal: Principal, subscription_id: str) -> dict[str, Any]:
         async with self._engine.connect() as conn:
-            row = await self._owned(conn, principal, subscription_id)
-            drives = None if row.all_drives else await store.space_ids(conn, row.id)
-        return _json(row, drives)
+            row, drives = await self._owned(conn, principal, subscription_id)
+        return _json(row._mapping, drives)
 
     async def renew(
         self, principal: Principal, subscription_id: str, body: dict[str, Any]
@@ -80,7 +77,7 @@ class Subscriptions:
         if unknown:
             raise BadRequest(f"only leaseSeconds can be changed, not {', '.join(sorted(unknown))}")
         async with self._engine.connect() as conn:
-            row = await self._owned(conn, principal, subscription_id)
+            row, _ = await self._owned(conn, principal, subscription_id)
         await self._confirm(row.callback_url, lease)
         async with self._engine.begin() as conn:
             await store.renew(conn, row.id, datetime.now(UTC) + timedelta(seconds=lease))
@@ -91,11 +88,13 @@ class Subscriptions:
             await self._owned(conn, principal, subscription_id)
             await store.remove(conn, subscription_id)
 
-    async def _owned(self, conn: Any, principal: Principal, subscription_id: str) -> Row:
-        row = await store.get(conn, subscription_id, principal.user_id)
-        if row is None:
+    async def _owned(
+        self, conn: AsyncConnection, principal: Principal, subscription_id: str
+    ) -> store.WithDrives:
+        found = await store.get(conn, subscription_id, principal.user_id)
+        if found is None:
             raise NotFound(f"no subscription {subscription_id}")
-        return row
+        return found
 
     async def _confirm(self, callback: str, lease: int) -> None:
         try:
@@ -107,13 +106,13 @@ class Subscriptions:
             ) from exc
 
 
-def _json(row: Row, drives: list[str] | None) -> dict[str, Any]:
+def _json(subscription: Mapping[Any, Any], drives: list[str] | None) -> dict[str, Any]:
     return {
-        "id": row.id,
-        "callbackUrl": row.callback_url,
+        "id": subscription["id"],
+        "callbackUrl": subscription["callback_url"],
         "drives": drives,
-        "expirationDateTime": timestamp(row.expires_at),
-        "createdDateTime": timestamp(row.created_at),
+        "expirationDateTime": timestamp(subscription["expires_at"]),
+        "createdDateTime": timestamp(subscription["created_at"]),
     }
 
 

@@ -22,6 +22,7 @@ from storage import PathNotFound, StorageError, StorageProvider
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
+DAV_METHODS = READ_METHODS | WRITE_METHODS
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024
 
 
@@ -32,7 +33,7 @@ class DavGateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         method = request.method
-        if method not in READ_METHODS | WRITE_METHODS:
+        if method not in DAV_METHODS:
             raise NotSupported(f"WebDAV method {method} is not supported")
         space_id, path = _split(scope["path"][len(scope.get("root_path", "")) :])
         principal = await self._services.authenticator.authenticate(request)

@@ -10,12 +10,13 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, text, tuple_
+from sqlalchemy import delete, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.events import ChangeEvent, PrincipalKey
 from registry.models import ChangeAudience, ChangeRecord, LogHorizon, Member, table
 from registry.store import outbox
+from registry.store.holdings import live_roles
 
 changes = table(ChangeRecord)
 audience = table(ChangeAudience)
@@ -80,13 +81,7 @@ async def visible_after(
 ) -> list[ChangeEvent]:
     """Changes in (since, upto] to spaces these principals hold a role in, or lost one in."""
     keys = list(keys)
-    member = or_(
-        *(and_(members.c.principal_type == t, members.c.principal_id == i) for t, i in keys)
-    )
-    mine = select(members.c.space_id).where(
-        member,
-        or_(members.c.expires_at.is_(None), members.c.expires_at > bindparam("now")),
-    )
+    mine = select(members.c.space_id).where(live_roles(keys, datetime.now(UTC)))
     lost = select(audience.c.seq).where(
         tuple_(audience.c.principal_type, audience.c.principal_id).in_(keys),
         audience.c.seq > since,
@@ -101,7 +96,7 @@ async def visible_after(
         .order_by(changes.c.seq)
         .limit(limit)
     )
-    rows = (await conn.execute(statement, {"now": datetime.now(UTC)})).all()
+    rows = (await conn.execute(statement)).all()
     return await _events(conn, rows)
 
 

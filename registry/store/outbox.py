@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry.events import ChangeEvent
+from registry.events import ChangeEvent, PrincipalKey, principal_keys
 from registry.models import (
     Destination,
     Member,
@@ -25,6 +25,7 @@ from registry.models import (
     SubscriptionDrive,
     table,
 )
+from registry.store.holdings import live_roles
 
 outbox = table(OutboxEntry)
 destinations = table(Destination)
@@ -37,13 +38,12 @@ members = table(Member)
 class Delivery:
     id: int
     event_id: str
-    subscription_id: str | None
     destination: str
     origin: str
     payload: dict[str, Any]
     attempts: int
     created_at: datetime
-    secret: str | None
+    secret: str
 
 
 def origin_of(url: str) -> str:
@@ -68,9 +68,10 @@ async def enqueue_change(conn: AsyncConnection, event: ChangeEvent) -> None:
         return
     holders = await _holders(conn, event, found)
     lost = set(event.lost)
+    change = event.json()
     rows = []
     for sub in found:
-        keys = {("user", sub.owner_id), *(("group", g) for g in sub.owner_groups)}
+        keys = _keys(sub)
         if keys & holders or keys & lost:
             rows.append(
                 {
@@ -78,7 +79,7 @@ async def enqueue_change(conn: AsyncConnection, event: ChangeEvent) -> None:
                     "subscription_id": sub.id,
                     "destination": sub.callback_url,
                     "origin": origin_of(sub.callback_url),
-                    "payload": {**event.json(), "subscriptionId": sub.id},
+                    "payload": {**change, "subscriptionId": sub.id},
                     "state": "pending",
                     "attempts": 0,
                     "next_attempt_at": event.time,
@@ -93,20 +94,17 @@ async def _holders(
     conn: AsyncConnection, event: ChangeEvent, found: Sequence[Any]
 ) -> set[tuple[str, str]]:
     """Which of the subscribers' principals hold a live role in the space."""
-    users = {sub.owner_id for sub in found}
-    groups = {g for sub in found for g in sub.owner_groups}
-    principal = or_(
-        and_(members.c.principal_type == "user", members.c.principal_id.in_(users)),
-        and_(members.c.principal_type == "group", members.c.principal_id.in_(groups)),
-    )
+    keys = {key for sub in found for key in _keys(sub)}
     rows = await conn.execute(
         select(members.c.principal_type, members.c.principal_id).where(
-            members.c.space_id == event.space_id,
-            principal,
-            or_(members.c.expires_at.is_(None), members.c.expires_at > event.time),
+            members.c.space_id == event.space_id, live_roles(keys, event.time)
         )
     )
     return {(row.principal_type, row.principal_id) for row in rows}
+
+
+def _keys(subscription: Any) -> frozenset[PrincipalKey]:
+    return principal_keys(subscription.owner_id, tuple(subscription.owner_groups))
 
 
 async def claim(
@@ -130,11 +128,10 @@ async def claim(
     if not ids:
         return []
     await conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(claimed_until=now + lease))
+    # A webhook delivery's row goes with its subscription (ON DELETE CASCADE): the join holds.
     rows = await conn.execute(
         select(outbox, subscriptions.c.secret)
-        .select_from(
-            outbox.outerjoin(subscriptions, subscriptions.c.id == outbox.c.subscription_id)
-        )
+        .join(subscriptions, subscriptions.c.id == outbox.c.subscription_id)
         .where(outbox.c.id.in_(ids))
         .order_by(outbox.c.id)
     )
@@ -142,7 +139,6 @@ async def claim(
         Delivery(
             row.id,
             row.event_id,
-            row.subscription_id,
             row.destination,
             row.origin,
             row.payload,

@@ -24,7 +24,11 @@ async def insert(conn: AsyncConnection, values: dict[str, Any], space_ids: Seque
         )
 
 
-async def owned(conn: AsyncConnection, owner_id: str) -> list[tuple[Row, list[str]]]:
+# A subscription with the drives it lists (None: all the owner's drives).
+WithDrives = tuple[Row, list[str] | None]
+
+
+async def owned(conn: AsyncConnection, owner_id: str) -> list[WithDrives]:
     rows = (
         await conn.execute(
             select(subscriptions)
@@ -32,25 +36,32 @@ async def owned(conn: AsyncConnection, owner_id: str) -> list[tuple[Row, list[st
             .order_by(subscriptions.c.created_at, subscriptions.c.id)
         )
     ).all()
-    return [(row, await space_ids(conn, row.id)) for row in rows]
+    return await _with_drives(conn, rows)
 
 
-async def get(conn: AsyncConnection, subscription_id: str, owner_id: str) -> Row | None:
-    found = await conn.execute(
-        select(subscriptions).where(
-            subscriptions.c.id == subscription_id, subscriptions.c.owner_id == owner_id
+async def get(conn: AsyncConnection, subscription_id: str, owner_id: str) -> WithDrives | None:
+    row = (
+        await conn.execute(
+            select(subscriptions).where(
+                subscriptions.c.id == subscription_id, subscriptions.c.owner_id == owner_id
+            )
         )
-    )
-    return found.first()
+    ).first()
+    return None if row is None else (await _with_drives(conn, [row]))[0]
 
 
-async def space_ids(conn: AsyncConnection, subscription_id: str) -> list[str]:
-    found = await conn.execute(
-        select(drives.c.space_id)
-        .where(drives.c.subscription_id == subscription_id)
-        .order_by(drives.c.space_id)
-    )
-    return list(found.scalars())
+async def _with_drives(conn: AsyncConnection, rows: Sequence[Row]) -> list[WithDrives]:
+    """One query for the drives of every listed subscription among `rows`."""
+    listed: dict[str, list[str]] = {row.id: [] for row in rows if not row.all_drives}
+    if listed:
+        found = await conn.execute(
+            select(drives.c.subscription_id, drives.c.space_id)
+            .where(drives.c.subscription_id.in_(listed))
+            .order_by(drives.c.space_id)
+        )
+        for subscription_id, space_id in found:
+            listed[subscription_id].append(space_id)
+    return [(row, listed.get(row.id)) for row in rows]
 
 
 async def renew(conn: AsyncConnection, subscription_id: str, expires_at: datetime) -> None:
