@@ -111,9 +111,6 @@ class DiscoveryCache:
         while len(self._entries) > self._max_entries:
             self._entries.pop(next(iter(self._entries)))
 
-    def forget(self, key: str) -> None:
-        self._entries.pop(key, None)
-
     async def drain(self) -> None:
         """Wait for in-flight lookups (background refreshes included) to finish."""
         while self._inflight:

@@ -26,16 +26,12 @@ async def run_discover(
     out: TextIO,
     *,
     err: TextIO | None = None,
-    discovery: Discovery | None = None,
 ) -> int:
     """Discover `address`; human errors go to `err` (default stderr), JSON errors to `out`."""
     err = err or sys.stderr
     try:
-        if discovery is not None:
+        async with Discovery(config) as discovery:
             found = await discovery.discover(address)
-        else:
-            async with Discovery(config) as fresh:
-                found = await fresh.discover(address)
     except DiscoveryError as exc:
         if as_json:
             error = {"error": {"code": exc.code, "message": str(exc)}, "address": address}

@@ -13,7 +13,6 @@ from typing import Generic, Protocol, TypeVar
 import dns.asyncresolver
 import dns.exception
 import dns.nameserver
-import dns.rdatatype
 import dns.resolver
 
 from federation.addresses import parse_host

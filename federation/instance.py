@@ -60,8 +60,3 @@ class LocalInstance:
 
     def url(self, path: str) -> str:
         return self.base_url + path
-
-    @property
-    def origin(self) -> str:
-        parts = urlsplit(self.base_url)
-        return f"{parts.scheme}://{parts.netloc}".lower()

@@ -84,9 +84,6 @@ class SigningKeys:
     def jwks(self) -> dict[str, Any]:
         return {"keys": [key.public_jwk() for key in self.published()]}
 
-    def find(self, kid: str) -> SigningKey | None:
-        return next((k for k in self.published() if k.kid == kid), None)
-
     def sign(self, data: bytes) -> tuple[str, bytes]:
         key = self.active
         return key.kid, key.private_key.sign(data)
