@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from federation.addresses import parse_host
+from federation.addresses import format_host, parse_host
 
 __all__ = ["Endpoints", "LocalInstance"]
 
@@ -52,8 +52,7 @@ class LocalInstance:
             raise ValueError(f"base_url {self.base_url!r} must be an https URL without query")
         if not self.issuers:
             raise ValueError("at least one trusted issuer is needed")
-        host, port = parse_host(self.domain)
-        object.__setattr__(self, "domain", host if port is None else f"{host}:{port}")
+        object.__setattr__(self, "domain", format_host(*parse_host(self.domain)))
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
         if not self.title:
             object.__setattr__(self, "title", f"spacereg at {self.domain}")
