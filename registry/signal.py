@@ -5,6 +5,7 @@ change by one poll interval but never loses it."""
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -22,6 +23,8 @@ class ChangeSignal:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
         self._listeners: list[Callable[[], None]] = []
+        # Names this process on the bus, so that it does not wake twice for its own commits.
+        self._origin = secrets.token_bytes(8)
         bus.subscribe(SUBJECT, self._heard)
 
     def listen(self, wake: Callable[[], None]) -> None:
@@ -30,12 +33,13 @@ class ChangeSignal:
     async def committed(self) -> None:
         self._wake()
         try:
-            await self._bus.publish(SUBJECT, b"")
+            await self._bus.publish(SUBJECT, self._origin)
         except Exception as exc:  # the database poll covers a bus that is down
             logger.warning("could not tell other replicas of a change: %s", exc)
 
     async def _heard(self, payload: bytes) -> None:
-        self._wake()
+        if payload != self._origin:
+            self._wake()
 
     def _wake(self) -> None:
         for wake in self._listeners:
