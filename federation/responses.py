@@ -14,6 +14,7 @@ __all__ = [
     "json_response",
     "method_not_allowed",
     "preflight_response",
+    "refuse_method",
 ]
 
 CORS_HEADERS = {"Access-Control-Allow-Origin": "*"}
@@ -56,6 +57,13 @@ def error_response(
 
 def preflight_response() -> Response:
     return Response(status_code=204, headers=PREFLIGHT_HEADERS)
+
+
+def refuse_method(method: str) -> Response | None:
+    """None for GET and HEAD; the CORS preflight answer for OPTIONS; our JSON 405 otherwise."""
+    if method in ("GET", "HEAD"):
+        return None
+    return preflight_response() if method == "OPTIONS" else method_not_allowed()
 
 
 def method_not_allowed() -> Response:

@@ -22,11 +22,7 @@ from federation.addresses import parse_address
 from federation.errors import InvalidAddress
 from federation.instance import LocalInstance
 from federation.jrd import JRD_MEDIA_TYPE, OIDC_ISSUER_REL, OWNCLOUD_INSTANCE_REL, REGISTRY_REL
-from federation.responses import (
-    error_response,
-    method_not_allowed,
-    preflight_response,
-)
+from federation.responses import CORS_HEADERS, error_response, refuse_method
 
 __all__ = ["UserDirectory", "WebFingerApp", "instance_links", "negotiate_media_type"]
 
@@ -36,7 +32,7 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _PLAIN_USER = re.compile(r"[A-Za-z0-9._~+-]+")  # needs no unescaping or normalising
 _JRD_HEADERS = [
-    (b"access-control-allow-origin", b"*"),
+    *((name.lower().encode(), value.encode()) for name, value in CORS_HEADERS.items()),
     (b"cache-control", f"public, max-age={JRD_MAX_AGE_S}".encode()),
     (b"vary", b"Accept"),
 ]
@@ -96,9 +92,9 @@ class WebFingerApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
-        if method not in ("GET", "HEAD"):
-            response = preflight_response() if method == "OPTIONS" else method_not_allowed()
-            await response(scope, receive, send)
+        refused = refuse_method(method)
+        if refused is not None:
+            await refused(scope, receive, send)
             return
         params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         resources = [value for name, value in params if name == "resource"]

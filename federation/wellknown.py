@@ -37,12 +37,7 @@ from federation.instance import LocalInstance
 from federation.keys import SigningKeys
 from federation.metadata import JWKS_PATH, metadata_document
 from federation.ocm_discovery import ocm_discovery_document, ocm_not_implemented
-from federation.responses import (
-    ALL_METHODS,
-    json_response,
-    method_not_allowed,
-    preflight_response,
-)
+from federation.responses import ALL_METHODS, json_response, refuse_method
 from federation.webfinger import UserDirectory, WebFingerApp
 
 __all__ = ["well_known_routes"]
@@ -57,26 +52,18 @@ def _static_json(document: dict[str, Any], max_age_s: int) -> Endpoint:
     body = orjson.dumps(document)
 
     async def endpoint(request: Request) -> Response:
-        return _guarded(request) or json_response(body, max_age_s=max_age_s)
+        return refuse_method(request.method) or json_response(body, max_age_s=max_age_s)
 
     return endpoint
 
 
 def _jwks_endpoint(keys: SigningKeys) -> Endpoint:
     async def endpoint(request: Request) -> Response:
-        return _guarded(request) or json_response(
+        return refuse_method(request.method) or json_response(
             keys.jwks(), media_type="application/jwk-set+json", max_age_s=JWKS_MAX_AGE_S
         )
 
     return endpoint
-
-
-def _guarded(request: Request) -> Response | None:
-    if request.method == "OPTIONS":
-        return preflight_response()
-    if request.method not in ("GET", "HEAD"):
-        return method_not_allowed()
-    return None
 
 
 def well_known_routes(
