@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import re
 import shutil
 import stat
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from starlette.types import ASGIApp
@@ -20,21 +19,17 @@ from starlette.types import ASGIApp
 from storage.dav import DAV_THREADS, dav_app, stat_etag
 from storage.provider import (
     Change,
-    ChangeCallback,
+    Emitter,
     Entry,
     PathNotFound,
     SpaceInfo,
     SpaceNotFound,
     StorageError,
     Worker,
+    is_space_id,
+    space_path,
 )
 from storage.watch import watch_spaces
-
-_SPACE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-def is_space_id(name: str) -> bool:
-    return _SPACE_ID.fullmatch(name) is not None
 
 
 @dataclass
@@ -48,15 +43,15 @@ class _Emitted:
     etag: str | None = None
 
 
-class LocalProvider:
+class LocalProvider(Emitter):
     """Spaces as directories. The root ETag is a digest of every entry's path, inode, size
     and mtime below the root, so it changes whenever anything below it changes."""
 
     def __init__(self, name: str, root: Path, dav_threads: int = DAV_THREADS) -> None:
+        super().__init__()
         self.name = name
         self.root = root
         self.dav_threads = dav_threads
-        self._callbacks: list[ChangeCallback] = []
         self._emitted: dict[str, _Emitted] = {}
 
     async def create_space(self, space_id: str) -> SpaceInfo:
@@ -103,10 +98,6 @@ class LocalProvider:
 
         return await asyncio.to_thread(stat)
 
-    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
-        self._callbacks.append(callback)
-        return lambda: self._callbacks.remove(callback)
-
     def dav_app(self) -> ASGIApp:
         return self._dav
 
@@ -150,10 +141,6 @@ class LocalProvider:
                 emitted.etag = info.etag
                 await self._emit(Change(space_id, info.etag, info.used, touched))
 
-    async def _emit(self, change: Change) -> None:
-        for callback in list(self._callbacks):
-            await callback(change)
-
     def _space_dir(self, space_id: str) -> Path:
         if not is_space_id(space_id):
             raise StorageError(f"invalid space id {space_id!r}")
@@ -166,10 +153,7 @@ class LocalProvider:
         return path
 
     def _resolve(self, space_id: str, path: str) -> Path:
-        relative = PurePosixPath("/" + path.lstrip("/"))
-        if ".." in relative.parts:
-            raise PathNotFound(path)
-        return self._existing_dir(space_id).joinpath(*relative.parts[1:])
+        return self._existing_dir(space_id).joinpath(*space_path(path).parts[1:])
 
     def _scan(self, space_id: str) -> SpaceInfo:
         top = self._existing_dir(space_id)

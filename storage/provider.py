@@ -1,10 +1,13 @@
-"""The interface every storage driver implements, and the values it returns."""
+"""The interface every storage driver implements, the values it returns, and what drivers share:
+the syntax of space ids, paths below a space's root, and calling subscribers."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Protocol, runtime_checkable
 
 from starlette.types import ASGIApp
@@ -116,3 +119,36 @@ class StorageProvider(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+_SPACE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_space_id(name: str) -> bool:
+    """Whether `name` can name a space kept as a folder or collection (the local and webdav
+    drivers): a safe file name and URL segment."""
+    return _SPACE_ID.fullmatch(name) is not None
+
+
+def space_path(path: str) -> PurePosixPath:
+    """`path` below a space's root, as `/a/b`; PathNotFound if it would climb out of the space."""
+    relative = PurePosixPath("/" + path.lstrip("/"))
+    if ".." in relative.parts:
+        raise PathNotFound(path)
+    return relative
+
+
+class Emitter:
+    """A driver's subscribers: `subscribe` as the protocol has it, and `_emit` to call each of
+    them, in turn, with an event."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[ChangeCallback] = []
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback)
+
+    async def _emit(self, event: ProviderEvent) -> None:
+        for callback in list(self._callbacks):
+            await callback(event)

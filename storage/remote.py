@@ -25,7 +25,7 @@ from storage.davproxy import DavProxy
 from storage.provider import (
     Availability,
     Change,
-    ChangeCallback,
+    Emitter,
     Entry,
     PathNotFound,
     ProviderEvent,
@@ -54,7 +54,7 @@ OPTIONS = {
 }
 
 
-class RemoteProvider:
+class RemoteProvider(Emitter):
     """A provider service's spaces. Its worker keeps a subscription alive and reconciles after
     each (re)subscription, so deliveries lost while anything was down do no harm."""
 
@@ -72,9 +72,9 @@ class RemoteProvider:
         verify: ssl.SSLContext | bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self.name = name
         self.url = url.rstrip("/")
-        self.secret = secret
         self.callback_url = callback_url
         self.lease_seconds = lease_seconds
         self.probe_seconds = probe_seconds
@@ -90,7 +90,6 @@ class RemoteProvider:
             follow_redirects=False,
             verify=verify,
         )
-        self._callbacks: list[ChangeCallback] = []
         self._available: bool | None = None
         self._trouble = asyncio.Event()
         self._inbox = Inbox(name, self._emit)
@@ -132,10 +131,6 @@ class RemoteProvider:
                 str(item["etag"]),
                 datetime.fromisoformat(item["modified"]),
             )
-
-    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
-        self._callbacks.append(callback)
-        return lambda: self._callbacks.remove(callback)
 
     def dav_app(self) -> DavProxy:
         return self._dav
@@ -185,10 +180,6 @@ class RemoteProvider:
         raise StorageError(f"provider {self.name}: {response.status_code} {code}: {message}")
 
     # --- availability and the subscription worker ---
-
-    async def _emit(self, event: ProviderEvent) -> None:
-        for callback in list(self._callbacks):
-            await callback(event)
 
     async def _set_available(self, available: bool, reason: str = "") -> None:
         if self._available == available:

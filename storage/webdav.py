@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -24,23 +23,22 @@ from storage.davproxy import DavProxy
 from storage.provider import (
     Availability,
     Change,
-    ChangeCallback,
+    Emitter,
     Entry,
     PathNotFound,
-    ProviderEvent,
     ProviderUnavailable,
     SpaceInfo,
     SpaceNotFound,
     StorageError,
     Worker,
+    is_space_id,
+    space_path,
 )
 
 POLL_MIN_SECONDS = 1.0
 POLL_MAX_SECONDS = 30.0
 TIMEOUT_SECONDS = 10.0
 POLL_BACKOFF_FACTOR = 2.0
-
-_SPACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def next_interval(current: float, changed: bool, poll_min: float, poll_max: float) -> float:
@@ -60,10 +58,11 @@ class _Watch:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-class WebDavProvider:
+class WebDavProvider(Emitter):
     def __init__(
         self, name: str, url: str, http: httpx2.AsyncClient, poll_min: float, poll_max: float
     ) -> None:
+        super().__init__()
         self.name = name
         self.url = url if url.endswith("/") else url + "/"
         self._http = http
@@ -71,7 +70,6 @@ class WebDavProvider:
         self._proxy = DavProxy(http, self.url)
         self._poll_min = poll_min
         self._poll_max = poll_max
-        self._callbacks: list[ChangeCallback] = []
         self._watches: dict[str, _Watch] = {}
         self._wake = asyncio.Event()
         self._available = True
@@ -86,11 +84,8 @@ class WebDavProvider:
     async def list_spaces(self) -> list[str]:
         top = path_of(self.url)
         members = await self._dav.propfind(self.url, "1")
-        names = sorted(
-            PurePosixPath(r.path).name
-            for r in members
-            if r.is_dir and r.path != top and _SPACE_ID.match(PurePosixPath(r.path).name)
-        )
+        folders = (PurePosixPath(r.path).name for r in members if r.is_dir and r.path != top)
+        names = sorted(filter(is_space_id, folders))
         for name in names:
             self._watch(name)
         return names
@@ -107,17 +102,13 @@ class WebDavProvider:
         self._watches.pop(space_id, None)
 
     async def stat(self, space_id: str, path: str) -> Entry:
-        relative = _relative(path)
+        relative = str(space_path(path))
         top = await self._resource(space_id, relative)
         if not top.is_dir:
             etag = top.etag or digest((top.size, str(top.modified)))
             return Entry(relative, False, top.size, etag, top.modified or EPOCH)
         snapshot = await self._scan(space_id, relative)
         return Entry(relative, True, snapshot.used, snapshot.etag, snapshot.modified)
-
-    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
-        self._callbacks.append(callback)
-        return lambda: self._callbacks.remove(callback)
 
     def dav_app(self) -> DavProxy:
         return self._proxy
@@ -193,10 +184,6 @@ class WebDavProvider:
             self._available = available
             await self._emit(Availability(self.name, available, reason))
 
-    async def _emit(self, event: ProviderEvent) -> None:
-        for callback in list(self._callbacks):
-            await callback(event)
-
     async def _resource(self, space_id: str, relative: str) -> Resource:
         """The resource at `relative` in a space: SpaceNotFound or PathNotFound if missing."""
         try:
@@ -219,19 +206,12 @@ class WebDavProvider:
         return Snapshot.of(resources, path_of(url))
 
     def _space_url(self, space_id: str) -> str:
-        if not _SPACE_ID.match(space_id):
+        if not is_space_id(space_id):
             raise StorageError(f"invalid space id {space_id!r}")
         return f"{self.url}{space_id}/"
 
     def _path_url(self, space_id: str, relative: str) -> str:
         return self._space_url(space_id) + quote(relative.lstrip("/"))
-
-
-def _relative(path: str) -> str:
-    relative = PurePosixPath("/" + path.lstrip("/"))
-    if ".." in relative.parts:
-        raise PathNotFound(path)
-    return str(relative)
 
 
 def _info(space_id: str, snapshot: Snapshot) -> SpaceInfo:

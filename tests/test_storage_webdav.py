@@ -179,8 +179,9 @@ async def test_unknown_spaces_and_paths(provider, space_id):
     for path in ("/missing", "/missing/deeper", "/../other"):
         with pytest.raises(PathNotFound):
             await provider.stat(space_id, path)
-    with pytest.raises(StorageError, match="invalid space id"):
-        await provider.create_space("../escape")
+    for bad in ("../escape", "s1\n"):
+        with pytest.raises(StorageError, match="invalid space id"):
+            await provider.create_space(bad)
 
 
 async def test_unreachable_server_is_provider_unavailable():
