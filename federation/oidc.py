@@ -104,7 +104,9 @@ class TokenValidator:
         self._http = http
         self._clock = clock
         self._refresh_interval = refresh_interval
-        self._keys = {url: _IssuerKeys(keys=i.static_keys) for url, i in self._issuers.items()}
+        self._keys = {
+            url: _IssuerKeys() for url, i in self._issuers.items() if i.static_keys is None
+        }
         self._verified: OrderedDict[str, Claims] = OrderedDict()
 
     async def validate(self, token: str) -> Claims:
@@ -157,9 +159,9 @@ class TokenValidator:
         )
 
     async def _keys_for(self, issuer: TrustedIssuer, kid: Any) -> KeySet:
-        state = self._keys[issuer.url]
         if issuer.static_keys is not None:
             return issuer.static_keys
+        state = self._keys[issuer.url]
         async with state.lock:
             now = self._clock()
             stale = now - state.fetched_at > JWKS_MAX_AGE_S
