@@ -85,18 +85,22 @@ class LocalProvider(Emitter):
         self._emitted.pop(space_id, None)
 
     async def stat(self, space_id: str, path: str) -> Entry:
-        target = self._resolve(space_id, path)
+        relative = space_path(path)
+        if str(relative) == "/":  # the space's root: its size and ETag are the whole tree's
+            info = await self.get_space(space_id)
+            return Entry(path, True, info.used, info.etag, info.modified)
+        target = self._existing_dir(space_id).joinpath(*relative.parts[1:])
 
-        def stat() -> Entry:
+        def entry() -> Entry:
             try:
                 st = target.stat()
-            except FileNotFoundError as exc:
+            except (FileNotFoundError, NotADirectoryError) as exc:
                 raise PathNotFound(path) from exc
-            if target.is_dir():
-                return _dir_entry(path, self._scan(space_id) if path in {"", "/"} else None, st)
-            return Entry(path, False, st.st_size, _entry_etag(st), _mtime(st))
+            is_dir = stat.S_ISDIR(st.st_mode)
+            modified = datetime.fromtimestamp(st.st_mtime, UTC)
+            return Entry(path, is_dir, 0 if is_dir else st.st_size, f'"{stat_etag(st)}"', modified)
 
-        return await asyncio.to_thread(stat)
+        return await asyncio.to_thread(entry)
 
     def dav_app(self) -> ASGIApp:
         return self._dav
@@ -152,9 +156,6 @@ class LocalProvider(Emitter):
             raise SpaceNotFound(space_id)
         return path
 
-    def _resolve(self, space_id: str, path: str) -> Path:
-        return self._existing_dir(space_id).joinpath(*space_path(path).parts[1:])
-
     def _scan(self, space_id: str) -> SpaceInfo:
         top = self._existing_dir(space_id)
         try:
@@ -196,20 +197,6 @@ class LocalProvider(Emitter):
             used=used,
             modified=datetime.fromtimestamp(newest / 1e9, UTC),
         )
-
-
-def _entry_etag(st: os.stat_result) -> str:
-    return f'"{stat_etag(st)}"'
-
-
-def _mtime(st: os.stat_result) -> datetime:
-    return datetime.fromtimestamp(st.st_mtime, UTC)
-
-
-def _dir_entry(path: str, info: SpaceInfo | None, st: os.stat_result) -> Entry:
-    if info is not None:
-        return Entry(path, True, info.used, info.etag, info.modified)
-    return Entry(path, True, 0, _entry_etag(st), _mtime(st))
 
 
 def from_config(name: str, options: Mapping[str, Any]) -> LocalProvider:

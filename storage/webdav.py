@@ -103,10 +103,11 @@ class WebDavProvider(Emitter):
 
     async def stat(self, space_id: str, path: str) -> Entry:
         relative = str(space_path(path))
-        top = await self._resource(space_id, relative)
-        if not top.is_dir:
-            etag = top.etag or digest((top.size, str(top.modified)))
-            return Entry(relative, False, top.size, etag, top.modified or EPOCH)
+        if relative != "/":  # a space's root is a collection: the walk alone tells
+            top = await self._resource(space_id, relative)
+            if not top.is_dir:
+                etag = top.etag or digest((top.size, str(top.modified)))
+                return Entry(relative, False, top.size, etag, top.modified or EPOCH)
         snapshot = await self._scan(space_id, relative)
         return Entry(relative, True, snapshot.used, snapshot.etag, snapshot.modified)
 
