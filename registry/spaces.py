@@ -237,12 +237,12 @@ class SpaceService:
         recipients: list[tuple[str, str]],
         role: str,
         expires_at: datetime | None,
-    ) -> list[str]:
-        """Grant `role` to each (type, principal id); returns the permission ids."""
+    ) -> list[MemberView]:
+        """Grant `role` to each (type, principal id); returns the new members."""
         async with self.transaction() as conn:
             view = await self._managed(conn, principal, space_id)
             held = {(m.principal_type, m.principal_id) for m in view.members}
-            granted = []
+            granted: set[str] = set()
             for principal_type, principal_id in recipients:
                 if (principal_type, principal_id) in held:
                     raise Conflict(
@@ -268,8 +268,9 @@ class SpaceService:
                     {"principalType": principal_type, "principalId": principal_id, "role": role},
                 )
                 held.add((principal_type, principal_id))
-                granted.append(member_id)
-            return granted
+                granted.add(member_id)
+            view = await self._visible(conn, principal, space_id)
+            return [m for m in view.members if m.id in granted]
 
     async def update_member(
         self,
@@ -278,7 +279,8 @@ class SpaceService:
         member_id: str,
         role: str | None,
         expires_at: datetime | Unchanged | None,
-    ) -> None:
+    ) -> MemberView:
+        """Change a member's role or expiry; returns the member as it now is."""
         async with self.transaction() as conn:
             view, member = await self._managed_member(conn, principal, space_id, member_id)
             values: dict[str, Any] = {}
@@ -287,18 +289,22 @@ class SpaceService:
                 values["role"] = role
             if not isinstance(expires_at, Unchanged):
                 values["expires_at"] = expires_at
-            if values:
-                await store.update_member(conn, member_id, values)
-                await changes.append(
-                    conn,
-                    space_id,
-                    "member_changed",
-                    {
-                        "principalType": member.principal_type,
-                        "principalId": member.principal_id,
-                        "role": values.get("role", member.role),
-                    },
-                )
+            if not values:
+                return member
+            await store.update_member(conn, member_id, values)
+            await changes.append(
+                conn,
+                space_id,
+                "member_changed",
+                {
+                    "principalType": member.principal_type,
+                    "principalId": member.principal_id,
+                    "role": values.get("role", member.role),
+                },
+            )
+            changed = (await self._visible(conn, principal, space_id)).member(member_id)
+            assert changed is not None  # updated above, in this transaction
+            return changed
 
     async def remove_member(self, principal: Principal, space_id: str, member_id: str) -> None:
         async with self.transaction() as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,7 +17,6 @@ from registry.errors import BadRequest, NotFound
 from registry.responses import JSONResponse
 from registry.spaces import UNCHANGED, Unchanged
 from registry.store import users
-from registry.views import SpaceView
 
 RECIPIENT_TYPE = "@libre.graph.recipient.type"
 
@@ -29,14 +29,12 @@ async def invite(request: Request) -> Response:
     raw_recipients = body.get("recipients")
     if not isinstance(raw_recipients, list) or not raw_recipients or len(raw_recipients) > 100:
         raise BadRequest("recipients must be a list of 1 to 100 recipients")
-    recipients = [await _recipient(request, item) for item in raw_recipients]
-    spaces = services(request).spaces
-    space_id = request.path_params["id"]
-    granted = await spaces.invite(principal, space_id, recipients, role, expires)
-    view = await spaces.get_visible(principal, space_id)
-    return JSONResponse(
-        {"value": [permission(m, unified_roles=True) for m in view.members if m.id in granted]}
+    async with services(request).engine.connect() as conn:
+        recipients = [await _recipient(conn, item) for item in raw_recipients]
+    granted = await services(request).spaces.invite(
+        principal, request.path_params["id"], recipients, role, expires
     )
+    return JSONResponse({"value": [permission(m, unified_roles=True) for m in granted]})
 
 
 async def list_permissions(request: Request) -> Response:
@@ -60,14 +58,10 @@ async def update_permission(request: Request) -> Response:
         expires = _expiry(body["expirationDateTime"])
     if role is None and isinstance(expires, Unchanged):
         raise BadRequest("nothing to change: give roles or expirationDateTime")
-    spaces = services(request).spaces
-    space_id, member_id = request.path_params["id"], request.path_params["perm_id"]
-    await spaces.update_member(principal, space_id, member_id, role, expires)
-    return JSONResponse(
-        permission(
-            _member(await spaces.get_visible(principal, space_id), member_id), unified_roles=True
-        )
+    member = await services(request).spaces.update_member(
+        principal, request.path_params["id"], request.path_params["perm_id"], role, expires
     )
+    return JSONResponse(permission(member, unified_roles=True))
 
 
 async def delete_permission(request: Request) -> Response:
@@ -89,13 +83,6 @@ async def role_definition(request: Request) -> Response:
     if role is None:
         raise NotFound("no such role definition")
     return JSONResponse(roles.definition(role))
-
-
-def _member(view: SpaceView, member_id: str) -> Any:
-    member = view.member(member_id)
-    if member is None:
-        raise NotFound(f"no permission {member_id} on this space")
-    return member
 
 
 def _role(value: Any) -> str:
@@ -122,7 +109,7 @@ def _expiry(value: Any) -> datetime | None:
     return moment
 
 
-async def _recipient(request: Request, item: Any) -> tuple[str, str]:
+async def _recipient(conn: AsyncConnection, item: Any) -> tuple[str, str]:
     if not isinstance(item, dict) or not isinstance(item.get("objectId"), str):
         raise BadRequest("each recipient needs an objectId")
     kind = item.get(RECIPIENT_TYPE, "user")
@@ -133,8 +120,7 @@ async def _recipient(request: Request, item: Any) -> tuple[str, str]:
         return "group", object_id
     if kind != "user":
         raise BadRequest(f"{RECIPIENT_TYPE} must be 'user' or 'group'")
-    async with services(request).engine.connect() as conn:
-        user = await users.find(conn, object_id)
+    user = await users.find(conn, object_id)
     if user is None:
         raise BadRequest(f"unknown user {object_id!r}", code="invalidRequest")
     return "user", user.id
