@@ -6,7 +6,6 @@ plays a private network that discovery must not reach unless configuration allow
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from tests.federation.tls_servers import (
     make_certs,
     serve_tls,
 )
+from tests.servers import free_port
 
 PUBLIC = "127.0.0.1/32"
 
@@ -50,12 +50,6 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
 def dns_server() -> Iterator[DnsServer]:
     with DnsServer().running() as server:
         yield server
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +90,7 @@ def sites(
         lyon = start("lyon", "lyon.test", "registry.lyon.test")
         start("closed", "closed.test:{port}", "closed.test", reveal_unknown_users=True)
 
-        dead_port = _free_port()
+        dead_port = free_port()
         dns_server.add(
             "_spacereg._tcp.paris.test", "SRV", [f"10 5 {paris.port} registry.paris.test."], ttl=120
         )

@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx2
 import pytest
-import trustme
 
 from federation.discovery import Discovery
 from federation.errors import BlockedAddress
@@ -30,18 +29,13 @@ from registry.config import Settings
 from registry.services import Services, discovery_config
 from tests.conftest import registry_settings, start_registry_context
 from tests.federation.dnsserver import DnsServer
+from tests.federation.tls_servers import CertFiles, make_certs
 from tests.schema import check_response
 from tests.servers import free_port, serve
 
 REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1/32"  # plays the public internet, as in conftest.py
-
-
-@dataclass(frozen=True)
-class Certs:
-    ca_file: str
-    cert_file: str
-    key_file: str
+NAMES = ["registry.zurich.test", "zurich.test", "registry.paris.test", "paris.test", "127.0.0.1"]
 
 
 @dataclass
@@ -62,27 +56,14 @@ class Site:
 class Federation:
     dns: DnsServer
     bare_dns: DnsServer  # addresses only: no SRV, no TXT
-    certs: Certs
+    certs: CertFiles
     zurich: Site
     paris: Site
 
 
-def make_certs(directory: Path) -> Certs:
-    ca = trustme.CA()
-    names = ["registry.zurich.test", "zurich.test", "registry.paris.test", "paris.test"]
-    leaf = ca.issue_cert(*names, "127.0.0.1")
-    certs = Certs(*(str(directory / name) for name in ("ca.pem", "cert.pem", "key.pem")))
-    ca.cert_pem.write_to_path(certs.ca_file)
-    leaf.private_key_pem.write_to_path(certs.key_file)
-    with open(certs.cert_file, "wb") as handle:
-        for blob in leaf.cert_chain_pems:
-            handle.write(blob.bytes())
-    return certs
-
-
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path) -> Iterator[Federation]:
-    certs = make_certs(tmp_path_factory.mktemp("e2e-tls"))
+    certs = make_certs(tmp_path_factory.mktemp("e2e-tls"), NAMES)
     with DnsServer().running() as dns, DnsServer().running() as bare_dns:
         ports = {"zurich.test": free_port(), "paris.test": free_port()}
         for server in (dns, bare_dns):

@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,9 +51,10 @@ class CertFiles:
     key_file: str
 
 
-def make_certs(directory: Path) -> CertFiles:
+def make_certs(directory: Path, names: Sequence[str] = TEST_NAMES) -> CertFiles:
+    """A test CA and one leaf certificate for `names`, as PEM files in `directory`."""
     ca = trustme.CA()
-    leaf = ca.issue_cert(*TEST_NAMES)
+    leaf = ca.issue_cert(*names)
     files = CertFiles(
         str(directory / "ca.pem"), str(directory / "cert.pem"), str(directory / "key.pem")
     )
