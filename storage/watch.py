@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import Callable, Collection, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
-from watchfiles import Change, awatch
+from watchfiles import awatch
 
 # A batch ends after STEP_MS without a new change, or DEBOUNCE_MS after its first one, so a
 # change is reported well within a second even while a space keeps changing.
@@ -24,25 +24,25 @@ async def watch_spaces(root: Path, is_space: Callable[[str], bool], changed: Spa
     to the space and starting with "/"; spaces of a batch are handled concurrently. Runs until
     cancelled. Folders under `root` that `is_space` refuses are not reported."""
     top = await asyncio.to_thread(_prepare, root)
-
-    def in_space(path: str) -> tuple[str, str] | None:
-        relative = os.path.relpath(path, top)
-        space_id, _, rest = relative.replace(os.sep, "/").partition("/")
-        return (space_id, "/" + rest) if is_space(space_id) else None
-
-    def wanted(_change: Change, path: str) -> bool:
-        return in_space(path) is not None
-
-    batches = awatch(top, watch_filter=wanted, step=STEP_MS, debounce=DEBOUNCE_MS)
+    # Paths are sorted by space once, below: a watchfiles filter (by default one that drops
+    # names such as .git or *.swp) would be a second pass over the same paths.
+    batches = awatch(top, watch_filter=None, step=STEP_MS, debounce=DEBOUNCE_MS)
     async for batch in batches:
-        by_space: dict[str, set[str]] = {}
-        for _change, path in batch:
-            found = in_space(path)
-            if found is not None:
-                by_space.setdefault(found[0], set()).add(found[1])
+        by_space = _by_space(top, (path for _change, path in batch), is_space)
         async with asyncio.TaskGroup() as group:
             for space_id, paths in by_space.items():
                 group.create_task(changed(space_id, paths))
+
+
+def _by_space(
+    top: str, paths: Iterable[str], is_space: Callable[[str], bool]
+) -> dict[str, set[str]]:
+    by_space: dict[str, set[str]] = {}
+    for path in paths:
+        space_id, _, rest = os.path.relpath(path, top).replace(os.sep, "/").partition("/")
+        if is_space(space_id):
+            by_space.setdefault(space_id, set()).add("/" + rest)
+    return by_space
 
 
 def _prepare(root: Path) -> str:
