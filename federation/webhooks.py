@@ -36,11 +36,11 @@ def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
     return header is not None and hmac.compare_digest(signature(secret, body), header)
 
 
-def backoff(failures: int, rng: random.Random | None = None) -> timedelta:
+def backoff(failures: int) -> timedelta:
     """Wait before the next try after `failures` failures in a row: doubling, capped, with
     up to 20% jitter so that destinations that failed together do not retry together."""
     base = min(BACKOFF_FIRST_S * 2 ** max(failures - 1, 0), BACKOFF_MAX_S)
-    return timedelta(seconds=base * (1 + 0.2 * (rng or random).random()))
+    return timedelta(seconds=base * (1 + 0.2 * random.random()))
 
 
 class WebhookClient:
