@@ -28,6 +28,7 @@ from wsgidav.dav_error import (
     DAVError,
     PRECONDITION_CODE_PropfindFiniteDepth,
 )
+from wsgidav.dav_provider import _DAVResource
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.fs_dav_provider import FileResource, FilesystemProvider, FolderResource
 from wsgidav.request_resolver import RequestResolver
@@ -197,8 +198,9 @@ class _SpacesProvider(FilesystemProvider):
         return default_handler(environ, start_response)
 
 
-class _File(FileResource):
-    _upload: str | None = None
+class _Stamped(_DAVResource):
+    """What files and folders share here: ETags from `stat_etag`, quoted in PROPFIND answers,
+    and hrefs under the request's own mount prefix."""
 
     def get_etag(self) -> str:
         return stat_etag(self.file_stat)
@@ -210,6 +212,10 @@ class _File(FileResource):
         if name == "{DAV:}getetag":
             return f'"{self.get_etag()}"'  # RFC 4918 15.6: the entity tag, with its quotes
         return super().get_property_value(name)
+
+
+class _File(_Stamped, FileResource):
+    _upload: str | None = None
 
     def begin_write(self, *, content_type: str | None = None) -> BinaryIO:
         """Write to a file of its own, renamed over this one in `end_write` when the whole
@@ -234,22 +240,12 @@ class _File(FileResource):
         self._upload = None
 
 
-class _Folder(FolderResource):
+class _Folder(_Stamped, FolderResource):
+    # A folder's ETag changes when a member is added, removed or renamed, not when a member's
+    # content does: the recursive root ETag is the registry's (LocalProvider.get_space).
+
     def support_etag(self) -> bool:
         return True
-
-    def get_etag(self) -> str:
-        # Changes when a member is added, removed or renamed, not when a member's content
-        # does: the recursive root ETag is the registry's (LocalProvider.get_space).
-        return stat_etag(self.file_stat)
-
-    def get_href(self) -> str:
-        return _href(self.environ, self.get_preferred_path())
-
-    def get_property_value(self, name: str) -> Any:
-        if name == "{DAV:}getetag":
-            return f'"{self.get_etag()}"'
-        return super().get_property_value(name)
 
     def get_member_names(self) -> list[str]:
         # A name that is not UTF-8 cannot go in a URL or XML: leave it out, not the listing.
