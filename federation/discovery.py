@@ -20,7 +20,7 @@ from federation.addresses import Address, parse_address
 from federation.cache import CacheSource, DiscoveryCache
 from federation.clock import Clock, MonotonicClock
 from federation.config import DiscoveryConfig
-from federation.dns import DnsPythonResolver, Resolver, order_srv
+from federation.dns import DnsPythonResolver, order_srv
 from federation.errors import (
     BadStatus,
     BlockedAddress,
@@ -111,18 +111,11 @@ class DiscoveredRegistry:
 class Discovery:
     """One per process; `aclose()` (or `async with`) releases connections and background work."""
 
-    def __init__(
-        self,
-        config: DiscoveryConfig,
-        *,
-        clock: Clock | None = None,
-        resolver: Resolver | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
+    def __init__(self, config: DiscoveryConfig, *, clock: Clock | None = None) -> None:
         self._config = config
-        self._resolver = resolver or DnsPythonResolver(config.dns_nameservers, config.dns_timeout_s)
+        self._resolver = DnsPythonResolver(config.dns_nameservers, config.dns_timeout_s)
         self._http = SafeHttpClient(config, self._resolver)
-        self._rng = rng or random.Random()
+        self._rng = random.Random()
         self.cache = DiscoveryCache(
             clock or MonotonicClock(),
             min_ttl_s=config.min_ttl_s,
