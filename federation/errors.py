@@ -19,7 +19,6 @@ __all__ = [
     "ResponseTooLarge",
     "TooManyRedirects",
     "UnknownAccount",
-    "UnsafeDestination",
 ]
 
 
@@ -41,23 +40,19 @@ class DnsLookupFailed(DiscoveryError):
     code = "dns_failed"
 
 
-class UnsafeDestination(DiscoveryError):
-    """The safety rules refused to fetch this URL."""
+class InsecureScheme(DiscoveryError):
+    """The safety rules refused the URL: not https (or plain http not allowed)."""
 
-    code = "unsafe_destination"
-
-
-class InsecureScheme(UnsafeDestination):
     code = "insecure_scheme"
 
 
-class BlockedAddress(UnsafeDestination):
+class BlockedAddress(DiscoveryError):
     """The host resolves only to private, loopback, link-local or other non-public addresses."""
 
     code = "blocked_address"
 
 
-class TooManyRedirects(UnsafeDestination):
+class TooManyRedirects(DiscoveryError):
     code = "too_many_redirects"
 
 
