@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -27,13 +26,6 @@ PRIVATE_TOO = ("127.0.0.0/8",)
 def client_for(config: DiscoveryConfig, **changes: object) -> SafeHttpClient:
     config = dataclasses.replace(config, **changes)  # type: ignore[arg-type]
     return SafeHttpClient(config, DnsPythonResolver(config.dns_nameservers, 2.0))
-
-
-@pytest.fixture
-async def client(config: DiscoveryConfig) -> AsyncIterator[SafeHttpClient]:
-    http = client_for(config)
-    yield http
-    await http.aclose()
 
 
 async def whoami(http: SafeHttpClient, url: str) -> str:
@@ -148,6 +140,18 @@ async def test_oversized_bodies_are_refused(
     http = client_for(config, max_body_bytes=64 * 1024)
     with pytest.raises(ResponseTooLarge, match=r"larger than 65536 bytes"):
         await whoami(http, f"https://public.test:{paris.port}{path}")
+
+
+@pytest.mark.parametrize("path", ["/big", "/big-chunked"])
+async def test_post_reads_an_oversized_answer_only_up_to_the_cap(
+    config: DiscoveryConfig, paris: Site, path: str
+) -> None:
+    http = client_for(config, max_body_bytes=64 * 1024)
+    try:
+        url = f"https://public.test:{paris.port}{path}"
+        assert await http.post(url, b"{}", {}, what="delivery") == 200
+    finally:
+        await http.aclose()
 
 
 async def test_non_json_answer_names_the_document(config: DiscoveryConfig, paris: Site) -> None:

@@ -161,8 +161,8 @@ def build_app(
         Route("/redirect", redirect),
         Route("/redirect-loop", redirect_loop),
         Route("/slow", slow),
-        Route("/big", big),
-        Route("/big-chunked", big_chunked),
+        Route("/big", big, methods=["GET", "POST"]),
+        Route("/big-chunked", big_chunked, methods=["GET", "POST"]),
         Route("/not-json", not_json),
     ]
     return CountingMiddleware(Starlette(routes=routes), knobs)
