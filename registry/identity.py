@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from urllib.parse import urlsplit
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
 from federation.oidc import Claims, IssuerUnavailable, TokenError, TokenValidator
@@ -70,16 +71,15 @@ class Authenticator:
         display_name = str(claims.values.get("name") or username)
         email = claims.values.get("email")
         async with self._spaces.transaction() as conn:
-            user_id, created = await users.upsert(
+            user_id = await register(
                 conn,
+                self._spaces,
                 claims.issuer.url,
                 claims.subject,
                 username,
                 display_name,
                 email if isinstance(email, str) else None,
             )
-            if created:
-                await self._spaces.ensure_personal_space(conn, user_id, username, display_name)
         known = (user_id, username, display_name)
         self._known[key] = known
         if len(self._known) > KNOWN_USERS_CACHE_SIZE:
@@ -92,3 +92,19 @@ class Authenticator:
         if claims.issuer.url == self._home_issuer:
             return name
         return f"{name}@{urlsplit(claims.issuer.url).netloc}"
+
+
+async def register(
+    conn: AsyncConnection,
+    spaces: SpaceService,
+    issuer: str,
+    subject: str,
+    username: str,
+    display_name: str,
+    email: str | None,
+) -> str:
+    """Find or create the user; a new user gets their personal space. Returns our user id."""
+    user_id, created = await users.upsert(conn, issuer, subject, username, display_name, email)
+    if created:
+        await spaces.ensure_personal_space(conn, user_id, username, display_name)
+    return user_id

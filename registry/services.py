@@ -28,7 +28,7 @@ from registry.delivery import DeliveryWorker
 from registry.directory import RegisteredUsers
 from registry.feed import ChangeFeed
 from registry.hub import Hub, Tailer
-from registry.identity import Authenticator
+from registry.identity import Authenticator, register
 from registry.idp.keys import IdpKeys
 from registry.idp.server import EmbeddedIdp
 from registry.idp.users import load_users
@@ -37,7 +37,6 @@ from registry.provider_events import ProviderEvents
 from registry.retention import Retention
 from registry.signal import ChangeSignal
 from registry.spaces import SpaceService
-from registry.store import users as user_store
 from registry.supervisor import Supervisor
 from registry.webhooks import Subscriptions
 from storage import StorageProvider, load_provider
@@ -203,7 +202,7 @@ async def running(services: Services) -> AsyncIterator[None]:
         await services.bus.start()
         stack.push_async_callback(services.bus.close)
         if services.idp is not None:
-            await _provision(services.idp, services.engine, services.spaces)
+            await _provision(services.idp, services.spaces)
         await services.tailer.start_position()
         stack.push_async_callback(services.supervisor.stop)
         _start_workers(services)
@@ -226,12 +225,16 @@ def _start_workers(services: Services) -> None:
             supervisor.start(f"provider:{name}:{job}", run)
 
 
-async def _provision(idp: EmbeddedIdp, engine: AsyncEngine, spaces: SpaceService) -> None:
+async def _provision(idp: EmbeddedIdp, spaces: SpaceService) -> None:
     """Make the embedded IdP's users known, so they can be invited before their first login."""
     async with spaces.transaction() as conn:
         for user in idp.users.values():
-            user_id, created = await user_store.upsert(
-                conn, idp.issuer, user.username, user.username, user.display_name, user.email
+            await register(
+                conn,
+                spaces,
+                idp.issuer,
+                user.username,
+                user.username,
+                user.display_name,
+                user.email,
             )
-            if created:
-                await spaces.ensure_personal_space(conn, user_id, user.username, user.display_name)
