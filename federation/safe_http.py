@@ -20,7 +20,7 @@ import httpx2
 import orjson
 
 from federation.config import DiscoveryConfig
-from federation.dns import Resolver
+from federation.dns import DnsPythonResolver, Resolver
 from federation.errors import (
     BadStatus,
     BlockedAddress,
@@ -131,8 +131,10 @@ class Fetched:
 
 
 class SafeHttpClient:
-    def __init__(self, config: DiscoveryConfig, resolver: Resolver) -> None:
+    def __init__(self, config: DiscoveryConfig, resolver: Resolver | None = None) -> None:
+        """`resolver` defaults to the one the configuration describes."""
         self._config = config
+        resolver = resolver or DnsPythonResolver(config.dns_nameservers, config.dns_timeout_s)
         ssl_context = ssl.create_default_context(cafile=config.ca_file)
         backend = CheckedNetworkBackend(resolver, NetworkPolicy(config.allow_private_networks))
         self._client = httpx2.AsyncClient(

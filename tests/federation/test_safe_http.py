@@ -7,7 +7,6 @@ import dataclasses
 import pytest
 
 from federation.config import DiscoveryConfig
-from federation.dns import DnsPythonResolver
 from federation.errors import (
     BlockedAddress,
     FetchTimeout,
@@ -25,7 +24,7 @@ PRIVATE_TOO = ("127.0.0.0/8",)
 
 def client_for(config: DiscoveryConfig, **changes: object) -> SafeHttpClient:
     config = dataclasses.replace(config, **changes)  # type: ignore[arg-type]
-    return SafeHttpClient(config, DnsPythonResolver(config.dns_nameservers, 2.0))
+    return SafeHttpClient(config)
 
 
 async def whoami(http: SafeHttpClient, url: str) -> str:
