@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx2
-import orjson
 from starlette.types import Message, Receive, Scope, Send
+
+from storage.wire import error_response
 
 # Meaningful for one connection only (RFC 9110 7.6.1), plus what must not cross the proxy: the
 # client's credentials and cookies for the host, the backend's cookies for the driver, and what
@@ -52,14 +53,15 @@ class DavProxy:
         relative = path[len(root) :] if path.startswith(root) else path
         space = _space_of(relative)
         if space is None:
-            await _error(send, 404, "itemNotFound", "not a path in a space")
+            await error_response(404, "itemNotFound", "not a path in a space")(scope, receive, send)
             return
         headers = _forwarded(scope)
         destination = headers.get("destination")
         if destination is not None:
             target = self._destination(destination, root, space)
             if target is None:
-                await _error(send, 502, "invalidRequest", "Destination must be in the same space")
+                message = "Destination must be in the same space"
+                await error_response(502, "invalidRequest", message)(scope, receive, send)
                 return
             headers["destination"] = target
         url = self._backend + quote(relative.lstrip("/"))
@@ -73,12 +75,12 @@ class DavProxy:
             response = await self._http.send(request, stream=True)
         except httpx2.TransportError as exc:
             message = f"the WebDAV server did not answer: {type(exc).__name__}"
-            await _error(send, 502, "providerUnavailable", message)
+            await error_response(502, "providerUnavailable", message)(scope, receive, send)
             return
         try:
             if response.status_code in (401, 407):
                 message = "the WebDAV server refused the provider's credentials"
-                await _error(send, 502, "providerUnavailable", message)
+                await error_response(502, "providerUnavailable", message)(scope, receive, send)
             else:
                 await self._relay(scope, response, send, quote(root) + "/")
         finally:
@@ -173,10 +175,3 @@ async def _rewritten(
             yield rewrite(pending[:cut])
             pending = pending[cut:]
     yield rewrite(pending)
-
-
-async def _error(send: Send, status: int, code: str, message: str) -> None:
-    body = orjson.dumps({"error": {"code": code, "message": message}})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -11,7 +11,6 @@ import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -36,11 +35,10 @@ from storage.provider import (
     Worker,
 )
 from storage.signatures import MAX_SIGNED_BODY_BYTES, MIN_SECRET_LENGTH, HmacAuth, body_signed_by
+from storage.wire import API, DAV_MOUNT, entry_of, error_response, space_of
 
 logger = logging.getLogger("spacereg.storage.remote")
 
-API = "/provider/v1"
-DAV_MOUNT = "/dav/spaces"
 SEEN_EVENT_IDS = 4096
 OPTIONS = {
     "url",
@@ -100,12 +98,12 @@ class RemoteProvider(Emitter):
     async def create_space(self, space_id: str) -> SpaceInfo:
         answer = await self._call("POST", "/spaces", json={"id": space_id}, space_id=space_id)
         with _answer():
-            return _space_info(answer)
+            return space_of(answer)
 
     async def get_space(self, space_id: str) -> SpaceInfo:
         answer = await self._call("GET", f"/spaces/{_q(space_id)}", space_id=space_id)
         with _answer():
-            return _space_info(answer)
+            return space_of(answer)
 
     async def list_spaces(self) -> list[str]:
         answer = await self._call("GET", "/spaces")
@@ -124,13 +122,7 @@ class RemoteProvider(Emitter):
             "GET", f"/spaces/{_q(space_id)}/stat", params={"path": path}, space_id=space_id
         )
         with _answer():
-            return Entry(
-                str(item["path"]),
-                bool(item["isDir"]),
-                int(item["size"]),
-                str(item["etag"]),
-                datetime.fromisoformat(item["modified"]),
-            )
+            return entry_of(item)
 
     def dav_app(self) -> DavProxy:
         return self._dav
@@ -245,7 +237,7 @@ class RemoteProvider(Emitter):
         """Report every space's current state: the host ignores ETags it already has."""
         answer = await self._call("GET", "/spaces", params={"details": "1"})
         with _answer():
-            infos = [_space_info(item) for item in answer["spaces"]]
+            infos = [space_of(item) for item in answer["spaces"]]
         for info in infos:
             await self._emit(Change(info.space_id, info.etag, info.used, ("/",)))
 
@@ -289,7 +281,7 @@ class Inbox:
         elif request.method == "POST":
             response = await self._delivery(request)
         else:
-            response = _error(405, "methodNotAllowed", "GET or POST")
+            response = error_response(405, "methodNotAllowed", "GET or POST")
         await response(scope, receive, send)
 
     def _challenge(self, request: Request) -> Response:
@@ -301,7 +293,7 @@ class Inbox:
             or params.get("topic") != self.topic
             or not challenge
         ):
-            return _error(404, "notFound", "no such subscription is being requested")
+            return error_response(404, "notFound", "no such subscription is being requested")
         return PlainTextResponse(challenge)
 
     async def _delivery(self, request: Request) -> Response:
@@ -309,9 +301,9 @@ class Inbox:
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_SIGNED_BODY_BYTES:
-                return _error(413, "tooLarge", "delivery too large")
+                return error_response(413, "tooLarge", "delivery too large")
         if not body_signed_by(self.secrets, body, request.headers.get("x-spacereg-signature")):
-            return _error(401, "unauthenticated", "bad or missing X-Spacereg-Signature")
+            return error_response(401, "unauthenticated", "bad or missing X-Spacereg-Signature")
         try:
             event = orjson.loads(body)
             event_id = str(event["id"])
@@ -325,14 +317,14 @@ class Inbox:
                 event_id=event_id,
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return _error(400, "invalidRequest", "not a space.changed event")
+            return error_response(400, "invalidRequest", "not a space.changed event")
         if event_id in self._seen:
             return Response(status_code=204)
         try:
             await self.emit(change)
         except Exception:
             logger.exception("provider %s: handling event %s failed", self.name, event_id)
-            return _error(503, "unavailable", "could not handle the event; retry")
+            return error_response(503, "unavailable", "could not handle the event; retry")
         self._seen[event_id] = None
         if len(self._seen) > SEEN_EVENT_IDS:
             self._seen.popitem(last=False)
@@ -352,27 +344,12 @@ def _answer() -> Iterator[None]:
         raise StorageError(f"unexpected answer from the provider service: {exc!r}") from exc
 
 
-def _space_info(item: Mapping[str, Any]) -> SpaceInfo:
-    return SpaceInfo(
-        str(item["id"]),
-        str(item["rootId"]),
-        str(item["etag"]),
-        int(item["used"]),
-        datetime.fromisoformat(item["modified"]),
-    )
-
-
 def _error_of(response: httpx2.Response) -> tuple[str, str]:
     try:
         error = response.json()["error"]
         return str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
         return "unknown", response.text[:200]
-
-
-def _error(status: int, code: str, message: str) -> Response:
-    body = orjson.dumps({"error": {"code": code, "message": message}})
-    return Response(body, status_code=status, media_type="application/json")
 
 
 def from_config(name: str, options: Mapping[str, Any]) -> RemoteProvider:

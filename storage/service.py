@@ -25,7 +25,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from storage.drivers import load_provider
 from storage.provider import (
     Change,
-    Entry,
     PathNotFound,
     ProviderEvent,
     ProviderUnavailable,
@@ -38,11 +37,10 @@ from storage.provider import (
 from storage.service_config import ServiceConfig
 from storage.signatures import RequireSignature
 from storage.subscribers import SubscriberStore, SubscriptionRefused, Subscriptions
+from storage.wire import API, DAV_MOUNT, JSON, entry_json, error_response, space_json
 
 logger = logging.getLogger("spacereg.provider")
 
-API = "/provider/v1"
-DAV_MOUNT = "/dav/spaces"
 WRITE_METHODS = frozenset({"PUT", "DELETE", "MKCOL", "COPY", "MOVE", "PROPPATCH"})
 WORKER_RETRY_SECONDS = (1.0, 60.0)
 DETAIL_CONCURRENCY = 8
@@ -50,13 +48,6 @@ DETAIL_CONCURRENCY = 8
 
 class BadInput(Exception):
     pass
-
-
-class JSON(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 def create_service_app(config: ServiceConfig, provider: StorageProvider | None = None) -> Starlette:
@@ -306,26 +297,6 @@ async def supervise(
         delay = min(delay * 2, most)
 
 
-def space_json(info: SpaceInfo) -> dict[str, Any]:
-    return {
-        "id": info.space_id,
-        "rootId": info.root_id,
-        "etag": info.etag,
-        "used": info.used,
-        "modified": info.modified.isoformat(),
-    }
-
-
-def entry_json(entry: Entry) -> dict[str, Any]:
-    return {
-        "path": entry.path,
-        "isDir": entry.is_dir,
-        "size": entry.size,
-        "etag": entry.etag,
-        "modified": entry.modified.isoformat(),
-    }
-
-
 async def _json_object(request: Request) -> dict[str, Any]:
     try:
         body = orjson.loads(await request.body())
@@ -336,39 +307,37 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def _error(status: int, code: str, message: str) -> Response:
-    return JSON({"error": {"code": code, "message": message}}, status_code=status)
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {404: "notFound", 405: "methodNotAllowed"}
-    return _error(exc.status_code, codes.get(exc.status_code, "invalidRequest"), exc.detail)
+    return error_response(exc.status_code, codes.get(exc.status_code, "invalidRequest"), exc.detail)
 
 
 async def _storage_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, SpaceNotFound):
-        return _error(404, "spaceNotFound", f"no space {exc}")
+        return error_response(404, "spaceNotFound", f"no space {exc}")
     if isinstance(exc, PathNotFound):
-        return _error(404, "pathNotFound", f"no path {exc}")
+        return error_response(404, "pathNotFound", f"no path {exc}")
     if isinstance(exc, ProviderUnavailable):
-        return _error(503, "backendUnavailable", str(exc) or "the storage backend is unavailable")
-    return _error(400, "storageError", str(exc))
+        return error_response(
+            503, "backendUnavailable", str(exc) or "the storage backend is unavailable"
+        )
+    return error_response(400, "storageError", str(exc))
 
 
 async def _bad_input(request: Request, exc: Exception) -> Response:
-    return _error(400, "invalidRequest", str(exc))
+    return error_response(400, "invalidRequest", str(exc))
 
 
 async def _os_error(request: Request, exc: Exception) -> Response:
     logger.warning("%s %s: %r", request.method, request.url.path, exc)
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return _error(503, "backendUnavailable", f"storage backend error: {reason}")
+    return error_response(503, "backendUnavailable", f"storage backend error: {reason}")
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     # Starlette logs the exception and re-raises it after this answer.
-    return _error(500, "internalError", "internal error")
+    return error_response(500, "internalError", "internal error")
 
 
 async def _healthz(request: Request) -> Response:

@@ -20,8 +20,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Generator
 
 import httpx2
-import orjson
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from storage.wire import error_response
 
 SCHEME = "Spacereg-HMAC"
 MAX_SKEW_SECONDS = 300
@@ -160,14 +162,16 @@ class RequireSignature:
         header = _header(scope, b"authorization")
         if header is None or not _HEADER.match(header.strip()):  # refused before reading a body
             message = f"missing or malformed Authorization (expected {SCHEME} t=, n=, sig=)"
-            await _error(send, 401, "unauthenticated", message, {"www-authenticate": SCHEME})
+            await _refuse(message)(scope, receive, send)
             return
         if raw_path.startswith(STREAMED_PREFIX):
             digest, replay = UNSIGNED_PAYLOAD, receive
         else:
             body = await _read_body(receive, MAX_SIGNED_BODY_BYTES)
             if body is None:
-                await _error(send, 413, "tooLarge", "request body too large")
+                await error_response(413, "tooLarge", "request body too large")(
+                    scope, receive, send
+                )
                 return
             digest, replay = body_digest(body), _replay(body, receive)
         try:
@@ -181,7 +185,7 @@ class RequireSignature:
                 self.clock(),
             )
         except SignatureError as exc:
-            await _error(send, 401, "unauthenticated", str(exc), {"www-authenticate": SCHEME})
+            await _refuse(str(exc))(scope, receive, send)
             return
         await self.app(scope, replay, send)
 
@@ -223,11 +227,5 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _error(
-    send: Send, status: int, code: str, message: str, extra: dict[str, str] | None = None
-) -> None:
-    body = orjson.dumps({"error": {"code": code, "message": message}})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _refuse(message: str) -> Response:
+    return error_response(401, "unauthenticated", message, {"www-authenticate": SCHEME})
