@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from registry.config import ConfigError, Settings, load_settings
 
@@ -80,8 +81,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from registry.app import create_app
 
     if not args.no_migrate:
@@ -90,17 +89,24 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # Keep the start-up objects out of every later full collection (they caused the p99 tail).
     gc.collect()
     gc.freeze()
+    _run(app, settings.host, settings.port, settings.tls_certfile, settings.tls_keyfile)
+    return 0
+
+
+def _run(app: Any, host: str, port: int, certfile: str | None, keyfile: str | None) -> None:
+    """Serve an app, registry or provider, the same way: behind proxies, no access log."""
+    import uvicorn
+
     uvicorn.run(
         app,
-        host=settings.host,
-        port=settings.port,
+        host=host,
+        port=port,
         proxy_headers=True,
-        ssl_certfile=settings.tls_certfile,
-        ssl_keyfile=settings.tls_keyfile,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
         log_level="info",
         access_log=False,
     )
-    return 0
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -161,8 +167,6 @@ def cmd_discover(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_provider_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from storage import StorageError
     from storage.service import create_service_app
     from storage.service_config import ServiceConfigError, load_service_config
@@ -176,14 +180,5 @@ def cmd_provider_serve(args: argparse.Namespace) -> int:
     except (ServiceConfigError, StorageError) as exc:
         print(f"spacereg: provider configuration error: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        proxy_headers=True,
-        ssl_certfile=config.tls_certfile,
-        ssl_keyfile=config.tls_keyfile,
-        log_level="info",
-        access_log=False,
-    )
+    _run(app, config.host, config.port, config.tls_certfile, config.tls_keyfile)
     return 0
