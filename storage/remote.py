@@ -9,37 +9,32 @@ import logging
 import secrets
 import ssl
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx2
 import orjson
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.types import Receive, Scope, Send
 
 from storage.davproxy import DavProxy
+from storage.inbox import Inbox
 from storage.provider import (
     Availability,
     Change,
     Emitter,
     Entry,
     PathNotFound,
-    ProviderEvent,
     ProviderUnavailable,
     SpaceInfo,
     SpaceNotFound,
     StorageError,
     Worker,
 )
-from storage.signatures import MAX_SIGNED_BODY_BYTES, MIN_SECRET_LENGTH, HmacAuth, body_signed_by
-from storage.wire import API, DAV_MOUNT, entry_of, error_response, space_of
+from storage.signatures import MIN_SECRET_LENGTH, HmacAuth
+from storage.wire import API, DAV_MOUNT, entry_of, space_of
 
 logger = logging.getLogger("spacereg.storage.remote")
 
-SEEN_EVENT_IDS = 4096
 OPTIONS = {
     "url",
     "secret",
@@ -259,76 +254,6 @@ class RemoteProvider(Emitter):
             if isinstance(metadata, dict) and metadata.get("available") is False:
                 await self._unreachable(f"backend unavailable: {metadata.get('reason', '')}")
                 return
-
-
-class Inbox:
-    """ASGI app at the callback URL: echoes the challenge of a subscription being requested
-    (404 otherwise), and turns signed deliveries into Changes, once per event id."""
-
-    def __init__(self, name: str, emit: Callable[[ProviderEvent], Awaitable[None]]) -> None:
-        self.name = name
-        self.emit = emit
-        self.topic: str | None = None  # the service's name while a subscription is requested
-        self.secrets: list[str] = []  # delivery secrets accepted, the newest first
-        self._seen: OrderedDict[str, None] = OrderedDict()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        request = Request(scope, receive)
-        if request.method == "GET":
-            response = self._challenge(request)
-        elif request.method == "POST":
-            response = await self._delivery(request)
-        else:
-            response = error_response(405, "methodNotAllowed", "GET or POST")
-        await response(scope, receive, send)
-
-    def _challenge(self, request: Request) -> Response:
-        params = request.query_params
-        challenge = params.get("challenge", "")
-        if (
-            self.topic is None
-            or params.get("mode") != "subscribe"
-            or params.get("topic") != self.topic
-            or not challenge
-        ):
-            return error_response(404, "notFound", "no such subscription is being requested")
-        return PlainTextResponse(challenge)
-
-    async def _delivery(self, request: Request) -> Response:
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_SIGNED_BODY_BYTES:
-                return error_response(413, "tooLarge", "delivery too large")
-        if not body_signed_by(self.secrets, body, request.headers.get("x-spacereg-signature")):
-            return error_response(401, "unauthenticated", "bad or missing X-Spacereg-Signature")
-        try:
-            event = orjson.loads(body)
-            event_id = str(event["id"])
-            if event.get("type") != "space.changed":
-                return Response(status_code=204)  # a kind of event this driver does not know
-            change = Change(
-                str(event["spaceId"]),
-                str(event["etag"]),
-                int(event["used"]),
-                tuple(str(p) for p in event["paths"]),
-                event_id=event_id,
-            )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return error_response(400, "invalidRequest", "not a space.changed event")
-        if event_id in self._seen:
-            return Response(status_code=204)
-        try:
-            await self.emit(change)
-        except Exception:
-            logger.exception("provider %s: handling event %s failed", self.name, event_id)
-            return error_response(503, "unavailable", "could not handle the event; retry")
-        self._seen[event_id] = None
-        if len(self._seen) > SEEN_EVENT_IDS:
-            self._seen.popitem(last=False)
-        return Response(status_code=204)
 
 
 def _q(space_id: str) -> str:

@@ -167,13 +167,13 @@ class RequireSignature:
         if raw_path.startswith(STREAMED_PREFIX):
             digest, replay = UNSIGNED_PAYLOAD, receive
         else:
-            body = await _read_body(receive, MAX_SIGNED_BODY_BYTES)
+            body = await read_body(receive, MAX_SIGNED_BODY_BYTES)
             if body is None:
                 await error_response(413, "tooLarge", "request body too large")(
                     scope, receive, send
                 )
                 return
-            digest, replay = body_digest(body), _replay(body, receive)
+            digest, replay = body_digest(body), replayed(body, receive)
         try:
             verify(
                 self.secret,
@@ -197,7 +197,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """A request's whole body, or None past `limit` bytes (what came before a hang-up)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -214,7 +215,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replayed(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives `body`, already read, then whatever `receive` gives next."""
     sent = False
 
     async def replay() -> Message:
