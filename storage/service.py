@@ -276,11 +276,10 @@ def _touched(scope: Scope) -> dict[str, list[str]]:
     return touched
 
 
-async def supervise(
-    name: str, worker: Worker, retry_seconds: tuple[float, float] = WORKER_RETRY_SECONDS
-) -> None:
-    """Run `worker` until cancelled, restarting it with backoff when it raises or returns."""
-    least, most = retry_seconds
+async def supervise(name: str, worker: Worker) -> None:
+    """Run `worker` until cancelled, restarting it with backoff when it raises or returns.
+    (The registry has its own Supervisor, which storage may not import.)"""
+    least, most = WORKER_RETRY_SECONDS
     delay = least
     while True:
         started = time.monotonic()

@@ -133,13 +133,12 @@ class Subscriptions:
         store: SubscriberStore,
         http: httpx2.AsyncClient,
         lease_range: tuple[int, int] = (60, 86400),
-        retry_seconds: tuple[float, float] = (RETRY_MIN_SECONDS, RETRY_MAX_SECONDS),
     ) -> None:
         self.topic = topic
         self.store = store
         self.http = http
         self.lease_range = lease_range
-        self.retry_seconds = retry_seconds
+        self.retry_seconds = (RETRY_MIN_SECONDS, RETRY_MAX_SECONDS)  # the first pause, the longest
         self._senders: dict[str, _Sender] = {}
 
     async def subscribe(self, callback: str, secret: str, lease_seconds: int) -> Subscriber:
