@@ -173,7 +173,7 @@ async def update_space(conn: AsyncConnection, space_id: str, values: dict[str, A
 
 
 async def delete_space(conn: AsyncConnection, space_id: str) -> None:
-    await conn.execute(delete(members).where(members.c.space_id == space_id))
+    """Its members go with it (ON DELETE CASCADE)."""
     await conn.execute(delete(spaces).where(spaces.c.id == space_id))
 
 
