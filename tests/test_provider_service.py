@@ -38,28 +38,6 @@ SECRET = "s" * 40
 SUB_SECRET = "subscriber-secret-" + "x" * 20
 
 
-class DavLocalProvider(LocalProvider):
-    """The local driver, with a WebDAV app even before the driver has its own."""
-
-    def dav_app(self) -> ASGIApp:
-        own = super().dav_app()
-        if own is not None:
-            return own
-        from a2wsgi import WSGIMiddleware
-        from wsgidav.wsgidav_app import WsgiDAVApp
-
-        self.root.mkdir(parents=True, exist_ok=True)
-        config = {
-            "provider_mapping": {"/": str(self.root)},
-            "mount_path": "/dav/spaces",  # where the service mounts it: hrefs start there
-            "simple_dc": {"user_mapping": {"*": True}},
-            "dir_browser": {"enable": False},
-            "verbose": 1,
-            "logging": {"enable": False},
-        }
-        return WSGIMiddleware(WsgiDAVApp(config))
-
-
 class Service:
     """A provider service on a fixed port that a test can stop and start again."""
 
@@ -74,7 +52,7 @@ class Service:
         self._stack = ExitStack()
 
     def start(self) -> None:
-        self.app = create_service_app(self.config, DavLocalProvider("disk1", self.root))
+        self.app = create_service_app(self.config, LocalProvider("disk1", self.root))
         self._stack.enter_context(serve(self.app, self.port))
 
     def stop(self) -> None:

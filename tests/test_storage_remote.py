@@ -13,7 +13,7 @@ import httpx2
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storage import (
     Availability,
@@ -26,6 +26,7 @@ from storage import (
     load_provider,
 )
 from storage.remote import RemoteProvider
+from storage.signatures import MAX_SIGNED_BODY_BYTES, read_body, replayed
 from tests.servers import free_port
 from tests.test_provider_service import SECRET, Service, serve_here
 
@@ -41,23 +42,10 @@ class Recording:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, MAX_SIGNED_BODY_BYTES)
+        assert body is not None
         self.posts.append((list(scope["headers"]), body))
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replayed(body, receive), send)
 
 
 @dataclass
