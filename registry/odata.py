@@ -55,7 +55,7 @@ def parse_filter(text: str | None) -> Filter | None:
     position = 0
     while True:
         if len(tokens) - position < 3:
-            raise BadRequest(f"malformed $filter: {text!r}", code="invalidRequest")
+            raise BadRequest(f"malformed $filter: {text!r}")
         field_kind, field = tokens[position]
         op_kind, op = tokens[position + 1]
         value_kind, value = tokens[position + 2]
@@ -86,10 +86,10 @@ def parse_filter(text: str | None) -> Filter | None:
 def parse_orderby(text: str | None) -> OrderBy | None:
     if text is None or not text.strip():
         return None
+    if "," in text:
+        raise NotSupported("$orderby on more than one property is not supported")
     parts = text.split()
-    if len(parts) > 2 or "," in text:
-        if "," in text:
-            raise NotSupported("$orderby on more than one property is not supported")
+    if len(parts) > 2:
         raise BadRequest(f"malformed $orderby: {text!r}")
     field = parts[0]
     direction = parts[1].lower() if len(parts) == 2 else "asc"

@@ -191,7 +191,7 @@ class SpaceService:
                 values["quota_total"] = _quota_patch(patch["quota"])
             if restore:
                 if view.space.status != "disabled":
-                    raise BadRequest("the space is not disabled", code="invalidRequest")
+                    raise BadRequest("the space is not disabled")
                 values["status"] = "enabled"
             elif view.space.status == "disabled" and values:
                 raise BadRequest("a disabled space cannot be changed; restore it first")
@@ -245,10 +245,7 @@ class SpaceService:
             granted: set[str] = set()
             for principal_type, principal_id in recipients:
                 if (principal_type, principal_id) in held:
-                    raise Conflict(
-                        f"{principal_type} {principal_id} is already a member",
-                        code="nameAlreadyExists",
-                    )
+                    raise Conflict(f"{principal_type} {principal_id} is already a member")
                 member_id = _permission_id()
                 await store.add_member(
                     conn,

@@ -122,7 +122,7 @@ async def _recipient(conn: AsyncConnection, item: Any) -> tuple[str, str]:
         raise BadRequest(f"{RECIPIENT_TYPE} must be 'user' or 'group'")
     user = await users.find(conn, object_id)
     if user is None:
-        raise BadRequest(f"unknown user {object_id!r}", code="invalidRequest")
+        raise BadRequest(f"unknown user {object_id!r}")
     return "user", user.id
 
 
