@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -38,11 +39,11 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(read)
 
 
-async def _run(engine: AsyncEngine, action: object) -> None:
+async def _run(engine: AsyncEngine, action: Callable[[Config], None]) -> None:
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        action(config)  # type: ignore[operator]
+        action(config)
 
     async with engine.begin() as connection:
         await connection.run_sync(run)
