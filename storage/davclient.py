@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 from xml.etree import ElementTree as ET
@@ -43,7 +44,7 @@ class Resource:
     size: int
     modified: datetime | None
 
-    @property
+    @cached_property  # read several times per resource by a walk and its Snapshot
     def path(self) -> str:
         return path_of(self.href)
 
