@@ -28,12 +28,9 @@ class IdpKeys:
         path = directory / "signing-key.json"
         if path.exists():
             return cls(RSAKey.import_key(orjson.loads(path.read_bytes())))
-        directory.mkdir(parents=True, exist_ok=True)
         key = RSAKey.generate_key(2048, private=True)
         key_dict = key.as_dict(private=True, kid=key.thumbprint())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(orjson.dumps(key_dict))
+        write_secret(path, key_dict)
         return cls(RSAKey.import_key(key_dict))
 
     def jwks(self) -> dict[str, Any]:
@@ -67,3 +64,11 @@ class IdpKeys:
             **profile,
         }
         return self.sign(claims)
+
+
+def write_secret(path: Path, value: Any) -> None:
+    """`value` as JSON in a new file only we may read; an existing file is never overwritten."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(orjson.dumps(value))

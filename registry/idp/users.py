@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 import orjson
 
 from registry.config import DemoUser
+from registry.idp.keys import write_secret
 
 DEMO_USERS = (
     ("einstein", "Albert Einstein", ("physics-lovers", "sailing-lovers")),
@@ -83,11 +83,6 @@ def load_users(
             username, display_name, f"{username}@example.org", groups, hash_password(password)
         )
         lines.append(f"  {username:<10} {password}")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(
-            orjson.dumps([{**u.__dict__, "groups": list(u.groups)} for u in users.values()])
-        )
+    write_secret(path, [{**u.__dict__, "groups": list(u.groups)} for u in users.values()])
     announce(f"Embedded IdP demo users (shown once; stored hashed in {path}):\n" + "\n".join(lines))
     return users
