@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from registry.db import create_engine
 from registry.idp.keys import IdpKeys
 from registry.migrate import upgrade
 from tests.postgres import PostgresCluster, start_for_tests
+from tests.processes import install_idp_key
 from tests.schema import check_response
 from tests.servers import free_port, serve
 
@@ -89,22 +90,33 @@ def migrate(settings: Settings) -> None:
         pool.submit(asyncio.run, run()).result()
 
 
-def start_registry_context(settings: Settings, idp_key_dir: Path | None) -> Any:
+def build_app(settings: Settings, idp_key_dir: Path | None) -> Starlette:
+    """The registry's app, its embedded IdP signing with the tests' shared key."""
     if idp_key_dir is not None and settings.embedded_idp:
-        (settings.data_dir / "idp").mkdir(parents=True, exist_ok=True)
-        shutil.copy(idp_key_dir / "signing-key.json", settings.data_dir / "idp")
+        install_idp_key(idp_key_dir, settings.data_dir)
+    return create_app(settings)
+
+
+def start_registry_context(settings: Settings, idp_key_dir: Path | None) -> Any:
+    """The migrated registry's app, and a context manager that serves it (yielding its URL)."""
     migrate(settings)
-    app = create_app(settings)
+    app = build_app(settings, idp_key_dir)
     return app, serve(app, settings.port)
+
+
+@contextmanager
+def running_registry(data_dir: Path, idp_key_dir: Path | None, **raw: Any) -> Iterator[Registry]:
+    """A registry with these settings on a free port, served until the block ends."""
+    settings = registry_settings(data_dir, free_port(), **raw)
+    app, server = start_registry_context(settings, idp_key_dir)
+    with server as url:
+        yield Registry(url, app, settings)
 
 
 @pytest.fixture
 def registry(tmp_path: Path, idp_key_dir: Path) -> Iterator[Registry]:
-    port = free_port()
-    settings = registry_settings(tmp_path / "data", port)
-    app, server = start_registry_context(settings, idp_key_dir)
-    with server as url:
-        yield Registry(url, app, settings)
+    with running_registry(tmp_path / "data", idp_key_dir) as running:
+        yield running
 
 
 @pytest.fixture

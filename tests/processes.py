@@ -1,4 +1,5 @@
-"""`spacereg serve` as a real process of its own, to kill, restart and run side by side."""
+"""`spacereg serve` and `spacereg provider serve` as real processes of their own, to kill,
+restart and run side by side."""
 
 from __future__ import annotations
 
@@ -8,47 +9,77 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx2
 
 SPACEREG = [sys.executable, "-m", "registry"]
+START_TIMEOUT_S = 30
 
 
-class RegistryProcess:
-    def __init__(self, data_dir: Path, port: int, idp_key_dir: Path, **env: str) -> None:
-        self.data_dir = data_dir
+def clean_env(**env: str) -> dict[str, str]:
+    """This process's environment without its SPACEREG_ settings, plus `env`: a child process
+    sees only the settings a test gives it."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("SPACEREG_")}
+    return {**kept, **env}
+
+
+def answers_healthz(url: str) -> bool:
+    try:
+        return httpx2.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx2.TransportError:
+        return False
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    process: subprocess.Popen[bytes] | subprocess.Popen[str],
+    seconds: float = START_TIMEOUT_S,
+    interval: float = 0.1,
+) -> bool:
+    """Whether `ready()` came true before `process` exited or `seconds` passed."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def wait_until_serving(
+    url: str,
+    process: subprocess.Popen[bytes] | subprocess.Popen[str],
+    seconds: float = START_TIMEOUT_S,
+) -> bool:
+    """Whether the server `process` runs answered 200 at `url`/healthz before it exited or
+    `seconds` passed (the registry and the provider service both serve /healthz)."""
+    return wait_until(lambda: answers_healthz(url), process, seconds)
+
+
+class ServiceProcess:
+    """`python -m registry <args>` serving on `port`; its output goes to `log`."""
+
+    def __init__(self, args: list[str], port: int, log: Path, env: dict[str, str]) -> None:
+        self.args = args
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("SPACEREG_")},
-            "SPACEREG_PORT": str(port),
-            **env,
-        }
-        (data_dir / "idp").mkdir(parents=True, exist_ok=True)
-        shutil.copy(idp_key_dir / "signing-key.json", data_dir / "idp")
+        self.log = log
+        self.env = env
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = data_dir / "serve.log"
 
     def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [*SPACEREG, "--data-dir", str(self.data_dir), "serve"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                [*SPACEREG, *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx2.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"spacereg serve did not start:\n{self.log.read_text()}")
-            time.sleep(0.1)
+        if not wait_until_serving(self.url, self.process):
+            self.stop()
+            raise RuntimeError(f"spacereg {' '.join(self.args)} did not start:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
 
     def kill(self) -> None:
         """SIGKILL: no shutdown work at all, as when a machine loses power."""
@@ -65,6 +96,24 @@ class RegistryProcess:
                 self.process.kill()
                 self.process.wait()
 
+
+class RegistryProcess(ServiceProcess):
+    """`spacereg serve` on `data_dir`. With `idp_key_dir`, its IdP signs with the tests' shared
+    key; without, it makes its own, as on a newcomer's first start."""
+
+    def __init__(
+        self, data_dir: Path, port: int, idp_key_dir: Path | None = None, **env: str
+    ) -> None:
+        super().__init__(
+            ["--data-dir", str(data_dir), "serve"],
+            port,
+            data_dir / "serve.log",
+            clean_env(SPACEREG_PORT=str(port), **env),
+        )
+        self.data_dir = data_dir
+        if idp_key_dir is not None:
+            install_idp_key(idp_key_dir, data_dir)
+
     def token(self, username: str) -> str:
         done = subprocess.run(
             [*SPACEREG, "--data-dir", str(self.data_dir), "token", username],
@@ -75,3 +124,10 @@ class RegistryProcess:
             check=True,
         )
         return done.stdout.strip()
+
+
+def install_idp_key(idp_key_dir: Path, data_dir: Path) -> None:
+    """Give the registry on `data_dir` the IdP signing key made once in `idp_key_dir`
+    (generating an RSA key is the slow part of a registry's first start)."""
+    (data_dir / "idp").mkdir(parents=True, exist_ok=True)
+    shutil.copy(idp_key_dir / "signing-key.json", data_dir / "idp")

@@ -19,6 +19,8 @@ from starlette.routing import Route
 from federation.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_matches
 from tests.servers import free_port, serve
 
+SECRET = "a-webhook-secret-of-some-length"
+
 
 @dataclass
 class Receiver:
@@ -62,7 +64,7 @@ class Receiver:
 
 
 @contextmanager
-def running_receiver(secret: str = "a-webhook-secret-of-some-length") -> Iterator[Receiver]:
+def running_receiver(secret: str = SECRET) -> Iterator[Receiver]:
     receiver = Receiver(secret)
     with serve(receiver.app(), free_port()) as url:
         receiver.url = f"{url}/hook"
