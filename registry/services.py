@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -69,12 +69,10 @@ class Services:
     supervisor: Supervisor
 
 
-def load_idp(
-    settings: Settings, engine: AsyncEngine, announce: Callable[[str], None] = logger.warning
-) -> EmbeddedIdp:
+def load_idp(settings: Settings, engine: AsyncEngine) -> EmbeddedIdp:
     directory = settings.data_dir / "idp"
     keys = IdpKeys.load_or_create(directory)
-    users = load_users(directory, settings.idp_users, announce)
+    users = load_users(directory, settings.idp_users, logger.warning)
     return EmbeddedIdp(
         settings.idp_issuer, settings.audience, settings.base_url, keys, users, engine
     )
