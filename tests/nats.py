@@ -1,6 +1,6 @@
 """A throwaway NATS server with JetStream for tests: `nats-server -js` on a free loopback port,
-its store in a directory of the test's; it can be stopped and started again on the same port
-and store, as an operator's restart would.
+its store and log under `<a directory of the test's>/nats`; it can be stopped and started again
+on the same port and store, as an operator's restart would.
 
 Where nats-server is missing, tests using it are skipped, except in CI (CI=true), which fails.
 """
@@ -11,13 +11,13 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.processes import wait_until
 from tests.servers import free_port
 
 START_TIMEOUT_S = 15
@@ -42,8 +42,8 @@ class NatsServer:
     def __init__(self, directory: Path, port: int | None = None) -> None:
         self.program = find_nats_server()
         self.directory = directory / "nats"
-        self.store_dir = directory / "jetstream"
-        self.log_file = directory / "nats-server.log"
+        self.store_dir = self.directory / "jetstream"
+        self.log_file = self.directory / "nats-server.log"
         self.port = port or free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
@@ -53,12 +53,9 @@ class NatsServer:
         command = [self.program, "-js", "-a", "127.0.0.1", "-p", str(self.port)]
         command += ["-sd", str(self.store_dir), "-l", str(self.log_file)]
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self._accepts_clients():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"nats-server did not start on port {self.port}:\n{self.log()}")
-            time.sleep(0.02)
+        if not wait_until(self._accepts_clients, self._process, START_TIMEOUT_S, 0.02):
+            self.stop()
+            raise RuntimeError(f"nats-server did not start on port {self.port}:\n{self.log()}")
 
     def stop(self) -> None:
         """SIGTERM (the server flushes its store), then SIGKILL if it lingers."""
@@ -86,16 +83,10 @@ class NatsServer:
 
 @contextmanager
 def nats_server(directory: Path) -> Iterator[NatsServer]:
+    """A running nats-server with JetStream, its files under `directory`/nats."""
     server = NatsServer(directory)
     server.start()
     try:
         yield server
     finally:
         server.stop()
-
-
-@contextmanager
-def start_nats(directory: Path) -> Iterator[str]:
-    """A running nats-server with JetStream, its files under `directory`/nats; yields its URL."""
-    with nats_server(directory) as server:
-        yield server.url

@@ -11,14 +11,13 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.nats import start_nats
+from tests.nats import nats_server
 from tests.processes import RegistryProcess
-from tests.receivers import running_receiver
+from tests.receivers import SECRET, running_receiver
 from tests.servers import free_port
 from tests.sse import events
-from tests.test_webhooks import eventually
+from tests.waiting import eventually
 
-SECRET = "a-webhook-secret-of-some-length"
 RENAMES = 60
 
 
@@ -26,11 +25,11 @@ RENAMES = 60
 def replicas(
     tmp_path: Path, idp_key_dir: Path, postgres_url: str
 ) -> Iterator[tuple[RegistryProcess, RegistryProcess]]:
-    with start_nats(tmp_path) as nats_url:
+    with nats_server(tmp_path) as nats:
         port_a = free_port()
         shared = {
             "SPACEREG_DATABASE_URL": postgres_url,
-            "SPACEREG_NATS_URL": nats_url,
+            "SPACEREG_NATS_URL": nats.url,
             # Behind one load balancer both answer for one URL, so one issuer for the IdP.
             "SPACEREG_BASE_URL": f"http://127.0.0.1:{port_a}",
             # Polls so rare that only the bus can make a change arrive quickly.
@@ -67,7 +66,7 @@ async def test_sse_client_on_one_replica_sees_a_change_made_through_the_other(re
 async def test_each_outbox_entry_is_sent_once_by_one_replica(replicas):
     a, b = replicas
     headers = {"Authorization": f"Bearer {a.token('admin')}"}
-    with running_receiver(SECRET) as receiver:
+    with running_receiver() as receiver:
         async with (
             httpx2.AsyncClient(base_url=a.url, headers=headers) as through_a,
             httpx2.AsyncClient(base_url=b.url, headers=headers) as through_b,
@@ -87,7 +86,7 @@ async def test_each_outbox_entry_is_sent_once_by_one_replica(replicas):
                 assert response.status_code == 200
 
             await asyncio.gather(*(rename(n) for n in range(RENAMES)))
-        await eventually(lambda: len(receiver.events) == RENAMES, seconds=20)
+        assert await eventually(lambda: len(receiver.events) == RENAMES, seconds=20)
         await asyncio.sleep(0.5)  # time for a second sending, were there one
     assert receiver.duplicates == 0
     assert {e["data"]["name"] for e in receiver.events.values()} == {
