@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -12,43 +13,33 @@ from sqlalchemy import select
 
 from registry.db import create_engine
 from registry.models import Destination, OutboxEntry, table
-from tests.conftest import Registry, registry_settings, start_registry_context
-from tests.receivers import Receiver, running_receiver
-from tests.servers import free_port
+from tests.conftest import Registry, running_registry
+from tests.receivers import SECRET, Receiver, running_receiver
 from tests.test_changes_api import rename
 from tests.test_drives_api import assert_error, create_project
 from tests.test_permissions_api import VIEWER, invite
+from tests.waiting import eventually
 
-SECRET = "a-webhook-secret-of-some-length"
 LOOPBACK_ALLOWED = {"allow_private_networks": ["127.0.0.0/8"], "allow_http": True}
 
 
-def start(tmp_path: Path, idp_key_dir: Path, **raw: Any) -> Any:
-    settings = registry_settings(tmp_path / "data", free_port(), federation=LOOPBACK_ALLOWED, **raw)
-    app, server = start_registry_context(settings, idp_key_dir)
-    return settings, app, server
+def open_registry_on(
+    tmp_path: Path, idp_key_dir: Path, **raw: Any
+) -> AbstractContextManager[Registry]:
+    """A registry that may call back to loopback over plain http (the receivers here)."""
+    return running_registry(tmp_path / "data", idp_key_dir, federation=LOOPBACK_ALLOWED, **raw)
 
 
 @pytest.fixture
 def open_registry(tmp_path: Path, idp_key_dir: Path) -> Iterator[Registry]:
-    """A registry that may call back to loopback over plain http (the receivers here)."""
-    settings, app, server = start(tmp_path, idp_key_dir)
-    with server as url:
-        yield Registry(url, app, settings)
+    with open_registry_on(tmp_path, idp_key_dir) as running:
+        yield running
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    with running_receiver(SECRET) as found:
+    with running_receiver() as found:
         yield found
-
-
-async def eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    assert check()
 
 
 async def subscribe(client, receiver: Receiver, **extra: Any):
@@ -81,7 +72,7 @@ async def test_confirmed_subscription_gets_signed_deliveries_in_order(open_regis
         other = await create_project(admin, "Not hooked")
         await rename(admin, other["id"], "Still not hooked")
 
-    await eventually(lambda: len(receiver.events) >= 2)
+    assert await eventually(lambda: len(receiver.events) >= 2)
     await asyncio.sleep(0.3)
     delivered = [receiver.events[i] for i in receiver.order]
     assert [e["data"]["name"] for e in delivered] == ["Hooked once", "Hooked twice"]
@@ -99,7 +90,7 @@ async def test_subscription_to_all_drives_follows_what_the_owner_may_see(open_re
         await invite(admin, project["id"], "einstein", VIEWER)
         await rename(admin, project["id"], "With Einstein")
 
-    await eventually(lambda: len(receiver.events) >= 2)
+    assert await eventually(lambda: len(receiver.events) >= 2)
     await asyncio.sleep(0.3)
     assert [receiver.events[i]["type"] for i in receiver.order] == ["member_added", "renamed"]
 
@@ -112,7 +103,7 @@ async def test_callback_that_does_not_echo_the_challenge_is_refused(open_registr
         assert (await admin.get("/api/v1/subscriptions")).json()["value"] == []
 
 
-async def test_private_callbacks_are_refused_unless_configured(registry, einstein, receiver):
+async def test_private_callbacks_are_refused_unless_configured(einstein, receiver):
     # The default registry may not call loopback or plain http.
     assert_error(await subscribe(einstein, receiver), 400, "callbackNotConfirmed")
     assert receiver.challenges == []
@@ -181,17 +172,14 @@ async def test_failing_receiver_is_retried_with_backoff_and_gets_everything(
                 async with engine.connect() as conn:
                     return (await conn.execute(select(table(Destination)))).first()
 
-            for _ in range(100):
-                if (found := await backoff()) is not None:
-                    break
-                await asyncio.sleep(0.05)
+            found = await eventually(backoff)
             assert found is not None and found.failures >= 1
             assert "503" in found.last_error and found.retry_at is not None
         finally:
             await engine.dispose()
 
         receiver.failing = False
-    await eventually(lambda: len(receiver.events) == 3, seconds=15)
+    assert await eventually(lambda: len(receiver.events) == 3, seconds=15)
     assert [receiver.events[i]["data"]["name"] for i in receiver.order] == [
         "Patience 0",
         "Patience 1",
@@ -203,21 +191,16 @@ async def test_failing_receiver_is_retried_with_backoff_and_gets_everything(
 
 async def test_delivery_is_given_up_after_the_configured_age(tmp_path, idp_key_dir, receiver):
     receiver.failing = True
-    settings, app, server = start(tmp_path, idp_key_dir, delivery_max_age_seconds=1)
-    with server as url:
-        registry = Registry(url, app, settings)
+    with open_registry_on(tmp_path, idp_key_dir, delivery_max_age_seconds=1) as registry:
         async with registry.client("admin") as admin:
             project = await create_project(admin, "Hopeless")
             await subscribe(admin, receiver, drives=[project["id"]])
             await rename(admin, project["id"], "Hopeless indeed")
 
             async def given_up() -> list[Any]:
-                return [r for r in await outbox_rows(settings) if r.state == "failed"]
+                return [r for r in await outbox_rows(registry.settings) if r.state == "failed"]
 
-            for _ in range(160):
-                if found := await given_up():
-                    break
-                await asyncio.sleep(0.05)
+            found = await eventually(given_up)
     [entry] = found
     assert entry.last_error.startswith("gave up after") and "503" in entry.last_error
     assert receiver.events == {}
