@@ -3,69 +3,47 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx2
 import pytest
 
+from tests.processes import SPACEREG, RegistryProcess, clean_env
 from tests.servers import free_port
 
-SPACEREG = [sys.executable, "-m", "registry"]
 
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*SPACEREG, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
+        [*SPACEREG, *args], capture_output=True, text=True, timeout=60, env=clean_env(**env)
     )
 
 
 @pytest.fixture
-def served(tmp_path):
-    """`spacereg serve` on defaults but for the port, as its own process."""
-    port = free_port()
-    env = {**os.environ, "SPACEREG_PORT": str(port)}
-    process = subprocess.Popen(
-        [*SPACEREG, "--data-dir", str(tmp_path), "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx2.get(f"{url}/healthz").status_code == 200:
-                break
-        except httpx2.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"spacereg serve did not start:\n{process.stdout.read()}")
-        time.sleep(0.1)
+def served(tmp_path: Path) -> Iterator[RegistryProcess]:
+    """`spacereg serve` on defaults but for the port, as its own process (its IdP key and
+    users made on this first start)."""
+    registry = RegistryProcess(tmp_path, free_port())
+    registry.start()
     try:
-        yield url, tmp_path, env
+        yield registry
     finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=15)
-        # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught.
-        assert "Application shutdown complete" in output
-        assert process.returncode in (0, -15), output
+        registry.stop()
+    output = registry.output()
+    # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught.
+    assert "Application shutdown complete" in output
+    assert registry.process is not None
+    assert registry.process.returncode in (0, -15), output
 
 
 def test_serve_then_token_lists_the_personal_space(served):
-    url, data_dir, env = served
-    token = run("--data-dir", str(data_dir), "token", "einstein", env=env)
+    data_dir = served.data_dir
+    token = run("--data-dir", str(data_dir), "token", "einstein", SPACEREG_PORT=str(served.port))
     assert token.returncode == 0, token.stderr
     response = httpx2.get(
-        f"{url}/graph/v1.0/me/drives", headers={"Authorization": f"Bearer {token.stdout.strip()}"}
+        f"{served.url}/graph/v1.0/me/drives",
+        headers={"Authorization": f"Bearer {token.stdout.strip()}"},
     )
     assert response.status_code == 200
     assert response.json()["value"][0]["driveAlias"] == "personal/einstein"
@@ -73,7 +51,7 @@ def test_serve_then_token_lists_the_personal_space(served):
 
 
 def test_demo_users_are_stored_with_hashed_passwords_only(served):
-    _, data_dir, _ = served
+    data_dir = served.data_dir
     users = json.loads((data_dir / "idp" / "users.json").read_text())
     assert {u["username"] for u in users} == {"einstein", "marie", "richard", "admin"}
     assert all(
@@ -94,7 +72,7 @@ def test_token_is_refused_when_the_embedded_idp_is_off(tmp_path):
         str(tmp_path),
         "token",
         "einstein",
-        env={"SPACEREG_TRUSTED_ISSUERS": "https://idp.example"},
+        SPACEREG_TRUSTED_ISSUERS="https://idp.example",
     )
     assert result.returncode == 2
     assert "embedded IdP is off" in result.stderr
