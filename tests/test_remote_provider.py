@@ -3,59 +3,35 @@ there, subscribes to its changes, and marks its spaces unavailable while it is g
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
-from tests.conftest import Registry, registry_settings, start_registry_context
+from tests.conftest import Registry, running_registry
+from tests.processes import ServiceProcess, clean_env
 from tests.servers import free_port
 from tests.sse import events
 from tests.test_drives_api import create_project
+from tests.waiting import eventually
 
 SECRET = "a-provider-secret-shared-with-the-registry-0123456789"
 
 
-class ProviderProcess:
+class ProviderProcess(ServiceProcess):
+    """`spacereg provider serve` holding spaces under `data_dir`/spaces."""
+
     def __init__(self, data_dir: Path, port: int) -> None:
         self.root = data_dir / "spaces"
-        self.url = f"http://127.0.0.1:{port}"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("SPACEREG_")},
-            "SPACEREG_PROVIDER_NAME": "disk1",
-            "SPACEREG_PROVIDER_PORT": str(port),
-            "SPACEREG_PROVIDER_SECRET": SECRET,
-            "SPACEREG_PROVIDER_DATA_DIR": str(data_dir),
-            "SPACEREG_PROVIDER_OPTION_ROOT": str(self.root),
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "registry", "provider", "serve"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        env = clean_env(
+            SPACEREG_PROVIDER_NAME="disk1",
+            SPACEREG_PROVIDER_PORT=str(port),
+            SPACEREG_PROVIDER_SECRET=SECRET,
+            SPACEREG_PROVIDER_DATA_DIR=str(data_dir),
+            SPACEREG_PROVIDER_OPTION_ROOT=str(self.root),
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                httpx2.get(f"{self.url}/provider/v1/metadata", timeout=1)
-                return
-            except httpx2.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("the provider service did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
+        super().__init__(["provider", "serve"], port, data_dir / "serve.log", env)
 
 
 @pytest.fixture
@@ -84,10 +60,8 @@ def registry_with_remote(
             "retry_max_seconds": 1,
         },
     ]
-    settings = registry_settings(tmp_path / "registry", free_port(), providers=providers)
-    app, server = start_registry_context(settings, idp_key_dir)
-    with server as url:
-        yield Registry(url, app, settings)
+    with running_registry(tmp_path / "registry", idp_key_dir, providers=providers) as running:
+        yield running
 
 
 @pytest.fixture
@@ -120,7 +94,7 @@ async def test_provider_on_its_own_node_is_subscribed_to_and_delivers(
 
 
 async def test_unreachable_provider_marks_its_spaces_unavailable_until_it_returns(
-    registry_with_remote: Registry, provider: ProviderProcess, admin
+    provider: ProviderProcess, admin
 ):
     project = await create_project(admin, "Sometimes away")
     personal = (await admin.get("/graph/v1.0/me/drive")).json()
@@ -128,14 +102,14 @@ async def test_unreachable_provider_marks_its_spaces_unavailable_until_it_return
     async def availability(space_id: str) -> str:
         return (await admin.get(f"/graph/v1.0/drives/{space_id}")).json()["availability"]
 
+    async def unavailable() -> bool:
+        return await availability(project["id"]) == "unavailable"
+
+    async def available_again() -> bool:
+        return await availability(project["id"]) == "available"
+
     provider.stop()
-    states: list[str] = []
-    for _ in range(100):
-        states.append(await availability(project["id"]))
-        if states[-1] == "unavailable":
-            break
-        await asyncio.sleep(0.05)
-    assert states[-1] == "unavailable"
+    assert await eventually(unavailable)
     assert await availability(personal["id"]) == "available"  # held by the local provider
     listed = (await admin.get("/graph/v1.0/me/drives")).json()["value"]
     assert {d["id"]: d["availability"] for d in listed}[project["id"]] == "unavailable"
@@ -143,14 +117,4 @@ async def test_unreachable_provider_marks_its_spaces_unavailable_until_it_return
     assert away.status_code == 503
 
     provider.start()
-    back: list[str] = []
-
-    async def returned() -> bool:
-        back.append(await availability(project["id"]))
-        return back[-1] == "available"
-
-    for _ in range(100):
-        if await returned():
-            break
-        await asyncio.sleep(0.05)
-    assert back[-1] == "available"
+    assert await eventually(available_again)
