@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import Registry
+from tests.conftest import Registry, running_registry
 from tests.sse import events
 from tests.test_drives_api import assert_error, create_project
 from tests.test_permissions_api import VIEWER, invite, root
+from tests.waiting import eventually
 
 
 async def cursor_now(client) -> str:
@@ -23,7 +23,7 @@ async def rename(client, space_id: str, name: str) -> None:
     assert response.status_code == 200, response.text
 
 
-async def test_client_catches_up_from_its_cursor_after_being_offline(registry, admin, einstein):
+async def test_client_catches_up_from_its_cursor_after_being_offline(admin, einstein):
     cursor = await cursor_now(einstein)
 
     # Einstein's client is offline while these happen.
@@ -49,7 +49,7 @@ async def test_client_catches_up_from_its_cursor_after_being_offline(registry, a
     assert again["value"] == [] and again["cursor"] == page["cursor"]
 
 
-async def test_pages_are_limited_and_continue_where_they_stopped(registry, admin, einstein):
+async def test_pages_are_limited_and_continue_where_they_stopped(admin, einstein):
     cursor = await cursor_now(einstein)
     project = await create_project(admin, "Paged")
     await invite(admin, project["id"], "einstein", VIEWER)
@@ -71,7 +71,7 @@ async def test_pages_are_limited_and_continue_where_they_stopped(registry, admin
     assert third["hasMore"] is False
 
 
-async def test_caller_hears_of_the_space_they_lost_and_nothing_after(registry, admin, einstein):
+async def test_caller_hears_of_the_space_they_lost_and_nothing_after(admin, einstein):
     project = await create_project(admin, "Short stay")
     permission = (await invite(admin, project["id"], "einstein", VIEWER)).json()["value"][0]
     cursor = await cursor_now(einstein)
@@ -84,7 +84,7 @@ async def test_caller_hears_of_the_space_they_lost_and_nothing_after(registry, a
     assert [(c["type"], c["driveId"]) for c in page["value"]] == [("member_removed", project["id"])]
 
 
-async def test_members_hear_of_a_purged_space(registry, admin, einstein):
+async def test_members_hear_of_a_purged_space(admin, einstein):
     project = await create_project(admin, "Doomed")
     await invite(admin, project["id"], "einstein", VIEWER)
     cursor = await cursor_now(einstein)
@@ -111,7 +111,7 @@ async def test_cursor_older_than_the_kept_log_is_gone(registry: Registry, admin,
     assert (await einstein.get("/api/v1/changes", params={"since": fresh})).status_code == 200
 
 
-async def test_bad_cursors_and_limits_are_refused(registry, einstein):
+async def test_bad_cursors_and_limits_are_refused(einstein):
     cursor = int(await cursor_now(einstein))
     ahead = await einstein.get("/api/v1/changes", params={"since": str(cursor + 1000)})
     assert_error(ahead, 410, "cursorExpired")
@@ -174,22 +174,12 @@ async def test_stream_follows_access_granted_and_lost(registry, admin):
 
 
 async def test_idle_stream_gets_keepalives_and_a_gone_client_is_forgotten(tmp_path, idp_key_dir):
-    from tests.conftest import registry_settings, start_registry_context
-    from tests.servers import free_port
-
-    settings = registry_settings(tmp_path / "data", free_port(), sse_keepalive_seconds=0.2)
-    app, server = start_registry_context(settings, idp_key_dir)
-    hub = app.state.services.hub
-    with server as url:
-        token = app.state.services.idp.access_token_for("einstein")
-        async with events(url, token) as stream:
+    with running_registry(tmp_path / "data", idp_key_dir, sse_keepalive_seconds=0.2) as registry:
+        hub = registry.app.state.services.hub
+        async with events(registry.url, registry.token("einstein")) as stream:
             assert await stream.next_comment() == "keep-alive"
             assert len(hub) == 1
-        for _ in range(50):
-            if len(hub) == 0:
-                break
-            await asyncio.sleep(0.05)
-        assert len(hub) == 0
+        assert await eventually(lambda: len(hub) == 0)
 
 
 async def test_metadata_announces_the_change_feed(registry):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from registry.models import ChangeRecord
 from registry.spaces import PAGE_SIZE
+from tests.conftest import running_registry
 
 ME_DRIVES = "/graph/v1.0/me/drives"
 
@@ -173,7 +176,7 @@ async def test_only_project_spaces_can_be_created(admin):
     assert_error(response, 400, "invalidRequest")
 
 
-async def test_filter_by_drive_type_and_id(registry, admin):
+async def test_filter_by_drive_type_and_id(admin):
     project = await create_project(admin, "Filtered")
     response = await admin.get(ME_DRIVES, params={"$filter": "driveType eq 'project'"})
     assert [d["id"] for d in response.json()["value"]] == [project["id"]]
@@ -280,7 +283,7 @@ async def test_malformed_skiptoken_is_refused(einstein):
     assert_error(response, 400, "invalidRequest")
 
 
-async def test_manager_renames_and_describes(registry, admin):
+async def test_manager_renames_and_describes(admin):
     project = await create_project(admin, "Old name")
     response = await admin.patch(
         f"/graph/v1.0/drives/{project['id']}",
@@ -315,7 +318,7 @@ async def admin_patch(registry, space_id, body):
     return response.json()
 
 
-async def test_patch_failures(registry, einstein, admin):
+async def test_patch_failures(einstein, admin):
     project = await create_project(admin, "Patched")
     url = f"/graph/v1.0/drives/{project['id']}"
     assert_error(await admin.patch(url, json={}), 400, "invalidRequest")
@@ -383,7 +386,7 @@ async def test_purge_removes_the_space_from_its_provider(registry, admin):
     assert not directory.exists()
 
 
-async def test_only_admins_disable_personal_spaces(registry, einstein):
+async def test_only_admins_disable_personal_spaces(einstein):
     personal = (await einstein.get("/graph/v1.0/me/drive")).json()
     response = await einstein.delete(f"/graph/v1.0/drives/{personal['id']}")
     assert_error(response, 403, "accessDenied")
@@ -406,10 +409,6 @@ async def test_unknown_paths_and_methods_get_json_errors(einstein):
 
 
 async def test_every_change_is_in_the_change_log(registry, admin):
-    from sqlalchemy import select
-
-    from registry.models import ChangeRecord
-
     project = await create_project(admin, "Logged")
     url = f"/graph/v1.0/drives/{project['id']}"
     await admin.patch(url, json={"name": "Logged again"})
@@ -428,26 +427,17 @@ async def test_every_change_is_in_the_change_log(registry, admin):
 
 
 async def test_each_type_of_space_goes_to_its_configured_provider(tmp_path, idp_key_dir):
-    from tests.conftest import Registry, registry_settings, start_registry_context
-    from tests.servers import free_port
-
-    port = free_port()
-    settings = registry_settings(
-        tmp_path / "data",
-        port,
-        providers=[
-            {"name": "home", "driver": "local", "root": str(tmp_path / "home")},
-            {
-                "name": "projects",
-                "driver": "local",
-                "root": str(tmp_path / "projects"),
-                "drive_types": ["project"],
-            },
-        ],
-    )
-    app, server = start_registry_context(settings, idp_key_dir)
-    with server as url:
-        async with Registry(url, app, settings).client("admin") as admin:
+    providers = [
+        {"name": "home", "driver": "local", "root": str(tmp_path / "home")},
+        {
+            "name": "projects",
+            "driver": "local",
+            "root": str(tmp_path / "projects"),
+            "drive_types": ["project"],
+        },
+    ]
+    with running_registry(tmp_path / "data", idp_key_dir, providers=providers) as registry:
+        async with registry.client("admin") as admin:
             project = await create_project(admin, "Elsewhere")
             personal = (await admin.get("/graph/v1.0/me/drive")).json()
     assert (tmp_path / "projects" / project["id"]).is_dir()

@@ -15,13 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from registry.db import create_engine
 from registry.models import Member, Space, User, table
 from registry.roles import UNIFIED_ROLE_IDS, VIEWER
-from tests.conftest import Registry, registry_settings, start_registry_context
+from tests.conftest import Registry, running_registry
 from tests.schema import (
     assert_libregraph_drive,
     assert_libregraph_drive_list,
     assert_matches_openapi,
 )
-from tests.servers import free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -31,18 +30,10 @@ CONCURRENT_FIRST_REQUESTS = 20
 
 @pytest.fixture
 def pg_registry(tmp_path: Path, idp_key_dir: Path, postgres_url: str) -> Iterator[Registry]:
-    settings = registry_settings(tmp_path / "data", free_port(), database_url=postgres_url)
-    app, server = start_registry_context(settings, idp_key_dir)
-    with server as url:
-        yield Registry(url, app, settings)
-
-
-@pytest.fixture
-def sqlite_registry(tmp_path: Path, idp_key_dir: Path) -> Iterator[Registry]:
-    settings = registry_settings(tmp_path / "sqlite-data", free_port())
-    app, server = start_registry_context(settings, idp_key_dir)
-    with server as url:
-        yield Registry(url, app, settings)
+    # Its own data directory: a test may run it next to conftest's SQLite `registry`.
+    data_dir = tmp_path / "pg-data"
+    with running_registry(data_dir, idp_key_dir, database_url=postgres_url) as running:
+        yield running
 
 
 async def share_a_project_with_einstein(registry: Registry) -> dict[str, Any]:
@@ -99,10 +90,10 @@ async def test_sharing_a_project_space_works_on_postgresql(pg_registry: Registry
 
 
 async def test_postgresql_and_sqlite_answer_the_same(
-    pg_registry: Registry, sqlite_registry: Registry
+    pg_registry: Registry, registry: Registry
 ) -> None:
     on_postgres = await share_a_project_with_einstein(pg_registry)
-    on_sqlite = await share_a_project_with_einstein(sqlite_registry)
+    on_sqlite = await share_a_project_with_einstein(registry)  # conftest's: SQLite
 
     assert on_postgres == on_sqlite
 
