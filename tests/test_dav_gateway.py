@@ -88,7 +88,7 @@ async def test_viewers_read_editors_write_and_others_see_nothing(registry: Regis
     assert_error(await admin.get(dav("no-such-space", "x")), 404, "itemNotFound")
 
 
-async def test_writes_over_quota_are_refused_with_507(registry: Registry, admin):
+async def test_writes_over_quota_are_refused_with_507(admin):
     project = await create_project(admin, "Small", quota={"total": 1000})
     space = dav(project["id"])
     assert (await admin.put(space + "a.bin", content=b"a" * 600)).status_code == 201

@@ -165,7 +165,7 @@ async def test_inviting_twice_conflicts(admin):
         {"recipients": [{"objectId": "marie"}], "roles": [EDITOR], "expirationDateTime": "soon"},
     ],
 )
-async def test_bad_invitations_are_refused_and_grant_nothing(registry, admin, body):
+async def test_bad_invitations_are_refused_and_grant_nothing(admin, body):
     project = await create_project(admin, "Refusing")
     response = await admin.post(f"{root(project['id'])}/invite", json=body)
     assert_error(response, 400, "invalidRequest")
@@ -173,7 +173,7 @@ async def test_bad_invitations_are_refused_and_grant_nothing(registry, admin, bo
     assert len(listing) == 1
 
 
-async def test_a_failed_invitation_of_several_grants_none(registry, admin):
+async def test_a_failed_invitation_of_several_grants_none(admin):
     project = await create_project(admin, "All or nothing")
     await invite(admin, project["id"], "richard")
     response = await admin.post(

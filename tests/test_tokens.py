@@ -107,7 +107,7 @@ async def test_missing_essential_claims_are_refused(validator, issuer, claim):
         await validator.validate(issuer.token(**{claim: None}))
 
 
-async def test_unknown_kid_refreshes_the_keys_once(validator, issuer, clock):
+async def test_unknown_kid_refreshes_the_keys_once(validator, issuer):
     await validator.validate(issuer.token())
     new_key = issuer.rotate("k2", ec=True)
     assert await validator.validate(issuer.token(key=new_key))
