@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,9 +14,8 @@ import pytest
 from openapi_spec_validator import validate
 from starlette.routing import BaseRoute, Mount, Route
 
-from registry.app import create_app
 from registry.roles import UNIFIED_ROLE_IDS, VIEWER
-from tests.conftest import Registry, registry_settings
+from tests.conftest import Registry, build_app, registry_settings
 from tests.schema import OPENAPI_FILE, assert_matches_openapi, openapi_document
 
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
@@ -58,22 +56,19 @@ def test_openapi_document_is_valid_openapi_3_0() -> None:
     assert document["openapi"].startswith("3.0.")
 
 
-def test_every_app_route_is_documented_with_its_methods(tmp_path: Path, idp_key_dir: Path) -> None:
-    settings = registry_settings(tmp_path / "data", 8080)
-    (settings.data_dir / "idp").mkdir(parents=True)
-    shutil.copy(idp_key_dir / "signing-key.json", settings.data_dir / "idp")
-    served = app_operations(list(create_app(settings).routes))
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path) -> set[tuple[str, str]]:
+    """The operations of the registry's app (built, not served)."""
+    settings = registry_settings(tmp_path_factory.mktemp("openapi") / "data", 8080)
+    return app_operations(list(build_app(settings, idp_key_dir).routes))
 
+
+def test_every_app_route_is_documented_with_its_methods(served: set[tuple[str, str]]) -> None:
     assert served, "the app has no routes"
     assert sorted(served - documented_operations()) == []
 
 
-def test_every_documented_operation_is_served(tmp_path: Path, idp_key_dir: Path) -> None:
-    settings = registry_settings(tmp_path / "data", 8080)
-    (settings.data_dir / "idp").mkdir(parents=True)
-    shutil.copy(idp_key_dir / "signing-key.json", settings.data_dir / "idp")
-    served = app_operations(list(create_app(settings).routes))
-
+def test_every_documented_operation_is_served(served: set[tuple[str, str]]) -> None:
     assert sorted(documented_operations() - served) == []
 
 
