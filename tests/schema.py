@@ -34,8 +34,10 @@ def openapi_document() -> dict[str, Any]:
     return load_document(OPENAPI_FILE)
 
 
-def libregraph_document() -> dict[str, Any]:
-    return load_document(LIBREGRAPH_FILE)
+@cache
+def path_pattern(template: str) -> re.Pattern[str]:
+    """What the request paths of a path template look like: `{id}` stands for one segment."""
+    return re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)))
 
 
 def resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -62,10 +64,10 @@ def _validator(path: Path, pointer: tuple[str, ...], extra_required: tuple[str, 
     return OAS30Validator(root, format_checker=oas30_format_checker)
 
 
-def _check(path: Path, pointer: tuple[str, ...], instance: Any, what: str, **kw: Any) -> None:
-    error = best_match(
-        _validator(path, pointer, tuple(kw.get("required", ()))).iter_errors(instance)
-    )
+def _check(
+    path: Path, pointer: tuple[str, ...], instance: Any, what: str, required: tuple[str, ...] = ()
+) -> None:
+    error = best_match(_validator(path, pointer, required).iter_errors(instance))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         raise AssertionError(f"{what}: at {where}: {error.message}")
@@ -108,8 +110,7 @@ def _assert_request_matches(response: httpx2.Response, path_template: str, metho
         request = response.request
     except RuntimeError:  # a response built by hand has no request
         return
-    pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path_template))
-    assert re.fullmatch(pattern, request.url.path), (
+    assert path_pattern(path_template).fullmatch(request.url.path), (
         f"the response is for {request.url.path}, not {path_template}"
     )
     assert request.method.lower() == method, f"the response is for {request.method}, not {method}"
@@ -143,8 +144,7 @@ def template_for(path: str) -> str | None:
     """The path template of our document that `path` falls under (literal segments win)."""
     best: tuple[int, str] | None = None
     for template in openapi_document()["paths"]:
-        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
-        if re.fullmatch(pattern, path):
+        if path_pattern(template).fullmatch(path):
             literal = len(re.sub(r"\{[^}]+\}", "", template))
             if best is None or literal > best[0]:
                 best = (literal, template)
