@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from registry.db import create_engine
 from registry.migrate import alembic_config, current_revision, downgrade, upgrade
 from registry.models import Base
+from tests.processes import SPACEREG, clean_env
 
 REPO = Path(__file__).resolve().parent.parent
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -146,8 +145,8 @@ async def test_migrated_database_matches_the_models(engine: AsyncEngine) -> None
 async def test_migrate_command_brings_a_fresh_database_to_head(
     database_url: str, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPACEREG_")}
-    args = [sys.executable, "-m", "registry", "--data-dir", str(tmp_path / "data"), "migrate"]
+    env = clean_env()
+    args = [*SPACEREG, "--data-dir", str(tmp_path / "data"), "migrate"]
     if database_url.startswith("postgresql"):
         env["SPACEREG_DATABASE_URL"] = database_url
     else:
