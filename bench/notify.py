@@ -25,15 +25,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import os
 import platform
 import resource
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +44,12 @@ from urllib.parse import parse_qs
 import orjson
 import uvicorn
 from starlette.types import Receive, Scope, Send
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from federation.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_matches
+from tests.processes import wait_until_serving
+from tests.servers import free_port
 
 HOST = "127.0.0.1"
 WEBHOOK_SECRET = "bench-webhook-secret-" + secrets.token_hex(8)
@@ -75,12 +78,6 @@ def _mark(ok: bool) -> str:
 
 
 # ---------------------------------------------------------------- the registry process
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def raise_nofile() -> tuple[int, int]:
@@ -136,22 +133,9 @@ class Registry:
 
     async def wait_ready(self) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the registry exited:\n{self.tail()}")
-            try:
-                conn = await Http.open(self.port)
-            except OSError:
-                await asyncio.sleep(0.1)
-                continue
-            try:
-                status, _, _ = await conn.request("GET", "/healthz")
-            finally:
-                conn.close()
-            if status == 200:
-                return
-        raise SystemExit(f"the registry did not start:\n{self.tail()}")
+        url = f"http://{HOST}:{self.port}"
+        if not await asyncio.to_thread(wait_until_serving, url, self.process, 60):
+            raise SystemExit(f"the registry did not start:\n{self.tail()}")
 
     def token(self, user: str) -> str:
         """`spacereg token <user>` against the same data directory and settings."""
@@ -696,7 +680,7 @@ class Receiver:
     in hand unanswered (the worker sends one destination's queue in order, so it waits)."""
 
     def __init__(self, secret: str) -> None:
-        self.secret = secret.encode()
+        self.secret = secret
         self.phases: dict[str, Phase] = {}
         self.deliveries = 0
         self.bad_signatures = 0
@@ -722,16 +706,15 @@ class Receiver:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        headers = dict(scope["headers"])
-        expected = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected.encode(), headers.get(b"x-spacereg-signature", b"")):
+        headers = {name.decode(): value.decode() for name, value in scope["headers"]}
+        if not signature_matches(self.secret, body, headers.get(SIGNATURE_HEADER.lower())):
             self.bad_signatures += 1
             await _respond(send, 401, b"bad signature")
             return
         if self.hold is not None and not self.hold.is_set():
             self.held.set()
             await self.hold.wait()
-        event_id = headers.get(b"x-spacereg-event-id", b"").decode()
+        event_id = headers.get(EVENT_ID_HEADER.lower(), "")
         self.deliveries += 1
         payload = orjson.loads(body)
         name = (
@@ -856,7 +839,7 @@ async def outbox(
     registry: Registry, token: str, space_id: str, changes: int, writers: int
 ) -> Outbox:
     receiver = Receiver(WEBHOOK_SECRET)
-    receiver_port = _free_port()
+    receiver_port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             receiver,
@@ -961,7 +944,7 @@ class Floor:
 
 async def idle_floor(n: int) -> Floor:
     directory = Path(tempfile.mkdtemp(prefix="spacereg-bench-floor-"))
-    registry = Registry(directory, _free_port())
+    registry = Registry(directory, free_port())
     loop = asyncio.get_running_loop()
     transports: list[asyncio.BaseTransport] = []
     try:
@@ -1011,7 +994,7 @@ class Report:
 
 async def run(args: argparse.Namespace, report: Report) -> None:
     directory = Path(tempfile.mkdtemp(prefix="spacereg-bench-notify-"))
-    registry = Registry(directory, _free_port())
+    registry = Registry(directory, free_port())
     try:
         registry.start()
         await registry.wait_ready()
