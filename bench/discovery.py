@@ -30,6 +30,7 @@ from federation.config import DiscoveryConfig  # noqa: E402
 from federation.discovery import Discovery  # noqa: E402
 from tests.federation.dnsserver import DnsServer  # noqa: E402
 from tests.federation.tls_servers import CertFiles, make_certs  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 
 HOST = "registry.paris.test"
 ROUNDS = 7
@@ -111,9 +112,7 @@ async def requests_per_second(
 async def main(total: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="spacereg-bench-"))
     certs = make_certs(workdir)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     spawn = multiprocessing.get_context("spawn")
     server = spawn.Process(target=serve_forever, args=(certs, port, str(workdir / "keys")))
     server.start()

@@ -20,7 +20,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,8 @@ from registry.models import Base, Member, Space, User, table
 from registry.principal import Principal
 from registry.spaces import SpaceService
 from storage import load_provider
+from tests.processes import wait_until_serving
+from tests.servers import free_port
 
 HOST = "127.0.0.1"
 VISIBLE = 100  # spaces the bench user sees: the personal space and 99 others
@@ -335,12 +336,6 @@ async def load(
 # ---------------------------------------------------------------- the registry process
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def _config(directory: Path, port: int, database_url: str | None) -> Path:
     groups = ", ".join(f'"{g}"' for g in USER["groups"])
     lines = [
@@ -368,21 +363,8 @@ def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 async def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the registry exited:\n{_tail(log)}")
-        try:
-            reader, writer = await asyncio.open_connection(HOST, port)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
-        writer.write(_request("/healthz", port, None))
-        head = await reader.readuntil(b"\r\n\r\n")
-        writer.close()
-        if _parse_head(head)[0] == 200:
-            return
-    raise SystemExit(f"the registry did not start:\n{_tail(log)}")
+    if not await asyncio.to_thread(wait_until_serving, f"http://{HOST}:{port}", process, 60):
+        raise SystemExit(f"the registry did not start:\n{_tail(log)}")
 
 
 def _tail(log: Path) -> str:
@@ -405,7 +387,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 async def run_size(size: int, args: argparse.Namespace) -> Result:
     directory = Path(tempfile.mkdtemp(prefix=f"spacereg-bench-{size}-"))
     try:
-        port = _free_port()
+        port = free_port()
         config = _config(directory, port, args.database_url)
         settings = load_settings(config, env={})
         print(f"\n== {size:,} spaces ({settings.database_url.split(':')[0]}) ==", flush=True)
