@@ -47,7 +47,7 @@ from registry.models import Base, Member, Space, User, table
 from registry.principal import Principal
 from registry.spaces import SpaceService
 from storage import load_provider
-from tests.processes import wait_until_serving
+from tests.processes import stop_process, wait_until_serving
 from tests.servers import free_port
 
 HOST = "127.0.0.1"
@@ -371,16 +371,6 @@ def _tail(log: Path) -> str:
     return log.read_text()[-4000:]
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 # ---------------------------------------------------------------- one size
 
 
@@ -426,7 +416,7 @@ async def run_size(size: int, args: argparse.Namespace) -> Result:
             drives_load = await load(port, drives, args.concurrency, args.duration, MAX_REQUESTS)
             print(drives_load.line(f"drives, {args.concurrency} clients"), flush=True)
         finally:
-            _stop(process)
+            stop_process(process, signal.SIGINT)
         return Result(
             size, seed_s, floor_mean, floor_p50, body_bytes, sequential, health_load, drives_load
         )

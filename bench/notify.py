@@ -48,7 +48,7 @@ from starlette.types import Receive, Scope, Send
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from federation.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_matches
-from tests.processes import wait_until_serving
+from tests.processes import stop_process, wait_until_serving
 from tests.servers import free_port
 
 HOST = "127.0.0.1"
@@ -180,14 +180,8 @@ class Registry:
         return "?"
 
     def stop(self) -> None:
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if self.process is not None:
+            stop_process(self.process, signal.SIGINT)
 
 
 # ---------------------------------------------------------------- a keep-alive HTTP/1.1 client

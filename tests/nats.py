@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import wait_until
+from tests.processes import stop_process, wait_until
 from tests.servers import free_port
 
 START_TIMEOUT_S = 15
@@ -60,14 +60,8 @@ class NatsServer:
     def stop(self) -> None:
         """SIGTERM (the server flushes its store), then SIGKILL if it lingers."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_process(process, seconds=STOP_TIMEOUT_S)
 
     def log(self) -> str:
         return self.log_file.read_text() if self.log_file.exists() else ""

@@ -25,6 +25,22 @@ def clean_env(**env: str) -> dict[str, str]:
     return {**kept, **env}
 
 
+def stop_process(
+    process: subprocess.Popen[bytes] | subprocess.Popen[str],
+    how: signal.Signals = signal.SIGTERM,
+    seconds: float = 15,
+) -> None:
+    """Ask a running `process` to stop with `how`; SIGKILL if it has not within `seconds`."""
+    if process.poll() is not None:
+        return
+    process.send_signal(how)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def answers_healthz(url: str) -> bool:
     try:
         return httpx2.get(f"{url}/healthz", timeout=1).status_code == 200
@@ -88,13 +104,8 @@ class ServiceProcess:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
 
 class RegistryProcess(ServiceProcess):
