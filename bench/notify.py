@@ -48,6 +48,7 @@ from starlette.types import Receive, Scope, Send
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from federation.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_matches
+from storage.signatures import read_body
 from tests.processes import stop_process, wait_until_serving
 from tests.servers import free_port
 
@@ -62,6 +63,7 @@ FANOUT_TIMEOUT_S = 30.0
 DELIVERY_STALL_S = 20.0  # give up waiting for deliveries after this long without progress
 DRAIN_BUILD_S = 3.0  # the backlog for the drain figure: what the API writes in this long
 HOLD_MAX_S = 4.0  # the registry gives a delivery 5 s to be answered
+DELIVERY_LIMIT = 1 << 20  # bytes; a rename's delivery is well under 1 KB
 TARGET_PUT_P99_MS = 100.0
 TARGET_FANOUT_S = 1.0
 TARGET_FANOUT_N = 10_000
@@ -694,12 +696,10 @@ class Receiver:
             answer = query.get("challenge", [""])[0].encode()
             await _respond(send, 200, answer)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, DELIVERY_LIMIT)
+        if body is None:
+            await _respond(send, 413, b"too large")
+            return
         headers = {name.decode(): value.decode() for name, value in scope["headers"]}
         if not signature_matches(self.secret, body, headers.get(SIGNATURE_HEADER.lower())):
             self.bad_signatures += 1
