@@ -31,7 +31,7 @@ class MemberView:
     created_at: datetime
 
     def active(self, now: datetime) -> bool:
-        return self.expires_at is None or _aware(self.expires_at) > now
+        return self.expires_at is None or self.expires_at > now
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,3 @@ _MEMBER_FIELDS = (
     "m_expires",
     "m_created",
 )
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

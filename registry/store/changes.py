@@ -139,12 +139,8 @@ async def _events(conn: AsyncConnection, rows: Sequence[Any]) -> list[ChangeEven
             row.space_id,
             row.kind,
             row.payload,
-            _aware(row.created_at),
+            row.created_at,
             tuple(lost.get(row.seq, ())),
         )
         for row in rows
     ]
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

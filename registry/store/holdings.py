@@ -34,8 +34,6 @@ async def spaces_held(
     )
     held: dict[str, datetime | None] = {}
     for space_id, expires in rows:
-        if expires is not None and expires.tzinfo is None:
-            expires = expires.replace(tzinfo=UTC)
         if space_id not in held:
             held[space_id] = expires
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -143,7 +143,7 @@ async def claim(
             row.origin,
             row.payload,
             row.attempts,
-            _aware(row.created_at),
+            row.created_at,
             row.secret,
         )
         for row in rows
@@ -214,7 +214,3 @@ async def prune(conn: AsyncConnection, older_than: datetime) -> int:
         delete(outbox).where(outbox.c.state != "pending", outbox.c.done_at < older_than)
     )
     return int(gone.rowcount or 0)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
