@@ -17,6 +17,7 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from storage.dav import DAV_THREADS, dav_app, stat_etag
+from storage.notify_writes import NotifyWrites
 from storage.provider import (
     Change,
     Emitter,
@@ -107,7 +108,7 @@ class LocalProvider(Emitter):
 
     @cached_property
     def _dav(self) -> ASGIApp:
-        return dav_app(self.root, is_space_id, self.dav_threads)
+        return NotifyWrites(dav_app(self.root, is_space_id, self.dav_threads), self)
 
     def callback_app(self) -> None:
         return None

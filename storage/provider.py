@@ -102,7 +102,8 @@ class StorageProvider(Protocol):
 
     def dav_app(self) -> ASGIApp | None:
         """An ASGI app serving every space over WebDAV at `/<space-id>/<path>` (the caller
-        mounts it, sets `root_path`, and does authentication), or None if this driver has none."""
+        mounts it, sets `root_path`, and does authentication), or None if this driver has none.
+        It reports its own successful writes to `written()` (see `storage.notify_writes`)."""
         ...
 
     def callback_app(self) -> ASGIApp | None:
@@ -111,7 +112,8 @@ class StorageProvider(Protocol):
         ...
 
     async def written(self, space_id: str, paths: Sequence[str]) -> None:
-        """A write through `dav_app` finished: emit the change now rather than on the next scan."""
+        """A write through `dav_app` finished: emit the change now rather than on the next scan.
+        `dav_app` calls it; other hosts need not."""
         ...
 
     def workers(self) -> Mapping[str, Worker]:

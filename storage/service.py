@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import unquote, urlsplit
 
 import httpx2
 from starlette.applications import Starlette
@@ -16,10 +15,9 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storage.drivers import load_provider
-from storage.provider import StorageError, StorageProvider, Worker
+from storage.provider import StorageProvider, Worker
 from storage.service_api import ERROR_HANDLERS, ServiceAPI
 from storage.service_config import ServiceConfig
 from storage.signatures import RequireSignature
@@ -28,7 +26,6 @@ from storage.wire import API, DAV_MOUNT, JSON
 
 logger = logging.getLogger("spacereg.provider")
 
-WRITE_METHODS = frozenset({"PUT", "DELETE", "MKCOL", "COPY", "MOVE", "PROPPATCH"})
 WORKER_RETRY_SECONDS = (1.0, 60.0)
 
 
@@ -67,7 +64,7 @@ def create_service_app(config: ServiceConfig, provider: StorageProvider | None =
         Mount(API, routes=service.routes()),
     ]
     if dav is not None:
-        routes.append(Mount(DAV_MOUNT, app=NotifyWrites(dav, wrapped)))
+        routes.append(Mount(DAV_MOUNT, app=dav))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -78,52 +75,6 @@ def create_service_app(config: ServiceConfig, provider: StorageProvider | None =
     )
     app.state.subscriptions = subscriptions
     return app
-
-
-class NotifyWrites:
-    """Wraps the driver's WebDAV app: after a write succeeds, tell the driver which paths changed
-    (at once, rather than when its watcher notices)."""
-
-    def __init__(self, app: ASGIApp, provider: StorageProvider) -> None:
-        self.app = app
-        self.provider = provider
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
-            await self.app(scope, receive, send)
-            return
-        status = 0
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, watch)
-        if 200 <= status < 300:
-            for space_id, paths in _touched(scope).items():
-                try:
-                    await self.provider.written(space_id, paths)
-                except StorageError as exc:
-                    logger.warning("written(%s) failed: %r", space_id, exc)
-
-
-def _touched(scope: Scope) -> dict[str, list[str]]:
-    """The spaces and paths a WebDAV write named: its own path and any Destination."""
-    prefix: str = scope.get("root_path", "")
-    paths = [scope["path"].removeprefix(prefix)]
-    for key, value in scope["headers"]:
-        if key == b"destination":
-            dest = unquote(urlsplit(value.decode("latin-1")).path)
-            if dest.startswith(prefix + "/"):
-                paths.append(dest[len(prefix) :])
-    touched: dict[str, list[str]] = {}
-    for path in paths:
-        space_id, _, rest = path.lstrip("/").partition("/")
-        if space_id:
-            touched.setdefault(space_id, []).append("/" + rest)
-    return touched
 
 
 async def supervise(name: str, worker: Worker) -> None:

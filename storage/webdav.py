@@ -12,14 +12,17 @@ import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx2
+from starlette.types import ASGIApp
 
 from storage.davclient import EPOCH, DavClient, Resource, Snapshot, digest, path_of
 from storage.davproxy import DavProxy
+from storage.notify_writes import NotifyWrites
 from storage.provider import (
     Availability,
     Change,
@@ -111,8 +114,12 @@ class WebDavProvider(Emitter):
         snapshot = await self._scan(space_id, relative)
         return Entry(relative, True, snapshot.used, snapshot.etag, snapshot.modified)
 
-    def dav_app(self) -> DavProxy:
-        return self._proxy
+    def dav_app(self) -> ASGIApp:
+        return self._dav_app
+
+    @cached_property
+    def _dav_app(self) -> ASGIApp:
+        return NotifyWrites(self._proxy, self)
 
     def callback_app(self) -> None:
         return None

@@ -2,8 +2,8 @@
 
 The provider holding the space serves the WebDAV itself (`StorageProvider.dav_app()`); this
 gateway decides who may do what first: viewers read, editors and managers write, anyone else
-gets 404 as if the space did not exist. Quota is enforced on PUT (507), and a successful write
-is reported to the provider at once so the change reaches subscribers without a scan.
+gets 404 as if the space did not exist. Quota is enforced on PUT (507). The provider's app
+reports a successful write itself, so the change reaches subscribers without a scan.
 """
 
 from __future__ import annotations
@@ -46,12 +46,11 @@ class DavGateway:
             raise Forbidden("the space is disabled; restore it to use its files")
         if space.availability != "available":
             raise Unavailable("the storage holding this space cannot be reached; try again later")
-        written = [path]
         if method in WRITE_METHODS:
             if not roles.at_least(role, roles.EDITOR):
                 raise Forbidden("viewers may not change files in this space")
             if method in {"MOVE", "COPY"}:
-                written.append(_destination(request, scope, space_id))
+                _same_space(request, scope, space_id)
         provider = self._services.providers.get(space.provider)
         app = provider.dav_app() if provider is not None else None
         if provider is None or app is None:
@@ -61,21 +60,11 @@ class DavGateway:
             spool, scope, receive = await _within_quota(
                 request, provider, space_id, path, space.quota_total
             )
-        status = 0
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         try:
-            await app(scope, receive, capture)
+            await app(scope, receive, send)  # the provider's app reports its own writes
         finally:
             if spool is not None:
                 spool.close()
-        if method in WRITE_METHODS and 200 <= status < 300:
-            await provider.written(space_id, written)
 
 
 def _split(relative: str) -> tuple[str, str]:
@@ -85,14 +74,11 @@ def _split(relative: str) -> tuple[str, str]:
     return space_id, "/" + rest
 
 
-def _destination(request: Request, scope: Scope, space_id: str) -> str:
-    """The target path of a MOVE or COPY, which must stay inside the same space."""
-    target = urlsplit(request.headers.get("destination", "")).path
-    prefix = f"{scope.get('root_path', '')}/{space_id}/"
-    target = unquote(target)
-    if not target.startswith(prefix):
+def _same_space(request: Request, scope: Scope, space_id: str) -> None:
+    """A MOVE or COPY must stay inside the space the caller's role was checked on."""
+    target = unquote(urlsplit(request.headers.get("destination", "")).path)
+    if not target.startswith(f"{scope.get('root_path', '')}/{space_id}/"):
         raise Forbidden("MOVE and COPY work only inside one space")
-    return "/" + target[len(prefix) :]
 
 
 async def _within_quota(
