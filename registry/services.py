@@ -15,7 +15,6 @@ import httpx2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.config import DiscoveryConfig
-from federation.dns import DnsPythonResolver
 from federation.instance import Endpoints, LocalInstance
 from federation.keys import SigningKeys
 from federation.oidc import TokenValidator, TrustedIssuer
@@ -109,9 +108,7 @@ def build(settings: Settings) -> Services:
     hub = Hub()
     tailer = Tailer(engine, hub, settings.change_poll_seconds)
     config = discovery_config(settings)
-    outbound = SafeHttpClient(
-        config, DnsPythonResolver(config.dns_nameservers, config.dns_timeout_s)
-    )
+    outbound = SafeHttpClient(config)
     webhooks = WebhookClient(outbound)
     delivery = DeliveryWorker(
         engine,
