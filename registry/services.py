@@ -107,8 +107,7 @@ def build(settings: Settings) -> Services:
     )
     hub = Hub()
     tailer = Tailer(engine, hub, settings.change_poll_seconds)
-    config = discovery_config(settings)
-    outbound = SafeHttpClient(config)
+    outbound = SafeHttpClient(discovery_config(settings))
     webhooks = WebhookClient(outbound)
     delivery = DeliveryWorker(
         engine,
