@@ -47,6 +47,11 @@ OPTIONS = {
 }
 
 
+# How long the subscription worker waits for its own callback to listen, and how often it looks.
+CALLBACK_WAIT_S = 10.0
+CALLBACK_PROBE_S = 0.05
+
+
 class RemoteProvider(Emitter):
     """A provider service's spaces. Its worker keeps a subscription alive and reconciles after
     each (re)subscription, so deliveries lost while anything was down do no harm."""
@@ -185,6 +190,7 @@ class RemoteProvider(Emitter):
         return ProviderUnavailable(f"provider {self.name}: {reason}")
 
     async def _keep_subscribed(self) -> None:
+        await self._callback_listening()
         secret = secrets.token_urlsafe(32)
         least, most = self.retry_seconds
         delay = least
@@ -201,6 +207,19 @@ class RemoteProvider(Emitter):
                 continue
             delay = least
             await self._hold(lease)
+
+    async def _callback_listening(self) -> None:
+        """Wait (a while) until our callback answers at all: the host starts this worker before
+        it listens, and the provider refuses a subscription whose callback it cannot reach.
+        Only reachability counts here, so the certificate is not checked."""
+        deadline = time.monotonic() + CALLBACK_WAIT_S
+        async with httpx2.AsyncClient(verify=False, timeout=1.0) as probe:
+            while time.monotonic() < deadline:
+                try:
+                    await probe.get(self.callback_url)
+                    return
+                except httpx2.TransportError:
+                    await asyncio.sleep(CALLBACK_PROBE_S)
 
     async def _subscribe(self, secret: str) -> float:
         self._trouble.clear()
