@@ -5,9 +5,8 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from tests.conftest import registry_settings, start_registry_context
+from tests.conftest import running_registry
 from tests.oidc_issuer import running_issuer
-from tests.servers import free_port
 
 
 @pytest.fixture
@@ -18,11 +17,8 @@ def issuer():
 
 @pytest.fixture
 def external_registry(tmp_path, issuer):
-    port = free_port()
-    settings = registry_settings(tmp_path / "data", port, issuers=[{"url": issuer.url}])
-    _, server = start_registry_context(settings, None)
-    with server as url:
-        yield url
+    with running_registry(tmp_path / "data", None, issuers=[{"url": issuer.url}]) as registry:
+        yield registry.url
 
 
 async def test_tokens_of_the_external_issuer_are_accepted(external_registry, issuer):
