@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from storage.service import create_service_app
 from storage.service_config import ServiceConfig, ServiceConfigError, load_service_config
 from storage.signatures import HmacAuth, authorization, body_digest
 from storage.subscribers import MAX_PATHS_PER_DELIVERY, delivery_for
+from tests.processes import ServiceProcess, clean_env
 from tests.servers import free_port, serve
 
 SECRET = "s" * 40
@@ -379,34 +379,22 @@ def test_provider_serve_runs_as_a_process(tmp_path):
     config.write_text(
         f'name = "disk7"\nport = {port}\nsecret = "{SECRET}"\ndata_dir = "{tmp_path / "data"}"\n'
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "registry", "provider", "serve", "--config", str(config)],
-        env={**os.environ, "SPACEREG_PROVIDER_PORT": str(port)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    service = ServiceProcess(
+        ["provider", "serve", "--config", str(config)],
+        port,
+        tmp_path / "serve.log",
+        clean_env(SPACEREG_PROVIDER_PORT=str(port)),
     )
-    url = f"http://127.0.0.1:{port}"
+    service.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx2.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"provider serve did not start:\n{process.stdout.read()}")
-            time.sleep(0.1)
+        url = service.url
         assert httpx2.get(f"{url}/provider/v1/metadata").status_code == 401
         signed = httpx2.get(f"{url}/provider/v1/metadata", auth=HmacAuth(SECRET))
         assert signed.status_code == 200
         assert signed.json()["name"] == "disk7"
     finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=15)
-    assert "Application shutdown complete" in output
+        service.stop()
+    assert "Application shutdown complete" in service.output()
 
 
 def test_provider_serve_reports_configuration_errors(tmp_path):
@@ -415,7 +403,7 @@ def test_provider_serve_reports_configuration_errors(tmp_path):
         capture_output=True,
         text=True,
         timeout=60,
-        env={k: v for k, v in os.environ.items() if not k.startswith("SPACEREG_")},
+        env=clean_env(),
     )
     assert result.returncode == 2
     assert "secret" in result.stderr
