@@ -37,15 +37,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from registry import roles
-from registry.config import Settings, load_settings
-from registry.db import create_engine
-from registry.drive_json import drive
-from registry.idp.keys import IdpKeys
-from registry.migrate import upgrade
-from registry.models import Base, Member, Space, User, table
-from registry.principal import Principal
-from registry.spaces import SpaceService
+from registry.access import roles
+from registry.access.principal import Principal
+from registry.auth.idp.keys import IdpKeys
+from registry.core.models import Base, Member, Space, User, table
+from registry.runtime.db import create_engine
+from registry.runtime.migrate import upgrade
+from registry.runtime.settings import Settings, load_settings
+from registry.spaces.drive_json import drive
+from registry.spaces.service import SpaceService
 from storage import load_provider
 from tests.processes import stop_process, wait_until_serving
 from tests.servers import free_port

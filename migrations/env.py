@@ -8,8 +8,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from registry.db import create_engine
-from registry.models import Base
+from registry.core.models import Base
+from registry.runtime.db import create_engine
 
 config = context.config
 target_metadata = Base.metadata

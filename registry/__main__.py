@@ -1,5 +1,5 @@
 import sys
 
-from registry.cli import main
+from registry.runtime.cli import main
 
 sys.exit(main())

@@ -14,11 +14,11 @@ import httpx2
 import pytest
 from starlette.applications import Starlette
 
-from registry.app import create_app
-from registry.config import Settings, load_settings
-from registry.db import create_engine
-from registry.idp.keys import IdpKeys
-from registry.migrate import upgrade
+from registry.auth.idp.keys import IdpKeys
+from registry.runtime.app import create_app
+from registry.runtime.db import create_engine
+from registry.runtime.migrate import upgrade
+from registry.runtime.settings import Settings, load_settings
 from tests.postgres import PostgresCluster, start_for_tests
 from tests.processes import install_idp_key
 from tests.schema import check_response

@@ -14,8 +14,8 @@ from typing import Any
 import nats
 import pytest
 
-from registry.bus import Bus, BusError, LocalBus
-from registry.nats_bus import NatsBus
+from registry.changes.bus import Bus, BusError, LocalBus
+from registry.changes.nats_bus import NatsBus
 from tests.nats import NatsServer, nats_server
 from tests.servers import free_port
 

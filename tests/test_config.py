@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from registry.config import ConfigError, load_settings
+from registry.runtime.settings import ConfigError, load_settings
 
 
 def test_defaults_work_on_a_fresh_machine():

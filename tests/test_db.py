@@ -2,7 +2,7 @@
 
 from sqlalchemy import text
 
-from registry.db import create_engine
+from registry.runtime.db import create_engine
 
 
 async def test_sqlite_uses_wal_and_enforces_foreign_keys(tmp_path):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from registry.drive_json import quota
+from registry.spaces.drive_json import quota
 
 
 @pytest.mark.parametrize(

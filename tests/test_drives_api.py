@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from registry.models import ChangeRecord
-from registry.spaces import PAGE_SIZE
+from registry.core.models import ChangeRecord
+from registry.spaces.service import PAGE_SIZE
 from tests.conftest import running_registry
 
 ME_DRIVES = "/graph/v1.0/me/drives"

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx2
 from sqlalchemy import select
 
-from registry.db import create_engine
-from registry.models import ChangeRecord, table
+from registry.core.models import ChangeRecord, table
+from registry.runtime.db import create_engine
 from tests.processes import RegistryProcess
 from tests.receivers import SECRET, running_receiver
 from tests.servers import free_port

@@ -17,9 +17,9 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from registry.db import create_engine
-from registry.migrate import alembic_config, current_revision, downgrade, upgrade
-from registry.models import Base
+from registry.core.models import Base
+from registry.runtime.db import create_engine
+from registry.runtime.migrate import alembic_config, current_revision, downgrade, upgrade
 from tests.processes import SPACEREG, clean_env
 
 REPO = Path(__file__).resolve().parent.parent

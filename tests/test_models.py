@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import Column, Integer, MetaData, Table, select
 
-from registry.db import create_engine
-from registry.models import UtcDateTime
+from registry.core.models import UtcDateTime
+from registry.runtime.db import create_engine
 
 
 async def test_moments_are_stored_in_utc_and_read_back_aware(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from openapi_spec_validator import validate
 from starlette.routing import BaseRoute, Mount, Route
 
-from registry.roles import UNIFIED_ROLE_IDS, VIEWER
+from registry.access.roles import UNIFIED_ROLE_IDS, VIEWER
 from tests.conftest import Registry, build_app, registry_settings
 from tests.schema import OPENAPI_FILE, assert_matches_openapi, openapi_document
 

@@ -105,7 +105,7 @@ async def test_expired_membership_grants_nothing(registry, admin):
 
     from sqlalchemy import update
 
-    from registry.models import Member
+    from registry.core.models import Member
 
     engine = registry.app.state.services.engine
     async with engine.begin() as conn:

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from registry.db import create_engine
-from registry.models import Member, Space, User, table
-from registry.roles import UNIFIED_ROLE_IDS, VIEWER
+from registry.access.roles import UNIFIED_ROLE_IDS, VIEWER
+from registry.core.models import Member, Space, User, table
+from registry.runtime.db import create_engine
 from tests.conftest import Registry, running_registry
 from tests.schema import (
     assert_libregraph_drive,

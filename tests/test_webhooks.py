@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from registry.db import create_engine
-from registry.models import Destination, OutboxEntry, table
+from registry.core.models import Destination, OutboxEntry, table
+from registry.runtime.db import create_engine
 from tests.conftest import Registry, running_registry
 from tests.receivers import SECRET, Receiver, running_receiver
 from tests.test_changes_api import rename

@@ -25,8 +25,8 @@ import pytest
 
 from federation.discovery import Discovery
 from federation.errors import BlockedAddress
-from registry.config import Settings
-from registry.services import Services, discovery_config
+from registry.runtime.settings import Settings
+from registry.runtime.wiring import Services, discovery_config
 from tests.conftest import registry_settings, start_registry_context
 from tests.federation.dnsserver import DnsServer
 from tests.federation.tls_servers import CertFiles, make_certs

@@ -1,0 +1,110 @@
+"""From a bearer token to a `Principal`: validate, then find or create the user (and their
+personal space) once, remembering the answer so later requests cost no query."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import HTTPConnection
+
+from federation.oidc import Claims, IssuerUnavailable, TokenError, TokenValidator
+from registry.access.principal import Principal
+from registry.auth import user_store as users
+from registry.core.errors import Unauthenticated, Unavailable
+from registry.spaces.service import SpaceService
+
+KNOWN_USERS_CACHE_SIZE = 50_000
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="spacereg"'}
+
+
+class Authenticator:
+    def __init__(
+        self,
+        validator: TokenValidator,
+        spaces: SpaceService,
+        home_issuer: str,
+        admin_users: frozenset[str],
+        admin_role: str,
+        roles_claim: str,
+    ) -> None:
+        self._validator = validator
+        self._spaces = spaces
+        self._home_issuer = home_issuer
+        self._admin_users = admin_users
+        self._admin_role = admin_role
+        self._roles_claim = roles_claim
+        self._known: OrderedDict[tuple[str, str], tuple[str, str, str]] = OrderedDict()
+
+    async def authenticate(self, connection: HTTPConnection) -> Principal:
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("a bearer token is required", headers=CHALLENGE)
+        try:
+            claims = await self._validator.validate(token.strip())
+        except IssuerUnavailable as exc:
+            raise Unavailable(f"cannot check the token now: {exc}") from exc
+        except TokenError as exc:
+            raise Unauthenticated(
+                str(exc),
+                headers={
+                    "WWW-Authenticate": f'Bearer realm="spacereg", error="invalid_token", '
+                    f'error_description="{exc}"'
+                },
+            ) from exc
+        user_id, username, display_name = await self._user(claims)
+        granted_roles = claims.values.get(self._roles_claim)
+        is_admin = (claims.issuer.url == self._home_issuer and username in self._admin_users) or (
+            isinstance(granted_roles, list) and self._admin_role in granted_roles
+        )
+        return Principal(user_id, username, display_name, claims.groups(), is_admin)
+
+    async def _user(self, claims: Claims) -> tuple[str, str, str]:
+        key = (claims.issuer.url, claims.subject)
+        known = self._known.get(key)
+        if known is not None:
+            self._known.move_to_end(key)
+            return known
+        username = self._username(claims)
+        display_name = str(claims.values.get("name") or username)
+        email = claims.values.get("email")
+        async with self._spaces.transaction() as conn:
+            user_id = await register(
+                conn,
+                self._spaces,
+                claims.issuer.url,
+                claims.subject,
+                username,
+                display_name,
+                email if isinstance(email, str) else None,
+            )
+        known = (user_id, username, display_name)
+        self._known[key] = known
+        if len(self._known) > KNOWN_USERS_CACHE_SIZE:
+            self._known.popitem(last=False)
+        return known
+
+    def _username(self, claims: Claims) -> str:
+        """Users of the home issuer go by their plain name; others by name@issuer-host."""
+        name = str(claims.values.get("preferred_username") or claims.subject)
+        if claims.issuer.url == self._home_issuer:
+            return name
+        return f"{name}@{urlsplit(claims.issuer.url).netloc}"
+
+
+async def register(
+    conn: AsyncConnection,
+    spaces: SpaceService,
+    issuer: str,
+    subject: str,
+    username: str,
+    display_name: str,
+    email: str | None,
+) -> str:
+    """Find or create the user; a new user gets their personal space. Returns our user id."""
+    user_id, created = await users.upsert(conn, issuer, subject, username, display_name, email)
+    if created:
+        await spaces.ensure_personal_space(conn, user_id, username, display_name)
+    return user_id

@@ -1,0 +1,73 @@
+"""Users as the trusted issuers know them, keyed by (issuer, subject)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from registry.core.models import User, table
+
+users = table(User)
+
+
+async def upsert(
+    conn: AsyncConnection,
+    issuer: str,
+    subject: str,
+    username: str,
+    display_name: str,
+    email: str | None,
+) -> tuple[str, bool]:
+    """Return (user id, created). Safe when several replicas see a new user at once."""
+    found = await find_by_subject(conn, issuer, subject)
+    if found is not None:
+        if (found.display_name, found.email) != (display_name, email):
+            await conn.execute(
+                users.update()
+                .where(users.c.id == found.id)
+                .values(display_name=display_name, email=email)
+            )
+        return found.id, False
+    user_id = uuid.uuid4().hex
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                users.insert().values(
+                    id=user_id,
+                    issuer=issuer,
+                    subject=subject,
+                    username=username,
+                    display_name=display_name,
+                    email=email,
+                    created_at=datetime.now(UTC),
+                )
+            )
+    except IntegrityError:
+        found = await find_by_subject(conn, issuer, subject)
+        if found is None:
+            raise
+        return found.id, False
+    return user_id, True
+
+
+async def find_by_subject(conn: AsyncConnection, issuer: str, subject: str) -> Row | None:
+    result = await conn.execute(
+        select(users).where(users.c.issuer == issuer, users.c.subject == subject)
+    )
+    return result.first()
+
+
+async def find(conn: AsyncConnection, id_or_username: str) -> Row | None:
+    """A recipient named by our user id or by username."""
+    result = await conn.execute(
+        select(users)
+        .where((users.c.id == id_or_username) | (users.c.username == id_or_username))
+        .limit(2)
+    )
+    rows = result.all()
+    return rows[0] if len(rows) == 1 else None

@@ -1,0 +1,98 @@
+"""The change feed a client reads: pages after a cursor, and a live listener for SSE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from registry.access import holdings
+from registry.access.principal import Principal
+from registry.changes import log as changes
+from registry.changes.events import ChangeEvent, principal_keys
+from registry.changes.hub import Hub, Listener
+from registry.core.errors import BadRequest, Gone
+
+PAGE_DEFAULT = 200
+PAGE_MAX = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    events: list[ChangeEvent]
+    cursor: int
+    has_more: bool
+
+
+class ChangeFeed:
+    def __init__(self, engine: AsyncEngine, hub: Hub) -> None:
+        self._engine = engine
+        self._hub = hub
+
+    async def page(self, principal: Principal, since: int | None, limit: int) -> Page:
+        """Changes after `since` the caller may see; without `since`, just today's cursor."""
+        keys = principal_keys(principal.user_id, principal.groups)
+        async with self._engine.connect() as conn:
+            upto = await changes.latest(conn)
+            if since is None:
+                return Page([], upto, False)
+            await _check_cursor(conn, since, upto)
+            events = await changes.visible_after(conn, keys, since, upto, limit + 1)
+        if len(events) > limit:
+            return Page(events[:limit], events[limit - 1].seq, True)
+        return Page(events, upto, False)
+
+    async def listen(self, principal: Principal) -> Listener:
+        keys = principal_keys(principal.user_id, principal.groups)
+        async with self._engine.connect() as conn:
+            listener = Listener(keys, await holdings.spaces_held(conn, keys))
+        self._hub.add(listener)
+        return listener
+
+    async def refresh(self, listener: Listener) -> None:
+        """Read again which spaces a listener sees, after it lost a role somewhere."""
+        listener.stale = False
+        async with self._engine.connect() as conn:
+            self._hub.reindex(listener, await holdings.spaces_held(conn, listener.keys))
+
+    def leave(self, listener: Listener) -> None:
+        self._hub.remove(listener)
+
+    async def backlog(self, listener: Listener, since: int) -> list[ChangeEvent]:
+        """What a resuming listener missed: changes after `since` up to where the hub was when
+        it joined; later ones arrive through the hub."""
+        upto = self._hub.position
+        async with self._engine.connect() as conn:
+            await _check_cursor(conn, since, max(upto, await changes.latest(conn)))
+            found: list[ChangeEvent] = []
+            while since < upto:
+                events = await changes.visible_after(conn, listener.keys, since, upto, PAGE_MAX)
+                found.extend(events)
+                if len(events) < PAGE_MAX:
+                    break
+                since = events[-1].seq
+        return found
+
+
+def parse_cursor(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 19:
+        raise BadRequest(
+            f"cursor {value!r} is not one this registry gave out", code="invalidCursor"
+        )
+    return int(value)
+
+
+async def _check_cursor(conn: AsyncConnection, since: int, upto: int) -> None:
+    if since > upto:
+        raise Gone(
+            f"cursor {since} is ahead of this registry's change log (at {upto}); "
+            "list your drives again and continue from a fresh cursor"
+        )
+    horizon = await changes.pruned_through(conn)
+    if since < horizon:
+        raise Gone(
+            f"changes after cursor {since} are no longer kept (the log starts after {horizon}); "
+            "list your drives again and continue from a fresh cursor"
+        )

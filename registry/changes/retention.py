@@ -1,0 +1,43 @@
+"""Keeps the change log, finished deliveries and lapsed subscriptions from growing forever."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from registry.changes import log as changes
+from registry.outbox import store as outbox
+from registry.outbox import subscription_store as subscriptions
+
+logger = logging.getLogger("spacereg.retention")
+
+SWEEP_INTERVAL_S = 3600.0
+FINISHED_DELIVERIES_KEPT = timedelta(days=1)
+LAPSED_SUBSCRIPTIONS_KEPT = timedelta(hours=1)
+
+
+class Retention:
+    def __init__(self, engine: AsyncEngine, changes_kept: timedelta) -> None:
+        self._engine = engine
+        self._changes_kept = changes_kept
+
+    async def run(self) -> None:
+        while True:
+            await self.sweep(datetime.now(UTC))
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+
+    async def sweep(self, now: datetime) -> None:
+        async with self._engine.begin() as conn:
+            dropped = await changes.prune(conn, now - self._changes_kept)
+            sent = await outbox.prune(conn, now - FINISHED_DELIVERIES_KEPT)
+            lapsed = await subscriptions.remove_expired(conn, now - LAPSED_SUBSCRIPTIONS_KEPT)
+        if dropped or sent or lapsed:
+            logger.info(
+                "pruned %d changes, %d finished deliveries, %d lapsed subscriptions",
+                dropped,
+                sent,
+                lapsed,
+            )

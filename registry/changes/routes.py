@@ -1,0 +1,128 @@
+"""The change feed: `GET /api/v1/changes?since=` pages, `GET /api/v1/events` as SSE."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from registry.changes.events import ChangeEvent
+from registry.changes.feed import PAGE_DEFAULT, PAGE_MAX, ChangeFeed, parse_cursor
+from registry.changes.hub import Listener
+from registry.core.errors import BadRequest
+from registry.core.http import caller, services
+from registry.core.responses import JSONResponse
+
+SSE_RETRY_MS = 3000
+
+
+async def change_page(request: Request) -> Response:
+    principal = await caller(request)
+    since = parse_cursor(request.query_params.get("since"))
+    limit = _limit(request.query_params.get("limit"))
+    page = await services(request).feed.page(principal, since, limit)
+    return JSONResponse(
+        {
+            "value": [event.json() for event in page.events],
+            "cursor": str(page.cursor),
+            "hasMore": page.has_more,
+        }
+    )
+
+
+async def event_stream(request: Request) -> Response:
+    principal = await caller(request)
+    since = parse_cursor(request.headers.get("last-event-id") or request.query_params.get("since"))
+    feed = services(request).feed
+    listener = await feed.listen(principal)
+    try:
+        backlog = [] if since is None else await feed.backlog(listener, since)
+    except BaseException:
+        feed.leave(listener)
+        raise
+    return EventStream(feed, listener, since or 0, backlog)
+
+
+class EventStream(Response):
+    """Streams a listener's events until the client goes. Two tasks per client: this one,
+    and one waiting for the disconnect, so an idle client costs a few kilobytes."""
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        feed: ChangeFeed,
+        listener: Listener,
+        since: int,
+        backlog: list[ChangeEvent],
+    ) -> None:
+        # Not Response.__init__: it would declare a Content-Length for an empty body.
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-store"),
+            (b"x-accel-buffering", b"no"),
+        ]
+        self._feed = feed
+        self._listener = listener
+        self._since = since
+        self._backlog = backlog
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        listener = self._listener
+        gone = asyncio.ensure_future(_disconnected(receive, listener))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            sent = self._backlog[-1].seq if self._backlog else self._since
+            await _send(send, f"retry: {SSE_RETRY_MS}\n\n".encode() + _frames(self._backlog))
+            self._backlog = []
+            while not gone.done():
+                await listener.wait()
+                if gone.done() or listener.overflowed:
+                    break
+                if listener.stale:
+                    await self._feed.refresh(listener)
+                events = [e for e in listener.take() if e.seq > sent]
+                if events:
+                    sent = events[-1].seq
+                    await _send(send, _frames(events))
+                else:
+                    await _send(send, b": keep-alive\n\n")
+        except OSError:
+            pass
+        finally:
+            self._feed.leave(listener)
+            gone.cancel()
+
+
+async def _disconnected(receive: Receive, listener: Listener) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    listener.wake()
+
+
+async def _send(send: Send, body: bytes) -> None:
+    await send({"type": "http.response.body", "body": body, "more_body": True})
+
+
+def _frames(events: list[ChangeEvent]) -> bytes:
+    return b"".join(event.sse_frame for event in events)
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return PAGE_DEFAULT
+    if not value.isdigit() or not 1 <= int(value) <= PAGE_MAX:
+        raise BadRequest(f"limit must be a whole number from 1 to {PAGE_MAX}")
+    return int(value)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/v1/changes", change_page, methods=["GET"]),
+        Route("/api/v1/events", event_stream, methods=["GET"]),
+    ]

@@ -1,0 +1,135 @@
+"""API errors and the one place they become HTTP responses.
+
+Every error body has the LibreGraph shape
+`{"error": {"code", "message", "innererror": {"date", "request-id"}}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from registry.core.responses import JSONResponse
+
+logger = logging.getLogger("spacereg.errors")
+
+
+class ApiError(Exception):
+    status = 400
+    code = "invalidRequest"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.headers = headers
+
+
+class BadRequest(ApiError):
+    pass
+
+
+class Unauthenticated(ApiError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "accessDenied"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "itemNotFound"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "nameAlreadyExists"
+
+
+class Gone(ApiError):
+    status = 410
+    code = "cursorExpired"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "requestTooLarge"
+
+
+class NotSupported(ApiError):
+    status = 501
+    code = "notSupported"
+
+
+class Unavailable(ApiError):
+    status = 503
+    code = "serviceNotAvailable"
+
+
+class InsufficientStorage(ApiError):
+    status = 507
+    code = "quotaLimitReached"
+
+
+_HTTP_CODES = {
+    400: "invalidRequest",
+    401: "unauthenticated",
+    403: "accessDenied",
+    404: "itemNotFound",
+    405: "methodNotAllowed",
+    409: "conflict",
+    410: "gone",
+    413: "requestTooLarge",
+    415: "unsupportedMediaType",
+    501: "notSupported",
+}
+
+
+def error_response(
+    request: Request, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    body: dict[str, Any] = {
+        "error": {
+            "code": code,
+            "message": message,
+            "innererror": {
+                "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "request-id": request.scope.get("spacereg.request_id", ""),
+            },
+        }
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def handle_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "generalException")
+    return error_response(request, exc.status_code, code, str(exc.detail), exc.headers)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(request, 500, "generalException", "internal error; see the server log")
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: handle_api_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

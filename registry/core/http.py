@@ -1,0 +1,44 @@
+"""What every API endpoint needs: the caller, a bounded JSON body, the app's services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from registry.access.principal import Principal
+from registry.core.errors import BadRequest, PayloadTooLarge
+from registry.runtime.wiring import Services
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def caller(request: Request) -> Principal:
+    return await services(request).authenticator.authenticate(request)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise BadRequest("request body must be a JSON object")
+    return value
+
+
+def flag(request: Request, header: str) -> bool:
+    return request.headers.get(header, "").strip().upper() == "T"

@@ -1,0 +1,216 @@
+"""The delivery outbox: rows written with the change that causes them, claimed by one sender.
+
+A claim is a lease (`claimed_until`), not a held lock: a sender that dies mid-send loses its
+claim when the lease runs out, and another sender (or the same one restarted) sends again.
+Receivers drop the repeat by event id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from registry.access.holdings import live_roles
+from registry.changes.events import ChangeEvent, PrincipalKey, principal_keys
+from registry.core.models import (
+    Destination,
+    Member,
+    OutboxEntry,
+    Subscription,
+    SubscriptionDrive,
+    table,
+)
+
+outbox = table(OutboxEntry)
+destinations = table(Destination)
+subscriptions = table(Subscription)
+subscription_drives = table(SubscriptionDrive)
+members = table(Member)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    event_id: str
+    destination: str
+    origin: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    secret: str
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def enqueue_change(conn: AsyncConnection, event: ChangeEvent) -> None:
+    """Queue the change for every live webhook whose owner may see the space."""
+    listed = select(subscription_drives.c.subscription_id).where(
+        subscription_drives.c.space_id == event.space_id
+    )
+    found = (
+        await conn.execute(
+            select(subscriptions).where(
+                subscriptions.c.expires_at > event.time,
+                or_(subscriptions.c.all_drives, subscriptions.c.id.in_(listed)),
+            )
+        )
+    ).all()
+    if not found:
+        return
+    holders = await _holders(conn, event, found)
+    lost = set(event.lost)
+    change = event.json()
+    rows = []
+    for sub in found:
+        keys = _keys(sub)
+        if keys & holders or keys & lost:
+            rows.append(
+                {
+                    "event_id": str(event.seq),
+                    "subscription_id": sub.id,
+                    "destination": sub.callback_url,
+                    "origin": origin_of(sub.callback_url),
+                    "payload": {**change, "subscriptionId": sub.id},
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": event.time,
+                    "created_at": event.time,
+                }
+            )
+    if rows:
+        await conn.execute(outbox.insert(), rows)
+
+
+async def _holders(
+    conn: AsyncConnection, event: ChangeEvent, found: Sequence[Any]
+) -> set[tuple[str, str]]:
+    """Which of the subscribers' principals hold a live role in the space."""
+    keys = {key for sub in found for key in _keys(sub)}
+    rows = await conn.execute(
+        select(members.c.principal_type, members.c.principal_id).where(
+            members.c.space_id == event.space_id, live_roles(keys, event.time)
+        )
+    )
+    return {(row.principal_type, row.principal_id) for row in rows}
+
+
+def _keys(subscription: Any) -> frozenset[PrincipalKey]:
+    return principal_keys(subscription.owner_id, tuple(subscription.owner_groups))
+
+
+async def claim(
+    conn: AsyncConnection, now: datetime, lease: timedelta, limit: int
+) -> list[Delivery]:
+    """Take up to `limit` due deliveries whose destination is not backing off."""
+    backing_off = select(destinations.c.origin).where(destinations.c.retry_at > now)
+    due = (
+        select(outbox.c.id)
+        .where(
+            outbox.c.state == "pending",
+            outbox.c.next_attempt_at <= now,
+            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+            outbox.c.origin.not_in(backing_off),
+        )
+        .order_by(outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await conn.execute(due)).scalars())
+    if not ids:
+        return []
+    await conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(claimed_until=now + lease))
+    # A webhook delivery's row goes with its subscription (ON DELETE CASCADE): the join holds.
+    rows = await conn.execute(
+        select(outbox, subscriptions.c.secret)
+        .join(subscriptions, subscriptions.c.id == outbox.c.subscription_id)
+        .where(outbox.c.id.in_(ids))
+        .order_by(outbox.c.id)
+    )
+    return [
+        Delivery(
+            row.id,
+            row.event_id,
+            row.destination,
+            row.origin,
+            row.payload,
+            row.attempts,
+            row.created_at,
+            row.secret,
+        )
+        for row in rows
+    ]
+
+
+async def delivered(conn: AsyncConnection, ids: list[int], origin: str, now: datetime) -> None:
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids))
+        .values(state="delivered", done_at=now, claimed_until=None)
+    )
+    await conn.execute(
+        update(destinations)
+        .where(destinations.c.origin == origin)
+        .values(failures=0, retry_at=None, last_error=None)
+    )
+
+
+async def failed(
+    conn: AsyncConnection,
+    ids: list[int],
+    origin: str,
+    error: str,
+    now: datetime,
+    backoff: Callable[[int], timedelta],
+) -> datetime:
+    """Record a failed attempt on the deliveries and on their destination, whose next try
+    waits `backoff(failures in a row)`; returns when that is."""
+    found = (
+        await conn.execute(
+            select(destinations.c.failures).where(destinations.c.origin == origin).with_for_update()
+        )
+    ).scalar()
+    failures = (found or 0) + 1
+    retry_at = now + backoff(failures)
+    values = {"failures": failures, "retry_at": retry_at, "last_error": error}
+    if found is None:
+        await conn.execute(destinations.insert().values(origin=origin, **values))
+    else:
+        await conn.execute(
+            update(destinations).where(destinations.c.origin == origin).values(**values)
+        )
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids))
+        .values(
+            attempts=outbox.c.attempts + 1,
+            last_error=error,
+            next_attempt_at=retry_at,
+            claimed_until=None,
+        )
+    )
+    return retry_at
+
+
+async def give_up(conn: AsyncConnection, ids: list[int], reason: str, now: datetime) -> None:
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids))
+        .values(state="failed", last_error=reason, done_at=now, claimed_until=None)
+    )
+
+
+async def prune(conn: AsyncConnection, older_than: datetime) -> int:
+    """Forget finished deliveries (sent, or given up on) older than `older_than`."""
+    gone = await conn.execute(
+        delete(outbox).where(outbox.c.state != "pending", outbox.c.done_at < older_than)
+    )
+    return int(gone.rowcount or 0)

@@ -1,0 +1,68 @@
+"""The registry's ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from federation.wellknown import well_known_routes
+from registry.changes import routes as changes
+from registry.core.errors import EXCEPTION_HANDLERS
+from registry.core.responses import JSONResponse
+from registry.outbox import routes as subscriptions
+from registry.runtime.middleware import RequestContext
+from registry.runtime.settings import Settings
+from registry.runtime.wiring import Services, build, running
+from registry.spaces import drive_routes as drives
+from registry.spaces import permission_routes as permissions
+from registry.spaces.dav_gateway import DavGateway
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def provider_callbacks(services: Services) -> list[BaseRoute]:
+    """Where drivers that are told of changes over HTTP receive them (see `_provider`)."""
+    mounted: list[BaseRoute] = []
+    for name, provider in services.providers.items():
+        app = provider.callback_app()
+        if app is not None:
+            # A Route, not a Mount: the callback URL has no trailing slash to redirect to.
+            mounted.append(Route(f"/callbacks/providers/{name}", app, methods=["GET", "POST"]))
+    return mounted
+
+
+def create_app(settings: Settings) -> Starlette:
+    services = build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with running(services):
+            yield
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", health, methods=["GET"]),
+        *drives.routes(),
+        *permissions.routes(),
+        *changes.routes(),
+        *subscriptions.routes(),
+        Mount("/dav/spaces", DavGateway(services)),
+        *provider_callbacks(services),
+        *(services.idp.routes() if services.idp is not None else []),
+        *well_known_routes(services.instance, services.users, services.signing_keys),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestContext)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

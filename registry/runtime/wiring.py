@@ -1,0 +1,234 @@
+"""Everything a running registry holds, built once at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from importlib.metadata import version
+
+import httpx2
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from federation.config import DiscoveryConfig
+from federation.instance import Endpoints, LocalInstance
+from federation.keys import SigningKeys
+from federation.oidc import TokenValidator, TrustedIssuer
+from federation.safe_http import SafeHttpClient
+from federation.webhooks import WebhookClient
+from registry.auth.directory import RegisteredUsers
+from registry.auth.identity import Authenticator, register
+from registry.auth.idp.keys import IdpKeys
+from registry.auth.idp.server import EmbeddedIdp
+from registry.auth.idp.users import load_users
+from registry.changes.bus import Bus, LocalBus
+from registry.changes.feed import ChangeFeed
+from registry.changes.hub import Hub, Tailer
+from registry.changes.nats_bus import NatsBus
+from registry.changes.retention import Retention
+from registry.changes.signal import ChangeSignal
+from registry.outbox.delivery import DeliveryWorker
+from registry.outbox.subscriptions import Subscriptions
+from registry.runtime.db import create_engine
+from registry.runtime.settings import ProviderConfig, Settings
+from registry.runtime.supervisor import Supervisor
+from registry.spaces.provider_events import ProviderEvents
+from registry.spaces.service import SpaceService
+from storage import StorageProvider, load_provider
+
+logger = logging.getLogger("spacereg")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    http: httpx2.AsyncClient
+    providers: dict[str, StorageProvider]
+    spaces: SpaceService
+    validator: TokenValidator
+    authenticator: Authenticator
+    idp: EmbeddedIdp | None
+    instance: LocalInstance
+    signing_keys: SigningKeys
+    users: RegisteredUsers
+    bus: Bus
+    hub: Hub
+    tailer: Tailer
+    feed: ChangeFeed
+    outbound: SafeHttpClient
+    subscriptions: Subscriptions
+    delivery: DeliveryWorker
+    retention: Retention
+    provider_events: ProviderEvents
+    supervisor: Supervisor
+
+
+def load_idp(settings: Settings, engine: AsyncEngine) -> EmbeddedIdp:
+    directory = settings.data_dir / "idp"
+    keys = IdpKeys.load_or_create(directory)
+    users = load_users(directory, settings.idp_users, logger.warning)
+    return EmbeddedIdp(
+        settings.idp_issuer, settings.audience, settings.base_url, keys, users, engine
+    )
+
+
+def build(settings: Settings) -> Services:
+    """Wire the registry together; nothing here does I/O except reading key files."""
+    engine = create_engine(settings.database_url)
+    providers = {config.name: _provider(settings, config) for config in settings.providers}
+    http = httpx2.AsyncClient(
+        timeout=10, follow_redirects=False, verify=_tls_context(settings.federation.ca_file)
+    )
+    idp = load_idp(settings, engine) if settings.embedded_idp else None
+    issuers = [
+        TrustedIssuer(
+            issuer.url,
+            issuer.audience,
+            issuer.groups_claim,
+            static_keys=idp.keys.public if idp and issuer.url == idp.issuer else None,
+        )
+        for issuer in settings.trusted_issuers()
+    ]
+    validator = TokenValidator(issuers, http)
+    bus: Bus = NatsBus([settings.nats_url]) if settings.nats_url else LocalBus()
+    signal = ChangeSignal(bus)
+    spaces = SpaceService(
+        engine,
+        providers,
+        settings.default_project_quota,
+        settings.default_personal_quota,
+        settings.provider_for_type(),
+        signal,
+    )
+    hub = Hub()
+    tailer = Tailer(engine, hub, settings.change_poll_seconds)
+    outbound = SafeHttpClient(discovery_config(settings))
+    webhooks = WebhookClient(outbound)
+    delivery = DeliveryWorker(
+        engine,
+        webhooks,
+        timedelta(seconds=settings.delivery_max_age_seconds),
+        poll_seconds=settings.change_poll_seconds,
+    )
+    signal.listen(tailer.wake)
+    signal.listen(delivery.wake)
+    authenticator = Authenticator(
+        validator,
+        spaces,
+        home_issuer=issuers[0].url,
+        admin_users=frozenset(settings.admin_users),
+        admin_role=settings.admin_role,
+        roles_claim=settings.roles_claim,
+    )
+    return Services(
+        settings,
+        engine,
+        http,
+        providers,
+        spaces,
+        validator,
+        authenticator,
+        idp,
+        local_instance(settings),
+        SigningKeys.load_or_create(settings.data_dir / "federation-keys"),
+        RegisteredUsers(engine, issuers[0].url),
+        bus,
+        hub,
+        tailer,
+        ChangeFeed(engine, hub),
+        outbound,
+        Subscriptions(engine, spaces, webhooks, topic=f"{settings.base_url}/api/v1/events"),
+        delivery,
+        Retention(engine, timedelta(days=settings.change_retention_days)),
+        ProviderEvents(engine, spaces),
+        Supervisor(),
+    )
+
+
+def _provider(settings: Settings, config: ProviderConfig) -> StorageProvider:
+    """Drivers told of changes over HTTP get the URL where `callback_app()` is mounted."""
+    options = {"callback_url": f"{settings.base_url}/callbacks/providers/{config.name}"}
+    options.update(config.options)
+    return load_provider(config.name, config.driver, options)
+
+
+def _tls_context(ca_file: str | None) -> ssl.SSLContext | bool:
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True
+
+
+def local_instance(settings: Settings) -> LocalInstance:
+    """What this registry announces in its discovery documents."""
+    return LocalInstance(
+        domain=settings.domain,
+        base_url=settings.base_url,
+        issuers=tuple(issuer.url for issuer in settings.trusted_issuers()),
+        software_version=version("spacereg"),
+        allow_http=settings.federation.allow_http or settings.base_url.startswith("http://"),
+        reveal_unknown_users=settings.federation.reveal_unknown_users,
+        endpoints=Endpoints(changes="/api/v1/changes", events="/api/v1/events"),
+    )
+
+
+def discovery_config(settings: Settings) -> DiscoveryConfig:
+    federation = settings.federation
+    return DiscoveryConfig(
+        dns_nameservers=federation.dns_nameservers,
+        allow_private_networks=federation.allow_private_networks,
+        allow_http=federation.allow_http,
+        ca_file=federation.ca_file,
+    )
+
+
+@asynccontextmanager
+async def running(services: Services) -> AsyncIterator[None]:
+    """Start-up work that needs the event loop, and orderly shutdown."""
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(services.engine.dispose)
+        stack.push_async_callback(services.http.aclose)
+        stack.push_async_callback(services.outbound.aclose)
+        for provider in services.providers.values():
+            stack.push_async_callback(provider.close)
+        await services.bus.start()
+        stack.push_async_callback(services.bus.close)
+        if services.idp is not None:
+            await _provision(services.idp, services.spaces)
+        await services.tailer.start_position()
+        stack.push_async_callback(services.supervisor.stop)
+        _start_workers(services)
+        yield
+
+
+def _start_workers(services: Services) -> None:
+    supervisor = services.supervisor
+    supervisor.start("change-tailer", services.tailer.run)
+    supervisor.start(
+        "sse-keep-alive", partial(services.hub.keep_alive, services.settings.sse_keepalive_seconds)
+    )
+    supervisor.start("delivery", services.delivery.run)
+    supervisor.start("retention", services.retention.run)
+    supervisor.start("provider-events", services.provider_events.run)
+    supervisor.start("reconcile", partial(services.provider_events.reconcile, services.providers))
+    for name, provider in services.providers.items():
+        provider.subscribe(partial(services.provider_events.submit, name))
+        for job, run in provider.workers().items():
+            supervisor.start(f"provider:{name}:{job}", run)
+
+
+async def _provision(idp: EmbeddedIdp, spaces: SpaceService) -> None:
+    """Make the embedded IdP's users known, so they can be invited before their first login."""
+    async with spaces.transaction() as conn:
+        for user in idp.users.values():
+            await register(
+                conn,
+                spaces,
+                idp.issuer,
+                user.username,
+                user.username,
+                user.display_name,
+                user.email,
+            )

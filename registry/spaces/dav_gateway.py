@@ -1,0 +1,140 @@
+"""`/dav/spaces/<space-id>/<path>`: WebDAV of every space, behind our authentication.
+
+The provider holding the space serves the WebDAV itself (`StorageProvider.dav_app()`); this
+gateway decides who may do what first: viewers read, editors and managers write, anyone else
+gets 404 as if the space did not exist. Quota is enforced on PUT (507). The provider's app
+reports a successful write itself, so the change reaches subscribers without a scan.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import IO
+from urllib.parse import unquote, urlsplit
+
+from starlette.requests import Request
+from starlette.types import Message, Receive, Scope, Send
+
+from registry.access import roles
+from registry.core.errors import Forbidden, InsufficientStorage, NotFound, NotSupported, Unavailable
+from registry.runtime.wiring import Services
+from storage import PathNotFound, StorageError, StorageProvider
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
+WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
+DAV_METHODS = READ_METHODS | WRITE_METHODS
+SPOOL_IN_MEMORY_BYTES = 1024 * 1024
+
+
+class DavGateway:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        method = request.method
+        if method not in DAV_METHODS:
+            raise NotSupported(f"WebDAV method {method} is not supported")
+        space_id, path = _split(scope["path"][len(scope.get("root_path", "")) :])
+        principal = await self._services.authenticator.authenticate(request)
+        view = await self._services.spaces.get_visible(principal, space_id)
+        role = view.role_of(principal)
+        if role is None:
+            raise NotFound(f"no space {space_id}")
+        space = view.space
+        if space.status == "disabled":
+            raise Forbidden("the space is disabled; restore it to use its files")
+        if space.availability != "available":
+            raise Unavailable("the storage holding this space cannot be reached; try again later")
+        if method in WRITE_METHODS:
+            if not roles.at_least(role, roles.EDITOR):
+                raise Forbidden("viewers may not change files in this space")
+            if method in {"MOVE", "COPY"}:
+                _same_space(request, scope, space_id)
+        provider = self._services.providers.get(space.provider)
+        app = provider.dav_app() if provider is not None else None
+        if provider is None or app is None:
+            raise NotSupported("the storage holding this space offers no WebDAV")
+        spool = None
+        if method == "PUT":
+            spool, scope, receive = await _within_quota(
+                request, provider, space_id, path, space.quota_total
+            )
+        try:
+            await app(scope, receive, send)  # the provider's app reports its own writes
+        finally:
+            if spool is not None:
+                spool.close()
+
+
+def _split(relative: str) -> tuple[str, str]:
+    space_id, _, rest = relative.lstrip("/").partition("/")
+    if not space_id:
+        raise NotFound("name a space: /dav/spaces/<space-id>/<path>")
+    return space_id, "/" + rest
+
+
+def _same_space(request: Request, scope: Scope, space_id: str) -> None:
+    """A MOVE or COPY must stay inside the space the caller's role was checked on."""
+    target = unquote(urlsplit(request.headers.get("destination", "")).path)
+    if not target.startswith(f"{scope.get('root_path', '')}/{space_id}/"):
+        raise Forbidden("MOVE and COPY work only inside one space")
+
+
+async def _within_quota(
+    request: Request,
+    provider: StorageProvider,
+    space_id: str,
+    path: str,
+    total: int | None,
+) -> tuple[IO[bytes] | None, Scope, Receive]:
+    """Refuse a PUT that would take the space over its quota. Usage comes from the provider,
+    not our copy, which lags behind a burst of writes. A body without Content-Length is
+    spooled first (up to what is left), then replayed with its length."""
+    if not total:
+        return None, request.scope, request.receive
+    try:
+        used = (await provider.get_space(space_id)).used
+        replaced = (await provider.stat(space_id, path)).size
+    except PathNotFound:
+        replaced = 0
+    except StorageError as exc:
+        raise Unavailable(f"the storage could not tell the space's usage: {exc}") from exc
+    allowed = total - used + replaced
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        if int(declared) > allowed:
+            raise InsufficientStorage(_over_quota(int(declared), allowed))
+        return None, request.scope, request.receive
+    # Closed by the caller once the provider has read it.
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > allowed:
+            spool.close()
+            raise InsufficientStorage(_over_quota(size, allowed))
+        spool.write(chunk)
+    spool.seek(0)
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"transfer-encoding"]
+    scope = {**request.scope, "headers": [*headers, (b"content-length", str(size).encode())]}
+    return spool, scope, _replay(spool, request.receive)
+
+
+def _replay(spool: IO[bytes], then: Receive) -> Receive:
+    """The spooled body, then whatever the client sends next (its disconnect)."""
+    done = False
+
+    async def receive() -> Message:
+        nonlocal done
+        if done:
+            return await then()
+        chunk = spool.read(64 * 1024)
+        done = not chunk
+        return {"type": "http.request", "body": chunk, "more_body": not done}
+
+    return receive
+
+
+def _over_quota(size: int, allowed: int) -> str:
+    return f"the file ({size} bytes) does not fit in the space's quota ({allowed} bytes left)"

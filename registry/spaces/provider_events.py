@@ -1,0 +1,106 @@
+"""What storage providers report, copied into the registry and logged as changes: a space's
+new root ETag and usage, or a provider going away and coming back.
+
+Applying an event is idempotent (a report of the ETag we already hold changes nothing), so a
+repeated delivery or a full reconciliation after a provider restart logs nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from registry.changes import log as changes
+from registry.spaces import provider_store as provider_reports
+from registry.spaces.service import SpaceService
+from storage import Availability, Change, ProviderEvent, StorageError, StorageProvider
+
+logger = logging.getLogger("spacereg.providers")
+
+PATHS_PER_CHANGE_MAX = 100
+
+
+class ProviderEvents:
+    """Providers hand events to `submit`, which only queues them (a provider may report from
+    inside a registry transaction); `run`, a supervised worker, applies them. Changes to one
+    space that queue up are merged into one. An event leaves its queue only once applied, so
+    a worker that crashes and is restarted applies it again."""
+
+    def __init__(self, engine: AsyncEngine, space_service: SpaceService) -> None:
+        self._engine = engine
+        self._spaces = space_service
+        self._changes: dict[tuple[str, str], Change] = {}
+        self._availability: list[tuple[str, Availability]] = []
+        self._woken = asyncio.Event()
+
+    async def submit(self, provider: str, event: ProviderEvent) -> None:
+        if isinstance(event, Change):
+            key = (provider, event.space_id)
+            prior = self._changes.pop(key, None)
+            if prior is not None:
+                paths = tuple(dict.fromkeys((*prior.paths, *event.paths)))
+                event = replace(event, paths=paths)
+            self._changes[key] = event
+        else:
+            self._availability.append((provider, event))
+        self._woken.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._woken.wait()
+            self._woken.clear()
+            while self._availability:
+                await self._availability_changed(*self._availability[0])
+                del self._availability[0]
+            while self._changes:
+                key, change = next(iter(self._changes.items()))
+                await self._content_changed(key[0], change)
+                if self._changes.get(key) is change:  # not replaced by a newer report meanwhile
+                    del self._changes[key]
+
+    async def reconcile(self, providers: Mapping[str, StorageProvider]) -> None:
+        """Compare every space with its provider once, for what changed while we were down."""
+        async with self._engine.connect() as conn:
+            held = await provider_reports.held_spaces(conn)
+        for space_id, name in held:
+            provider = providers.get(name)
+            if provider is None:
+                continue
+            try:
+                info = await provider.get_space(space_id)
+            except StorageError as exc:
+                logger.warning("cannot reconcile space %s on %s: %s", space_id, name, exc)
+                continue
+            await self.submit(name, Change(space_id, info.etag, info.used, ()))
+
+    async def _content_changed(self, provider: str, change: Change) -> None:
+        async with self._spaces.transaction() as conn:
+            if not await provider_reports.record_content(
+                conn, provider, change.space_id, change.etag, change.used
+            ):
+                return
+            data: dict[str, object] = {
+                "etag": change.etag,
+                "used": change.used,
+                "paths": list(change.paths[:PATHS_PER_CHANGE_MAX]),
+            }
+            if len(change.paths) > PATHS_PER_CHANGE_MAX:
+                data["pathsTruncated"] = True
+            await changes.append(conn, change.space_id, "content", data)
+
+    async def _availability_changed(self, provider: str, event: Availability) -> None:
+        state = "available" if event.available else "unavailable"
+        async with self._spaces.transaction() as conn:
+            affected = await provider_reports.mark_availability(conn, provider, state)
+            for space_id in affected:
+                await changes.append(
+                    conn, space_id, "availability", {"availability": state, "reason": event.reason}
+                )
+        if affected:
+            logger.warning(
+                "provider %s is %s (%s): %d spaces", provider, state, event.reason, len(affected)
+            )

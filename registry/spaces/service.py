@@ -1,0 +1,409 @@
+"""What may be done to spaces, by whom; every change is logged in the same transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import unicodedata
+import uuid
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from registry.access import roles
+from registry.access.principal import Principal
+from registry.changes import log as changes
+from registry.changes.signal import ChangeSignal, writing
+from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from registry.spaces import store
+from registry.spaces.odata import Filter, OrderBy
+from registry.spaces.views import MemberView, SpaceView, group_rows
+from storage import StorageProvider
+
+logger = logging.getLogger("spacereg.spaces")
+
+PAGE_SIZE = 100
+NAME_MAX = 255
+FORBIDDEN_NAME_CHARACTERS = set('/\\.:?*"><|')
+# SQLite runs every query in a thread of its own: many listings at once fight over the GIL and
+# serve fewer requests per second, with a longer tail, than a few at a time. PostgreSQL's limit
+# is its connection pool.
+SQLITE_LISTINGS_AT_ONCE = 4
+
+
+class Unchanged:
+    """Marks a field a caller leaves as it is (where None is a meaningful new value)."""
+
+
+UNCHANGED = Unchanged()
+
+
+class SpaceService:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        providers: Mapping[str, StorageProvider],
+        default_project_quota: int,
+        default_personal_quota: int,
+        provider_for_type: Mapping[str, str] | None = None,
+        signal: ChangeSignal | None = None,
+    ) -> None:
+        self._engine = engine
+        self._signal = signal
+        self._providers = providers
+        self._default_provider = next(iter(providers.values()))
+        self._provider_for_type = provider_for_type or {}
+        self._project_quota = default_project_quota
+        self._personal_quota = default_personal_quota
+        self._listing_slots: AbstractAsyncContextManager[Any] = (
+            asyncio.Semaphore(SQLITE_LISTINGS_AT_ONCE)
+            if engine.dialect.name == "sqlite"
+            else nullcontext()
+        )
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction; the change tailer and delivery worker hear of its changes."""
+        return writing(self._engine, self._signal)
+
+    async def list_visible(
+        self, principal: Principal, where: Filter | None, order: OrderBy | None, offset: int
+    ) -> tuple[list[SpaceView], bool]:
+        visible_to = (principal.user_id, principal.groups)
+        return await self._page(visible_to, where, order, offset)
+
+    async def list_all(
+        self, where: Filter | None, order: OrderBy | None, offset: int
+    ) -> tuple[list[SpaceView], bool]:
+        return await self._page(None, where, order, offset)
+
+    async def _page(
+        self, visible_to: Any, where: Filter | None, order: OrderBy | None, offset: int
+    ) -> tuple[list[SpaceView], bool]:
+        async with self._listing_slots, self._engine.connect() as conn:
+            rows = await store.list_page(conn, visible_to, where, order, offset, PAGE_SIZE + 1)
+        views = group_rows(rows)
+        return views[:PAGE_SIZE], len(views) > PAGE_SIZE
+
+    async def get_visible(self, principal: Principal, space_id: str) -> SpaceView:
+        async with self._engine.connect() as conn:
+            return await self._visible(conn, principal, space_id)
+
+    async def personal_space(self, principal: Principal) -> SpaceView:
+        async with self._engine.connect() as conn:
+            space_id = await store.personal_space_id(conn, principal.user_id)
+            if space_id is None:
+                raise NotFound("you have no personal space")
+            return await self._visible(conn, principal, space_id)
+
+    async def ensure_personal_space(
+        self, conn: AsyncConnection, user_id: str, username: str, display_name: str
+    ) -> None:
+        """Create the user's personal space unless it exists (called on first sight)."""
+        if await store.personal_space_id(conn, user_id) is not None:
+            return
+        alias = await self._free_alias(conn, f"personal/{_slug(username)}")
+        await self._create(conn, "personal", alias, display_name, "", self._personal_quota, user_id)
+
+    async def create_project(
+        self, principal: Principal, name: Any, description: Any, quota_total: Any
+    ) -> SpaceView:
+        if not principal.is_admin:
+            raise Forbidden("only administrators may create project spaces")
+        name = validate_name(name)
+        description = _description(description)
+        total = self._project_quota if quota_total is None else validate_quota(quota_total)
+        async with self.transaction() as conn:
+            alias = await self._free_alias(conn, f"project/{_slug(name)}")
+            space_id = await self._create(
+                conn, "project", alias, name, description, total, principal.user_id
+            )
+            return await self._visible(conn, principal, space_id)
+
+    async def _create(
+        self,
+        conn: AsyncConnection,
+        drive_type: str,
+        alias: str,
+        name: str,
+        description: str,
+        quota_total: int | None,
+        creator: str,
+    ) -> str:
+        space_id = uuid.uuid4().hex
+        provider = self._provider(drive_type)
+        info = await provider.create_space(space_id)
+        try:
+            await store.insert(
+                conn,
+                {
+                    "id": space_id,
+                    "alias": alias,
+                    "name": name,
+                    "description": description,
+                    "drive_type": drive_type,
+                    "provider": provider.name,
+                    "root_id": info.root_id,
+                    "etag": info.etag,
+                    "quota_total": quota_total or None,
+                    "quota_used": info.used,
+                    "status": "enabled",
+                    "created_by": creator,
+                },
+            )
+            await store.add_member(
+                conn,
+                {
+                    "id": _permission_id(),
+                    "space_id": space_id,
+                    "principal_type": "user",
+                    "principal_id": creator,
+                    "role": roles.MANAGER,
+                },
+            )
+            await changes.append(
+                conn,
+                space_id,
+                "created",
+                {"driveType": drive_type, "name": name, "etag": info.etag, "createdBy": creator},
+            )
+        except BaseException:
+            await _forget(provider, space_id)
+            raise
+        return space_id
+
+    async def update(
+        self, principal: Principal, space_id: str, patch: Mapping[str, Any], restore: bool
+    ) -> SpaceView:
+        async with self.transaction() as conn:
+            view = await self._managed(conn, principal, space_id)
+            values: dict[str, Any] = {}
+            if "name" in patch:
+                values["name"] = validate_name(patch["name"])
+            if "description" in patch:
+                values["description"] = _description(patch["description"])
+            if "quota" in patch:
+                if not principal.is_admin:
+                    raise Forbidden("only administrators may change a quota")
+                values["quota_total"] = _quota_patch(patch["quota"])
+            if restore:
+                if view.space.status != "disabled":
+                    raise BadRequest("the space is not disabled")
+                values["status"] = "enabled"
+            elif view.space.status == "disabled" and values:
+                raise BadRequest("a disabled space cannot be changed; restore it first")
+            if not values:
+                raise BadRequest("nothing to change: give name, description or quota")
+            await store.update_space(conn, space_id, values)
+            for kind, key in (
+                ("renamed", "name"),
+                ("described", "description"),
+                ("quota", "quota_total"),
+                ("restored", "status"),
+            ):
+                if key in values:
+                    await changes.append(conn, space_id, kind, {key: values[key]})
+            return await self._visible(conn, principal, space_id)
+
+    async def disable(self, principal: Principal, space_id: str) -> None:
+        async with self.transaction() as conn:
+            view = await self._managed(conn, principal, space_id)
+            if view.space.drive_type == "personal" and not principal.is_admin:
+                raise Forbidden("only administrators may disable a personal space")
+            if view.space.status == "disabled":
+                return
+            await store.update_space(conn, space_id, {"status": "disabled"})
+            await changes.append(conn, space_id, "disabled", {})
+
+    async def purge(self, principal: Principal, space_id: str) -> None:
+        async with self.transaction() as conn:
+            view = await self._managed(conn, principal, space_id)
+            if view.space.status != "disabled":
+                raise BadRequest("only a disabled space can be purged; disable it first")
+            lost = [(m.principal_type, m.principal_id) for m in view.members]
+            await changes.append(conn, space_id, "deleted", {}, lost=lost)
+            await store.delete_space(conn, space_id)
+            provider = self._providers.get(view.space.provider)
+        if provider is not None:
+            await _forget(provider, space_id)
+
+    async def invite(
+        self,
+        principal: Principal,
+        space_id: str,
+        recipients: list[tuple[str, str]],
+        role: str,
+        expires_at: datetime | None,
+    ) -> list[MemberView]:
+        """Grant `role` to each (type, principal id); returns the new members."""
+        async with self.transaction() as conn:
+            view = await self._managed(conn, principal, space_id)
+            held = {(m.principal_type, m.principal_id) for m in view.members}
+            granted: set[str] = set()
+            for principal_type, principal_id in recipients:
+                if (principal_type, principal_id) in held:
+                    raise Conflict(f"{principal_type} {principal_id} is already a member")
+                member_id = _permission_id()
+                await store.add_member(
+                    conn,
+                    {
+                        "id": member_id,
+                        "space_id": space_id,
+                        "principal_type": principal_type,
+                        "principal_id": principal_id,
+                        "role": role,
+                        "expires_at": expires_at,
+                    },
+                )
+                await changes.append(
+                    conn,
+                    space_id,
+                    "member_added",
+                    {"principalType": principal_type, "principalId": principal_id, "role": role},
+                )
+                held.add((principal_type, principal_id))
+                granted.add(member_id)
+            view = await self._visible(conn, principal, space_id)
+            return [m for m in view.members if m.id in granted]
+
+    async def update_member(
+        self,
+        principal: Principal,
+        space_id: str,
+        member_id: str,
+        role: str | None,
+        expires_at: datetime | Unchanged | None,
+    ) -> MemberView:
+        """Change a member's role or expiry; returns the member as it now is."""
+        async with self.transaction() as conn:
+            view, member = await self._managed_member(conn, principal, space_id, member_id)
+            values: dict[str, Any] = {}
+            if role is not None and role != member.role:
+                _keep_a_manager(view, member, "demoted")
+                values["role"] = role
+            if not isinstance(expires_at, Unchanged):
+                values["expires_at"] = expires_at
+            if not values:
+                return member
+            await store.update_member(conn, member_id, values)
+            await changes.append(
+                conn,
+                space_id,
+                "member_changed",
+                {
+                    "principalType": member.principal_type,
+                    "principalId": member.principal_id,
+                    "role": values.get("role", member.role),
+                },
+            )
+            changed = (await self._visible(conn, principal, space_id)).member(member_id)
+            assert changed is not None  # updated above, in this transaction
+            return changed
+
+    async def remove_member(self, principal: Principal, space_id: str, member_id: str) -> None:
+        async with self.transaction() as conn:
+            view, member = await self._managed_member(conn, principal, space_id, member_id)
+            _keep_a_manager(view, member, "removed")
+            await store.delete_member(conn, member_id)
+            await changes.append(
+                conn,
+                space_id,
+                "member_removed",
+                {"principalType": member.principal_type, "principalId": member.principal_id},
+                lost=[(member.principal_type, member.principal_id)],
+            )
+
+    async def _visible(
+        self, conn: AsyncConnection, principal: Principal, space_id: str, for_update: bool = False
+    ) -> SpaceView:
+        rows = await store.get_with_members(conn, space_id, for_update=for_update)
+        views = group_rows(rows)
+        if not views or (views[0].role_of(principal) is None and not principal.is_admin):
+            raise NotFound(f"no space {space_id}")
+        return views[0]
+
+    async def _managed(
+        self, conn: AsyncConnection, principal: Principal, space_id: str
+    ) -> SpaceView:
+        """A space the caller may manage, locked until the transaction ends."""
+        view = await self._visible(conn, principal, space_id, for_update=True)
+        if principal.is_admin or roles.at_least(view.role_of(principal), roles.MANAGER):
+            return view
+        raise Forbidden("only managers of this space may do that")
+
+    async def _managed_member(
+        self, conn: AsyncConnection, principal: Principal, space_id: str, member_id: str
+    ) -> tuple[SpaceView, MemberView]:
+        view = await self._managed(conn, principal, space_id)
+        member = view.member(member_id)
+        if member is None:
+            raise NotFound(f"no permission {member_id} on this space")
+        return view, member
+
+    def _provider(self, drive_type: str) -> StorageProvider:
+        """The provider configured for this type of space, else the first one."""
+        name = self._provider_for_type.get(drive_type)
+        return self._providers[name] if name else self._default_provider
+
+    async def _free_alias(self, conn: AsyncConnection, alias: str) -> str:
+        candidate, suffix = alias, 1
+        while await store.alias_taken(conn, candidate):
+            suffix += 1
+            candidate = f"{alias}-{suffix}"
+        return candidate
+
+
+def _keep_a_manager(view: SpaceView, member: MemberView, verb: str) -> None:
+    if member.role == roles.MANAGER and sum(m.role == roles.MANAGER for m in view.members) < 2:
+        raise Conflict(f"the last manager cannot be {verb}", code="conflict")
+
+
+def validate_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequest("name must be a non-empty string")
+    if len(name) > NAME_MAX:
+        raise BadRequest(f"name must be at most {NAME_MAX} characters")
+    if bad := sorted(FORBIDDEN_NAME_CHARACTERS & set(name)):
+        raise BadRequest(f"name must not contain {' '.join(bad)}")
+    return name.strip()
+
+
+def validate_quota(total: Any) -> int:
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise BadRequest("quota.total must be a non-negative integer (0: unlimited)")
+    return total
+
+
+def _quota_patch(value: Any) -> int | None:
+    if not isinstance(value, dict) or "total" not in value:
+        raise BadRequest("quota must be an object with 'total'")
+    return validate_quota(value["total"]) or None
+
+
+def _description(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > 4096:
+        raise BadRequest("description must be a string of at most 4096 characters")
+    return value
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "space"
+
+
+def _permission_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def _forget(provider: StorageProvider, space_id: str) -> None:
+    try:
+        await provider.delete_space(space_id)
+    except Exception:
+        logger.warning(
+            "could not remove space %s from provider %s", space_id, provider.name, exc_info=True
+        )

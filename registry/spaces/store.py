@@ -1,0 +1,189 @@
+"""Spaces and their members.
+
+Listing a user's spaces is one statement driven by the `ix_members_principal` index: its cost grows
+with the spaces the user can see, not with all spaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Integer, and_, bindparam, delete, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Select
+
+from registry.core.models import Member, Space, User, table
+from registry.spaces.odata import Filter, OrderBy
+
+spaces = table(Space)
+members = table(Member)
+users = table(User)
+
+MEMBER_COLUMNS = (
+    members.c.id.label("m_id"),
+    members.c.principal_type.label("m_type"),
+    members.c.principal_id.label("m_principal"),
+    members.c.role.label("m_role"),
+    members.c.expires_at.label("m_expires"),
+    members.c.created_at.label("m_created"),
+    users.c.display_name.label("m_display_name"),
+)
+
+
+def _with_members(source: Any) -> Any:
+    """`source` (spaces, or a page of them) outer-joined with members and their user names."""
+    return source.outerjoin(members, members.c.space_id == source.c.id).outerjoin(
+        users, and_(members.c.principal_type == "user", users.c.id == members.c.principal_id)
+    )
+
+
+async def list_page(
+    conn: AsyncConnection,
+    visible_to: tuple[str, Sequence[str]] | None,
+    where: Filter | None,
+    order: OrderBy | None,
+    offset: int,
+    limit: int,
+) -> list[Row]:
+    """One page of spaces (all spaces when `visible_to` is None) joined with their members.
+
+    Rows repeat a space once per member; they come in page order.
+    """
+    conditions = () if where is None else where.conditions
+    shape = (
+        None if visible_to is None else bool(visible_to[1]),
+        tuple(cond.column for cond in conditions),
+        where is not None and where.any_of,
+        None if order is None else (order.column, order.descending),
+    )
+    statement = _PAGES.get(shape)
+    if statement is None:
+        statement = _page_statement(*shape)
+        if len(_PAGES) < PAGE_STATEMENTS_CACHED:
+            _PAGES[shape] = statement
+    params: dict[str, Any] = {"offset": offset, "limit": limit}
+    if visible_to is not None:
+        params["user_id"], params["groups"] = visible_to[0], list(visible_to[1])
+        params["now"] = datetime.now(UTC)
+    for n, cond in enumerate(conditions):
+        params[f"where_{n}"] = cond.value
+    return list((await conn.execute(statement, params)).all())
+
+
+# Listing statements by shape (visibility, filtered columns, and/or, order), built once: building
+# and hashing the statement costs more than running it.
+PAGE_STATEMENTS_CACHED = 256
+_PAGES: dict[tuple[Any, ...], Select[Any]] = {}
+
+
+def _page_statement(
+    visible: bool | None,
+    where_columns: tuple[str, ...],
+    any_of: bool,
+    order_key: tuple[str, bool] | None,
+) -> Select[Any]:
+    order = None if order_key is None else OrderBy(*order_key)
+    page: Select[Any] = select(spaces)
+    if visible is not None:
+        by_user = and_(
+            members.c.principal_type == "user", members.c.principal_id == bindparam("user_id")
+        )
+        by_group = and_(
+            members.c.principal_type == "group",
+            members.c.principal_id.in_(bindparam("groups", expanding=True)),
+        )
+        mine = select(members.c.space_id).where(
+            or_(by_user, by_group) if visible else by_user,
+            or_(members.c.expires_at.is_(None), members.c.expires_at > bindparam("now")),
+        )
+        page = page.where(spaces.c.id.in_(mine))
+    if where_columns:
+        clauses = [
+            spaces.c[column] == bindparam(f"where_{n}") for n, column in enumerate(where_columns)
+        ]
+        page = page.where(or_(*clauses) if any_of else and_(*clauses))
+    page = (
+        page.order_by(*_order(order))
+        .offset(bindparam("offset", type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
+    )
+    cte = page.cte("page")
+    return (
+        select(cte, *MEMBER_COLUMNS)
+        .select_from(_with_members(cte))
+        .order_by(*_order(order, cte.c), members.c.created_at, members.c.id)
+    )
+
+
+def _order(order: OrderBy | None, columns: Any = None) -> list[Any]:
+    columns = spaces.c if columns is None else columns
+    if order is None:
+        return [columns.name, columns.id]
+    column = columns[order.column]
+    return [column.desc() if order.descending else column.asc(), columns.id]
+
+
+async def get_with_members(
+    conn: AsyncConnection, space_id: str, *, for_update: bool = False
+) -> list[Row]:
+    """The space's row once per member; `for_update` locks the space row (PostgreSQL)."""
+    statement = (
+        select(spaces, *MEMBER_COLUMNS)
+        .select_from(_with_members(spaces))
+        .where(spaces.c.id == space_id)
+        .order_by(members.c.created_at, members.c.id)
+    )
+    if for_update:
+        statement = statement.with_for_update(of=spaces)
+    return list((await conn.execute(statement)).all())
+
+
+async def personal_space_id(conn: AsyncConnection, user_id: str) -> str | None:
+    statement = (
+        select(spaces.c.id)
+        .join(members, members.c.space_id == spaces.c.id)
+        .where(
+            spaces.c.drive_type == "personal",
+            spaces.c.created_by == user_id,
+            members.c.principal_type == "user",
+            members.c.principal_id == user_id,
+        )
+    )
+    return (await conn.execute(statement)).scalar()
+
+
+async def alias_taken(conn: AsyncConnection, alias: str) -> bool:
+    return (
+        await conn.execute(select(spaces.c.id).where(spaces.c.alias == alias))
+    ).first() is not None
+
+
+async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    now = datetime.now(UTC)
+    await conn.execute(spaces.insert().values(created_at=now, updated_at=now, **values))
+
+
+async def update_space(conn: AsyncConnection, space_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(
+        update(spaces).where(spaces.c.id == space_id).values(updated_at=datetime.now(UTC), **values)
+    )
+
+
+async def delete_space(conn: AsyncConnection, space_id: str) -> None:
+    """Its members go with it (ON DELETE CASCADE)."""
+    await conn.execute(delete(spaces).where(spaces.c.id == space_id))
+
+
+async def add_member(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(members.insert().values(created_at=datetime.now(UTC), **values))
+
+
+async def update_member(conn: AsyncConnection, member_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(update(members).where(members.c.id == member_id).values(**values))
+
+
+async def delete_member(conn: AsyncConnection, member_id: str) -> None:
+    await conn.execute(delete(members).where(members.c.id == member_id))
