@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from registry.auth.idp.users import DemoUser
+
 GIB = 1024**3
 
 __all__ = ["ConfigError", "DemoUser", "Issuer", "ProviderConfig", "Settings", "load_settings"]
@@ -29,15 +31,6 @@ class Issuer:
     url: str
     audience: str
     groups_claim: str | None = "groups"
-
-
-@dataclass(frozen=True)
-class DemoUser:
-    username: str
-    password: str
-    display_name: str
-    email: str
-    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 
 from registry.auth.idp.keys import write_secret
-from registry.runtime.settings import DemoUser
 
 DEMO_USERS = (
     ("einstein", "Albert Einstein", ("physics-lovers", "sailing-lovers")),
@@ -24,6 +23,17 @@ DEMO_USERS = (
     ("admin", "Administrator", ()),
 )
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    """A user of the embedded IdP as configured (`[[idp_users]]`)."""
+
+    username: str
+    password: str
+    display_name: str
+    email: str
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
