@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from registry.access import roles
 from registry.access.principal import Principal
 from registry.auth.idp.keys import IdpKeys
+from registry.changes.unit_of_work import UnitOfWork
 from registry.core.models import Base, Member, Space, User, table
 from registry.runtime.db import create_engine
 from registry.runtime.migrate import upgrade
@@ -248,7 +249,7 @@ async def floor(settings: Settings, user_id: str, iterations: int) -> tuple[floa
     """The listing (SQL, grouping, drive objects, JSON) timed alone: (mean ms, p50 ms, bytes)."""
     engine = create_engine(settings.database_url)
     provider = load_provider("local", "local", {"root": str(settings.data_dir / "spaces")})
-    service = SpaceService(engine, {"local": provider}, 0, 0)
+    service = SpaceService(UnitOfWork(engine), {"local": provider}, 0, 0)
     principal = Principal(
         user_id, USER["username"], USER["display_name"], tuple(USER["groups"]), False
     )

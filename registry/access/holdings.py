@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry.changes.events import PrincipalKey
+from registry.access.principal import PrincipalKey
 from registry.core.models import Member, table
 
 members = table(Member)

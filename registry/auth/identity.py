@@ -4,6 +4,8 @@ personal space) once, remembering the answer so later requests cost no query."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -13,24 +15,30 @@ from federation.oidc import Claims, IssuerUnavailable, TokenError, TokenValidato
 from registry.access.principal import Principal
 from registry.auth import user_store as users
 from registry.core.errors import Unauthenticated, Unavailable
-from registry.spaces.service import SpaceService
 
 KNOWN_USERS_CACHE_SIZE = 50_000
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="spacereg"'}
+
+# Called in the transaction that creates a user: (conn, user id, username, display name).
+# The registry gives each new user a personal space this way.
+NewUserHook = Callable[[AsyncConnection, str, str, str], Awaitable[None]]
+Transaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 
 class Authenticator:
     def __init__(
         self,
         validator: TokenValidator,
-        spaces: SpaceService,
+        transaction: Transaction,
+        on_new_user: NewUserHook,
         home_issuer: str,
         admin_users: frozenset[str],
         admin_role: str,
         roles_claim: str,
     ) -> None:
         self._validator = validator
-        self._spaces = spaces
+        self._transaction = transaction
+        self._on_new_user = on_new_user
         self._home_issuer = home_issuer
         self._admin_users = admin_users
         self._admin_role = admin_role
@@ -70,10 +78,10 @@ class Authenticator:
         username = self._username(claims)
         display_name = str(claims.values.get("name") or username)
         email = claims.values.get("email")
-        async with self._spaces.transaction() as conn:
+        async with self._transaction() as conn:
             user_id = await register(
                 conn,
-                self._spaces,
+                self._on_new_user,
                 claims.issuer.url,
                 claims.subject,
                 username,
@@ -96,15 +104,15 @@ class Authenticator:
 
 async def register(
     conn: AsyncConnection,
-    spaces: SpaceService,
+    on_new_user: NewUserHook,
     issuer: str,
     subject: str,
     username: str,
     display_name: str,
     email: str | None,
 ) -> str:
-    """Find or create the user; a new user gets their personal space. Returns our user id."""
+    """Find or create the user (`on_new_user` hears of a new one). Returns our user id."""
     user_id, created = await users.upsert(conn, issuer, subject, username, display_name, email)
     if created:
-        await spaces.ensure_personal_space(conn, user_id, username, display_name)
+        await on_new_user(conn, user_id, username, display_name)
     return user_id

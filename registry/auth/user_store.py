@@ -71,3 +71,10 @@ async def find(conn: AsyncConnection, id_or_username: str) -> Row | None:
     )
     rows = result.all()
     return rows[0] if len(rows) == 1 else None
+
+
+async def home_user_exists(conn: AsyncConnection, issuer: str, username: str) -> bool:
+    result = await conn.execute(
+        select(users.c.id).where(users.c.issuer == issuer, users.c.username == username).limit(1)
+    )
+    return result.first() is not None

@@ -9,9 +9,8 @@ from typing import Any
 
 import orjson
 
-from registry.spaces.drive_json import timestamp
-
-PrincipalKey = tuple[str, str]  # ("user", user id) or ("group", group name)
+from registry.access.principal import PrincipalKey
+from registry.core.responses import timestamp
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,3 @@ class ChangeEvent:
             "time": timestamp(self.time),
             "data": self.data,
         }
-
-
-def principal_keys(user_id: str, groups: tuple[str, ...]) -> frozenset[PrincipalKey]:
-    return frozenset([("user", user_id), *(("group", group) for group in groups)])

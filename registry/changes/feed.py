@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry.access import holdings
-from registry.access.principal import Principal
+from registry.access.principal import Principal, principal_keys
 from registry.changes import log as changes
-from registry.changes.events import ChangeEvent, principal_keys
+from registry.changes.events import ChangeEvent
 from registry.changes.hub import Hub, Listener
 from registry.core.errors import BadRequest, Gone
 

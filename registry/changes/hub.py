@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from registry.access.principal import PrincipalKey
 from registry.changes import log as changes
-from registry.changes.events import ChangeEvent, PrincipalKey
+from registry.changes.events import ChangeEvent
 
 LISTENER_QUEUE_MAX = 1000
 TAIL_BATCH = 1000

@@ -14,9 +14,9 @@ from sqlalchemy import delete, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.access.holdings import live_roles
-from registry.changes.events import ChangeEvent, PrincipalKey
+from registry.access.principal import PrincipalKey
+from registry.changes.events import ChangeEvent
 from registry.core.models import ChangeAudience, ChangeRecord, LogHorizon, Member, table
-from registry.outbox import store as outbox
 
 changes = table(ChangeRecord)
 audience = table(ChangeAudience)
@@ -24,7 +24,8 @@ horizon = table(LogHorizon)
 members = table(Member)
 
 APPEND_LOCK_KEY = 0x5EACE_0001
-CHANGES_WRITTEN = "spacereg.changes_written"
+# Where a `UnitOfWork` collects the changes its transaction logs (in `conn.info`).
+LOGGED = "spacereg.changes_logged"
 
 
 async def append(
@@ -34,7 +35,11 @@ async def append(
     payload: dict[str, Any],
     lost: Sequence[PrincipalKey] = (),
 ) -> ChangeEvent:
-    """Log a change, and queue its webhook deliveries, in the caller's transaction."""
+    """Log a change in the caller's transaction, which must be a `UnitOfWork`'s: its fan-outs
+    (webhook deliveries, ...) then see the change before the transaction commits."""
+    logged = conn.info.get(LOGGED)
+    if logged is None:
+        raise RuntimeError("changes are logged only inside a UnitOfWork transaction")
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
     now = datetime.now(UTC)
@@ -51,8 +56,7 @@ async def append(
             [{"seq": seq, "principal_type": t, "principal_id": i} for t, i in set(lost)],
         )
     event = ChangeEvent(seq, space_id, kind, payload, now, tuple(lost))
-    await outbox.enqueue_change(conn, event)
-    conn.info[CHANGES_WRITTEN] = True
+    logged.append(event)
     return event
 
 

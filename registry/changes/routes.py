@@ -9,41 +9,55 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from registry.access.principal import Authenticate
 from registry.changes.events import ChangeEvent
 from registry.changes.feed import PAGE_DEFAULT, PAGE_MAX, ChangeFeed, parse_cursor
 from registry.changes.hub import Listener
 from registry.core.errors import BadRequest
-from registry.core.http import caller, services
 from registry.core.responses import JSONResponse
 
 SSE_RETRY_MS = 3000
 
 
-async def change_page(request: Request) -> Response:
-    principal = await caller(request)
-    since = parse_cursor(request.query_params.get("since"))
-    limit = _limit(request.query_params.get("limit"))
-    page = await services(request).feed.page(principal, since, limit)
-    return JSONResponse(
-        {
-            "value": [event.json() for event in page.events],
-            "cursor": str(page.cursor),
-            "hasMore": page.has_more,
-        }
-    )
+class ChangeRoutes:
+    """The change feed and its event stream, bound to the feed and the caller's authentication."""
 
+    def __init__(self, feed: ChangeFeed, authenticate: Authenticate) -> None:
+        self._feed = feed
+        self._authenticate = authenticate
 
-async def event_stream(request: Request) -> Response:
-    principal = await caller(request)
-    since = parse_cursor(request.headers.get("last-event-id") or request.query_params.get("since"))
-    feed = services(request).feed
-    listener = await feed.listen(principal)
-    try:
-        backlog = [] if since is None else await feed.backlog(listener, since)
-    except BaseException:
-        feed.leave(listener)
-        raise
-    return EventStream(feed, listener, since or 0, backlog)
+    async def change_page(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        since = parse_cursor(request.query_params.get("since"))
+        limit = _limit(request.query_params.get("limit"))
+        page = await self._feed.page(principal, since, limit)
+        return JSONResponse(
+            {
+                "value": [event.json() for event in page.events],
+                "cursor": str(page.cursor),
+                "hasMore": page.has_more,
+            }
+        )
+
+    async def event_stream(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        since = parse_cursor(
+            request.headers.get("last-event-id") or request.query_params.get("since")
+        )
+        feed = self._feed
+        listener = await feed.listen(principal)
+        try:
+            backlog = [] if since is None else await feed.backlog(listener, since)
+        except BaseException:
+            feed.leave(listener)
+            raise
+        return EventStream(feed, listener, since or 0, backlog)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/v1/changes", self.change_page, methods=["GET"]),
+            Route("/api/v1/events", self.event_stream, methods=["GET"]),
+        ]
 
 
 class EventStream(Response):
@@ -119,10 +133,3 @@ def _limit(value: str | None) -> int:
     if not value.isdigit() or not 1 <= int(value) <= PAGE_MAX:
         raise BadRequest(f"limit must be a whole number from 1 to {PAGE_MAX}")
     return int(value)
-
-
-def routes() -> list[Route]:
-    return [
-        Route("/api/v1/changes", change_page, methods=["GET"]),
-        Route("/api/v1/events", event_stream, methods=["GET"]),
-    ]

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from collections.abc import Callable
 
 from registry.changes.bus import Bus
-from registry.changes.log import CHANGES_WRITTEN
 
 logger = logging.getLogger("spacereg.signal")
 
@@ -44,16 +40,3 @@ class ChangeSignal:
     def _wake(self) -> None:
         for wake in self._listeners:
             wake()
-
-
-@asynccontextmanager
-async def writing(
-    engine: AsyncEngine, signal: ChangeSignal | None
-) -> AsyncIterator[AsyncConnection]:
-    """A transaction; when it commits having logged changes, `signal` hears of it."""
-    async with engine.begin() as conn:
-        conn.info.pop(CHANGES_WRITTEN, None)
-        yield conn
-        wrote = conn.info.pop(CHANGES_WRITTEN, False)
-    if wrote and signal is not None:
-        await signal.committed()

@@ -1,4 +1,4 @@
-"""What every API endpoint needs: the caller, a bounded JSON body, the app's services."""
+"""Request parsing every API endpoint shares: a bounded JSON body, boolean headers."""
 
 from __future__ import annotations
 
@@ -7,19 +7,9 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from registry.access.principal import Principal
 from registry.core.errors import BadRequest, PayloadTooLarge
-from registry.runtime.wiring import Services
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services
-
-
-async def caller(request: Request) -> Principal:
-    return await services(request).authenticator.authenticate(request)
 
 
 async def json_body(request: Request) -> dict[str, Any]:

@@ -6,48 +6,50 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from registry.core.http import caller, json_body, services
+from registry.access.principal import Authenticate
+from registry.core.http import json_body
 from registry.core.responses import JSONResponse
+from registry.outbox.subscriptions import Subscriptions
 
 
-async def create(request: Request) -> Response:
-    principal = await caller(request)
-    body = await json_body(request)
-    made = await services(request).subscriptions.create(principal, body)
-    return JSONResponse(made, status_code=201)
+class SubscriptionRoutes:
+    """Webhook subscriptions, bound to their service and the caller's authentication."""
 
+    def __init__(self, subscriptions: Subscriptions, authenticate: Authenticate) -> None:
+        self._subscriptions = subscriptions
+        self._authenticate = authenticate
 
-async def list_own(request: Request) -> Response:
-    principal = await caller(request)
-    return JSONResponse({"value": await services(request).subscriptions.list(principal)})
+    async def create(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        body = await json_body(request)
+        made = await self._subscriptions.create(principal, body)
+        return JSONResponse(made, status_code=201)
 
+    async def list_own(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        return JSONResponse({"value": await self._subscriptions.list(principal)})
 
-async def get_one(request: Request) -> Response:
-    principal = await caller(request)
-    found = await services(request).subscriptions.get(principal, request.path_params["id"])
-    return JSONResponse(found)
+    async def get_one(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        found = await self._subscriptions.get(principal, request.path_params["id"])
+        return JSONResponse(found)
 
+    async def renew(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        body = await json_body(request)
+        renewed = await self._subscriptions.renew(principal, request.path_params["id"], body)
+        return JSONResponse(renewed)
 
-async def renew(request: Request) -> Response:
-    principal = await caller(request)
-    body = await json_body(request)
-    renewed = await services(request).subscriptions.renew(
-        principal, request.path_params["id"], body
-    )
-    return JSONResponse(renewed)
+    async def delete(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        await self._subscriptions.delete(principal, request.path_params["id"])
+        return Response(status_code=204)
 
-
-async def delete(request: Request) -> Response:
-    principal = await caller(request)
-    await services(request).subscriptions.delete(principal, request.path_params["id"])
-    return Response(status_code=204)
-
-
-def routes() -> list[Route]:
-    return [
-        Route("/api/v1/subscriptions", create, methods=["POST"]),
-        Route("/api/v1/subscriptions", list_own, methods=["GET"]),
-        Route("/api/v1/subscriptions/{id}", get_one, methods=["GET"]),
-        Route("/api/v1/subscriptions/{id}", renew, methods=["PATCH"]),
-        Route("/api/v1/subscriptions/{id}", delete, methods=["DELETE"]),
-    ]
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/v1/subscriptions", self.create, methods=["POST"]),
+            Route("/api/v1/subscriptions", self.list_own, methods=["GET"]),
+            Route("/api/v1/subscriptions/{id}", self.get_one, methods=["GET"]),
+            Route("/api/v1/subscriptions/{id}", self.renew, methods=["PATCH"]),
+            Route("/api/v1/subscriptions/{id}", self.delete, methods=["DELETE"]),
+        ]

@@ -17,7 +17,8 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.access.holdings import live_roles
-from registry.changes.events import ChangeEvent, PrincipalKey, principal_keys
+from registry.access.principal import PrincipalKey, principal_keys
+from registry.changes.events import ChangeEvent
 from registry.core.models import (
     Destination,
     Member,
@@ -51,8 +52,14 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-async def enqueue_change(conn: AsyncConnection, event: ChangeEvent) -> None:
-    """Queue the change for every live webhook whose owner may see the space."""
+async def queue_webhooks(conn: AsyncConnection, events: Sequence[ChangeEvent]) -> None:
+    """The outbox's fan-out (see `UnitOfWork`): queue each change for every live webhook whose
+    owner may see the space, in the transaction that logged it."""
+    for event in events:
+        await _queue_for_webhooks(conn, event)
+
+
+async def _queue_for_webhooks(conn: AsyncConnection, event: ChangeEvent) -> None:
     listed = select(subscription_drives.c.subscription_id).where(
         subscription_drives.c.space_id == event.space_id
     )

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from federation.webhooks import CallbackRefused, WebhookClient
 from registry.access.principal import Principal
 from registry.core.errors import BadRequest, NotFound
+from registry.core.responses import timestamp
 from registry.outbox import subscription_store as store
-from registry.spaces.drive_json import timestamp
 from registry.spaces.service import SpaceService
 
 LEASE_MIN_S = 60

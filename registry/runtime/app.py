@@ -12,16 +12,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from federation.wellknown import well_known_routes
-from registry.changes import routes as changes
+from registry.changes.routes import ChangeRoutes
 from registry.core.errors import EXCEPTION_HANDLERS
 from registry.core.responses import JSONResponse
-from registry.outbox import routes as subscriptions
+from registry.outbox.routes import SubscriptionRoutes
 from registry.runtime.middleware import RequestContext
 from registry.runtime.settings import Settings
 from registry.runtime.wiring import Services, build, running
-from registry.spaces import drive_routes as drives
-from registry.spaces import permission_routes as permissions
 from registry.spaces.dav_gateway import DavGateway
+from registry.spaces.drive_routes import DriveRoutes
+from registry.spaces.permission_routes import PermissionRoutes
 
 
 async def health(request: Request) -> Response:
@@ -47,13 +47,14 @@ def create_app(settings: Settings) -> Starlette:
         async with running(services):
             yield
 
+    authenticate = services.authenticator.authenticate
     routes: list[BaseRoute] = [
         Route("/healthz", health, methods=["GET"]),
-        *drives.routes(),
-        *permissions.routes(),
-        *changes.routes(),
-        *subscriptions.routes(),
-        Mount("/dav/spaces", DavGateway(services)),
+        *DriveRoutes(services.spaces, authenticate, settings.base_url).routes(),
+        *PermissionRoutes(services.spaces, services.users, authenticate).routes(),
+        *ChangeRoutes(services.feed, authenticate).routes(),
+        *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
+        Mount("/dav/spaces", DavGateway(services.spaces, services.providers, authenticate)),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
         *well_known_routes(services.instance, services.users, services.signing_keys),

@@ -29,11 +29,13 @@ from registry.changes.bus import Bus, LocalBus
 from registry.changes.feed import ChangeFeed
 from registry.changes.hub import Hub, Tailer
 from registry.changes.nats_bus import NatsBus
-from registry.changes.retention import Retention
 from registry.changes.signal import ChangeSignal
+from registry.changes.unit_of_work import UnitOfWork
+from registry.outbox import store as outbox
 from registry.outbox.delivery import DeliveryWorker
 from registry.outbox.subscriptions import Subscriptions
 from registry.runtime.db import create_engine
+from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
 from registry.runtime.supervisor import Supervisor
 from registry.spaces.provider_events import ProviderEvents
@@ -97,13 +99,14 @@ def build(settings: Settings) -> Services:
     validator = TokenValidator(issuers, http)
     bus: Bus = NatsBus([settings.nats_url]) if settings.nats_url else LocalBus()
     signal = ChangeSignal(bus)
+    unit_of_work = UnitOfWork(engine, signal)
+    unit_of_work.fan_out(outbox.queue_webhooks)
     spaces = SpaceService(
-        engine,
+        unit_of_work,
         providers,
         settings.default_project_quota,
         settings.default_personal_quota,
         settings.provider_for_type(),
-        signal,
     )
     hub = Hub()
     tailer = Tailer(engine, hub, settings.change_poll_seconds)
@@ -119,7 +122,8 @@ def build(settings: Settings) -> Services:
     signal.listen(delivery.wake)
     authenticator = Authenticator(
         validator,
-        spaces,
+        spaces.transaction,
+        spaces.ensure_personal_space,
         home_issuer=issuers[0].url,
         admin_users=frozenset(settings.admin_users),
         admin_role=settings.admin_role,
@@ -225,7 +229,7 @@ async def _provision(idp: EmbeddedIdp, spaces: SpaceService) -> None:
         for user in idp.users.values():
             await register(
                 conn,
-                spaces,
+                spaces.ensure_personal_space,
                 idp.issuer,
                 user.username,
                 user.username,

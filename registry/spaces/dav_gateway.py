@@ -9,6 +9,7 @@ reports a successful write itself, so the change reaches subscribers without a s
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from typing import IO
 from urllib.parse import unquote, urlsplit
 
@@ -16,8 +17,9 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from registry.access import roles
+from registry.access.principal import Authenticate
 from registry.core.errors import Forbidden, InsufficientStorage, NotFound, NotSupported, Unavailable
-from registry.runtime.wiring import Services
+from registry.spaces.service import SpaceService
 from storage import PathNotFound, StorageError, StorageProvider
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
@@ -27,8 +29,15 @@ SPOOL_IN_MEMORY_BYTES = 1024 * 1024
 
 
 class DavGateway:
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    def __init__(
+        self,
+        spaces: SpaceService,
+        providers: Mapping[str, StorageProvider],
+        authenticate: Authenticate,
+    ) -> None:
+        self._spaces = spaces
+        self._providers = providers
+        self._authenticate = authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -36,8 +45,8 @@ class DavGateway:
         if method not in DAV_METHODS:
             raise NotSupported(f"WebDAV method {method} is not supported")
         space_id, path = _split(scope["path"][len(scope.get("root_path", "")) :])
-        principal = await self._services.authenticator.authenticate(request)
-        view = await self._services.spaces.get_visible(principal, space_id)
+        principal = await self._authenticate(request)
+        view = await self._spaces.get_visible(principal, space_id)
         role = view.role_of(principal)
         if role is None:
             raise NotFound(f"no space {space_id}")
@@ -51,7 +60,7 @@ class DavGateway:
                 raise Forbidden("viewers may not change files in this space")
             if method in {"MOVE", "COPY"}:
                 _same_space(request, scope, space_id)
-        provider = self._services.providers.get(space.provider)
+        provider = self._providers.get(space.provider)
         app = provider.dav_app() if provider is not None else None
         if provider is None or app is None:
             raise NotSupported("the storage holding this space offers no WebDAV")

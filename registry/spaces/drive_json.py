@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from registry.access import roles
+from registry.core.responses import timestamp
 from registry.spaces.views import MemberView, SpaceView
-
-
-def timestamp(moment: datetime) -> str:
-    """`2024-05-01T12:00:00.000000Z`; a naive moment is taken as UTC."""
-    if moment.tzinfo is not None:
-        if moment.tzinfo is not UTC:
-            moment = moment.astimezone(UTC)
-        moment = moment.replace(tzinfo=None)
-    return moment.isoformat(timespec="microseconds") + "Z"
 
 
 def quota(total: int | None, used: int) -> dict[str, Any]:

@@ -9,81 +9,114 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from registry.access.principal import Authenticate
 from registry.core.errors import BadRequest, NotSupported
-from registry.core.http import caller, flag, json_body, services
+from registry.core.http import flag, json_body
 from registry.core.responses import JSONResponse
 from registry.spaces.drive_json import drive
 from registry.spaces.odata import Filter, OrderBy, parse_filter, parse_orderby
+from registry.spaces.service import SpaceService
 from registry.spaces.views import SpaceView
 
 
-async def my_drives(request: Request) -> Response:
-    principal = await caller(request)
-    where, order, offset = _query(request)
-    views, more = await services(request).spaces.list_visible(principal, where, order, offset)
-    return _collection(request, views, more, offset)
+class DriveRoutes:
+    """The drive endpoints, bound to the space service and the caller's authentication."""
 
+    def __init__(self, spaces: SpaceService, authenticate: Authenticate, base_url: str) -> None:
+        self._spaces = spaces
+        self._authenticate = authenticate
+        self._base_url = base_url
 
-async def all_drives(request: Request) -> Response:
-    principal = await caller(request)
-    where, order, offset = _query(request)
-    spaces = services(request).spaces
-    if principal.is_admin:
-        views, more = await spaces.list_all(where, order, offset)
-    else:
-        views, more = await spaces.list_visible(principal, where, order, offset)
-    return _collection(request, views, more, offset)
+    async def my_drives(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        where, order, offset = _query(request)
+        views, more = await self._spaces.list_visible(principal, where, order, offset)
+        return self._collection(request, views, more, offset)
 
+    async def all_drives(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        where, order, offset = _query(request)
+        spaces = self._spaces
+        if principal.is_admin:
+            views, more = await spaces.list_all(where, order, offset)
+        else:
+            views, more = await spaces.list_visible(principal, where, order, offset)
+        return self._collection(request, views, more, offset)
 
-async def my_drive(request: Request) -> Response:
-    principal = await caller(request)
-    view = await services(request).spaces.personal_space(principal)
-    return _one(request, view)
+    async def my_drive(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        view = await self._spaces.personal_space(principal)
+        return self._one(request, view)
 
+    async def get_drive(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        view = await self._spaces.get_visible(principal, request.path_params["id"])
+        return self._one(request, view)
 
-async def get_drive(request: Request) -> Response:
-    principal = await caller(request)
-    view = await services(request).spaces.get_visible(principal, request.path_params["id"])
-    return _one(request, view)
+    async def create_drive(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        body = await json_body(request)
+        if body.get("driveType", "project") != "project":
+            raise BadRequest("only project spaces can be created")
+        quota = body.get("quota")
+        if quota is not None and not isinstance(quota, dict):
+            raise BadRequest("quota must be an object with 'total'")
+        view = await self._spaces.create_project(
+            principal,
+            body.get("name"),
+            body.get("description"),
+            None if quota is None else quota.get("total"),
+        )
+        response = self._one(request, view, status=201)
+        response.headers["Location"] = f"{request.url.path}/{view.space.id}"
+        return response
 
+    async def update_drive(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        restore = flag(request, "restore")
+        body = await json_body(request) if not restore or _has_body(request) else {}
+        view = await self._spaces.update(
+            principal, request.path_params["id"], body, restore=restore
+        )
+        return self._one(request, view)
 
-async def create_drive(request: Request) -> Response:
-    principal = await caller(request)
-    body = await json_body(request)
-    if body.get("driveType", "project") != "project":
-        raise BadRequest("only project spaces can be created")
-    quota = body.get("quota")
-    if quota is not None and not isinstance(quota, dict):
-        raise BadRequest("quota must be an object with 'total'")
-    view = await services(request).spaces.create_project(
-        principal,
-        body.get("name"),
-        body.get("description"),
-        None if quota is None else quota.get("total"),
-    )
-    response = _one(request, view, status=201)
-    response.headers["Location"] = f"{request.url.path}/{view.space.id}"
-    return response
+    async def delete_drive(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        spaces = self._spaces
+        if flag(request, "purge"):
+            await spaces.purge(principal, request.path_params["id"])
+        else:
+            await spaces.disable(principal, request.path_params["id"])
+        return Response(status_code=204)
 
+    def _collection(
+        self, request: Request, views: list[SpaceView], more: bool, offset: int
+    ) -> Response:
+        base_url = self._base_url
+        unified = _unified(request)
+        body: dict[str, object] = {"value": [drive(v, base_url, unified) for v in views]}
+        if more:
+            token = base64.urlsafe_b64encode(str(offset + len(views)).encode()).decode().rstrip("=")
+            body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skiptoken": token}))
+        return JSONResponse(body)
 
-async def update_drive(request: Request) -> Response:
-    principal = await caller(request)
-    restore = flag(request, "restore")
-    body = await json_body(request) if not restore or _has_body(request) else {}
-    view = await services(request).spaces.update(
-        principal, request.path_params["id"], body, restore=restore
-    )
-    return _one(request, view)
+    def _one(self, request: Request, view: SpaceView, status: int = 200) -> Response:
+        return JSONResponse(drive(view, self._base_url, _unified(request)), status_code=status)
 
-
-async def delete_drive(request: Request) -> Response:
-    principal = await caller(request)
-    spaces = services(request).spaces
-    if flag(request, "purge"):
-        await spaces.purge(principal, request.path_params["id"])
-    else:
-        await spaces.disable(principal, request.path_params["id"])
-    return Response(status_code=204)
+    def routes(self) -> list[Route]:
+        found: list[Route] = []
+        for version in ("v1.0", "v1beta1"):
+            prefix = f"/graph/{version}"
+            found += [
+                Route(f"{prefix}/me/drives", self.my_drives, methods=["GET"]),
+                Route(f"{prefix}/me/drive", self.my_drive, methods=["GET"]),
+                Route(f"{prefix}/drives", self.all_drives, methods=["GET"]),
+                Route(f"{prefix}/drives", self.create_drive, methods=["POST"]),
+                Route(f"{prefix}/drives/{{id}}", self.get_drive, methods=["GET"]),
+                Route(f"{prefix}/drives/{{id}}", self.update_drive, methods=["PATCH"]),
+                Route(f"{prefix}/drives/{{id}}", self.delete_drive, methods=["DELETE"]),
+            ]
+        return found
 
 
 def _has_body(request: Request) -> bool:
@@ -124,35 +157,3 @@ def _offset(token: str | None) -> int:
 
 def _unified(request: Request) -> bool:
     return "/v1beta1/" in request.url.path
-
-
-def _collection(request: Request, views: list[SpaceView], more: bool, offset: int) -> Response:
-    base_url = services(request).settings.base_url
-    unified = _unified(request)
-    body: dict[str, object] = {"value": [drive(v, base_url, unified) for v in views]}
-    if more:
-        token = base64.urlsafe_b64encode(str(offset + len(views)).encode()).decode().rstrip("=")
-        body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skiptoken": token}))
-    return JSONResponse(body)
-
-
-def _one(request: Request, view: SpaceView, status: int = 200) -> Response:
-    return JSONResponse(
-        drive(view, services(request).settings.base_url, _unified(request)), status_code=status
-    )
-
-
-def routes() -> list[Route]:
-    found: list[Route] = []
-    for version in ("v1.0", "v1beta1"):
-        prefix = f"/graph/{version}"
-        found += [
-            Route(f"{prefix}/me/drives", my_drives, methods=["GET"]),
-            Route(f"{prefix}/me/drive", my_drive, methods=["GET"]),
-            Route(f"{prefix}/drives", all_drives, methods=["GET"]),
-            Route(f"{prefix}/drives", create_drive, methods=["POST"]),
-            Route(f"{prefix}/drives/{{id}}", get_drive, methods=["GET"]),
-            Route(f"{prefix}/drives/{{id}}", update_drive, methods=["PATCH"]),
-            Route(f"{prefix}/drives/{{id}}", delete_drive, methods=["DELETE"]),
-        ]
-    return found

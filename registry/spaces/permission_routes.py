@@ -5,84 +5,108 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from registry.access import roles
-from registry.auth import user_store as users
+from registry.access.principal import Authenticate
+from registry.auth.directory import RegisteredUsers
 from registry.core.errors import BadRequest, NotFound
-from registry.core.http import caller, json_body, services
+from registry.core.http import json_body
 from registry.core.responses import JSONResponse
 from registry.spaces.drive_json import permission
-from registry.spaces.service import UNCHANGED, Unchanged
+from registry.spaces.service import UNCHANGED, SpaceService, Unchanged
 
 RECIPIENT_TYPE = "@libre.graph.recipient.type"
 
 
-async def invite(request: Request) -> Response:
-    principal = await caller(request)
-    body = await json_body(request)
-    role = _role(body.get("roles"))
-    expires = _expiry(body.get("expirationDateTime"))
-    raw_recipients = body.get("recipients")
-    if not isinstance(raw_recipients, list) or not raw_recipients or len(raw_recipients) > 100:
-        raise BadRequest("recipients must be a list of 1 to 100 recipients")
-    async with services(request).engine.connect() as conn:
-        recipients = [await _recipient(conn, item) for item in raw_recipients]
-    granted = await services(request).spaces.invite(
-        principal, request.path_params["id"], recipients, role, expires
-    )
-    return JSONResponse({"value": [permission(m, unified_roles=True) for m in granted]})
+class PermissionRoutes:
+    """Members and role definitions, bound to the space service, the user directory and the
+    caller's authentication."""
 
+    def __init__(
+        self, spaces: SpaceService, users: RegisteredUsers, authenticate: Authenticate
+    ) -> None:
+        self._spaces = spaces
+        self._users = users
+        self._authenticate = authenticate
 
-async def list_permissions(request: Request) -> Response:
-    principal = await caller(request)
-    view = await services(request).spaces.get_visible(principal, request.path_params["id"])
-    return JSONResponse(
-        {
-            "@libre.graph.permissions.actions.allowedValues": roles.actions(roles.MANAGER),
-            "@libre.graph.permissions.roles.allowedValues": roles.DEFINITIONS,
-            "value": [permission(m, unified_roles=True) for m in view.members],
-        }
-    )
+    async def invite(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        body = await json_body(request)
+        role = _role(body.get("roles"))
+        expires = _expiry(body.get("expirationDateTime"))
+        raw_recipients = body.get("recipients")
+        if not isinstance(raw_recipients, list) or not raw_recipients or len(raw_recipients) > 100:
+            raise BadRequest("recipients must be a list of 1 to 100 recipients")
+        recipients = [await _recipient(self._users, item) for item in raw_recipients]
+        granted = await self._spaces.invite(
+            principal, request.path_params["id"], recipients, role, expires
+        )
+        return JSONResponse({"value": [permission(m, unified_roles=True) for m in granted]})
 
+    async def list_permissions(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        view = await self._spaces.get_visible(principal, request.path_params["id"])
+        return JSONResponse(
+            {
+                "@libre.graph.permissions.actions.allowedValues": roles.actions(roles.MANAGER),
+                "@libre.graph.permissions.roles.allowedValues": roles.DEFINITIONS,
+                "value": [permission(m, unified_roles=True) for m in view.members],
+            }
+        )
 
-async def update_permission(request: Request) -> Response:
-    principal = await caller(request)
-    body = await json_body(request)
-    role = _role(body["roles"]) if "roles" in body else None
-    expires: datetime | Unchanged | None = UNCHANGED
-    if "expirationDateTime" in body:
-        expires = _expiry(body["expirationDateTime"])
-    if role is None and isinstance(expires, Unchanged):
-        raise BadRequest("nothing to change: give roles or expirationDateTime")
-    member = await services(request).spaces.update_member(
-        principal, request.path_params["id"], request.path_params["perm_id"], role, expires
-    )
-    return JSONResponse(permission(member, unified_roles=True))
+    async def update_permission(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        body = await json_body(request)
+        role = _role(body["roles"]) if "roles" in body else None
+        expires: datetime | Unchanged | None = UNCHANGED
+        if "expirationDateTime" in body:
+            expires = _expiry(body["expirationDateTime"])
+        if role is None and isinstance(expires, Unchanged):
+            raise BadRequest("nothing to change: give roles or expirationDateTime")
+        member = await self._spaces.update_member(
+            principal, request.path_params["id"], request.path_params["perm_id"], role, expires
+        )
+        return JSONResponse(permission(member, unified_roles=True))
 
+    async def delete_permission(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        await self._spaces.remove_member(
+            principal, request.path_params["id"], request.path_params["perm_id"]
+        )
+        return Response(status_code=204)
 
-async def delete_permission(request: Request) -> Response:
-    principal = await caller(request)
-    await services(request).spaces.remove_member(
-        principal, request.path_params["id"], request.path_params["perm_id"]
-    )
-    return Response(status_code=204)
+    async def role_definitions(self, request: Request) -> Response:
+        await self._authenticate(request)
+        return JSONResponse(roles.DEFINITIONS)
 
+    async def role_definition(self, request: Request) -> Response:
+        await self._authenticate(request)
+        role = roles.ROLE_BY_UNIFIED_ID.get(request.path_params["role_id"])
+        if role is None:
+            raise NotFound("no such role definition")
+        return JSONResponse(roles.definition(role))
 
-async def role_definitions(request: Request) -> Response:
-    await caller(request)
-    return JSONResponse(roles.DEFINITIONS)
-
-
-async def role_definition(request: Request) -> Response:
-    await caller(request)
-    role = roles.ROLE_BY_UNIFIED_ID.get(request.path_params["role_id"])
-    if role is None:
-        raise NotFound("no such role definition")
-    return JSONResponse(roles.definition(role))
+    def routes(self) -> list[Route]:
+        root = "/graph/v1beta1/drives/{id}/root"
+        return [
+            Route(f"{root}/invite", self.invite, methods=["POST"]),
+            Route(f"{root}/permissions", self.list_permissions, methods=["GET"]),
+            Route(f"{root}/permissions/{{perm_id}}", self.update_permission, methods=["PATCH"]),
+            Route(f"{root}/permissions/{{perm_id}}", self.delete_permission, methods=["DELETE"]),
+            Route(
+                "/graph/v1beta1/roleManagement/permissions/roleDefinitions",
+                self.role_definitions,
+                methods=["GET"],
+            ),
+            Route(
+                "/graph/v1beta1/roleManagement/permissions/roleDefinitions/{role_id}",
+                self.role_definition,
+                methods=["GET"],
+            ),
+        ]
 
 
 def _role(value: Any) -> str:
@@ -109,7 +133,7 @@ def _expiry(value: Any) -> datetime | None:
     return moment
 
 
-async def _recipient(conn: AsyncConnection, item: Any) -> tuple[str, str]:
+async def _recipient(users: RegisteredUsers, item: Any) -> tuple[str, str]:
     if not isinstance(item, dict) or not isinstance(item.get("objectId"), str):
         raise BadRequest("each recipient needs an objectId")
     kind = item.get(RECIPIENT_TYPE, "user")
@@ -120,27 +144,7 @@ async def _recipient(conn: AsyncConnection, item: Any) -> tuple[str, str]:
         return "group", object_id
     if kind != "user":
         raise BadRequest(f"{RECIPIENT_TYPE} must be 'user' or 'group'")
-    user = await users.find(conn, object_id)
-    if user is None:
+    user_id = await users.user_id(object_id)
+    if user_id is None:
         raise BadRequest(f"unknown user {object_id!r}")
-    return "user", user.id
-
-
-def routes() -> list[Route]:
-    root = "/graph/v1beta1/drives/{id}/root"
-    return [
-        Route(f"{root}/invite", invite, methods=["POST"]),
-        Route(f"{root}/permissions", list_permissions, methods=["GET"]),
-        Route(f"{root}/permissions/{{perm_id}}", update_permission, methods=["PATCH"]),
-        Route(f"{root}/permissions/{{perm_id}}", delete_permission, methods=["DELETE"]),
-        Route(
-            "/graph/v1beta1/roleManagement/permissions/roleDefinitions",
-            role_definitions,
-            methods=["GET"],
-        ),
-        Route(
-            "/graph/v1beta1/roleManagement/permissions/roleDefinitions/{role_id}",
-            role_definition,
-            methods=["GET"],
-        ),
-    ]
+    return "user", user_id

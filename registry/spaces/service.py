@@ -12,12 +12,12 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.access import roles
 from registry.access.principal import Principal
 from registry.changes import log as changes
-from registry.changes.signal import ChangeSignal, writing
+from registry.changes.unit_of_work import UnitOfWork
 from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.spaces import store
 from registry.spaces.odata import Filter, OrderBy
@@ -45,15 +45,14 @@ UNCHANGED = Unchanged()
 class SpaceService:
     def __init__(
         self,
-        engine: AsyncEngine,
+        unit_of_work: UnitOfWork,
         providers: Mapping[str, StorageProvider],
         default_project_quota: int,
         default_personal_quota: int,
         provider_for_type: Mapping[str, str] | None = None,
-        signal: ChangeSignal | None = None,
     ) -> None:
-        self._engine = engine
-        self._signal = signal
+        self._unit_of_work = unit_of_work
+        self._engine = engine = unit_of_work.engine
         self._providers = providers
         self._default_provider = next(iter(providers.values()))
         self._provider_for_type = provider_for_type or {}
@@ -66,8 +65,8 @@ class SpaceService:
         )
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """A write transaction; the change tailer and delivery worker hear of its changes."""
-        return writing(self._engine, self._signal)
+        """A write transaction; what it logs is fanned out and signalled (see `UnitOfWork`)."""
+        return self._unit_of_work.begin()
 
     async def list_visible(
         self, principal: Principal, where: Filter | None, order: OrderBy | None, offset: int

@@ -1,4 +1,5 @@
-"""Keeps the change log, finished deliveries and lapsed subscriptions from growing forever."""
+"""Keeps the change log, finished deliveries and lapsed subscriptions from growing forever: one
+hourly sweep over the prune functions the changes and outbox wings own."""
 
 from __future__ import annotations
 
