@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LINT = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True))"
+LINT = "import sys; from importlinter.cli import lint_imports as l; sys.exit(l(no_cache=True))"
 
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
