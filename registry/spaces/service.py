@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import unicodedata
 import uuid
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -21,14 +19,19 @@ from registry.changes.unit_of_work import UnitOfWork
 from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.spaces import store
 from registry.spaces.odata import Filter, OrderBy
+from registry.spaces.validation import (
+    description_of,
+    quota_patch,
+    slug,
+    validate_name,
+    validate_quota,
+)
 from registry.spaces.views import MemberView, SpaceView, group_rows
 from storage import StorageProvider
 
 logger = logging.getLogger("spacereg.spaces")
 
 PAGE_SIZE = 100
-NAME_MAX = 255
-FORBIDDEN_NAME_CHARACTERS = set('/\\.:?*"><|')
 # SQLite runs every query in a thread of its own: many listings at once fight over the GIL and
 # serve fewer requests per second, with a longer tail, than a few at a time. PostgreSQL's limit
 # is its connection pool.
@@ -104,7 +107,7 @@ class SpaceService:
         """Create the user's personal space unless it exists (called on first sight)."""
         if await store.personal_space_id(conn, user_id) is not None:
             return
-        alias = await self._free_alias(conn, f"personal/{_slug(username)}")
+        alias = await self._free_alias(conn, f"personal/{slug(username)}")
         await self._create(conn, "personal", alias, display_name, "", self._personal_quota, user_id)
 
     async def create_project(
@@ -113,10 +116,10 @@ class SpaceService:
         if not principal.is_admin:
             raise Forbidden("only administrators may create project spaces")
         name = validate_name(name)
-        description = _description(description)
+        description = description_of(description)
         total = self._project_quota if quota_total is None else validate_quota(quota_total)
         async with self.transaction() as conn:
-            alias = await self._free_alias(conn, f"project/{_slug(name)}")
+            alias = await self._free_alias(conn, f"project/{slug(name)}")
             space_id = await self._create(
                 conn, "project", alias, name, description, total, principal.user_id
             )
@@ -183,11 +186,11 @@ class SpaceService:
             if "name" in patch:
                 values["name"] = validate_name(patch["name"])
             if "description" in patch:
-                values["description"] = _description(patch["description"])
+                values["description"] = description_of(patch["description"])
             if "quota" in patch:
                 if not principal.is_admin:
                     raise Forbidden("only administrators may change a quota")
-                values["quota_total"] = _quota_patch(patch["quota"])
+                values["quota_total"] = quota_patch(patch["quota"])
             if restore:
                 if view.space.status != "disabled":
                     raise BadRequest("the space is not disabled")
@@ -358,41 +361,6 @@ class SpaceService:
 def _keep_a_manager(view: SpaceView, member: MemberView, verb: str) -> None:
     if member.role == roles.MANAGER and sum(m.role == roles.MANAGER for m in view.members) < 2:
         raise Conflict(f"the last manager cannot be {verb}", code="conflict")
-
-
-def validate_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise BadRequest("name must be a non-empty string")
-    if len(name) > NAME_MAX:
-        raise BadRequest(f"name must be at most {NAME_MAX} characters")
-    if bad := sorted(FORBIDDEN_NAME_CHARACTERS & set(name)):
-        raise BadRequest(f"name must not contain {' '.join(bad)}")
-    return name.strip()
-
-
-def validate_quota(total: Any) -> int:
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-        raise BadRequest("quota.total must be a non-negative integer (0: unlimited)")
-    return total
-
-
-def _quota_patch(value: Any) -> int | None:
-    if not isinstance(value, dict) or "total" not in value:
-        raise BadRequest("quota must be an object with 'total'")
-    return validate_quota(value["total"]) or None
-
-
-def _description(value: Any) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str) or len(value) > 4096:
-        raise BadRequest("description must be a string of at most 4096 characters")
-    return value
-
-
-def _slug(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "space"
 
 
 def _permission_id() -> str:
