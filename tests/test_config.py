@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from registry.runtime.settings import ENVIRONMENT, ConfigError, load_settings
-from storage.service_config import ServiceConfigError, load_service_config
 from tests.processes import SPACEREG, clean_env
 
 
@@ -267,46 +266,3 @@ def test_serve_exits_2_naming_the_bad_key(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "spacereg: configuration error: federation.allow_http" in result.stderr
     assert not (tmp_path / "data").exists()
-
-
-# ------------------------------------------------------------------ the provider service
-
-SECRET = "s" * 40
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ('port = "9200"', "port: expected an integer"),
-        ("min_lease_seconds = 1.5", "min_lease_seconds: expected an integer"),
-        ("name = 7", "name: expected a string"),
-        ('options = "root=/srv"', "options: expected a table"),
-        ("[tls]\ncertfile = 'x'", "unknown configuration keys: tls"),
-        ("min_lease_seconds = 10\nmax_lease_seconds = 5", "min_lease_seconds"),
-        ('public_url = "disk1.test"', "public_url"),
-    ],
-)
-def test_provider_service_refuses_wrong_types_naming_the_key(tmp_path, text, message):
-    config = tmp_path / "provider.toml"
-    config.write_text(f'secret = "{SECRET}"\n{text}\n')
-    with pytest.raises(ServiceConfigError, match=message):
-        load_service_config(config, env={})
-
-
-def test_provider_service_secret_is_not_repeated_in_errors():
-    with pytest.raises(ServiceConfigError, match="secret: string should have at least") as caught:
-        load_service_config(env={"SPACEREG_PROVIDER_SECRET": "tiny-secret"})
-    assert "tiny-secret" not in str(caught.value)
-
-
-def test_provider_service_environment_and_options(tmp_path):
-    config = tmp_path / "provider.toml"
-    config.write_text(f'secret = "{SECRET}"\n[options]\nroot = "/srv"\ndav_threads = 4\n')
-    settings = load_service_config(
-        config,
-        env={"SPACEREG_PROVIDER_MAX_LEASE_SECONDS": "600", "SPACEREG_PROVIDER_OPTION_ROOT": "/x"},
-    )
-    assert settings.max_lease_seconds == 600
-    assert settings.options == {"root": "/x", "dav_threads": 4}
-    with pytest.raises(ServiceConfigError, match=r"\(from SPACEREG_PROVIDER_PORT\)"):
-        load_service_config(config, env={"SPACEREG_PROVIDER_PORT": "ninety"})
