@@ -1,84 +1,142 @@
-"""Settings: read once at start-up from a TOML file, then `SPACEREG_*` environment variables.
+"""Settings: read once at start-up, then passed down.
 
-Precedence, lowest first: built-in defaults, the TOML file, the environment, command-line flags.
+Precedence, lowest first: built-in defaults, the TOML file (`--config`), `SPACEREG_*`
+environment variables, command-line flags. The loading is shared with the provider service
+(common/settings.py): a value of the wrong type is refused with its key named, never coerced,
+and unknown keys are errors at every level, except the driver options of a `[[providers]]`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+
+from common.settings import EnvVar, SettingsError, Table, TopSettings, comma_list, load
 from registry.auth.idp.users import DemoUser
 
 GIB = 1024**3
 
-__all__ = ["ConfigError", "DemoUser", "Issuer", "ProviderConfig", "Settings", "load_settings"]
+__all__ = [
+    "ConfigError",
+    "DemoUser",
+    "FederationSettings",
+    "Issuer",
+    "ProviderConfig",
+    "Settings",
+    "load_settings",
+]
+
+Port = Annotated[StrictInt, Field(gt=0, lt=65536)]
+Bytes = Annotated[StrictInt, Field(ge=0)]
+PositiveInt = Annotated[StrictInt, Field(gt=0)]
+PositiveFloat = Annotated[StrictFloat, Field(gt=0)]
 
 
-class ConfigError(Exception):
+class ConfigError(SettingsError):
     """The configuration cannot be used; the message names the offending key."""
 
 
-@dataclass(frozen=True)
-class Issuer:
+class Issuer(Table):
     """An OpenID Connect issuer whose access tokens we accept."""
 
     url: str
-    audience: str
+    audience: str = ""  # empty: the registry's `audience`
     groups_claim: str | None = "groups"
 
+    @field_validator("url")
+    @classmethod
+    def _without_trailing_slash(cls, url: str) -> str:
+        return url.rstrip("/")
 
-@dataclass(frozen=True)
-class ProviderConfig:
+
+class ProviderConfig(Table):
+    """A `[[providers]]` table. Its other keys are the driver's options: the driver checks them."""
+
+    model_config = ConfigDict(extra="allow")
+
     name: str
     driver: str
-    options: Mapping[str, Any] = field(default_factory=dict)
     drive_types: tuple[str, ...] = ()  # types of new spaces this provider holds
 
+    @property
+    def options(self) -> Mapping[str, Any]:
+        return dict(self.model_extra or {})
 
-@dataclass(frozen=True)
-class FederationSettings:
+
+def _ip_network(text: str) -> str:
+    try:
+        ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP network (like 10.0.0.0/8)") from None
+    return text.strip()
+
+
+class FederationSettings(Table):
     """Discovery of other registries (see federation/)."""
 
     dns_nameservers: tuple[str, ...] = ()
-    allow_private_networks: tuple[str, ...] = ()
-    allow_http: bool = False
+    allow_private_networks: tuple[Annotated[str, AfterValidator(_ip_network)], ...] = ()
+    allow_http: StrictBool = False
     ca_file: str | None = None
-    reveal_unknown_users: bool = False
+    reveal_unknown_users: StrictBool = False
 
 
-@dataclass(frozen=True)
-class Settings:
-    data_dir: Path
+class Settings(TopSettings):
+    data_dir: Path = Path("var")
     host: str = "127.0.0.1"
-    port: int = 8080
-    base_url: str = ""
+    port: Port = 8080
+    base_url: str = ""  # default: http(s)://host:port
     domain: str = ""  # users are addressed as user@domain; default: base_url's host[:port]
-    database_url: str = ""
+    database_url: str = ""  # default: SQLite in data_dir
     audience: str = "spacereg"
     issuers: tuple[Issuer, ...] = ()
     admin_users: tuple[str, ...] = ("admin",)
     admin_role: str = "spacereg-admin"
     roles_claim: str = "roles"
-    default_project_quota: int = 10 * GIB
-    default_personal_quota: int = 5 * GIB
+    default_project_quota: Bytes = 10 * GIB
+    default_personal_quota: Bytes = 5 * GIB
     idp_users: tuple[DemoUser, ...] = ()
-    providers: tuple[ProviderConfig, ...] = ()
+    providers: tuple[ProviderConfig, ...] = ()  # default: one local provider in data_dir
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
     # Change notifications: NATS JetStream fans changes out between replicas when set.
     nats_url: str = ""
-    change_retention_days: int = 30
-    delivery_max_age_seconds: int = 2 * 24 * 3600
-    sse_keepalive_seconds: float = 15.0
+    change_retention_days: PositiveInt = 30
+    delivery_max_age_seconds: PositiveInt = 2 * 24 * 3600
+    sse_keepalive_seconds: PositiveFloat = 15.0
     # How often workers look in the database for changes and deliveries nobody told them of.
-    change_poll_seconds: float = 1.0
+    change_poll_seconds: PositiveFloat = 1.0
     federation: FederationSettings = FederationSettings()
+
+    @field_validator("idp_users", mode="before")
+    @classmethod
+    def _user_defaults(cls, users: Any) -> Any:
+        """`display_name` defaults to the username, `email` to username@example.org."""
+        if not isinstance(users, list | tuple):
+            return users
+        return [_with_user_defaults(user) if isinstance(user, dict) else user for user in users]
+
+    @model_validator(mode="after")
+    def _unique_provider_names(self) -> Settings:
+        names = [provider.name for provider in self.providers]
+        if len(set(names)) != len(names):
+            raise ValueError("providers: names must be unique")
+        return self
 
     @property
     def embedded_idp(self) -> bool:
@@ -103,27 +161,46 @@ class Settings:
         return (Issuer(url=self.idp_issuer, audience=self.audience),)
 
 
-_SCALARS: dict[str, type] = {
-    "data_dir": Path,
-    "host": str,
-    "port": int,
-    "base_url": str,
-    "domain": str,
-    "database_url": str,
-    "audience": str,
-    "admin_role": str,
-    "roles_claim": str,
-    "default_project_quota": int,
-    "default_personal_quota": int,
-    "tls_certfile": str,
-    "tls_keyfile": str,
-    "nats_url": str,
-    "change_retention_days": int,
-    "delivery_max_age_seconds": int,
-    "sse_keepalive_seconds": float,
-    "change_poll_seconds": float,
+def _with_user_defaults(user: dict[str, Any]) -> dict[str, Any]:
+    name = user.get("username")
+    if not isinstance(name, str):  # only the username's error is worth reporting
+        return {"display_name": "", "email": "", **user}
+    return {"display_name": name, "email": f"{name}@example.org", **user}
+
+
+# SPACEREG_<KEY> for these keys; README.md's Configuration table lists every variable.
+_ENV_KEYS = (
+    "data_dir",
+    "host",
+    "port",
+    "base_url",
+    "domain",
+    "database_url",
+    "audience",
+    "admin_role",
+    "roles_claim",
+    "default_project_quota",
+    "default_personal_quota",
+    "tls_certfile",
+    "tls_keyfile",
+    "nats_url",
+    "change_retention_days",
+    "delivery_max_age_seconds",
+    "sse_keepalive_seconds",
+    "change_poll_seconds",
+)
+ENVIRONMENT: dict[str, EnvVar] = {
+    **{f"SPACEREG_{key.upper()}": EnvVar((key,)) for key in _ENV_KEYS},
+    "SPACEREG_ADMIN_USERS": EnvVar(("admin_users",), comma_list),
+    "SPACEREG_TRUSTED_ISSUERS": EnvVar(
+        ("issuers",), lambda text: [{"url": url} for url in comma_list(text)]
+    ),
+    "SPACEREG_DNS_NAMESERVERS": EnvVar(("federation", "dns_nameservers"), comma_list),
+    "SPACEREG_ALLOW_PRIVATE_NETWORKS": EnvVar(("federation", "allow_private_networks"), comma_list),
+    "SPACEREG_ALLOW_HTTP": EnvVar(("federation", "allow_http")),
+    "SPACEREG_CA_FILE": EnvVar(("federation", "ca_file")),
+    "SPACEREG_REVEAL_UNKNOWN_USERS": EnvVar(("federation", "reveal_unknown_users")),
 }
-_LISTS = {"admin_users"}
 
 
 def load_settings(
@@ -131,152 +208,34 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
+    """The settings from `config_file`, `env` (default: this process's) and `overrides`
+    (None values are flags not given). Raises ConfigError naming each bad key."""
     env = os.environ if env is None else env
-    raw: dict[str, Any] = {}
-    if config_file is not None:
-        try:
-            raw = tomllib.loads(config_file.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
-    raw.update(_from_env(env))
-    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return _build(raw)
-
-
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key in [*_SCALARS, *_LISTS]:
-        value = env.get(f"SPACEREG_{key.upper()}")
-        if value is not None:
-            found[key] = _split(value) if key in _LISTS else value
-    issuers = env.get("SPACEREG_TRUSTED_ISSUERS")
-    if issuers is not None:
-        found["issuers"] = [{"url": url} for url in _split(issuers)]
-    federation: dict[str, Any] = {}
-    if (servers := env.get("SPACEREG_DNS_NAMESERVERS")) is not None:
-        federation["dns_nameservers"] = _split(servers)
-    if (allowed := env.get("SPACEREG_ALLOW_PRIVATE_NETWORKS")) is not None:
-        federation["allow_private_networks"] = _split(allowed)
-    if (allow_http := env.get("SPACEREG_ALLOW_HTTP")) is not None:
-        federation["allow_http"] = allow_http.lower() in {"1", "true", "yes"}
-    if (ca_file := env.get("SPACEREG_CA_FILE")) is not None:
-        federation["ca_file"] = ca_file
-    if federation:
-        found["federation"] = federation
-    return found
-
-
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def _build(raw: dict[str, Any]) -> Settings:
-    unknown = set(raw) - {*_SCALARS, *_LISTS, "issuers", "idp_users", "providers", "federation"}
-    if unknown:
-        raise ConfigError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
-    values: dict[str, Any] = {}
-    for key, kind in _SCALARS.items():
-        if key in raw:
-            try:
-                values[key] = kind(raw[key])
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{key}: expected {kind.__name__}, got {raw[key]!r}") from exc
-    if "admin_users" in raw:
-        values["admin_users"] = tuple(str(u) for u in raw["admin_users"])
-    settings = Settings(data_dir=values.pop("data_dir", Path("var")), **values)
-    audience = settings.audience
-    issuers = tuple(
-        Issuer(
-            url=str(item["url"]).rstrip("/"),
-            audience=str(item.get("audience", audience)),
-            groups_claim=item.get("groups_claim", "groups"),
-        )
-        for item in _table_list(raw, "issuers", required=("url",))
-    )
-    users = tuple(
-        DemoUser(
-            username=str(item["username"]),
-            password=str(item["password"]),
-            display_name=str(item.get("display_name", item["username"])),
-            email=str(item.get("email", f"{item['username']}@example.org")),
-            groups=tuple(item.get("groups", ())),
-        )
-        for item in _table_list(raw, "idp_users", required=("username", "password"))
-    )
-    providers = tuple(
-        ProviderConfig(
-            name=str(item["name"]),
-            driver=str(item["driver"]),
-            options={k: v for k, v in item.items() if k not in {"name", "driver", "drive_types"}},
-            drive_types=tuple(str(t) for t in item.get("drive_types", ())),
-        )
-        for item in _table_list(raw, "providers", required=("name", "driver"))
-    )
-    federation = FederationSettings(**_federation(raw.get("federation", {})))
-    return _with_derived_defaults(
-        replace(
-            settings, issuers=issuers, idp_users=users, providers=providers, federation=federation
-        )
-    )
-
-
-def _table_list(raw: dict[str, Any], key: str, required: tuple[str, ...]) -> list[dict[str, Any]]:
-    items = raw.get(key, [])
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise ConfigError(f"{key}: expected a list of tables")
-    for item in items:
-        missing = [name for name in required if name not in item]
-        if missing:
-            raise ConfigError(f"{key}: entry {item!r} lacks {', '.join(missing)}")
-    return items
-
-
-def _federation(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise ConfigError("federation: expected a table")
-    known = {
-        "dns_nameservers",
-        "allow_private_networks",
-        "allow_http",
-        "ca_file",
-        "reveal_unknown_users",
-    }
-    if unknown := set(raw) - known:
-        raise ConfigError(f"federation: unknown keys {', '.join(sorted(unknown))}")
-    result = dict(raw)
-    for key in ("dns_nameservers", "allow_private_networks"):
-        if key in result:
-            result[key] = tuple(str(v) for v in result[key])
-    return result
+    settings = load(Settings, config_file, env, ENVIRONMENT, overrides or {}, ConfigError)
+    return _with_derived_defaults(settings)
 
 
 def _with_derived_defaults(settings: Settings) -> Settings:
-    if not 0 < settings.port < 65536:
-        raise ConfigError(f"port: {settings.port} is not a TCP port")
     scheme = "https" if settings.tls_certfile else "http"
     base_url = (settings.base_url or f"{scheme}://{settings.host}:{settings.port}").rstrip("/")
-    if urlsplit(base_url).scheme not in {"http", "https"} or not urlsplit(base_url).netloc:
+    parts = urlsplit(base_url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ConfigError(f"base_url: {base_url!r} is not an absolute http(s) URL")
     database_url = settings.database_url or (
         f"sqlite+aiosqlite:///{(settings.data_dir / 'spacereg.db').resolve()}"
     )
-    providers = settings.providers or (
-        ProviderConfig(
-            name="local", driver="local", options={"root": str(settings.data_dir / "spaces")}
-        ),
+    local = {"name": "local", "driver": "local", "root": str(settings.data_dir / "spaces")}
+    providers = settings.providers or (ProviderConfig.model_validate(local),)
+    issuers = tuple(
+        issuer if issuer.audience else issuer.model_copy(update={"audience": settings.audience})
+        for issuer in settings.issuers
     )
-    names = [p.name for p in providers]
-    if len(set(names)) != len(names):
-        raise ConfigError("providers: names must be unique")
-    for key in (
-        "change_retention_days",
-        "delivery_max_age_seconds",
-        "sse_keepalive_seconds",
-        "change_poll_seconds",
-    ):
-        if getattr(settings, key) <= 0:
-            raise ConfigError(f"{key}: must be more than 0")
-    domain = settings.domain or urlsplit(base_url).netloc
-    return replace(
-        settings, base_url=base_url, domain=domain, database_url=database_url, providers=providers
+    return settings.model_copy(
+        update={
+            "base_url": base_url,
+            "domain": settings.domain or parts.netloc,
+            "database_url": database_url,
+            "providers": providers,
+            "issuers": issuers,
+        }
     )

@@ -210,12 +210,9 @@ async def test_paris_is_found_at_its_bare_domain_when_dns_publishes_no_record(
 async def test_discovery_refuses_loopback_unless_configuration_allows_it(
     federation: Federation,
 ) -> None:
-    settings = dataclasses.replace(
-        federation.zurich.settings,
-        federation=dataclasses.replace(
-            federation.zurich.settings.federation, allow_private_networks=()
-        ),
-    )
+    zurich = federation.zurich.settings
+    strict = zurich.federation.model_copy(update={"allow_private_networks": ()})
+    settings = zurich.model_copy(update={"federation": strict})
     async with Discovery(discovery_config(settings)) as discovery:
         with pytest.raises(BlockedAddress, match=r"127\.0\.0\.1"):
             await discovery.discover("marie@paris.test")
