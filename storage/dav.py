@@ -216,6 +216,7 @@ class _Stamped(_DAVResource):
 
 class _File(_Stamped, FileResource):
     _upload: str | None = None
+    _upload_file: BinaryIO | None = None
 
     def begin_write(self, *, content_type: str | None = None) -> BinaryIO:
         """Write to a file of its own, renamed over this one in `end_write` when the whole
@@ -228,16 +229,19 @@ class _File(_Stamped, FileResource):
         self._upload = os.path.join(uploads, secrets.token_hex(16))
         fd = os.open(self._upload, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.fchmod(fd, stat.S_IMODE(self.file_stat.st_mode))
-        return os.fdopen(fd, "wb")
+        self._upload_file = os.fdopen(fd, "wb")
+        return self._upload_file
 
     def end_write(self, *, with_errors: bool) -> None:
-        assert self._upload is not None
+        assert self._upload is not None and self._upload_file is not None
+        # WsgiDAV closes the file only when the whole body arrived.
+        self._upload_file.close()
         if with_errors:
             os.unlink(self._upload)
         else:
             os.replace(self._upload, self._file_path)
             self.file_stat = os.stat(self._file_path)
-        self._upload = None
+        self._upload = self._upload_file = None
 
 
 class _Folder(_Stamped, FolderResource):
