@@ -1,6 +1,6 @@
 """Discovery configuration: built once by the registry from its settings, then passed down.
 
-The registry builds it from `registry.runtime.settings.Settings` like this (federation never reads settings):
+The registry builds it from `registry.runtime.settings.Settings` (federation never reads settings):
 
     DiscoveryConfig(
         dns_nameservers=settings.federation.dns_nameservers,

@@ -98,7 +98,7 @@ def assert_matches_openapi(response: httpx2.Response, path_template: str, method
     assert media_type in content, f"{what}: content type {media_type!r} not in {sorted(content)}"
     if media_type != "application/json" and not media_type.endswith("+json"):
         return  # HTML pages; JSON and its +json kinds (JRD, JWK set) are checked
-    pointer = ("paths", path_template, method, "responses", key)
+    pointer: tuple[str, ...] = ("paths", path_template, method, "responses", key)
     if "$ref" in responses[key]:
         pointer = tuple(responses[key]["$ref"][2:].split("/"))
     pointer += ("content", media_type, "schema")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Row
@@ -55,14 +56,14 @@ async def upsert(
     return user_id, True
 
 
-async def find_by_subject(conn: AsyncConnection, issuer: str, subject: str) -> Row | None:
+async def find_by_subject(conn: AsyncConnection, issuer: str, subject: str) -> Row[Any] | None:
     result = await conn.execute(
         select(users).where(users.c.issuer == issuer, users.c.subject == subject)
     )
     return result.first()
 
 
-async def find(conn: AsyncConnection, id_or_username: str) -> Row | None:
+async def find(conn: AsyncConnection, id_or_username: str) -> Row[Any] | None:
     """A recipient named by our user id or by username."""
     result = await conn.execute(
         select(users)

@@ -25,7 +25,7 @@ async def insert(conn: AsyncConnection, values: dict[str, Any], space_ids: Seque
 
 
 # A subscription with the drives it lists (None: all the owner's drives).
-WithDrives = tuple[Row, list[str] | None]
+WithDrives = tuple[Row[Any], list[str] | None]
 
 
 async def owned(conn: AsyncConnection, owner_id: str) -> list[WithDrives]:
@@ -50,7 +50,7 @@ async def get(conn: AsyncConnection, subscription_id: str, owner_id: str) -> Wit
     return None if row is None else (await _with_drives(conn, [row]))[0]
 
 
-async def _with_drives(conn: AsyncConnection, rows: Sequence[Row]) -> list[WithDrives]:
+async def _with_drives(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[WithDrives]:
     """One query for the drives of every listed subscription among `rows`."""
     listed: dict[str, list[str]] = {row.id: [] for row in rows if not row.all_drives}
     if listed:

@@ -47,7 +47,7 @@ async def list_page(
     order: OrderBy | None,
     offset: int,
     limit: int,
-) -> list[Row]:
+) -> list[Row[Any]]:
     """One page of spaces (all spaces when `visible_to` is None) joined with their members.
 
     Rows repeat a space once per member; they come in page order.
@@ -128,7 +128,7 @@ def _order(order: OrderBy | None, columns: Any = None) -> list[Any]:
 
 async def get_with_members(
     conn: AsyncConnection, space_id: str, *, for_update: bool = False
-) -> list[Row]:
+) -> list[Row[Any]]:
     """The space's row once per member; `for_update` locks the space row (PostgreSQL)."""
     statement = (
         select(spaces, *MEMBER_COLUMNS)

@@ -56,7 +56,7 @@ class SpaceView:
         return next((m for m in self.members if m.id == member_id), None)
 
 
-def group_rows(rows: Sequence[Row]) -> list[SpaceView]:
+def group_rows(rows: Sequence[Row[Any]]) -> list[SpaceView]:
     """Fold the one-row-per-member result of the store into spaces, keeping order."""
     if not rows:
         return []

@@ -62,7 +62,12 @@ def sites(
     with ExitStack() as stack:
 
         def start(
-            name: str, domain: str, host: str, ip: str = "127.0.0.1", port: int = 0, **flags: bool
+            name: str,
+            domain: str,
+            host: str,
+            ip: str = "127.0.0.1",
+            port: int = 0,
+            reveal_unknown_users: bool = False,
         ) -> Site:
             sock = bind(ip, port)
             port = sock.getsockname()[1]
@@ -73,7 +78,7 @@ def sites(
                 issuers=(base + "/idp",),
                 software_version="0.1.0-test",
                 capabilities=("drives", "changes"),
-                **flags,
+                reveal_unknown_users=reveal_unknown_users,
             )
             keys = SigningKeys.load_or_create(tmp_path_factory.mktemp(f"keys-{name}"))
             knobs, users = Knobs(), Directory({"marie", "einstein"})
