@@ -118,6 +118,7 @@ async def main(total: int) -> None:
     server.start()
     try:
         wait_for_port(port)
+        assert server.pid is not None  # set by start()
         with DnsServer().running() as dns:
             dns.add("_spacereg._tcp.paris.test", "SRV", [f"10 5 {port} {HOST}."])
             dns.add(HOST, "A", ["127.0.0.1"])

@@ -1,0 +1,1 @@
+"""What more than one benchmark uses: the keep-alive load generator, the seeding of spaces."""
