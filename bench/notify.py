@@ -47,8 +47,8 @@ from starlette.types import Receive, Scope, Send
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common.bounded import read_body
 from federation.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_matches
-from storage.signatures import read_body
 from tests.processes import stop_process, wait_until_serving
 from tests.servers import free_port
 

@@ -11,8 +11,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from common.bounded import read_body
 from storage.provider import Change, ChangeCallback
-from storage.signatures import MAX_SIGNED_BODY_BYTES, body_signed_by, read_body
+from storage.signatures import MAX_SIGNED_BODY_BYTES, body_signed_by
 from storage.wire import error_response
 
 logger = logging.getLogger("spacereg.storage.remote")

@@ -23,6 +23,7 @@ import httpx2
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.bounded import read_body
 from storage.wire import error_response
 
 SCHEME = "Spacereg-HMAC"
@@ -195,24 +196,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
-
-
-async def read_body(receive: Receive, limit: int) -> bytes | None:
-    """A request's whole body, or None past `limit` bytes (what came before a hang-up)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def replayed(body: bytes, receive: Receive) -> Receive:

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.bounded import read_body
 from storage import (
     Availability,
     Change,
@@ -26,7 +27,7 @@ from storage import (
     load_provider,
 )
 from storage.remote import RemoteProvider
-from storage.signatures import MAX_SIGNED_BODY_BYTES, read_body, replayed
+from storage.signatures import MAX_SIGNED_BODY_BYTES, replayed
 from tests.servers import free_port
 from tests.test_provider_service import SECRET, Service, serve_here
 
