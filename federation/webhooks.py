@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import random
 import secrets
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from federation.errors import DiscoveryError
@@ -16,8 +14,6 @@ from federation.safe_http import SafeHttpClient
 
 SIGNATURE_HEADER = "X-Spacereg-Signature"
 EVENT_ID_HEADER = "X-Spacereg-Event-Id"
-BACKOFF_FIRST_S = 1.0
-BACKOFF_MAX_S = 3600.0
 
 
 class CallbackRefused(Exception):
@@ -34,13 +30,6 @@ def signature(secret: str, body: bytes) -> str:
 
 def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
     return header is not None and hmac.compare_digest(signature(secret, body), header)
-
-
-def backoff(failures: int) -> timedelta:
-    """Wait before the next try after `failures` failures in a row: doubling, capped, with
-    up to 20% jitter so that destinations that failed together do not retry together."""
-    base = min(BACKOFF_FIRST_S * 2 ** max(failures - 1, 0), BACKOFF_MAX_S)
-    return timedelta(seconds=base * (1 + 0.2 * random.random()))
 
 
 class WebhookClient:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from starlette.types import Message
 
+from common.backoff import backoff_s
 from common.bounded import read_body, read_capped
 
 
@@ -36,3 +37,10 @@ async def test_an_asgi_body_is_read_until_its_last_message_or_a_hang_up() -> Non
     assert await read_body(receiving(more, last), 4) == b"abcd"
     assert await read_body(receiving(more, gone), 4) == b"ab"
     assert await read_body(receiving(more, last), 3) is None
+
+
+def test_backoff_doubles_up_to_its_cap_and_jitter_only_stretches_it() -> None:
+    assert [backoff_s(n, 0.5, 4.0) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert backoff_s(10_000, 1.0, 60.0) == 60.0
+    stretched = [backoff_s(3, 1.0, 60.0, jitter=0.2) for _ in range(100)]
+    assert all(4.0 <= s <= 4.8 for s in stretched) and len(set(stretched)) > 1

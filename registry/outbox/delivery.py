@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.webhooks import DeliveryFailed, WebhookClient, backoff
+from common.backoff import backoff_s
+from federation.webhooks import DeliveryFailed, WebhookClient
 from registry.outbox import store as outbox
 from registry.outbox.store import Delivery
 
@@ -29,6 +30,16 @@ CLAIM_LEASE = timedelta(seconds=15)
 CLAIM_BATCH = 200
 DESTINATIONS_AT_ONCE = 16
 POLL_SECONDS = 1.0
+# A destination that failed waits 1 s, doubling to an hour, stretched by up to 20% so that
+# destinations that failed together do not retry together.
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 3600.0
+BACKOFF_JITTER = 0.2
+
+
+def backoff(failures: int) -> timedelta:
+    """The wait before a destination's next try after `failures` failures in a row."""
+    return timedelta(seconds=backoff_s(failures, BACKOFF_FIRST_S, BACKOFF_MAX_S, BACKOFF_JITTER))
 
 
 class DeliveryWorker:

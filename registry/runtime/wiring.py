@@ -14,6 +14,7 @@ from importlib.metadata import version
 import httpx2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.supervisor import Supervisor
 from federation.config import DiscoveryConfig
 from federation.instance import Endpoints, LocalInstance
 from federation.keys import SigningKeys
@@ -37,7 +38,6 @@ from registry.outbox.subscriptions import Subscriptions
 from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
-from registry.runtime.supervisor import Supervisor
 from registry.spaces.provider_events import ProviderEvents
 from registry.spaces.service import SpaceService
 from storage import StorageProvider, load_provider
