@@ -1,23 +1,19 @@
 """Sending change notifications to a subscriber's callback, the WebSub way: the callback proves
-it wants them (challenge echo) before the first delivery, and every delivery is signed with the
-subscription's secret (HMAC-SHA256 of the exact body) and names its event id."""
+it wants them (challenge echo, `common/challenge.py`) before the first delivery, and every
+delivery is signed with the subscription's secret (HMAC-SHA256 of the exact body) and names its
+event id."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
-from urllib.parse import urlencode
 
+from common import challenge
 from federation.errors import DiscoveryError
 from federation.safe_http import SafeHttpClient
 
 SIGNATURE_HEADER = "X-Spacereg-Signature"
 EVENT_ID_HEADER = "X-Spacereg-Event-Id"
-
-
-class CallbackRefused(Exception):
-    """The callback did not confirm the subscription."""
 
 
 class DeliveryFailed(Exception):
@@ -37,25 +33,15 @@ class WebhookClient:
         self._http = http
 
     async def confirm(self, callback: str, topic: str, lease_seconds: int) -> None:
-        """Ask the callback to echo a random challenge; anything else refuses the subscription."""
-        challenge = secrets.token_urlsafe(24)
-        query = urlencode(
-            {
-                "mode": "subscribe",
-                "topic": topic,
-                "challenge": challenge,
-                "lease_seconds": lease_seconds,
-            }
-        )
-        separator = "&" if "?" in callback else "?"
+        """The callback echoes a challenge, or challenge.CallbackRefused says why not."""
+        await challenge.confirm(self._get, callback, topic, lease_seconds)
+
+    async def _get(self, url: str) -> challenge.Answer:
         try:
-            answer = await self._http.get(
-                f"{callback}{separator}{query}", what="subscription callback", accept="text/plain"
-            )
+            answer = await self._http.get(url, what="subscription callback", accept="text/plain")
         except DiscoveryError as exc:
-            raise CallbackRefused(str(exc)) from exc
-        if answer.body.decode(errors="replace").strip() != challenge:
-            raise CallbackRefused(f"{callback} did not echo the challenge")
+            raise challenge.CallbackRefused(str(exc)) from exc
+        return challenge.Answer(answer.status, answer.body)
 
     async def deliver(self, callback: str, body: bytes, secret: str, event_id: str) -> None:
         headers = {

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from common import challenge
 from common.bounded import read_body
 from storage.provider import Change, ChangeCallback
 from storage.signatures import MAX_SIGNED_BODY_BYTES, body_signed_by
@@ -45,16 +46,10 @@ class Inbox:
         await response(scope, receive, send)
 
     def _challenge(self, request: Request) -> Response:
-        params = request.query_params
-        challenge = params.get("challenge", "")
-        if (
-            self.topic is None
-            or params.get("mode") != "subscribe"
-            or params.get("topic") != self.topic
-            or not challenge
-        ):
+        echoed = challenge.echo(request.query_params, self.topic)
+        if echoed is None:
             return error_response(404, "notFound", "no such subscription is being requested")
-        return PlainTextResponse(challenge)
+        return PlainTextResponse(echoed)
 
     async def _delivery(self, request: Request) -> Response:
         body = await read_body(request.receive, MAX_SIGNED_BODY_BYTES)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import tempfile
 import time
 import uuid
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx2
 import orjson
 
+from common import challenge
 from storage.provider import Change
 from storage.signatures import MIN_SECRET_LENGTH, body_signature
 
@@ -176,29 +176,19 @@ class Subscriptions:
             await sender.stop()
 
     async def _verify_intent(self, callback: str, lease: int) -> None:
-        challenge = secrets.token_urlsafe(24)
-        params = {
-            "mode": "subscribe",
-            "topic": self.topic,
-            "challenge": challenge,
-            "lease_seconds": str(lease),
-        }
         try:
-            response = await self.http.get(callback, params=params)
+            await challenge.confirm(self._get, callback, self.topic, lease)
+        except challenge.CallbackRefused as exc:
+            raise SubscriptionRefused(str(exc)) from exc
+
+    async def _get(self, url: str) -> challenge.Answer:
+        try:
+            response = await self.http.get(url)
         except httpx2.HTTPError as exc:
-            raise SubscriptionRefused(f"callback unreachable: {exc!r}") from exc
-        if response.is_redirect:  # not followed: the registry must give the exact URL
-            location = response.headers.get("location", "?").partition("?")[0]
-            raise SubscriptionRefused(
-                f"callback answered the challenge with a redirect ({response.status_code}) to "
-                f"{location}; subscribe with that URL instead"
-            )
-        if response.status_code != 200:
-            raise SubscriptionRefused(
-                f"callback answered the challenge with status {response.status_code}, not 200"
-            )
-        if response.content != challenge.encode():
-            raise SubscriptionRefused("callback did not echo the challenge")
+            raise challenge.CallbackRefused(f"callback unreachable: {exc!r}") from exc
+        return challenge.Answer(
+            response.status_code, response.content, response.headers.get("location")
+        )
 
 
 def _check_callback(callback: str) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import pytest
 from starlette.types import Message
 
+from common import challenge
 from common.backoff import backoff_s
 from common.bounded import read_body, read_capped
 
@@ -37,6 +39,37 @@ async def test_an_asgi_body_is_read_until_its_last_message_or_a_hang_up() -> Non
     assert await read_body(receiving(more, last), 4) == b"abcd"
     assert await read_body(receiving(more, gone), 4) == b"ab"
     assert await read_body(receiving(more, last), 3) is None
+
+
+async def test_a_callback_confirms_only_by_echoing_the_challenge() -> None:
+    asked: list[str] = []
+
+    def answering(status: int, body: bytes | None = None, location: str | None = None):
+        async def get(url: str) -> challenge.Answer:
+            asked.append(url)
+            echoed = url.split("challenge=")[1].split("&")[0].encode()
+            return challenge.Answer(status, echoed if body is None else body, location)
+
+        return get
+
+    await challenge.confirm(answering(200), "https://h.example/hook?x=1", "topic", 60)
+    assert asked[0].startswith("https://h.example/hook?x=1&mode=subscribe&topic=topic&")
+    for get, reason in [
+        (answering(200, b"something else"), "did not echo"),
+        (answering(404), "status 404"),
+        (answering(307, location="/elsewhere?q"), r"redirect \(307\) to /elsewhere;"),
+    ]:
+        with pytest.raises(challenge.CallbackRefused, match=reason):
+            await challenge.confirm(get, "https://h.example/hook", "topic", 60)
+
+
+def test_the_answering_side_echoes_only_a_request_for_its_topic() -> None:
+    asked = {"mode": "subscribe", "topic": "disk1", "challenge": "c"}
+    assert challenge.echo(asked, "disk1") == "c"
+    assert challenge.echo(asked, None) is None  # nothing is being requested
+    assert challenge.echo({**asked, "topic": "disk2"}, "disk1") is None
+    assert challenge.echo({**asked, "mode": "unsubscribe"}, "disk1") is None
+    assert challenge.echo({**asked, "challenge": ""}, "disk1") is None
 
 
 def test_backoff_doubles_up_to_its_cap_and_jitter_only_stretches_it() -> None:
