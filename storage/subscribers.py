@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 import orjson
+import stamina
 
 from common import challenge
 from storage.provider import Change
@@ -265,43 +266,61 @@ class _Sender:
 
     async def _deliver(self, delivery: Delivery) -> bool:
         """Deliver until it succeeds; False when the subscriber is gone."""
-        delay, most = self.hub.retry_seconds
-        while True:
-            subscriber = self.hub.store.get(self.callback)
-            if subscriber is None:
-                return False
-            headers = {
-                "Content-Type": "application/json",
-                "X-Spacereg-Event-Id": delivery.event_id,
-                "X-Spacereg-Signature": body_signature(subscriber.secret, delivery.body),
-            }
-            try:
-                response = await self.hub.http.post(
-                    self.callback, content=delivery.body, headers=headers
-                )
-            except httpx2.HTTPError as exc:
-                reason = repr(exc)
-            else:
-                if response.is_success:
-                    return True
-                if response.status_code in UNDELIVERABLE:
-                    logger.error(
-                        "%s refused delivery %s with %d; dropped (it catches up when it renews)",
-                        self.callback,
+        least, most = self.hub.retry_seconds
+        async for attempt in stamina.retry_context(
+            on=_Failed,
+            attempts=None,
+            timeout=None,
+            wait_initial=least,
+            wait_max=most,
+            wait_jitter=0,
+        ):
+            with attempt:
+                try:
+                    return await self._attempt(delivery)
+                except _Failed as exc:
+                    logger.warning(
+                        "delivery %s to %s failed (%s); retry in %.1f s",
                         delivery.event_id,
-                        response.status_code,
+                        self.callback,
+                        exc,
+                        attempt.next_wait,
                     )
-                    return True
-                if response.status_code == 410:  # WebSub: the subscriber is gone for good
-                    await self.hub.store.remove(self.callback)
-                    return False
-                reason = f"status {response.status_code}"
-            logger.warning(
-                "delivery %s to %s failed (%s); retry in %.1f s",
-                delivery.event_id,
-                self.callback,
-                reason,
-                delay,
+                    raise
+        raise AssertionError("unreachable: the retries have no limit")
+
+    async def _attempt(self, delivery: Delivery) -> bool:
+        """One try: True when done with it, False when the subscriber is gone; _Failed when
+        it should be tried again."""
+        subscriber = self.hub.store.get(self.callback)
+        if subscriber is None:
+            return False
+        headers = {
+            "Content-Type": "application/json",
+            "X-Spacereg-Event-Id": delivery.event_id,
+            "X-Spacereg-Signature": body_signature(subscriber.secret, delivery.body),
+        }
+        try:
+            response = await self.hub.http.post(
+                self.callback, content=delivery.body, headers=headers
             )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, most)
+        except httpx2.HTTPError as exc:
+            raise _Failed(repr(exc)) from exc
+        if response.is_success:
+            return True
+        if response.status_code in UNDELIVERABLE:
+            logger.error(
+                "%s refused delivery %s with %d; dropped (it catches up when it renews)",
+                self.callback,
+                delivery.event_id,
+                response.status_code,
+            )
+            return True
+        if response.status_code == 410:  # WebSub: the subscriber is gone for good
+            await self.hub.store.remove(self.callback)
+            return False
+        raise _Failed(f"status {response.status_code}")
+
+
+class _Failed(Exception):
+    """A delivery attempt failed in a way that a later one may not."""
