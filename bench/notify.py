@@ -48,7 +48,7 @@ from starlette.types import Receive, Scope, Send
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.bounded import read_body
-from federation.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_matches
+from common.webhook_signature import BadSignature, verify
 from tests.processes import stop_process, wait_until_serving
 from tests.servers import free_port
 
@@ -701,14 +701,15 @@ class Receiver:
             await _respond(send, 413, b"too large")
             return
         headers = {name.decode(): value.decode() for name, value in scope["headers"]}
-        if not signature_matches(self.secret, body, headers.get(SIGNATURE_HEADER.lower())):
+        try:
+            event_id = verify([self.secret], body, headers)
+        except BadSignature:
             self.bad_signatures += 1
             await _respond(send, 401, b"bad signature")
             return
         if self.hold is not None and not self.hold.is_set():
             self.held.set()
             await self.hold.wait()
-        event_id = headers.get(EVENT_ID_HEADER.lower(), "")
         self.deliveries += 1
         payload = orjson.loads(body)
         name = (

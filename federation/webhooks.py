@@ -1,31 +1,19 @@
 """Sending change notifications to a subscriber's callback, the WebSub way: the callback proves
 it wants them (challenge echo, `common/challenge.py`) before the first delivery, and every
-delivery is signed with the subscription's secret (HMAC-SHA256 of the exact body) and names its
-event id."""
+delivery is signed the Standard Webhooks way with the subscription's secret
+(`common/webhook_signature.py`), its event id the receiver's idempotency key."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from datetime import datetime
 
-from common import challenge
+from common import challenge, webhook_signature
 from federation.errors import DiscoveryError
 from federation.safe_http import SafeHttpClient
-
-SIGNATURE_HEADER = "X-Spacereg-Signature"
-EVENT_ID_HEADER = "X-Spacereg-Event-Id"
 
 
 class DeliveryFailed(Exception):
     """The callback could not be reached or did not accept the delivery; try again later."""
-
-
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
-    return header is not None and hmac.compare_digest(signature(secret, body), header)
 
 
 class WebhookClient:
@@ -43,12 +31,13 @@ class WebhookClient:
             raise challenge.CallbackRefused(str(exc)) from exc
         return challenge.Answer(answer.status, answer.body)
 
-    async def deliver(self, callback: str, body: bytes, secret: str, event_id: str) -> None:
+    async def deliver(
+        self, callback: str, body: bytes, secret: str, event_id: str, now: datetime
+    ) -> None:
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature(secret, body),
-            EVENT_ID_HEADER: event_id,
             "Idempotency-Key": event_id,
+            **webhook_signature.signed_headers(secret, event_id, body, now),
         }
         try:
             status = await self._http.post(callback, body, headers, what="delivery")

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from common import challenge
+from common import challenge, webhook_signature
 from common.bounded import read_body
 from storage.provider import Change, ChangeCallback
-from storage.signatures import MAX_SIGNED_BODY_BYTES, body_signed_by
+from storage.signatures import MAX_SIGNED_BODY_BYTES
 from storage.wire import error_response
 
 logger = logging.getLogger("spacereg.storage.remote")
@@ -55,8 +55,10 @@ class Inbox:
         body = await read_body(request.receive, MAX_SIGNED_BODY_BYTES)
         if body is None:
             return error_response(413, "tooLarge", "delivery too large")
-        if not body_signed_by(self.secrets, body, request.headers.get("x-spacereg-signature")):
-            return error_response(401, "unauthenticated", "bad or missing X-Spacereg-Signature")
+        try:
+            webhook_signature.verify(self.secrets, body, request.headers)
+        except webhook_signature.BadSignature as exc:
+            return error_response(401, "unauthenticated", f"bad delivery signature: {exc}")
         try:
             event = orjson.loads(body)
             event_id = str(event["id"])

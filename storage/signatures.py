@@ -5,8 +5,7 @@ an HMAC-SHA256 with the shared secret over the method, the path with its query, 
 the nonce and the SHA-256 of the body. WebDAV bodies are streamed, so requests below
 `/dav/` sign the literal `UNSIGNED-PAYLOAD` instead of the body's digest (as S3 does).
 
-Deliveries to a subscriber carry `X-Spacereg-Signature: sha256=<hex>`, an HMAC-SHA256 of the
-exact body with the subscription's own secret.
+(Deliveries to a subscriber are signed the Standard Webhooks way: `common/webhook_signature.py`.)
 """
 
 from __future__ import annotations
@@ -125,17 +124,6 @@ def verify(
     if not hmac.compare_digest(expected, sig):
         raise SignatureError("bad signature")
     guard.check(nonce, now)
-
-
-def body_signature(secret: str, body: bytes) -> str:
-    """The X-Spacereg-Signature header value of a delivery."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def body_signed_by(secrets_: list[str], body: bytes, header: str | None) -> bool:
-    if not header or not header.startswith("sha256="):
-        return False
-    return any(hmac.compare_digest(body_signature(s, body), header) for s in secrets_)
 
 
 class RequireSignature:

@@ -2,10 +2,11 @@
 
 A subscriber is a callback URL with its own secret and a lease. Subscribing verifies intent: the
 callback must echo a random challenge. Subscribers are kept in a small JSON file so that a restart
-keeps them. Each subscriber has one sender that delivers in order and retries with backoff; while
-it waits, newer changes of the same space replace older ones (a change carries the whole state of
-the space), so its queue is bounded by the number of spaces. A subscriber that misses changes
-anyway (queue overflow, a restart) catches up when it renews and reconciles.
+keeps them. Deliveries are signed the Standard Webhooks way with the subscriber's secret. Each
+subscriber has one sender that delivers in order and retries with backoff; while it waits, newer
+changes of the same space replace older ones (a change carries the whole state of the space), so
+its queue is bounded by the number of spaces. A subscriber that misses changes anyway (queue
+overflow, a restart) catches up when it renews and reconciles.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import httpx2
 import orjson
 import stamina
 
-from common import challenge
+from common import challenge, webhook_signature
 from storage.provider import Change
-from storage.signatures import MIN_SECRET_LENGTH, body_signature
+from storage.signatures import MIN_SECRET_LENGTH
 
 logger = logging.getLogger("spacereg.provider.subscribers")
 
@@ -297,8 +298,12 @@ class _Sender:
             return False
         headers = {
             "Content-Type": "application/json",
-            "X-Spacereg-Event-Id": delivery.event_id,
-            "X-Spacereg-Signature": body_signature(subscriber.secret, delivery.body),
+            **webhook_signature.signed_headers(
+                subscriber.secret,
+                delivery.event_id,
+                delivery.body,
+                datetime.fromtimestamp(self.hub.store.clock(), UTC),
+            ),
         }
         try:
             response = await self.hub.http.post(

@@ -92,6 +92,7 @@ class DeliveryWorker:
                         orjson.dumps(delivery.payload),
                         delivery.secret,
                         delivery.event_id,
+                        self._clock(),
                     )
                 except DeliveryFailed as exc:
                     failure = exc
