@@ -34,6 +34,7 @@ from registry.changes.signal import ChangeSignal
 from registry.changes.unit_of_work import UnitOfWork
 from registry.outbox import store as outbox
 from registry.outbox.delivery import DeliveryWorker
+from registry.outbox.senders import WebhookSender
 from registry.outbox.subscriptions import Subscriptions
 from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
@@ -114,7 +115,7 @@ def build(settings: Settings) -> Services:
     webhooks = WebhookClient(outbound)
     delivery = DeliveryWorker(
         engine,
-        webhooks,
+        {outbox.WEBHOOK: WebhookSender(webhooks)},
         timedelta(seconds=settings.delivery_max_age_seconds),
         poll_seconds=settings.change_poll_seconds,
     )
