@@ -19,6 +19,7 @@ import httpcore2
 import httpx2
 import orjson
 
+from common.bounded import read_capped
 from federation.config import DiscoveryConfig
 from federation.dns import DnsPythonResolver, Resolver
 from federation.errors import (
@@ -209,7 +210,11 @@ class SafeHttpClient:
             async with asyncio.timeout(self._deadline_s):
                 response = await self._client.send(request, stream=True)
                 try:
-                    body = await _read_capped(response, self._config.max_body_bytes)
+                    body = await read_capped(
+                        response.aiter_bytes(),
+                        self._config.max_body_bytes,
+                        response.headers.get("content-length"),
+                    )
                 finally:
                     await response.aclose()
         except TimeoutError as exc:
@@ -225,18 +230,3 @@ class SafeHttpClient:
         if fetched.status == 200:
             return fetched
         raise BadStatus(f"{what} at {fetched.url}: HTTP {fetched.status}", fetched.status)
-
-
-async def _read_capped(response: httpx2.Response, cap: int) -> bytes | None:
-    """The body, or None as soon as it (declared or as read) is larger than `cap` bytes."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -1,46 +1,19 @@
 """Sending change notifications to a subscriber's callback, the WebSub way: the callback proves
-it wants them (challenge echo) before the first delivery, and every delivery is signed with the
-subscription's secret (HMAC-SHA256 of the exact body) and names its event id."""
+it wants them (challenge echo, `common/challenge.py`) before the first delivery, and every
+delivery is signed the Standard Webhooks way with the subscription's secret
+(`common/webhook_signature.py`), its event id the receiver's idempotency key."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import random
-import secrets
-from datetime import timedelta
-from urllib.parse import urlencode
+from datetime import datetime
 
+from common import challenge, webhook_signature
 from federation.errors import DiscoveryError
 from federation.safe_http import SafeHttpClient
-
-SIGNATURE_HEADER = "X-Spacereg-Signature"
-EVENT_ID_HEADER = "X-Spacereg-Event-Id"
-BACKOFF_FIRST_S = 1.0
-BACKOFF_MAX_S = 3600.0
-
-
-class CallbackRefused(Exception):
-    """The callback did not confirm the subscription."""
 
 
 class DeliveryFailed(Exception):
     """The callback could not be reached or did not accept the delivery; try again later."""
-
-
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
-    return header is not None and hmac.compare_digest(signature(secret, body), header)
-
-
-def backoff(failures: int) -> timedelta:
-    """Wait before the next try after `failures` failures in a row: doubling, capped, with
-    up to 20% jitter so that destinations that failed together do not retry together."""
-    base = min(BACKOFF_FIRST_S * 2 ** max(failures - 1, 0), BACKOFF_MAX_S)
-    return timedelta(seconds=base * (1 + 0.2 * random.random()))
 
 
 class WebhookClient:
@@ -48,32 +21,23 @@ class WebhookClient:
         self._http = http
 
     async def confirm(self, callback: str, topic: str, lease_seconds: int) -> None:
-        """Ask the callback to echo a random challenge; anything else refuses the subscription."""
-        challenge = secrets.token_urlsafe(24)
-        query = urlencode(
-            {
-                "mode": "subscribe",
-                "topic": topic,
-                "challenge": challenge,
-                "lease_seconds": lease_seconds,
-            }
-        )
-        separator = "&" if "?" in callback else "?"
-        try:
-            answer = await self._http.get(
-                f"{callback}{separator}{query}", what="subscription callback", accept="text/plain"
-            )
-        except DiscoveryError as exc:
-            raise CallbackRefused(str(exc)) from exc
-        if answer.body.decode(errors="replace").strip() != challenge:
-            raise CallbackRefused(f"{callback} did not echo the challenge")
+        """The callback echoes a challenge, or challenge.CallbackRefused says why not."""
+        await challenge.confirm(self._get, callback, topic, lease_seconds)
 
-    async def deliver(self, callback: str, body: bytes, secret: str, event_id: str) -> None:
+    async def _get(self, url: str) -> challenge.Answer:
+        try:
+            answer = await self._http.get(url, what="subscription callback", accept="text/plain")
+        except DiscoveryError as exc:
+            raise challenge.CallbackRefused(str(exc)) from exc
+        return challenge.Answer(answer.status, answer.body)
+
+    async def deliver(
+        self, callback: str, body: bytes, secret: str, event_id: str, now: datetime
+    ) -> None:
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature(secret, body),
-            EVENT_ID_HEADER: event_id,
             "Idempotency-Key": event_id,
+            **webhook_signature.signed_headers(secret, event_id, body, now),
         }
         try:
             status = await self._http.post(callback, body, headers, what="delivery")

@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from common import challenge, webhook_signature
+from common.bounded import read_body
 from storage.provider import Change, ChangeCallback
-from storage.signatures import MAX_SIGNED_BODY_BYTES, body_signed_by, read_body
+from storage.signatures import MAX_SIGNED_BODY_BYTES
 from storage.wire import error_response
 
 logger = logging.getLogger("spacereg.storage.remote")
@@ -44,23 +46,19 @@ class Inbox:
         await response(scope, receive, send)
 
     def _challenge(self, request: Request) -> Response:
-        params = request.query_params
-        challenge = params.get("challenge", "")
-        if (
-            self.topic is None
-            or params.get("mode") != "subscribe"
-            or params.get("topic") != self.topic
-            or not challenge
-        ):
+        echoed = challenge.echo(request.query_params, self.topic)
+        if echoed is None:
             return error_response(404, "notFound", "no such subscription is being requested")
-        return PlainTextResponse(challenge)
+        return PlainTextResponse(echoed)
 
     async def _delivery(self, request: Request) -> Response:
         body = await read_body(request.receive, MAX_SIGNED_BODY_BYTES)
         if body is None:
             return error_response(413, "tooLarge", "delivery too large")
-        if not body_signed_by(self.secrets, body, request.headers.get("x-spacereg-signature")):
-            return error_response(401, "unauthenticated", "bad or missing X-Spacereg-Signature")
+        try:
+            webhook_signature.verify(self.secrets, body, request.headers)
+        except webhook_signature.BadSignature as exc:
+            return error_response(401, "unauthenticated", f"bad delivery signature: {exc}")
         try:
             event = orjson.loads(body)
             event_id = str(event["id"])

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx2
 import orjson
+import stamina
 
 from storage.davproxy import DavProxy
 from storage.inbox import Inbox
@@ -193,33 +194,38 @@ class RemoteProvider(Emitter):
         await self._callback_listening()
         secret = secrets.token_urlsafe(32)
         least, most = self.retry_seconds
-        delay = least
-        while True:
-            try:
-                lease = await self._subscribe(secret)
-                await self._set_available(True)
-                await self._reconcile()
-            except StorageError as exc:
-                if not isinstance(exc, ProviderUnavailable):
-                    logger.error("provider %s: cannot subscribe: %s", self.name, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, most)
-                continue
-            delay = least
+        retrying = stamina.AsyncRetryingCaller(
+            attempts=None, timeout=None, wait_initial=least, wait_max=most, wait_jitter=0
+        ).on(StorageError)
+        while True:  # each round backs off afresh
+            lease = await retrying(self._subscribe_and_reconcile, secret)
             await self._hold(lease)
+
+    async def _subscribe_and_reconcile(self, secret: str) -> float:
+        try:
+            lease = await self._subscribe(secret)
+            await self._set_available(True)
+            await self._reconcile()
+        except StorageError as exc:
+            if not isinstance(exc, ProviderUnavailable):
+                logger.error("provider %s: cannot subscribe: %s", self.name, exc)
+            raise
+        return lease
 
     async def _callback_listening(self) -> None:
         """Wait (a while) until our callback answers at all: the host starts this worker before
         it listens, and the provider refuses a subscription whose callback it cannot reach.
         Only reachability counts here, so the certificate is not checked."""
-        deadline = time.monotonic() + CALLBACK_WAIT_S
+        probing = stamina.AsyncRetryingCaller(
+            attempts=None,
+            timeout=CALLBACK_WAIT_S,
+            wait_initial=CALLBACK_PROBE_S,
+            wait_max=CALLBACK_PROBE_S,
+            wait_jitter=0,
+        )
         async with httpx2.AsyncClient(verify=False, timeout=1.0) as probe:
-            while time.monotonic() < deadline:
-                try:
-                    await probe.get(self.callback_url)
-                    return
-                except httpx2.TransportError:
-                    await asyncio.sleep(CALLBACK_PROBE_S)
+            with contextlib.suppress(httpx2.TransportError):
+                await probing(httpx2.TransportError, probe.get, self.callback_url)
 
     async def _subscribe(self, secret: str) -> float:
         self._trouble.clear()

@@ -4,8 +4,6 @@ under `/provider/v1`, its WebDAV app at `/dav/spaces`, and its changes pushed to
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,17 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from common.supervisor import Supervisor
 from storage.drivers import load_provider
-from storage.provider import StorageProvider, Worker
+from storage.provider import StorageProvider
 from storage.service_api import ERROR_HANDLERS, ServiceAPI
 from storage.service_config import ServiceConfig
 from storage.signatures import RequireSignature
 from storage.subscribers import SubscriberStore, Subscriptions
 from storage.wire import API, DAV_MOUNT, JSON
-
-logger = logging.getLogger("spacereg.provider")
-
-WORKER_RETRY_SECONDS = (1.0, 60.0)
 
 
 def create_service_app(config: ServiceConfig, provider: StorageProvider | None = None) -> Starlette:
@@ -44,16 +39,13 @@ def create_service_app(config: ServiceConfig, provider: StorageProvider | None =
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(store.load)
         unsubscribe = wrapped.subscribe(service.on_event)
-        tasks = [
-            asyncio.create_task(supervise(name, worker), name=f"worker {name}")
-            for name, worker in wrapped.workers().items()
-        ]
+        supervisor = Supervisor()
+        for name, worker in wrapped.workers().items():
+            supervisor.start(f"worker {name}", worker)
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await supervisor.stop()
             unsubscribe()
             await subscriptions.close()
             await http.aclose()
@@ -75,26 +67,6 @@ def create_service_app(config: ServiceConfig, provider: StorageProvider | None =
     )
     app.state.subscriptions = subscriptions
     return app
-
-
-async def supervise(name: str, worker: Worker) -> None:
-    """Run `worker` until cancelled, restarting it with backoff when it raises or returns.
-    (The registry has its own Supervisor, which storage may not import.)"""
-    least, most = WORKER_RETRY_SECONDS
-    delay = least
-    while True:
-        started = time.monotonic()
-        try:
-            await worker()
-            ended = "returned"
-        except Exception:
-            logger.exception("worker %s failed", name)
-            ended = "failed"
-        if time.monotonic() - started > most:  # it ran a good while: start the backoff afresh
-            delay = least
-        logger.warning("worker %s %s; restarting in %.1f s", name, ended, delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, most)
 
 
 async def _healthz(request: Request) -> Response:

@@ -5,8 +5,7 @@ an HMAC-SHA256 with the shared secret over the method, the path with its query, 
 the nonce and the SHA-256 of the body. WebDAV bodies are streamed, so requests below
 `/dav/` sign the literal `UNSIGNED-PAYLOAD` instead of the body's digest (as S3 does).
 
-Deliveries to a subscriber carry `X-Spacereg-Signature: sha256=<hex>`, an HMAC-SHA256 of the
-exact body with the subscription's own secret.
+(Deliveries to a subscriber are signed the Standard Webhooks way: `common/webhook_signature.py`.)
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import httpx2
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.bounded import read_body
 from storage.wire import error_response
 
 SCHEME = "Spacereg-HMAC"
@@ -126,17 +126,6 @@ def verify(
     guard.check(nonce, now)
 
 
-def body_signature(secret: str, body: bytes) -> str:
-    """The X-Spacereg-Signature header value of a delivery."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def body_signed_by(secrets_: list[str], body: bytes, header: str | None) -> bool:
-    if not header or not header.startswith("sha256="):
-        return False
-    return any(hmac.compare_digest(body_signature(s, body), header) for s in secrets_)
-
-
 class RequireSignature:
     """ASGI middleware: every HTTP request but `open_paths` must be signed with `secret`."""
 
@@ -195,24 +184,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
-
-
-async def read_body(receive: Receive, limit: int) -> bytes | None:
-    """A request's whole body, or None past `limit` bytes (what came before a hang-up)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def replayed(body: bytes, receive: Receive) -> Receive:

@@ -2,10 +2,11 @@
 
 A subscriber is a callback URL with its own secret and a lease. Subscribing verifies intent: the
 callback must echo a random challenge. Subscribers are kept in a small JSON file so that a restart
-keeps them. Each subscriber has one sender that delivers in order and retries with backoff; while
-it waits, newer changes of the same space replace older ones (a change carries the whole state of
-the space), so its queue is bounded by the number of spaces. A subscriber that misses changes
-anyway (queue overflow, a restart) catches up when it renews and reconciles.
+keeps them. Deliveries are signed the Standard Webhooks way with the subscriber's secret. Each
+subscriber has one sender that delivers in order and retries with backoff; while it waits, newer
+changes of the same space replace older ones (a change carries the whole state of the space), so
+its queue is bounded by the number of spaces. A subscriber that misses changes anyway (queue
+overflow, a restart) catches up when it renews and reconciles.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import tempfile
 import time
 import uuid
@@ -26,9 +26,11 @@ from urllib.parse import urlsplit
 
 import httpx2
 import orjson
+import stamina
 
+from common import challenge, webhook_signature
 from storage.provider import Change
-from storage.signatures import MIN_SECRET_LENGTH, body_signature
+from storage.signatures import MIN_SECRET_LENGTH
 
 logger = logging.getLogger("spacereg.provider.subscribers")
 
@@ -176,29 +178,19 @@ class Subscriptions:
             await sender.stop()
 
     async def _verify_intent(self, callback: str, lease: int) -> None:
-        challenge = secrets.token_urlsafe(24)
-        params = {
-            "mode": "subscribe",
-            "topic": self.topic,
-            "challenge": challenge,
-            "lease_seconds": str(lease),
-        }
         try:
-            response = await self.http.get(callback, params=params)
+            await challenge.confirm(self._get, callback, self.topic, lease)
+        except challenge.CallbackRefused as exc:
+            raise SubscriptionRefused(str(exc)) from exc
+
+    async def _get(self, url: str) -> challenge.Answer:
+        try:
+            response = await self.http.get(url)
         except httpx2.HTTPError as exc:
-            raise SubscriptionRefused(f"callback unreachable: {exc!r}") from exc
-        if response.is_redirect:  # not followed: the registry must give the exact URL
-            location = response.headers.get("location", "?").partition("?")[0]
-            raise SubscriptionRefused(
-                f"callback answered the challenge with a redirect ({response.status_code}) to "
-                f"{location}; subscribe with that URL instead"
-            )
-        if response.status_code != 200:
-            raise SubscriptionRefused(
-                f"callback answered the challenge with status {response.status_code}, not 200"
-            )
-        if response.content != challenge.encode():
-            raise SubscriptionRefused("callback did not echo the challenge")
+            raise challenge.CallbackRefused(f"callback unreachable: {exc!r}") from exc
+        return challenge.Answer(
+            response.status_code, response.content, response.headers.get("location")
+        )
 
 
 def _check_callback(callback: str) -> None:
@@ -275,43 +267,65 @@ class _Sender:
 
     async def _deliver(self, delivery: Delivery) -> bool:
         """Deliver until it succeeds; False when the subscriber is gone."""
-        delay, most = self.hub.retry_seconds
-        while True:
-            subscriber = self.hub.store.get(self.callback)
-            if subscriber is None:
-                return False
-            headers = {
-                "Content-Type": "application/json",
-                "X-Spacereg-Event-Id": delivery.event_id,
-                "X-Spacereg-Signature": body_signature(subscriber.secret, delivery.body),
-            }
-            try:
-                response = await self.hub.http.post(
-                    self.callback, content=delivery.body, headers=headers
-                )
-            except httpx2.HTTPError as exc:
-                reason = repr(exc)
-            else:
-                if response.is_success:
-                    return True
-                if response.status_code in UNDELIVERABLE:
-                    logger.error(
-                        "%s refused delivery %s with %d; dropped (it catches up when it renews)",
-                        self.callback,
+        least, most = self.hub.retry_seconds
+        async for attempt in stamina.retry_context(
+            on=_Failed,
+            attempts=None,
+            timeout=None,
+            wait_initial=least,
+            wait_max=most,
+            wait_jitter=0,
+        ):
+            with attempt:
+                try:
+                    return await self._attempt(delivery)
+                except _Failed as exc:
+                    logger.warning(
+                        "delivery %s to %s failed (%s); retry in %.1f s",
                         delivery.event_id,
-                        response.status_code,
+                        self.callback,
+                        exc,
+                        attempt.next_wait,
                     )
-                    return True
-                if response.status_code == 410:  # WebSub: the subscriber is gone for good
-                    await self.hub.store.remove(self.callback)
-                    return False
-                reason = f"status {response.status_code}"
-            logger.warning(
-                "delivery %s to %s failed (%s); retry in %.1f s",
+                    raise
+        raise AssertionError("unreachable: the retries have no limit")
+
+    async def _attempt(self, delivery: Delivery) -> bool:
+        """One try: True when done with it, False when the subscriber is gone; _Failed when
+        it should be tried again."""
+        subscriber = self.hub.store.get(self.callback)
+        if subscriber is None:
+            return False
+        headers = {
+            "Content-Type": "application/json",
+            **webhook_signature.signed_headers(
+                subscriber.secret,
                 delivery.event_id,
-                self.callback,
-                reason,
-                delay,
+                delivery.body,
+                datetime.fromtimestamp(self.hub.store.clock(), UTC),
+            ),
+        }
+        try:
+            response = await self.hub.http.post(
+                self.callback, content=delivery.body, headers=headers
             )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, most)
+        except httpx2.HTTPError as exc:
+            raise _Failed(repr(exc)) from exc
+        if response.is_success:
+            return True
+        if response.status_code in UNDELIVERABLE:
+            logger.error(
+                "%s refused delivery %s with %d; dropped (it catches up when it renews)",
+                self.callback,
+                delivery.event_id,
+                response.status_code,
+            )
+            return True
+        if response.status_code == 410:  # WebSub: the subscriber is gone for good
+            await self.hub.store.remove(self.callback)
+            return False
+        raise _Failed(f"status {response.status_code}")
+
+
+class _Failed(Exception):
+    """A delivery attempt failed in a way that a later one may not."""

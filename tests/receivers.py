@@ -1,5 +1,5 @@
 """A webhook receiver as a subscriber would run one: it confirms subscriptions by echoing the
-challenge, checks every delivery's signature, and drops repeated event ids."""
+challenge, checks every delivery's signature (Standard Webhooks), and drops repeated event ids."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from federation.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_matches
+from common.webhook_signature import BadSignature, verify
 from tests.servers import free_port, serve
 
 SECRET = "a-webhook-secret-of-some-length"
@@ -33,6 +33,7 @@ class Receiver:
     order: list[str] = field(default_factory=list)
     duplicates: int = 0
     bad_signatures: int = 0
+    signed: list[tuple[dict[str, str], bytes]] = field(default_factory=list)  # as received
     challenges: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -48,11 +49,13 @@ class Receiver:
             if self.delay:
                 await asyncio.sleep(self.delay)
             body = await request.body()
-            if not signature_matches(self.secret, body, request.headers.get(SIGNATURE_HEADER)):
+            try:
+                event_id = verify([self.secret], body, request.headers)
+            except BadSignature as exc:
                 self.bad_signatures += 1
-                return PlainTextResponse("bad signature", status_code=401)
-            event_id = request.headers[EVENT_ID_HEADER]
+                return PlainTextResponse(f"bad signature: {exc}", status_code=401)
             with self.lock:
+                self.signed.append((dict(request.headers), body))
                 if event_id in self.events:
                     self.duplicates += 1
                 else:

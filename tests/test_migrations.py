@@ -13,7 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -124,6 +124,11 @@ async def test_downgrade_to_base_removes_every_table_and_upgrade_restores_them(
 async def test_each_revision_downgrades_to_the_one_before(engine: AsyncEngine) -> None:
     await upgrade(engine)
 
+    await downgrade(engine, "0002")
+    assert await current_revision(engine) == "0002"
+    assert (await schema(engine))["tables"] == TABLES
+    assert "kind" not in await outbox_columns(engine)
+
     await downgrade(engine, "0001")
     assert await current_revision(engine) == "0001"
     assert (await schema(engine))["tables"] == TABLES_0001
@@ -133,7 +138,43 @@ async def test_each_revision_downgrades_to_the_one_before(engine: AsyncEngine) -
     found = await schema(engine)
     assert found["tables"] == TABLES
     assert ("subscription_id", "event_id") in found["unique"]["outbox"]
+    assert "kind" in await outbox_columns(engine)
     assert await differences(engine) == []
+
+
+async def test_deliveries_queued_before_kinds_existed_become_webhooks(engine: AsyncEngine) -> None:
+    await upgrade(engine, "0002")
+    async with engine.begin() as conn:
+        await conn.execute(text(QUEUE_0002), {"event_id": "7"})
+
+    await upgrade(engine)
+    async with engine.begin() as conn:
+        assert (await conn.execute(text("SELECT kind FROM outbox"))).scalar_one() == "webhook"
+        await conn.execute(text(QUEUE_0003), {"kind": "peer", "event_id": "8"})
+
+    await downgrade(engine, "0002")  # the old sender could not send a peer's: it goes
+    async with engine.connect() as conn:
+        left = (await conn.execute(text("SELECT event_id FROM outbox"))).scalars().all()
+    assert left == ["7"]
+
+
+QUEUE_0002 = (
+    "INSERT INTO outbox (event_id, destination, origin, payload, state, attempts,"
+    " next_attempt_at, created_at) VALUES (:event_id, 'https://h.example/hook',"
+    " 'https://h.example', '{}', 'pending', 0, '2026-01-01 00:00:00+00:00',"
+    " '2026-01-01 00:00:00+00:00')"
+)
+QUEUE_0003 = QUEUE_0002.replace("(event_id,", "(kind, event_id,").replace(
+    "VALUES (:event_id,", "VALUES (:kind, :event_id,"
+)
+
+
+async def outbox_columns(engine: AsyncEngine) -> set[str]:
+    def read(connection: Connection) -> set[str]:
+        return {column["name"] for column in inspect(connection).get_columns("outbox")}
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
 
 
 async def test_migrated_database_matches_the_models(engine: AsyncEngine) -> None:

@@ -15,6 +15,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.bounded import read_body
+from common.webhook_signature import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from storage import (
     Availability,
     Change,
@@ -26,7 +28,7 @@ from storage import (
     load_provider,
 )
 from storage.remote import RemoteProvider
-from storage.signatures import MAX_SIGNED_BODY_BYTES, read_body, replayed
+from storage.signatures import MAX_SIGNED_BODY_BYTES, replayed
 from tests.servers import free_port
 from tests.test_provider_service import SECRET, Service, serve_here
 
@@ -190,7 +192,8 @@ async def test_a_repeated_delivery_is_dropped_and_a_forged_one_refused(host):
     await host.driver.create_space("s1")
     await host.next(change_of("s1", delivered=True))
     headers, body = host.callbacks.posts[-1]
-    plain = {k.decode(): v.decode() for k, v in headers if k in {b"x-spacereg-signature"}}
+    signed = {ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER}
+    plain = {k.decode(): v.decode() for k, v in headers if k.decode() in signed}
     async with httpx2.AsyncClient(timeout=10) as client:
         url = f"{host.url}/callbacks/p1"
         repeated = await client.post(url, content=body, headers=plain)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from registry.runtime.supervisor import Crash, Job, Supervisor
+from common.supervisor import Crash, Job, Supervisor
 
 
 class FakeTime:

@@ -1,16 +1,22 @@
-"""Webhook subscriptions: confirmed callbacks, signed deliveries, backoff and giving up."""
+"""Webhook subscriptions: confirmed callbacks, signed deliveries (Standard Webhooks) that a
+receiver refuses when replayed later, backoff and giving up."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx2
+import orjson
 import pytest
 from sqlalchemy import select
+from standardwebhooks import Webhook
 
+from common.webhook_signature import BadSignature, signed_headers, standard_secret, verify
 from registry.core.models import Destination, OutboxEntry, table
 from registry.runtime.db import create_engine
 from tests.conftest import Registry, running_registry
@@ -79,6 +85,35 @@ async def test_confirmed_subscription_gets_signed_deliveries_in_order(open_regis
     assert {e["subscriptionId"] for e in delivered} == {subscription["id"]}
     assert [e["id"] for e in delivered] == receiver.order
     assert receiver.bad_signatures == 0 and receiver.duplicates == 0
+
+
+async def test_a_delivery_replayed_later_is_refused_by_the_receiver(open_registry, receiver):
+    async with open_registry.client("admin") as admin:
+        project = await create_project(admin, "Recorded")
+        await subscribe(admin, receiver, drives=[project["id"]])
+        await rename(admin, project["id"], "Recorded once")
+    assert await eventually(lambda: receiver.signed)
+    [(headers, body)] = receiver.signed
+    event_id = headers["webhook-id"]
+    assert event_id == headers["idempotency-key"] == orjson.loads(body)["id"]
+    assert verify([SECRET], body, headers) == event_id
+    Webhook(standard_secret(SECRET)).verify(body, headers)  # any Standard Webhooks library
+    with pytest.raises(BadSignature):
+        verify(["another-secret-of-some-length"], body, headers)
+
+    # The same delivery as recorded six minutes ago, sent again now: too old.
+    recorded = signed_headers(SECRET, event_id, body, datetime.now(UTC) - timedelta(minutes=6))
+    with pytest.raises(BadSignature, match="too old"):
+        verify([SECRET], body, recorded)
+    # Its timestamp cannot be freshened: the signature covers it.
+    freshened = {**recorded, "webhook-timestamp": headers["webhook-timestamp"]}
+    with pytest.raises(BadSignature, match="No matching signature"):
+        verify([SECRET], body, freshened)
+    async with httpx2.AsyncClient() as replayer:
+        for replayed in (recorded, freshened):
+            answer = await replayer.post(receiver.url, content=body, headers=replayed)
+            assert answer.status_code == 401
+    assert receiver.bad_signatures == 2 and len(receiver.events) == 1
 
 
 async def test_subscription_to_all_drives_follows_what_the_owner_may_see(open_registry, receiver):

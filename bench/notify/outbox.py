@@ -4,7 +4,7 @@ the receiver holds the first delivery while a backlog builds, then lets go; the 
 sets the pace.
 
 The receiver is the tests' (tests/receivers.py: echoes the challenge, checks each delivery's
-signature with federation.webhooks, drops repeated event ids), in a thread, behind a wrapper
+signature with common.webhook_signature, drops repeated event ids), in a thread, behind a wrapper
 that notes when each delivery arrived and holds deliveries while asked to."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from starlette.types import Receive, Scope, Send
 
 from bench.notify.server import Registry
-from federation.webhooks import EVENT_ID_HEADER
+from common.webhook_signature import ID_HEADER
 from tests.receivers import Receiver
 from tests.servers import free_port, serve
 
@@ -48,7 +48,7 @@ class Deliveries:
             if not self.release.is_set():
                 self.held.set()
                 await asyncio.to_thread(self.release.wait)
-            event_id = dict(scope["headers"]).get(EVENT_ID_HEADER.lower().encode(), b"")
+            event_id = dict(scope["headers"]).get(ID_HEADER.encode(), b"")
             self.arrived.setdefault(event_id.decode(), time.perf_counter())
         await self.inner(scope, receive, send)
 

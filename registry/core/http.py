@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from common.bounded import read_capped
 from registry.core.errors import BadRequest, PayloadTooLarge
 
 MAX_BODY_BYTES = 64 * 1024
@@ -14,13 +15,9 @@ MAX_BODY_BYTES = 64 * 1024
 
 async def json_body(request: Request) -> dict[str, Any]:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    body = await read_capped(request.stream(), MAX_BODY_BYTES, declared)
+    if body is None:
         raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -200,8 +200,10 @@ class SubscriptionDrive(Base):
 
 
 class OutboxEntry(Base):
-    """A delivery to send (webhook, peer registry), written with the change that caused it.
-    `claimed_until` lets one replica send it while the others skip it."""
+    """A delivery to send, written with the change that caused it: `kind` names the sender
+    (`webhook`: to a subscription's callback; `peer`: to another registry), `destination` the
+    URL and `origin` the server whose backoff it shares (`destinations`). `claimed_until` lets
+    one replica send it while the others skip it."""
 
     __tablename__ = "outbox"
     __table_args__ = (
@@ -210,6 +212,7 @@ class OutboxEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
     event_id: Mapped[str] = mapped_column(String(64))
     subscription_id: Mapped[str | None] = mapped_column(
         ForeignKey("subscriptions.id", ondelete="CASCADE")

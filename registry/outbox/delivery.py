@@ -1,9 +1,11 @@
-"""The delivery worker: sends what the outbox holds, one destination's queue in order.
+"""The delivery worker: sends what the outbox holds, one destination's queue in order, each
+delivery by the sender of its kind (`senders.py`).
 
 Each replica claims due rows with a lease (row locks with SKIP LOCKED on PostgreSQL), so an
 entry is sent by one replica; a replica that dies mid-send loses its lease and the entry is
 sent again, which receivers drop by event id. Failures back a whole destination off
 (exponentially, persisted), and an entry is given up only once it is older than `max_age`.
+Rows of a kind this replica has no sender for are not claimed: they wait for one that has.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.webhooks import DeliveryFailed, WebhookClient, backoff
+from common.backoff import backoff_s
+from federation.webhooks import DeliveryFailed
 from registry.outbox import store as outbox
+from registry.outbox.senders import Send, Sender
 from registry.outbox.store import Delivery
 
 logger = logging.getLogger("spacereg.delivery")
@@ -29,20 +32,30 @@ CLAIM_LEASE = timedelta(seconds=15)
 CLAIM_BATCH = 200
 DESTINATIONS_AT_ONCE = 16
 POLL_SECONDS = 1.0
+# A destination that failed waits 1 s, doubling to an hour, stretched by up to 20% so that
+# destinations that failed together do not retry together.
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 3600.0
+BACKOFF_JITTER = 0.2
+
+
+def backoff(failures: int) -> timedelta:
+    """The wait before a destination's next try after `failures` failures in a row."""
+    return timedelta(seconds=backoff_s(failures, BACKOFF_FIRST_S, BACKOFF_MAX_S, BACKOFF_JITTER))
 
 
 class DeliveryWorker:
     def __init__(
         self,
         engine: AsyncEngine,
-        client: WebhookClient,
+        senders: Mapping[str, Sender],
         max_age: timedelta,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self._engine = engine
-        self._client = client
+        self._senders = dict(senders)
         self._max_age = max_age
         self._clock = clock
         self._poll_seconds = poll_seconds
@@ -63,25 +76,27 @@ class DeliveryWorker:
     async def send_due(self) -> int:
         """Claim and send one batch; returns how many were claimed."""
         async with self._engine.begin() as conn:
-            claimed = await outbox.claim(conn, self._clock(), CLAIM_LEASE, CLAIM_BATCH)
+            claimed = await outbox.claim(
+                conn, self._clock(), CLAIM_LEASE, CLAIM_BATCH, self._senders.keys()
+            )
+            sends = {
+                kind: await sender.prepare(conn, [d for d in claimed if d.kind == kind])
+                for kind, sender in self._senders.items()
+                if any(d.kind == kind for d in claimed)
+            }
         by_origin: dict[str, list[Delivery]] = {}
         for delivery in claimed:
             by_origin.setdefault(delivery.origin, []).append(delivery)
-        await asyncio.gather(*(self._send_queue(o, q) for o, q in by_origin.items()))
+        await asyncio.gather(*(self._send_queue(o, q, sends) for o, q in by_origin.items()))
         return len(claimed)
 
-    async def _send_queue(self, origin: str, queue: list[Delivery]) -> None:
+    async def _send_queue(self, origin: str, queue: list[Delivery], sends: dict[str, Send]) -> None:
         async with self._slots:
             sent: list[int] = []
             failure: DeliveryFailed | None = None
             for delivery in queue:
                 try:
-                    await self._client.deliver(
-                        delivery.destination,
-                        orjson.dumps(delivery.payload),
-                        delivery.secret,
-                        delivery.event_id,
-                    )
+                    await sends[delivery.kind](delivery, self._clock())
                 except DeliveryFailed as exc:
                     failure = exc
                     break

@@ -1,4 +1,5 @@
 """The delivery outbox: rows written with the change that causes them, claimed by one sender.
+Each row has a `kind` (`webhook`, `peer`), and only kinds this process can send are claimed.
 
 A claim is a lease (`claimed_until`), not a held lock: a sender that dies mid-send loses its
 claim when the lease runs out, and another sender (or the same one restarted) sends again.
@@ -7,7 +8,7 @@ Receivers drop the repeat by event id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,17 +35,20 @@ subscriptions = table(Subscription)
 subscription_drives = table(SubscriptionDrive)
 members = table(Member)
 
+WEBHOOK = "webhook"
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
     id: int
-    event_id: str
+    kind: str
+    event_id: str  # the receiver's idempotency key
+    subscription_id: str | None  # set for webhooks
     destination: str
     origin: str
     payload: dict[str, Any]
     attempts: int
     created_at: datetime
-    secret: str
 
 
 def origin_of(url: str) -> str:
@@ -82,6 +86,7 @@ async def _queue_for_webhooks(conn: AsyncConnection, event: ChangeEvent) -> None
         if keys & holders or keys & lost:
             rows.append(
                 {
+                    "kind": WEBHOOK,
                     "event_id": str(event.seq),
                     "subscription_id": sub.id,
                     "destination": sub.callback_url,
@@ -115,14 +120,16 @@ def _keys(subscription: Any) -> frozenset[PrincipalKey]:
 
 
 async def claim(
-    conn: AsyncConnection, now: datetime, lease: timedelta, limit: int
+    conn: AsyncConnection, now: datetime, lease: timedelta, limit: int, kinds: Collection[str]
 ) -> list[Delivery]:
-    """Take up to `limit` due deliveries whose destination is not backing off."""
+    """Take up to `limit` due deliveries of `kinds` whose destination is not backing off.
+    Rows of other kinds stay pending, untouched, for a process that can send them."""
     backing_off = select(destinations.c.origin).where(destinations.c.retry_at > now)
     due = (
         select(outbox.c.id)
         .where(
             outbox.c.state == "pending",
+            outbox.c.kind.in_(kinds),
             outbox.c.next_attempt_at <= now,
             or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
             outbox.c.origin.not_in(backing_off),
@@ -135,23 +142,18 @@ async def claim(
     if not ids:
         return []
     await conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(claimed_until=now + lease))
-    # A webhook delivery's row goes with its subscription (ON DELETE CASCADE): the join holds.
-    rows = await conn.execute(
-        select(outbox, subscriptions.c.secret)
-        .join(subscriptions, subscriptions.c.id == outbox.c.subscription_id)
-        .where(outbox.c.id.in_(ids))
-        .order_by(outbox.c.id)
-    )
+    rows = await conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id))
     return [
         Delivery(
             row.id,
+            row.kind,
             row.event_id,
+            row.subscription_id,
             row.destination,
             row.origin,
             row.payload,
             row.attempts,
             row.created_at,
-            row.secret,
         )
         for row in rows
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -82,3 +82,15 @@ async def remove_expired(conn: AsyncConnection, now: datetime) -> int:
     await conn.execute(delete(drives).where(drives.c.subscription_id.in_(expired)))
     gone = await conn.execute(delete(subscriptions).where(subscriptions.c.expires_at <= now))
     return int(gone.rowcount or 0)
+
+
+async def secrets(conn: AsyncConnection, subscription_ids: Collection[str]) -> dict[str, str]:
+    """The signing secret of each of these subscriptions that still exists."""
+    if not subscription_ids:
+        return {}
+    found = await conn.execute(
+        select(subscriptions.c.id, subscriptions.c.secret).where(
+            subscriptions.c.id.in_(subscription_ids)
+        )
+    )
+    return {row.id: row.secret for row in found}

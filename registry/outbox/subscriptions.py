@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from federation.webhooks import CallbackRefused, WebhookClient
+from common.challenge import CallbackRefused
+from federation.webhooks import WebhookClient
 from registry.access.principal import Principal
 from registry.core.errors import BadRequest, NotFound
 from registry.core.responses import timestamp

@@ -20,6 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for noisy in ("alembic", "httpx2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # stamina logs every retry it schedules; the loops log what failed themselves, in words.
+    logging.getLogger("stamina").setLevel(logging.ERROR)
     if getattr(args, "own_settings", False):  # not the registry: reads its own configuration
         return int(args.command(args))
     try:

@@ -14,6 +14,7 @@ from importlib.metadata import version
 import httpx2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.supervisor import Supervisor
 from federation.config import DiscoveryConfig
 from federation.instance import Endpoints, LocalInstance
 from federation.keys import SigningKeys
@@ -33,11 +34,11 @@ from registry.changes.signal import ChangeSignal
 from registry.changes.unit_of_work import UnitOfWork
 from registry.outbox import store as outbox
 from registry.outbox.delivery import DeliveryWorker
+from registry.outbox.senders import WebhookSender
 from registry.outbox.subscriptions import Subscriptions
 from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
-from registry.runtime.supervisor import Supervisor
 from registry.spaces.provider_events import ProviderEvents
 from registry.spaces.service import SpaceService
 from storage import StorageProvider, load_provider
@@ -114,7 +115,7 @@ def build(settings: Settings) -> Services:
     webhooks = WebhookClient(outbound)
     delivery = DeliveryWorker(
         engine,
-        webhooks,
+        {outbox.WEBHOOK: WebhookSender(webhooks)},
         timedelta(seconds=settings.delivery_max_age_seconds),
         poll_seconds=settings.change_poll_seconds,
     )

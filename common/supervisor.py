@@ -1,5 +1,6 @@
-"""Runs the background jobs of a process (change tailer, delivery queue, provider watchers):
-a job that crashes is logged and restarted after a growing pause; `stop()` cancels them all."""
+"""Runs the background jobs of a process (the registry's change tailer, delivery queue and
+provider watchers; a provider service's driver workers): a job that crashes is logged and
+restarted after a growing pause; `stop()` cancels them all."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from common import backoff
 
 __all__ = ["Crash", "Job", "Supervisor"]
 
@@ -86,10 +89,6 @@ class Supervisor:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def _backoff_s(self, crashes: int) -> float:
-        doublings = min(crashes - 1, 60)  # a float of 2**1024 would overflow
-        return min(self.min_backoff_s * 2.0**doublings, self.max_backoff_s)
-
     async def _supervise(self, name: str, job: Job) -> None:
         crashes = 0
         try:
@@ -105,7 +104,7 @@ class Supervisor:
                         return
                     ran_s = self._clock() - started
                     crashes = 1 if ran_s >= self.stable_after_s else crashes + 1
-                    backoff_s = self._backoff_s(crashes)
+                    backoff_s = backoff.backoff_s(crashes, self.min_backoff_s, self.max_backoff_s)
                     logger.error(
                         "job %s crashed after %.1f s (%d in a row); restarting in %.1f s",
                         name,
