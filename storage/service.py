@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from storage.drivers import load_provider
-from storage.provider import StorageProvider, Worker
+from storage.provider import ChangeSource, DavBackend, StorageProvider, Worker
 from storage.service_api import ERROR_HANDLERS, ServiceAPI
 from storage.service_config import ServiceConfig
 from storage.signatures import RequireSignature
@@ -37,16 +37,17 @@ def create_service_app(config: ServiceConfig, provider: StorageProvider | None =
     subscriptions = Subscriptions(
         config.name, store, http, (config.min_lease_seconds, config.max_lease_seconds)
     )
-    dav = wrapped.dav_app()
+    dav = wrapped.dav_app() if isinstance(wrapped, DavBackend) else None
+    changes = wrapped if isinstance(wrapped, ChangeSource) else None
     service = ServiceAPI(config, wrapped, subscriptions, dav is not None)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(store.load)
-        unsubscribe = wrapped.subscribe(service.on_event)
+        unsubscribe = changes.subscribe(service.on_event) if changes else None
         tasks = [
             asyncio.create_task(supervise(name, worker), name=f"worker {name}")
-            for name, worker in wrapped.workers().items()
+            for name, worker in (changes.workers() if changes else {}).items()
         ]
         try:
             yield
@@ -54,7 +55,8 @@ def create_service_app(config: ServiceConfig, provider: StorageProvider | None =
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            unsubscribe()
+            if unsubscribe is not None:
+                unsubscribe()
             await subscriptions.close()
             await http.aclose()
             await wrapped.close()

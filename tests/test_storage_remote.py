@@ -18,6 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from storage import (
     Availability,
     Change,
+    DavBackend,
+    HttpChangeSource,
     PathNotFound,
     ProviderEvent,
     ProviderUnavailable,
@@ -263,6 +265,7 @@ def test_options_are_checked(tmp_path):
     good = {"url": "http://p:9200", "secret": SECRET, "callback_url": "http://r/cb/p1"}
     provider = load_provider("p1", "remote", good)
     assert isinstance(provider, RemoteProvider)
+    assert isinstance(provider, DavBackend) and isinstance(provider, HttpChangeSource)
     for bad, complaint in [
         ({**good, "secret": "short"}, "secret"),
         ({**good, "url": "p:9200"}, "url"),

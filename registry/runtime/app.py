@@ -22,6 +22,7 @@ from registry.runtime.wiring import Services, build, running
 from registry.spaces.dav_gateway import DavGateway
 from registry.spaces.drive_routes import DriveRoutes
 from registry.spaces.permission_routes import PermissionRoutes
+from storage import HttpChangeSource
 
 
 async def health(request: Request) -> Response:
@@ -32,8 +33,8 @@ def provider_callbacks(services: Services) -> list[BaseRoute]:
     """Where drivers that are told of changes over HTTP receive them (see `_provider`)."""
     mounted: list[BaseRoute] = []
     for name, provider in services.providers.items():
-        app = provider.callback_app()
-        if app is not None:
+        if isinstance(provider, HttpChangeSource):
+            app = provider.callback_app()
             # A Route, not a Mount: the callback URL has no trailing slash to redirect to.
             mounted.append(Route(f"/callbacks/providers/{name}", app, methods=["GET", "POST"]))
     return mounted

@@ -40,7 +40,7 @@ from registry.runtime.settings import ProviderConfig, Settings
 from registry.runtime.supervisor import Supervisor
 from registry.spaces.provider_events import ProviderEvents
 from registry.spaces.service import SpaceService
-from storage import StorageProvider, load_provider
+from storage import ChangeSource, StorageProvider, load_provider
 
 logger = logging.getLogger("spacereg")
 
@@ -218,9 +218,10 @@ def _start_workers(services: Services) -> None:
     supervisor.start("provider-events", services.provider_events.run)
     supervisor.start("reconcile", partial(services.provider_events.reconcile, services.providers))
     for name, provider in services.providers.items():
-        provider.subscribe(partial(services.provider_events.submit, name))
-        for job, run in provider.workers().items():
-            supervisor.start(f"provider:{name}:{job}", run)
+        if isinstance(provider, ChangeSource):
+            provider.subscribe(partial(services.provider_events.submit, name))
+            for job, run in provider.workers().items():
+                supervisor.start(f"provider:{name}:{job}", run)
 
 
 async def _provision(idp: EmbeddedIdp, spaces: SpaceService) -> None:

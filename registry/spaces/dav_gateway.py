@@ -1,6 +1,6 @@
 """`/dav/spaces/<space-id>/<path>`: WebDAV of every space, behind our authentication.
 
-The provider holding the space serves the WebDAV itself (`StorageProvider.dav_app()`); this
+The provider holding the space serves the WebDAV itself (`DavBackend.dav_app()`); this
 gateway decides who may do what first: viewers read, editors and managers write, anyone else
 gets 404 as if the space did not exist. Quota is enforced on PUT (507). The provider's app
 reports a successful write itself, so the change reaches subscribers without a scan.
@@ -20,7 +20,7 @@ from registry.access import roles
 from registry.access.principal import Authenticate
 from registry.core.errors import Forbidden, InsufficientStorage, NotFound, NotSupported, Unavailable
 from registry.spaces.service import SpaceService
-from storage import PathNotFound, StorageError, StorageProvider
+from storage import DavBackend, PathNotFound, SpaceStore, StorageError
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
@@ -32,7 +32,7 @@ class DavGateway:
     def __init__(
         self,
         spaces: SpaceService,
-        providers: Mapping[str, StorageProvider],
+        providers: Mapping[str, SpaceStore],
         authenticate: Authenticate,
     ) -> None:
         self._spaces = spaces
@@ -61,9 +61,9 @@ class DavGateway:
             if method in {"MOVE", "COPY"}:
                 _same_space(request, scope, space_id)
         provider = self._providers.get(space.provider)
-        app = provider.dav_app() if provider is not None else None
-        if provider is None or app is None:
+        if not isinstance(provider, DavBackend):
             raise NotSupported("the storage holding this space offers no WebDAV")
+        app = provider.dav_app()
         spool = None
         if method == "PUT":
             spool, scope, receive = await _within_quota(
@@ -92,7 +92,7 @@ def _same_space(request: Request, scope: Scope, space_id: str) -> None:
 
 async def _within_quota(
     request: Request,
-    provider: StorageProvider,
+    provider: SpaceStore,
     space_id: str,
     path: str,
     total: int | None,
