@@ -19,6 +19,7 @@ from registry.outbox.routes import SubscriptionRoutes
 from registry.runtime.middleware import RequestContext
 from registry.runtime.settings import Settings
 from registry.runtime.wiring import Services, build, running
+from registry.spaces.dav_backends import DAV_MOUNT
 from registry.spaces.dav_gateway import DavGateway
 from registry.spaces.drive_routes import DriveRoutes
 from registry.spaces.permission_routes import PermissionRoutes
@@ -40,8 +41,10 @@ def provider_callbacks(services: Services) -> list[BaseRoute]:
     return mounted
 
 
-def create_app(settings: Settings) -> Starlette:
-    services = build(settings)
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    """The app over `services`, by default those `build` makes from `settings`."""
+    if services is None:
+        services = build(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -55,7 +58,7 @@ def create_app(settings: Settings) -> Starlette:
         *PermissionRoutes(services.spaces, services.users, authenticate).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
-        Mount("/dav/spaces", DavGateway(services.spaces, services.providers, authenticate)),
+        Mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
         *well_known_routes(services.instance, services.users, services.signing_keys),

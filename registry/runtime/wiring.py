@@ -38,6 +38,7 @@ from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
 from registry.runtime.supervisor import Supervisor
+from registry.spaces.dav_backends import DavBackends, ProviderBackends
 from registry.spaces.provider_events import ProviderEvents
 from registry.spaces.service import SpaceService
 from storage import ChangeSource, StorageProvider, load_provider
@@ -52,6 +53,7 @@ class Services:
     http: httpx2.AsyncClient
     providers: dict[str, StorageProvider]
     spaces: SpaceService
+    dav_backends: DavBackends
     validator: TokenValidator
     authenticator: Authenticator
     idp: EmbeddedIdp | None
@@ -135,6 +137,7 @@ def build(settings: Settings) -> Services:
         http,
         providers,
         spaces,
+        ProviderBackends(providers),
         validator,
         authenticator,
         idp,
