@@ -110,9 +110,6 @@ class LocalProvider(Emitter):
     def _dav(self) -> ASGIApp:
         return NotifyWrites(dav_app(self.root, is_space_id, self.dav_threads), self)
 
-    def callback_app(self) -> None:
-        return None
-
     async def written(self, space_id: str, paths: Sequence[str]) -> None:
         self._existing_dir(space_id)
         await self._rescan(space_id, paths)

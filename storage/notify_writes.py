@@ -5,22 +5,31 @@ so every host of that app gets it."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storage.provider import StorageError, StorageProvider
+from storage.provider import StorageError
 
 logger = logging.getLogger("spacereg.provider")
 
 WRITE_METHODS = frozenset({"PUT", "DELETE", "MKCOL", "COPY", "MOVE", "PROPPATCH"})
 
 
+class WriteObserver(Protocol):
+    async def written(self, space_id: str, paths: Sequence[str]) -> None:
+        """A write through the driver's WebDAV app finished: emit the change now rather than
+        on the next scan."""
+        ...
+
+
 class NotifyWrites:
     """Wraps the driver's WebDAV app: after a write succeeds, tell the driver which paths changed
     (at once, rather than when its watcher notices)."""
 
-    def __init__(self, app: ASGIApp, provider: StorageProvider) -> None:
+    def __init__(self, app: ASGIApp, provider: WriteObserver) -> None:
         self.app = app
         self.provider = provider
 

@@ -1,10 +1,11 @@
-"""The interface every storage driver implements, the values it returns, and what drivers share:
-the syntax of space ids, paths below a space's root, and calling subscribers."""
+"""The roles a storage driver plays (space store, WebDAV back end, change source), the values
+they return, and what drivers share: the syntax of space ids, paths below a space's root, and
+calling subscribers."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -78,9 +79,8 @@ Worker = Callable[[], Awaitable[None]]
 
 
 @runtime_checkable
-class StorageProvider(Protocol):
-    """An async store of spaces. Implementations are found by the entry point group
-    `spacereg.storage`, whose targets are factories `(name, options) -> StorageProvider`."""
+class SpaceStore(Protocol):
+    """Space management: create, inspect, size and remove the spaces a provider holds."""
 
     name: str
 
@@ -96,31 +96,48 @@ class StorageProvider(Protocol):
 
     async def stat(self, space_id: str, path: str) -> Entry: ...
 
+
+@runtime_checkable
+class StorageProvider(SpaceStore, Protocol):
+    """What a driver's factory builds: a store of spaces that its host closes at shutdown.
+    Factories are found by the entry point group `spacereg.storage` and called as
+    `(name, options) -> StorageProvider`. A driver plays the other roles (`DavBackend`,
+    `ChangeSource`, `HttpChangeSource`) by implementing them too; hosts check with isinstance."""
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DavBackend(Protocol):
+    """A WebDAV back end: serves the files of its spaces."""
+
+    def dav_app(self) -> ASGIApp:
+        """An ASGI app serving each space over WebDAV at `/<space-id>/<path>` (the caller
+        mounts it, sets `root_path`, and does authentication). A driver that notices writes
+        only by scanning wraps it in `storage.notify_writes.NotifyWrites`."""
+        ...
+
+
+@runtime_checkable
+class ChangeSource(Protocol):
+    """Tells its subscribers when a space's content changes or the provider comes and goes."""
+
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
         """Call `callback` for every change and availability event; returns an unsubscribe."""
-        ...
-
-    def dav_app(self) -> ASGIApp | None:
-        """An ASGI app serving every space over WebDAV at `/<space-id>/<path>` (the caller
-        mounts it, sets `root_path`, and does authentication), or None if this driver has none.
-        It reports its own successful writes to `written()` (see `storage.notify_writes`)."""
-        ...
-
-    def callback_app(self) -> ASGIApp | None:
-        """An ASGI app the host must expose at the URL given as option `callback_url`, for
-        drivers that are told of changes over HTTP; None for the others."""
-        ...
-
-    async def written(self, space_id: str, paths: Sequence[str]) -> None:
-        """A write through `dav_app` finished: emit the change now rather than on the next scan.
-        `dav_app` calls it; other hosts need not."""
         ...
 
     def workers(self) -> Mapping[str, Worker]:
         """Background jobs the host must run for the provider to notice changes."""
         ...
 
-    async def close(self) -> None: ...
+
+@runtime_checkable
+class HttpChangeSource(ChangeSource, Protocol):
+    """A change source that is told of changes over HTTP."""
+
+    def callback_app(self) -> ASGIApp:
+        """An ASGI app the host must expose at the URL given as option `callback_url`."""
+        ...
 
 
 _SPACE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -141,7 +158,7 @@ def space_path(path: str) -> PurePosixPath:
 
 
 class Emitter:
-    """A driver's subscribers: `subscribe` as the protocol has it, and `_emit` to call each of
+    """A driver's subscribers: `subscribe` as `ChangeSource` has it, and `_emit` to call each of
     them, in turn, with an event."""
 
     def __init__(self) -> None:

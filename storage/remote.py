@@ -9,7 +9,7 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -126,13 +126,11 @@ class RemoteProvider(Emitter):
             return entry_of(item)
 
     def dav_app(self) -> DavProxy:
+        """The service's WebDAV, which reports the writes made through it itself."""
         return self._dav
 
     def callback_app(self) -> Inbox:
         return self._inbox
-
-    async def written(self, space_id: str, paths: Sequence[str]) -> None:
-        """Nothing to do: the service notices writes through its own WebDAV app."""
 
     def workers(self) -> Mapping[str, Worker]:
         return {"subscription": self._keep_subscribed}

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from common.supervisor import Supervisor
 from storage.drivers import load_provider
-from storage.provider import StorageProvider
+from storage.provider import ChangeSource, DavBackend, StorageProvider
 from storage.service_api import ERROR_HANDLERS, ServiceAPI
 from storage.service_config import ServiceConfig
 from storage.signatures import RequireSignature
@@ -32,21 +32,23 @@ def create_service_app(config: ServiceConfig, provider: StorageProvider | None =
     subscriptions = Subscriptions(
         config.name, store, http, (config.min_lease_seconds, config.max_lease_seconds)
     )
-    dav = wrapped.dav_app()
+    dav = wrapped.dav_app() if isinstance(wrapped, DavBackend) else None
+    changes = wrapped if isinstance(wrapped, ChangeSource) else None
     service = ServiceAPI(config, wrapped, subscriptions, dav is not None)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(store.load)
-        unsubscribe = wrapped.subscribe(service.on_event)
+        unsubscribe = changes.subscribe(service.on_event) if changes else None
         supervisor = Supervisor()
-        for name, worker in wrapped.workers().items():
+        for name, worker in (changes.workers() if changes else {}).items():
             supervisor.start(f"worker {name}", worker)
         try:
             yield
         finally:
             await supervisor.stop()
-            unsubscribe()
+            if unsubscribe is not None:
+                unsubscribe()
             await subscriptions.close()
             await http.aclose()
             await wrapped.close()

@@ -22,8 +22,8 @@ from storage.provider import (
     ProviderUnavailable,
     SpaceInfo,
     SpaceNotFound,
+    SpaceStore,
     StorageError,
-    StorageProvider,
 )
 from storage.service_config import ServiceConfig
 from storage.subscribers import SubscriptionRefused, Subscriptions
@@ -44,7 +44,7 @@ class ServiceAPI:
     def __init__(
         self,
         config: ServiceConfig,
-        provider: StorageProvider,
+        provider: SpaceStore,
         subscriptions: Subscriptions,
         has_dav: bool,
     ) -> None:

@@ -121,9 +121,6 @@ class WebDavProvider(Emitter):
     def _dav_app(self) -> ASGIApp:
         return NotifyWrites(self._proxy, self)
 
-    def callback_app(self) -> None:
-        return None
-
     async def written(self, space_id: str, paths: Sequence[str]) -> None:
         await self._observe(space_id, paths)
 

@@ -1,15 +1,28 @@
 """WebDAV of spaces through the registry: a real client syncs, roles and quota are enforced,
-and every write, through WebDAV or straight on disk, reaches change subscribers."""
+every write, through WebDAV or straight on disk, reaches change subscribers, and a space can be
+served by a WebDAV back end other than its provider's."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
 
-from tests.conftest import Registry
+from registry.runtime.app import create_app
+from registry.runtime.wiring import build
+from registry.spaces.dav_backends import DavBackends, SpaceFiles
+from storage import Entry, PathNotFound, SpaceInfo
+from tests.conftest import Registry, migrate, registry_settings
+from tests.processes import install_idp_key
+from tests.servers import free_port, serve
 from tests.sse import events
 from tests.test_drives_api import assert_error, create_project
 from tests.test_permissions_api import VIEWER, invite
@@ -150,3 +163,77 @@ async def test_change_on_disk_reaches_an_sse_client(registry: Registry, einstein
     assert event.type == "content"
     assert "/written-by-hand.txt" in event.data["data"]["paths"]
     assert event.data["data"]["used"] == len("no WebDAV involved")
+
+
+class PeerBackend:
+    """Stands in for the WebDAV back end of a space held by a peer (a proxy to the peer's
+    WebDAV), which does not exist yet: it records the requests that reach it, answers them
+    itself, and reports the space as `used` bytes full."""
+
+    def __init__(self, used: int) -> None:
+        self.used = used
+        self.requests: list[tuple[str, str]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.requests.append((scope["method"], scope["path"][len(scope["root_path"]) :]))
+        await PlainTextResponse("from the peer")(scope, receive, send)
+
+    async def get_space(self, space_id: str) -> SpaceInfo:
+        return SpaceInfo(space_id, f"{space_id}!{space_id}", '"peer"', self.used, datetime.now(UTC))
+
+    async def stat(self, space_id: str, path: str) -> Entry:
+        raise PathNotFound(path)
+
+
+class ServedElsewhere:
+    """The spaces in `served` go to the peer's back end, all others to the registry's own."""
+
+    def __init__(self, own: DavBackends, peer: PeerBackend) -> None:
+        self.own = own
+        self.peer = SpaceFiles(peer, peer)
+        self.served: set[str] = set()
+
+    def for_space(self, space: Any) -> SpaceFiles | None:
+        return self.peer if space.id in self.served else self.own.for_space(space)
+
+
+@pytest.fixture
+def peer_served(
+    tmp_path: Path, idp_key_dir: Path
+) -> Iterator[tuple[Registry, set[str], PeerBackend]]:
+    """A registry whose gateway hands the spaces put in the yielded set to a peer back end."""
+    settings = registry_settings(tmp_path / "data", free_port())
+    migrate(settings)
+    install_idp_key(idp_key_dir, settings.data_dir)
+    services = build(settings)
+    peer = PeerBackend(used=1000)
+    elsewhere = ServedElsewhere(services.dav_backends, peer)
+    app = create_app(settings, replace(services, dav_backends=elsewhere))
+    with serve(app, settings.port) as url:
+        yield Registry(url, app, settings), elsewhere.served, peer
+
+
+async def test_a_space_with_another_back_end_gets_its_requests_after_the_same_checks(
+    peer_served: tuple[Registry, set[str], PeerBackend],
+) -> None:
+    registry, served, peer = peer_served
+    async with registry.client("admin") as admin:
+        mounted = await create_project(admin, "Mounted", quota={"total": 1000})
+        own = await create_project(admin, "Own", quota={"total": 1000})
+        await invite(admin, mounted["id"], "einstein", VIEWER)
+        served.add(mounted["id"])
+
+        got = await admin.get(dav(mounted["id"], "paper.txt"))
+        assert (got.status_code, got.text) == (200, "from the peer")
+        # The quota is checked on the usage the peer's back end reports: it is full.
+        over = await admin.put(dav(mounted["id"], "more.txt"), content=b"x")
+        assert_error(over, 507, "quotaLimitReached")
+        assert (await admin.put(dav(own["id"], "note.txt"), content=b"x")).status_code == 201
+        assert (await admin.get(dav(own["id"], "note.txt"))).content == b"x"
+    async with registry.client("einstein") as einstein:
+        assert (await einstein.get(dav(mounted["id"], "paper.txt"))).text == "from the peer"
+        refused = await einstein.put(dav(mounted["id"], "mine.txt"), content=b"x")
+        assert_error(refused, 403, "accessDenied")
+    async with registry.client("marie") as marie:
+        assert_error(await marie.get(dav(mounted["id"], "paper.txt")), 404, "itemNotFound")
+    assert peer.requests == [("GET", f"/{mounted['id']}/paper.txt")] * 2

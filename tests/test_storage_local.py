@@ -10,7 +10,10 @@ import pytest
 
 from storage import (
     Change,
+    ChangeSource,
+    DavBackend,
     DriverNotFound,
+    HttpChangeSource,
     PathNotFound,
     SpaceNotFound,
     StorageError,
@@ -250,6 +253,8 @@ async def test_written_on_a_thousand_files_is_quick(provider, heard, tmp_path):
 def test_drivers_are_found_by_entry_point(tmp_path):
     provider = load_provider("main", "local", {"root": str(tmp_path)})
     assert isinstance(provider, StorageProvider)
+    assert isinstance(provider, DavBackend) and isinstance(provider, ChangeSource)
+    assert not isinstance(provider, HttpChangeSource)  # it watches the disk itself
     assert provider.name == "main"
     with pytest.raises(DriverNotFound, match=r"installed: .*local"):
         load_provider("x", "no-such-driver", {})

@@ -20,6 +20,8 @@ from common.webhook_signature import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEAD
 from storage import (
     Availability,
     Change,
+    DavBackend,
+    HttpChangeSource,
     PathNotFound,
     ProviderEvent,
     ProviderUnavailable,
@@ -266,6 +268,7 @@ def test_options_are_checked(tmp_path):
     good = {"url": "http://p:9200", "secret": SECRET, "callback_url": "http://r/cb/p1"}
     provider = load_provider("p1", "remote", good)
     assert isinstance(provider, RemoteProvider)
+    assert isinstance(provider, DavBackend) and isinstance(provider, HttpChangeSource)
     for bad, complaint in [
         ({**good, "secret": "short"}, "secret"),
         ({**good, "url": "p:9200"}, "url"),

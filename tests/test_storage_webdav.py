@@ -18,12 +18,13 @@ from starlette.routing import Mount
 from storage import (
     Availability,
     Change,
+    ChangeSource,
+    HttpChangeSource,
     PathNotFound,
     ProviderEvent,
     ProviderUnavailable,
     SpaceNotFound,
     StorageError,
-    StorageProvider,
     load_provider,
 )
 from storage.davclient import parse_xml
@@ -97,7 +98,7 @@ def space_id() -> str:
     return f"space-{next(_ids)}"
 
 
-def listen(provider: StorageProvider) -> asyncio.Queue[ProviderEvent]:
+def listen(provider: ChangeSource) -> asyncio.Queue[ProviderEvent]:
     events: asyncio.Queue[ProviderEvent] = asyncio.Queue()
 
     async def put(event: ProviderEvent) -> None:
@@ -117,7 +118,7 @@ async def wait_for(
 
 
 @asynccontextmanager
-async def polling(provider: StorageProvider) -> AsyncIterator[None]:
+async def polling(provider: ChangeSource) -> AsyncIterator[None]:
     task = asyncio.create_task(provider.workers()["poll"]())
     try:
         yield
@@ -222,7 +223,7 @@ def test_bad_options_name_the_option(bad, option):
 def test_driver_is_found_by_entry_point():
     provider = load_provider("dav", "webdav", {"url": "http://h/x", "callback_url": "http://c/"})
     assert isinstance(provider, WebDavProvider)
-    assert provider.url == "http://h/x/" and provider.callback_app() is None
+    assert provider.url == "http://h/x/" and not isinstance(provider, HttpChangeSource)
 
 
 def test_poll_interval_backs_off_and_drops_back_after_a_change():

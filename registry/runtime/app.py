@@ -19,9 +19,11 @@ from registry.outbox.routes import SubscriptionRoutes
 from registry.runtime.middleware import RequestContext
 from registry.runtime.settings import Settings
 from registry.runtime.wiring import Services, build, running
+from registry.spaces.dav_backends import DAV_MOUNT
 from registry.spaces.dav_gateway import DavGateway
 from registry.spaces.drive_routes import DriveRoutes
 from registry.spaces.permission_routes import PermissionRoutes
+from storage import HttpChangeSource
 
 
 async def health(request: Request) -> Response:
@@ -32,15 +34,17 @@ def provider_callbacks(services: Services) -> list[BaseRoute]:
     """Where drivers that are told of changes over HTTP receive them (see `_provider`)."""
     mounted: list[BaseRoute] = []
     for name, provider in services.providers.items():
-        app = provider.callback_app()
-        if app is not None:
+        if isinstance(provider, HttpChangeSource):
+            app = provider.callback_app()
             # A Route, not a Mount: the callback URL has no trailing slash to redirect to.
             mounted.append(Route(f"/callbacks/providers/{name}", app, methods=["GET", "POST"]))
     return mounted
 
 
-def create_app(settings: Settings) -> Starlette:
-    services = build(settings)
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    """The app over `services`, by default those `build` makes from `settings`."""
+    if services is None:
+        services = build(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -54,7 +58,7 @@ def create_app(settings: Settings) -> Starlette:
         *PermissionRoutes(services.spaces, services.users, authenticate).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
-        Mount("/dav/spaces", DavGateway(services.spaces, services.providers, authenticate)),
+        Mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
         *well_known_routes(services.instance, services.users, services.signing_keys),

@@ -39,9 +39,10 @@ from registry.outbox.subscriptions import Subscriptions
 from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
+from registry.spaces.dav_backends import DavBackends, ProviderBackends
 from registry.spaces.provider_events import ProviderEvents
 from registry.spaces.service import SpaceService
-from storage import StorageProvider, load_provider
+from storage import ChangeSource, StorageProvider, load_provider
 
 logger = logging.getLogger("spacereg")
 
@@ -53,6 +54,7 @@ class Services:
     http: httpx2.AsyncClient
     providers: dict[str, StorageProvider]
     spaces: SpaceService
+    dav_backends: DavBackends
     validator: TokenValidator
     authenticator: Authenticator
     idp: EmbeddedIdp | None
@@ -136,6 +138,7 @@ def build(settings: Settings) -> Services:
         http,
         providers,
         spaces,
+        ProviderBackends(providers),
         validator,
         authenticator,
         idp,
@@ -219,9 +222,10 @@ def _start_workers(services: Services) -> None:
     supervisor.start("provider-events", services.provider_events.run)
     supervisor.start("reconcile", partial(services.provider_events.reconcile, services.providers))
     for name, provider in services.providers.items():
-        provider.subscribe(partial(services.provider_events.submit, name))
-        for job, run in provider.workers().items():
-            supervisor.start(f"provider:{name}:{job}", run)
+        if isinstance(provider, ChangeSource):
+            provider.subscribe(partial(services.provider_events.submit, name))
+            for job, run in provider.workers().items():
+                supervisor.start(f"provider:{name}:{job}", run)
 
 
 async def _provision(idp: EmbeddedIdp, spaces: SpaceService) -> None:

@@ -1,15 +1,15 @@
 """`/dav/spaces/<space-id>/<path>`: WebDAV of every space, behind our authentication.
 
-The provider holding the space serves the WebDAV itself (`StorageProvider.dav_app()`); this
-gateway decides who may do what first: viewers read, editors and managers write, anyone else
-gets 404 as if the space did not exist. Quota is enforced on PUT (507). The provider's app
-reports a successful write itself, so the change reaches subscribers without a scan.
+The space's WebDAV back end serves the files itself (chosen per space by `DavBackends`; today
+the WebDAV app of the provider holding it); this gateway decides who may do what first: viewers
+read, editors and managers write, anyone else gets 404 as if the space did not exist. Quota is
+enforced on PUT (507). The back end reports a successful write itself, so the change reaches
+subscribers without a scan.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
 from typing import IO
 from urllib.parse import unquote, urlsplit
 
@@ -19,8 +19,9 @@ from starlette.types import Message, Receive, Scope, Send
 from registry.access import roles
 from registry.access.principal import Authenticate
 from registry.core.errors import Forbidden, InsufficientStorage, NotFound, NotSupported, Unavailable
+from registry.spaces.dav_backends import DavBackends, SpaceSizes
 from registry.spaces.service import SpaceService
-from storage import PathNotFound, StorageError, StorageProvider
+from storage import PathNotFound, StorageError
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
@@ -32,11 +33,11 @@ class DavGateway:
     def __init__(
         self,
         spaces: SpaceService,
-        providers: Mapping[str, StorageProvider],
+        backends: DavBackends,
         authenticate: Authenticate,
     ) -> None:
         self._spaces = spaces
-        self._providers = providers
+        self._backends = backends
         self._authenticate = authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -60,17 +61,16 @@ class DavGateway:
                 raise Forbidden("viewers may not change files in this space")
             if method in {"MOVE", "COPY"}:
                 _same_space(request, scope, space_id)
-        provider = self._providers.get(space.provider)
-        app = provider.dav_app() if provider is not None else None
-        if provider is None or app is None:
+        files = self._backends.for_space(space)
+        if files is None:
             raise NotSupported("the storage holding this space offers no WebDAV")
         spool = None
         if method == "PUT":
             spool, scope, receive = await _within_quota(
-                request, provider, space_id, path, space.quota_total
+                request, files.sizes, space_id, path, space.quota_total
             )
         try:
-            await app(scope, receive, send)  # the provider's app reports its own writes
+            await files.app(scope, receive, send)  # the back end reports its own writes
         finally:
             if spool is not None:
                 spool.close()
@@ -92,19 +92,19 @@ def _same_space(request: Request, scope: Scope, space_id: str) -> None:
 
 async def _within_quota(
     request: Request,
-    provider: StorageProvider,
+    sizes: SpaceSizes,
     space_id: str,
     path: str,
     total: int | None,
 ) -> tuple[IO[bytes] | None, Scope, Receive]:
-    """Refuse a PUT that would take the space over its quota. Usage comes from the provider,
+    """Refuse a PUT that would take the space over its quota. Usage comes from the back end,
     not our copy, which lags behind a burst of writes. A body without Content-Length is
     spooled first (up to what is left), then replayed with its length."""
     if not total:
         return None, request.scope, request.receive
     try:
-        used = (await provider.get_space(space_id)).used
-        replaced = (await provider.stat(space_id, path)).size
+        used = (await sizes.get_space(space_id)).used
+        replaced = (await sizes.stat(space_id, path)).size
     except PathNotFound:
         replaced = 0
     except StorageError as exc:

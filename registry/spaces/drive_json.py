@@ -6,6 +6,7 @@ from typing import Any
 
 from registry.access import roles
 from registry.core.responses import timestamp
+from registry.spaces.dav_backends import webdav_url
 from registry.spaces.views import MemberView, SpaceView
 
 
@@ -41,7 +42,7 @@ def permission(member: MemberView, unified_roles: bool) -> dict[str, Any]:
 def drive(view: SpaceView, base_url: str, unified_roles: bool = True) -> dict[str, Any]:
     space = view.space
     space_id = space.id
-    webdav = f"{base_url}/dav/spaces/{space_id}"
+    webdav = webdav_url(space, base_url)
     root: dict[str, Any] = {
         "id": space.root_id,
         "eTag": space.etag,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from registry.changes import log as changes
 from registry.spaces import provider_store as provider_reports
 from registry.spaces.service import SpaceService
-from storage import Availability, Change, ProviderEvent, StorageError, StorageProvider
+from storage import Availability, Change, ProviderEvent, SpaceStore, StorageError
 
 logger = logging.getLogger("spacereg.providers")
 
@@ -62,7 +62,7 @@ class ProviderEvents:
                 if self._changes.get(key) is change:  # not replaced by a newer report meanwhile
                     del self._changes[key]
 
-    async def reconcile(self, providers: Mapping[str, StorageProvider]) -> None:
+    async def reconcile(self, providers: Mapping[str, SpaceStore]) -> None:
         """Compare every space with its provider once, for what changed while we were down."""
         async with self._engine.connect() as conn:
             held = await provider_reports.held_spaces(conn)

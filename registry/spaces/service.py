@@ -27,7 +27,7 @@ from registry.spaces.validation import (
     validate_quota,
 )
 from registry.spaces.views import MemberView, SpaceView, group_rows
-from storage import StorageProvider
+from storage import SpaceStore
 
 logger = logging.getLogger("spacereg.spaces")
 
@@ -49,7 +49,7 @@ class SpaceService:
     def __init__(
         self,
         unit_of_work: UnitOfWork,
-        providers: Mapping[str, StorageProvider],
+        providers: Mapping[str, SpaceStore],
         default_project_quota: int,
         default_personal_quota: int,
         provider_for_type: Mapping[str, str] | None = None,
@@ -345,7 +345,7 @@ class SpaceService:
             raise NotFound(f"no permission {member_id} on this space")
         return view, member
 
-    def _provider(self, drive_type: str) -> StorageProvider:
+    def _provider(self, drive_type: str) -> SpaceStore:
         """The provider configured for this type of space, else the first one."""
         name = self._provider_for_type.get(drive_type)
         return self._providers[name] if name else self._default_provider
@@ -367,7 +367,7 @@ def _permission_id() -> str:
     return uuid.uuid4().hex
 
 
-async def _forget(provider: StorageProvider, space_id: str) -> None:
+async def _forget(provider: SpaceStore, space_id: str) -> None:
     try:
         await provider.delete_space(space_id)
     except Exception:
