@@ -4,7 +4,7 @@ listeners and webhook matching."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -26,11 +26,12 @@ def live_roles(keys: Iterable[PrincipalKey], now: Any) -> Any:
 
 
 async def spaces_held(
-    conn: AsyncConnection, keys: Iterable[PrincipalKey]
+    conn: AsyncConnection, keys: Iterable[PrincipalKey], now: datetime
 ) -> dict[str, datetime | None]:
-    """Space id to when the principals' role there ends (None: never), the latest of them."""
+    """Space id to when the principals' role there ends (None: never), the latest of those
+    live at `now`."""
     rows = await conn.execute(
-        select(members.c.space_id, members.c.expires_at).where(live_roles(keys, datetime.now(UTC)))
+        select(members.c.space_id, members.c.expires_at).where(live_roles(keys, now))
     )
     held: dict[str, datetime | None] = {}
     for space_id, expires in rows:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from registry.access.principal import PrincipalKey
 from registry.changes import log as changes
 from registry.changes.events import ChangeEvent
+from registry.core.clock import Clock
 
 LISTENER_QUEUE_MAX = 1000
 TAIL_BATCH = 1000
@@ -69,7 +70,8 @@ class Listener:
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self.position = 0
         self._by_space: dict[str, set[Listener]] = {}
         self._by_key: dict[PrincipalKey, set[Listener]] = {}
@@ -108,7 +110,7 @@ class Hub:
         listener.spaces = spaces
 
     def publish(self, events: list[ChangeEvent]) -> None:
-        now = datetime.now(UTC)
+        now = self._clock.now()
         for event in events:
             targets = {
                 listener

@@ -7,7 +7,7 @@ visible in commit order: a reader that has seen `seq` N never later finds an N-1
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text, tuple_
@@ -33,16 +33,16 @@ async def append(
     space_id: str,
     kind: str,
     payload: dict[str, Any],
+    now: datetime,
     lost: Sequence[PrincipalKey] = (),
 ) -> ChangeEvent:
-    """Log a change in the caller's transaction, which must be a `UnitOfWork`'s: its fan-outs
-    (webhook deliveries, ...) then see the change before the transaction commits."""
+    """Log a change made at `now` in the caller's transaction, which must be a `UnitOfWork`'s:
+    its fan-outs (webhook deliveries, ...) then see the change before the transaction commits."""
     logged = conn.info.get(LOGGED)
     if logged is None:
         raise RuntimeError("changes are logged only inside a UnitOfWork transaction")
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
-    now = datetime.now(UTC)
     seq = (
         await conn.execute(
             changes.insert()
@@ -81,11 +81,17 @@ async def after(conn: AsyncConnection, seq: int, limit: int) -> list[ChangeEvent
 
 
 async def visible_after(
-    conn: AsyncConnection, keys: Iterable[PrincipalKey], since: int, upto: int, limit: int
+    conn: AsyncConnection,
+    keys: Iterable[PrincipalKey],
+    now: datetime,
+    since: int,
+    upto: int,
+    limit: int,
 ) -> list[ChangeEvent]:
-    """Changes in (since, upto] to spaces these principals hold a role in, or lost one in."""
+    """Changes in (since, upto] to spaces these principals hold a role in at `now`, or lost
+    one in."""
     keys = list(keys)
-    mine = select(members.c.space_id).where(live_roles(keys, datetime.now(UTC)))
+    mine = select(members.c.space_id).where(live_roles(keys, now))
     lost = select(audience.c.seq).where(
         tuple_(audience.c.principal_type, audience.c.principal_id).in_(keys),
         audience.c.seq > since,

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.webhooks import DeliveryFailed, WebhookClient, backoff
+from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.outbox import store as outbox
 from registry.outbox.store import Delivery
 
@@ -38,7 +38,7 @@ class DeliveryWorker:
         client: WebhookClient,
         max_age: timedelta,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self._engine = engine
@@ -63,7 +63,7 @@ class DeliveryWorker:
     async def send_due(self) -> int:
         """Claim and send one batch; returns how many were claimed."""
         async with self._engine.begin() as conn:
-            claimed = await outbox.claim(conn, self._clock(), CLAIM_LEASE, CLAIM_BATCH)
+            claimed = await outbox.claim(conn, self._clock.now(), CLAIM_LEASE, CLAIM_BATCH)
         by_origin: dict[str, list[Delivery]] = {}
         for delivery in claimed:
             by_origin.setdefault(delivery.origin, []).append(delivery)
@@ -88,12 +88,12 @@ class DeliveryWorker:
                 sent.append(delivery.id)
             if sent:
                 async with self._engine.begin() as conn:
-                    await outbox.delivered(conn, sent, origin, self._clock())
+                    await outbox.delivered(conn, sent, origin, self._clock.now())
             if failure is not None:
                 await self._failed(origin, queue[len(sent) :], str(failure))
 
     async def _failed(self, origin: str, rest: list[Delivery], error: str) -> None:
-        now = self._clock()
+        now = self._clock.now()
         too_old = [d for d in rest if now - d.created_at > self._max_age]
         retry = [d.id for d in rest if now - d.created_at <= self._max_age]
         async with self._engine.begin() as conn:

@@ -13,7 +13,8 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from federation.wellknown import well_known_routes
 from registry.changes.routes import ChangeRoutes
-from registry.core.errors import EXCEPTION_HANDLERS
+from registry.core.clock import SYSTEM_CLOCK, Clock
+from registry.core.errors import exception_handlers
 from registry.core.responses import JSONResponse
 from registry.outbox.routes import SubscriptionRoutes
 from registry.runtime.middleware import RequestContext
@@ -39,8 +40,8 @@ def provider_callbacks(services: Services) -> list[BaseRoute]:
     return mounted
 
 
-def create_app(settings: Settings) -> Starlette:
-    services = build(settings)
+def create_app(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Starlette:
+    services = build(settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -51,7 +52,7 @@ def create_app(settings: Settings) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/healthz", health, methods=["GET"]),
         *DriveRoutes(services.spaces, authenticate, settings.base_url).routes(),
-        *PermissionRoutes(services.spaces, services.users, authenticate).routes(),
+        *PermissionRoutes(services.spaces, services.users, authenticate, clock).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         Mount("/dav/spaces", DavGateway(services.spaces, services.providers, authenticate)),
@@ -62,7 +63,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestContext)],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=exception_handlers(clock),
         lifespan=lifespan,
     )
     app.state.services = services

@@ -16,6 +16,7 @@ from registry.access import roles
 from registry.access.principal import Principal
 from registry.changes import log as changes
 from registry.changes.unit_of_work import UnitOfWork
+from registry.core.clock import Clock
 from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.spaces import store
 from registry.spaces.odata import Filter, OrderBy
@@ -53,8 +54,11 @@ class SpaceService:
         default_project_quota: int,
         default_personal_quota: int,
         provider_for_type: Mapping[str, str] | None = None,
+        *,
+        clock: Clock,
     ) -> None:
         self._unit_of_work = unit_of_work
+        self._clock = clock
         self._engine = engine = unit_of_work.engine
         self._providers = providers
         self._default_provider = next(iter(providers.values()))
@@ -85,14 +89,19 @@ class SpaceService:
     async def _page(
         self, visible_to: Any, where: Filter | None, order: OrderBy | None, offset: int
     ) -> tuple[list[SpaceView], bool]:
+        now = self._clock.now()
         async with self._listing_slots, self._engine.connect() as conn:
-            rows = await store.list_page(conn, visible_to, where, order, offset, PAGE_SIZE + 1)
+            rows = await store.list_page(conn, visible_to, now, where, order, offset, PAGE_SIZE + 1)
         views = group_rows(rows)
         return views[:PAGE_SIZE], len(views) > PAGE_SIZE
 
     async def get_visible(self, principal: Principal, space_id: str) -> SpaceView:
         async with self._engine.connect() as conn:
             return await self._visible(conn, principal, space_id)
+
+    def role(self, principal: Principal, view: SpaceView) -> str | None:
+        """The role the caller holds in the space now (None: none; an admin still sees it)."""
+        return view.role_of(principal, self._clock.now())
 
     async def personal_space(self, principal: Principal) -> SpaceView:
         async with self._engine.connect() as conn:
@@ -138,6 +147,7 @@ class SpaceService:
         space_id = uuid.uuid4().hex
         provider = self._provider(drive_type)
         info = await provider.create_space(space_id)
+        now = self._clock.now()
         try:
             await store.insert(
                 conn,
@@ -155,6 +165,7 @@ class SpaceService:
                     "status": "enabled",
                     "created_by": creator,
                 },
+                now,
             )
             await store.add_member(
                 conn,
@@ -165,12 +176,14 @@ class SpaceService:
                     "principal_id": creator,
                     "role": roles.MANAGER,
                 },
+                now,
             )
             await changes.append(
                 conn,
                 space_id,
                 "created",
                 {"driveType": drive_type, "name": name, "etag": info.etag, "createdBy": creator},
+                now,
             )
         except BaseException:
             await _forget(provider, space_id)
@@ -199,7 +212,8 @@ class SpaceService:
                 raise BadRequest("a disabled space cannot be changed; restore it first")
             if not values:
                 raise BadRequest("nothing to change: give name, description or quota")
-            await store.update_space(conn, space_id, values)
+            now = self._clock.now()
+            await store.update_space(conn, space_id, values, now)
             for kind, key in (
                 ("renamed", "name"),
                 ("described", "description"),
@@ -207,7 +221,7 @@ class SpaceService:
                 ("restored", "status"),
             ):
                 if key in values:
-                    await changes.append(conn, space_id, kind, {key: values[key]})
+                    await changes.append(conn, space_id, kind, {key: values[key]}, now)
             return await self._visible(conn, principal, space_id)
 
     async def disable(self, principal: Principal, space_id: str) -> None:
@@ -217,8 +231,8 @@ class SpaceService:
                 raise Forbidden("only administrators may disable a personal space")
             if view.space.status == "disabled":
                 return
-            await store.update_space(conn, space_id, {"status": "disabled"})
-            await changes.append(conn, space_id, "disabled", {})
+            await store.update_space(conn, space_id, {"status": "disabled"}, self._clock.now())
+            await changes.append(conn, space_id, "disabled", {}, self._clock.now())
 
     async def purge(self, principal: Principal, space_id: str) -> None:
         async with self.transaction() as conn:
@@ -226,7 +240,7 @@ class SpaceService:
             if view.space.status != "disabled":
                 raise BadRequest("only a disabled space can be purged; disable it first")
             lost = [(m.principal_type, m.principal_id) for m in view.members]
-            await changes.append(conn, space_id, "deleted", {}, lost=lost)
+            await changes.append(conn, space_id, "deleted", {}, self._clock.now(), lost=lost)
             await store.delete_space(conn, space_id)
             provider = self._providers.get(view.space.provider)
         if provider is not None:
@@ -259,12 +273,14 @@ class SpaceService:
                         "role": role,
                         "expires_at": expires_at,
                     },
+                    self._clock.now(),
                 )
                 await changes.append(
                     conn,
                     space_id,
                     "member_added",
                     {"principalType": principal_type, "principalId": principal_id, "role": role},
+                    self._clock.now(),
                 )
                 held.add((principal_type, principal_id))
                 granted.add(member_id)
@@ -300,6 +316,7 @@ class SpaceService:
                     "principalId": member.principal_id,
                     "role": values.get("role", member.role),
                 },
+                self._clock.now(),
             )
             changed = (await self._visible(conn, principal, space_id)).member(member_id)
             assert changed is not None  # updated above, in this transaction
@@ -315,6 +332,7 @@ class SpaceService:
                 space_id,
                 "member_removed",
                 {"principalType": member.principal_type, "principalId": member.principal_id},
+                self._clock.now(),
                 lost=[(member.principal_type, member.principal_id)],
             )
 
@@ -323,7 +341,8 @@ class SpaceService:
     ) -> SpaceView:
         rows = await store.get_with_members(conn, space_id, for_update=for_update)
         views = group_rows(rows)
-        if not views or (views[0].role_of(principal) is None and not principal.is_admin):
+        role = views[0].role_of(principal, self._clock.now()) if views else None
+        if not views or (role is None and not principal.is_admin):
             raise NotFound(f"no space {space_id}")
         return views[0]
 
@@ -332,7 +351,8 @@ class SpaceService:
     ) -> SpaceView:
         """A space the caller may manage, locked until the transaction ends."""
         view = await self._visible(conn, principal, space_id, for_update=True)
-        if principal.is_admin or roles.at_least(view.role_of(principal), roles.MANAGER):
+        role = view.role_of(principal, self._clock.now())
+        if principal.is_admin or roles.at_least(role, roles.MANAGER):
             return view
         raise Forbidden("only managers of this space may do that")
 

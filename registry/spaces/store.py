@@ -7,7 +7,7 @@ with the spaces the user can see, not with all spaces.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, delete, or_, select, update
@@ -43,12 +43,14 @@ def _with_members(source: Any) -> Any:
 async def list_page(
     conn: AsyncConnection,
     visible_to: tuple[str, Sequence[str]] | None,
+    now: datetime,
     where: Filter | None,
     order: OrderBy | None,
     offset: int,
     limit: int,
 ) -> list[Row[Any]]:
-    """One page of spaces (all spaces when `visible_to` is None) joined with their members.
+    """One page of spaces (all spaces when `visible_to` is None; else those the user and groups
+    hold a role in at `now`) joined with their members.
 
     Rows repeat a space once per member; they come in page order.
     """
@@ -67,7 +69,7 @@ async def list_page(
     params: dict[str, Any] = {"offset": offset, "limit": limit}
     if visible_to is not None:
         params["user_id"], params["groups"] = visible_to[0], list(visible_to[1])
-        params["now"] = datetime.now(UTC)
+        params["now"] = now
     for n, cond in enumerate(conditions):
         params[f"where_{n}"] = cond.value
     return list((await conn.execute(statement, params)).all())
@@ -161,14 +163,15 @@ async def alias_taken(conn: AsyncConnection, alias: str) -> bool:
     ).first() is not None
 
 
-async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    now = datetime.now(UTC)
+async def insert(conn: AsyncConnection, values: dict[str, Any], now: datetime) -> None:
     await conn.execute(spaces.insert().values(created_at=now, updated_at=now, **values))
 
 
-async def update_space(conn: AsyncConnection, space_id: str, values: dict[str, Any]) -> None:
+async def update_space(
+    conn: AsyncConnection, space_id: str, values: dict[str, Any], now: datetime
+) -> None:
     await conn.execute(
-        update(spaces).where(spaces.c.id == space_id).values(updated_at=datetime.now(UTC), **values)
+        update(spaces).where(spaces.c.id == space_id).values(updated_at=now, **values)
     )
 
 
@@ -177,8 +180,8 @@ async def delete_space(conn: AsyncConnection, space_id: str) -> None:
     await conn.execute(delete(spaces).where(spaces.c.id == space_id))
 
 
-async def add_member(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(members.insert().values(created_at=datetime.now(UTC), **values))
+async def add_member(conn: AsyncConnection, values: dict[str, Any], now: datetime) -> None:
+    await conn.execute(members.insert().values(created_at=now, **values))
 
 
 async def update_member(conn: AsyncConnection, member_id: str, values: dict[str, Any]) -> None:

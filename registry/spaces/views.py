@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -39,8 +39,7 @@ class SpaceView:
     space: Any
     members: tuple[MemberView, ...]
 
-    def role_of(self, principal: Principal) -> str | None:
-        now = datetime.now(UTC)
+    def role_of(self, principal: Principal, now: datetime) -> str | None:
         held = [
             m.role
             for m in self.members
