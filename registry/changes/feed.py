@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from registry.access import holdings
-from registry.access.principal import Principal, principal_keys
+from registry.access import rule
+from registry.access.principal import Principal
 from registry.changes import log as changes
 from registry.changes.events import ChangeEvent
 from registry.changes.hub import Hub, Listener
@@ -33,23 +33,22 @@ class ChangeFeed:
 
     async def page(self, principal: Principal, since: int | None, limit: int) -> Page:
         """Changes after `since` the caller may see; without `since`, just today's cursor."""
-        keys = principal_keys(principal.user_id, principal.groups)
         async with self._engine.connect() as conn:
             upto = await changes.latest(conn)
             if since is None:
                 return Page([], upto, False)
             await _check_cursor(conn, since, upto)
             events = await changes.visible_after(
-                conn, keys, self._clock.now(), since, upto, limit + 1
+                conn, principal.keys, self._clock.now(), since, upto, limit + 1
             )
         if len(events) > limit:
             return Page(events[:limit], events[limit - 1].seq, True)
         return Page(events, upto, False)
 
     async def listen(self, principal: Principal) -> Listener:
-        keys = principal_keys(principal.user_id, principal.groups)
+        keys = principal.keys
         async with self._engine.connect() as conn:
-            listener = Listener(keys, await holdings.spaces_held(conn, keys, self._clock.now()))
+            listener = Listener(keys, await rule.held_spaces(conn, keys, self._clock.now()))
         self._hub.add(listener)
         return listener
 
@@ -57,7 +56,7 @@ class ChangeFeed:
         """Read again which spaces a listener sees, after it lost a role somewhere."""
         listener.stale = False
         async with self._engine.connect() as conn:
-            held = await holdings.spaces_held(conn, listener.keys, self._clock.now())
+            held = await rule.held_spaces(conn, listener.keys, self._clock.now())
             self._hub.reindex(listener, held)
 
     def leave(self, listener: Listener) -> None:

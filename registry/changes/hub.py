@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from registry.access import rule
 from registry.access.principal import PrincipalKey
 from registry.changes import log as changes
 from registry.changes.events import ChangeEvent
@@ -61,12 +62,6 @@ class Listener:
     def take(self) -> list[ChangeEvent]:
         pending, self.pending = self.pending, []
         return pending
-
-    def sees(self, space_id: str, now: datetime) -> bool:
-        if space_id not in self.spaces:
-            return False
-        expires = self.spaces[space_id]
-        return expires is None or expires > now
 
 
 class Hub:
@@ -115,7 +110,7 @@ class Hub:
             targets = {
                 listener
                 for listener in self._by_space.get(event.space_id, ())
-                if listener.sees(event.space_id, now)
+                if rule.still_held(listener.spaces, event.space_id, now)
             }
             losers = {listener for key in event.lost for listener in self._by_key.get(key, ())}
             grantee = event.grantee()

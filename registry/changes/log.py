@@ -10,18 +10,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text, tuple_
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry.access.holdings import live_roles
+from registry.access import rule
 from registry.access.principal import PrincipalKey
 from registry.changes.events import ChangeEvent
-from registry.core.models import ChangeAudience, ChangeRecord, LogHorizon, Member, table
+from registry.core.models import ChangeAudience, ChangeRecord, LogHorizon, table
 
 changes = table(ChangeRecord)
 audience = table(ChangeAudience)
 horizon = table(LogHorizon)
-members = table(Member)
 
 APPEND_LOCK_KEY = 0x5EACE_0001
 # Where a `UnitOfWork` collects the changes its transaction logs (in `conn.info`).
@@ -91,9 +90,8 @@ async def visible_after(
     """Changes in (since, upto] to spaces these principals hold a role in at `now`, or lost
     one in."""
     keys = list(keys)
-    mine = select(members.c.space_id).where(live_roles(keys, now))
     lost = select(audience.c.seq).where(
-        tuple_(audience.c.principal_type, audience.c.principal_id).in_(keys),
+        rule.naming(audience.c.principal_type, audience.c.principal_id, keys),
         audience.c.seq > since,
     )
     statement = (
@@ -101,7 +99,7 @@ async def visible_after(
         .where(
             changes.c.seq > since,
             changes.c.seq <= upto,
-            or_(changes.c.space_id.in_(mine), changes.c.seq.in_(lost)),
+            or_(changes.c.space_id.in_(rule.spaces_held(keys, now)), changes.c.seq.in_(lost)),
         )
         .order_by(changes.c.seq)
         .limit(limit)
@@ -142,7 +140,9 @@ async def _events(conn: AsyncConnection, rows: Sequence[Any]) -> list[ChangeEven
         select(audience).where(audience.c.seq >= seqs[0], audience.c.seq <= seqs[-1])
     )
     for entry in found:
-        lost.setdefault(entry.seq, []).append((entry.principal_type, entry.principal_id))
+        lost.setdefault(entry.seq, []).append(
+            PrincipalKey(entry.principal_type, entry.principal_id)
+        )
     return [
         ChangeEvent(
             row.seq,

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry.access import roles
-from registry.access.principal import Principal
+from registry.access import roles, rule
+from registry.access.principal import USER, Principal, PrincipalKey
 from registry.changes import log as changes
 from registry.changes.unit_of_work import UnitOfWork
 from registry.core.clock import Clock
@@ -76,19 +76,17 @@ class SpaceService:
         return self._unit_of_work.begin()
 
     async def list_visible(
-        self, principal: Principal, where: Filter | None, order: OrderBy | None, offset: int
+        self,
+        principal: Principal,
+        where: Filter | None,
+        order: OrderBy | None,
+        offset: int,
+        *,
+        held_only: bool = False,
     ) -> tuple[list[SpaceView], bool]:
-        visible_to = (principal.user_id, principal.groups)
-        return await self._page(visible_to, where, order, offset)
-
-    async def list_all(
-        self, where: Filter | None, order: OrderBy | None, offset: int
-    ) -> tuple[list[SpaceView], bool]:
-        return await self._page(None, where, order, offset)
-
-    async def _page(
-        self, visible_to: Any, where: Filter | None, order: OrderBy | None, offset: int
-    ) -> tuple[list[SpaceView], bool]:
+        """A page of the spaces the caller may see (every space, for administrators), or of
+        those they hold a role in (`held_only`); and whether more follow."""
+        visible_to = principal.keys if held_only else rule.visible_to(principal)
         now = self._clock.now()
         async with self._listing_slots, self._engine.connect() as conn:
             rows = await store.list_page(conn, visible_to, now, where, order, offset, PAGE_SIZE + 1)
@@ -101,7 +99,7 @@ class SpaceService:
 
     def role(self, principal: Principal, view: SpaceView) -> str | None:
         """The role the caller holds in the space now (None: none; an admin still sees it)."""
-        return view.role_of(principal, self._clock.now())
+        return rule.role_held(principal.keys, view.members, self._clock.now())
 
     async def personal_space(self, principal: Principal) -> SpaceView:
         async with self._engine.connect() as conn:
@@ -172,7 +170,7 @@ class SpaceService:
                 {
                     "id": _permission_id(),
                     "space_id": space_id,
-                    "principal_type": "user",
+                    "principal_type": USER,
                     "principal_id": creator,
                     "role": roles.MANAGER,
                 },
@@ -239,7 +237,7 @@ class SpaceService:
             view = await self._managed(conn, principal, space_id)
             if view.space.status != "disabled":
                 raise BadRequest("only a disabled space can be purged; disable it first")
-            lost = [(m.principal_type, m.principal_id) for m in view.members]
+            lost = [PrincipalKey(m.principal_type, m.principal_id) for m in view.members]
             await changes.append(conn, space_id, "deleted", {}, self._clock.now(), lost=lost)
             await store.delete_space(conn, space_id)
             provider = self._providers.get(view.space.provider)
@@ -333,7 +331,7 @@ class SpaceService:
                 "member_removed",
                 {"principalType": member.principal_type, "principalId": member.principal_id},
                 self._clock.now(),
-                lost=[(member.principal_type, member.principal_id)],
+                lost=[PrincipalKey(member.principal_type, member.principal_id)],
             )
 
     async def _visible(
@@ -341,8 +339,7 @@ class SpaceService:
     ) -> SpaceView:
         rows = await store.get_with_members(conn, space_id, for_update=for_update)
         views = group_rows(rows)
-        role = views[0].role_of(principal, self._clock.now()) if views else None
-        if not views or (role is None and not principal.is_admin):
+        if not views or not rule.sees(principal, views[0].members, self._clock.now()):
             raise NotFound(f"no space {space_id}")
         return views[0]
 
@@ -351,8 +348,7 @@ class SpaceService:
     ) -> SpaceView:
         """A space the caller may manage, locked until the transaction ends."""
         view = await self._visible(conn, principal, space_id, for_update=True)
-        role = view.role_of(principal, self._clock.now())
-        if principal.is_admin or roles.at_least(role, roles.MANAGER):
+        if rule.manages(principal, view.members, self._clock.now()):
             return view
         raise Forbidden("only managers of this space may do that")
 
