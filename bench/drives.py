@@ -33,6 +33,7 @@ from bench.common.load import Load, get_request, install_uvloop, load, mark
 from bench.common.seed import USER, VISIBLE, seed, user_token, write_config
 from registry.access.principal import Principal
 from registry.changes.unit_of_work import UnitOfWork
+from registry.core.clock import SYSTEM_CLOCK
 from registry.runtime.db import create_engine
 from registry.runtime.settings import Settings, load_settings
 from registry.spaces.drive_json import drive
@@ -69,7 +70,7 @@ async def floor(settings: Settings, user_id: str, iterations: int) -> tuple[floa
     """The listing (SQL, grouping, drive objects, JSON) timed alone: (mean ms, p50 ms, bytes)."""
     engine = create_engine(settings.database_url)
     provider = load_provider("local", "local", {"root": str(settings.data_dir / "spaces")})
-    service = SpaceService(UnitOfWork(engine), {"local": provider}, 0, 0)
+    service = SpaceService(UnitOfWork(engine), {"local": provider}, 0, 0, clock=SYSTEM_CLOCK)
     principal = Principal(user_id, USER.username, USER.display_name, USER.groups, False)
 
     async def once() -> bytes:

@@ -15,6 +15,7 @@ import pytest
 from starlette.applications import Starlette
 
 from registry.auth.idp.keys import IdpKeys
+from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.runtime.app import create_app
 from registry.runtime.db import create_engine
 from registry.runtime.migrate import upgrade
@@ -90,25 +91,32 @@ def migrate(settings: Settings) -> None:
         pool.submit(asyncio.run, run()).result()
 
 
-def build_app(settings: Settings, idp_key_dir: Path | None) -> Starlette:
+def build_app(
+    settings: Settings, idp_key_dir: Path | None, clock: Clock = SYSTEM_CLOCK
+) -> Starlette:
     """The registry's app, its embedded IdP signing with the tests' shared key."""
     if idp_key_dir is not None and settings.embedded_idp:
         install_idp_key(idp_key_dir, settings.data_dir)
-    return create_app(settings)
+    return create_app(settings, clock=clock)
 
 
-def start_registry_context(settings: Settings, idp_key_dir: Path | None) -> Any:
+def start_registry_context(
+    settings: Settings, idp_key_dir: Path | None, clock: Clock = SYSTEM_CLOCK
+) -> Any:
     """The migrated registry's app, and a context manager that serves it (yielding its URL)."""
     migrate(settings)
-    app = build_app(settings, idp_key_dir)
+    app = build_app(settings, idp_key_dir, clock)
     return app, serve(app, settings.port)
 
 
 @contextmanager
-def running_registry(data_dir: Path, idp_key_dir: Path | None, **raw: Any) -> Iterator[Registry]:
-    """A registry with these settings on a free port, served until the block ends."""
+def running_registry(
+    data_dir: Path, idp_key_dir: Path | None, clock: Clock = SYSTEM_CLOCK, **raw: Any
+) -> Iterator[Registry]:
+    """A registry with these settings on a free port, served until the block ends; it tells the
+    time by `clock` (a `tests.clock.FakeClock` lets a test move it)."""
     settings = registry_settings(data_dir, free_port(), **raw)
-    app, server = start_registry_context(settings, idp_key_dir)
+    app, server = start_registry_context(settings, idp_key_dir, clock)
     with server as url:
         yield Registry(url, app, settings)
 

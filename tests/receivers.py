@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from common.webhook_signature import BadSignature, verify
+from registry.core.clock import SYSTEM_CLOCK, Clock
 from tests.servers import free_port, serve
 
 SECRET = "a-webhook-secret-of-some-length"
@@ -36,6 +37,7 @@ class Receiver:
     signed: list[tuple[dict[str, str], bytes]] = field(default_factory=list)  # as received
     challenges: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    clock: Clock = SYSTEM_CLOCK  # the receiver's clock, against which timestamps are checked
 
     def app(self) -> Starlette:
         async def hook(request: Request) -> Response:
@@ -50,7 +52,7 @@ class Receiver:
                 await asyncio.sleep(self.delay)
             body = await request.body()
             try:
-                event_id = verify([self.secret], body, request.headers)
+                event_id = verify([self.secret], body, request.headers, self.clock.now())
             except BadSignature as exc:
                 self.bad_signatures += 1
                 return PlainTextResponse(f"bad signature: {exc}", status_code=401)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tests.clock import FakeClock
 from tests.conftest import Registry, running_registry
 from tests.sse import events
 from tests.test_drives_api import assert_error, create_project
@@ -171,6 +172,27 @@ async def test_stream_follows_access_granted_and_lost(registry, admin):
         await invite(admin, marker["id"], "einstein", VIEWER)
         after = await stream.next()
     assert (after.type, after.data["driveId"]) == ("member_added", marker["id"])
+
+
+async def test_a_role_that_expires_leaves_the_stream_and_the_feed(tmp_path, idp_key_dir):
+    clock = FakeClock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
+    with running_registry(tmp_path / "data", idp_key_dir, clock=clock) as registry:
+        async with registry.client("admin") as admin, registry.client("einstein") as einstein:
+            project = await create_project(admin, "Until half past")
+            until = "2030-01-01T12:30:00Z"
+            await invite(admin, project["id"], "einstein", VIEWER, expirationDateTime=until)
+            cursor = await cursor_now(einstein)
+            async with events(registry.url, registry.token("einstein")) as stream:
+                await rename(admin, project["id"], "Before half past")
+                assert (await stream.next()).data["data"] == {"name": "Before half past"}
+                clock.advance(timedelta(minutes=30))
+                await rename(admin, project["id"], "After half past")
+                marker = await create_project(admin, "Marker")
+                await invite(admin, marker["id"], "einstein", VIEWER)
+                after = await stream.next()
+            assert (after.type, after.data["driveId"]) == ("member_added", marker["id"])
+            page = (await einstein.get("/api/v1/changes", params={"since": cursor})).json()
+    assert {c["driveId"] for c in page["value"]} == {marker["id"]}
 
 
 async def test_idle_stream_gets_keepalives_and_a_gone_client_is_forgotten(tmp_path, idp_key_dir):

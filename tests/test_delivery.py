@@ -19,6 +19,7 @@ from registry.outbox.senders import Send
 from registry.outbox.store import Delivery
 from registry.runtime.db import create_engine
 from registry.runtime.migrate import upgrade
+from tests.clock import FakeClock
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 outbox = table(OutboxEntry)
@@ -78,7 +79,7 @@ async def rows(engine: AsyncEngine) -> dict[str, Any]:
 async def test_each_kind_goes_to_its_own_sender(engine: AsyncEngine) -> None:
     webhooks, peers = Recorder(), Recorder()
     worker = DeliveryWorker(
-        engine, {"webhook": webhooks, "peer": peers}, timedelta(days=1), clock=lambda: NOW
+        engine, {"webhook": webhooks, "peer": peers}, timedelta(days=1), clock=FakeClock(NOW)
     )
     await queue(engine, "webhook", "1", "https://hooks.example")
     await queue(engine, "peer", "2", "https://paris.example")
@@ -93,7 +94,7 @@ async def test_each_kind_goes_to_its_own_sender(engine: AsyncEngine) -> None:
 
 async def test_rows_of_a_kind_without_a_sender_are_left_unclaimed(engine: AsyncEngine) -> None:
     webhooks = Recorder()
-    worker = DeliveryWorker(engine, {"webhook": webhooks}, timedelta(days=1), clock=lambda: NOW)
+    worker = DeliveryWorker(engine, {"webhook": webhooks}, timedelta(days=1), clock=FakeClock(NOW))
     await queue(engine, "peer", "1", "https://paris.example")
     await queue(engine, "webhook", "2", "https://hooks.example")
 
@@ -115,7 +116,7 @@ async def test_a_failing_destination_backs_off_without_holding_up_others(
     engine: AsyncEngine,
 ) -> None:
     webhooks = Recorder(down=frozenset({"https://down.example"}))
-    worker = DeliveryWorker(engine, {"webhook": webhooks}, timedelta(days=1), clock=lambda: NOW)
+    worker = DeliveryWorker(engine, {"webhook": webhooks}, timedelta(days=1), clock=FakeClock(NOW))
     await queue(engine, "webhook", "1", "https://down.example")
     await queue(engine, "webhook", "2", "https://down.example")
     await queue(engine, "webhook", "3", "https://up.example")

@@ -6,9 +6,13 @@ import base64
 import hashlib
 import re
 import secrets
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.clock import FakeClock
+from tests.conftest import running_registry
 
 REDIRECT = "http://127.0.0.1:9999/callback"
 
@@ -136,6 +140,22 @@ async def test_a_code_is_used_once(registry):
         again = await exchange(client, code, verifier)
     assert again.status_code == 400
     assert again.json()["error"] == "invalid_grant"
+
+
+async def test_a_code_expires_after_a_minute(tmp_path, idp_key_dir):
+    clock = FakeClock()
+    with running_registry(tmp_path / "data", idp_key_dir, clock=clock) as registry:
+        verifier, challenge = pkce()
+        async with registry.client() as client:
+            code = await code_from(await log_in(client, challenge))
+            clock.advance(timedelta(seconds=61))
+            late = await exchange(client, code, verifier)
+            code = await code_from(await log_in(client, challenge))
+            clock.advance(timedelta(seconds=59))
+            in_time = await exchange(client, code, verifier)
+    assert late.status_code == 400
+    assert late.json()["error"] == "invalid_grant"
+    assert in_time.status_code == 200
 
 
 async def test_a_wrong_verifier_is_refused(registry):

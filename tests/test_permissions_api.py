@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from tests.clock import FakeClock
+from tests.conftest import running_registry
 from tests.test_drives_api import assert_error, create_project, user_id
 
 MANAGER = "312c0871-5ef7-4b3a-85b6-0e4074c64049"
@@ -86,38 +90,36 @@ async def test_role_change_and_removal(registry, admin):
     assert_error(await admin.delete(url), 404, "itemNotFound")
 
 
-async def test_expired_membership_grants_nothing(registry, admin):
-    project = await create_project(admin, "Temporary")
-    response = await invite(
-        admin, project["id"], "marie", VIEWER, expirationDateTime="2999-01-01T00:00:00Z"
-    )
-    permission = response.json()["value"][0]
-    assert permission["expirationDateTime"].startswith("2999-01-01")
-    assert_error(
-        await invite(
-            admin, project["id"], "richard", VIEWER, expirationDateTime="2001-01-01T00:00:00Z"
-        ),
-        400,
-        "invalidRequest",
-    )
-    # Expire it in the past directly in the database, as time would.
-    from datetime import UTC, datetime, timedelta
-
-    from sqlalchemy import update
-
-    from registry.core.models import Member
-
-    engine = registry.app.state.services.engine
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(Member)
-            .where(Member.id == permission["id"])
-            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
-        )
-    async with registry.client("marie") as marie:
-        ids = {d["id"] for d in (await marie.get("/graph/v1.0/me/drives")).json()["value"]}
-        assert project["id"] not in ids
-        assert_error(await marie.get(f"/graph/v1.0/drives/{project['id']}"), 404, "itemNotFound")
+async def test_expired_membership_grants_nothing(tmp_path, idp_key_dir):
+    clock = FakeClock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
+    with running_registry(tmp_path / "data", idp_key_dir, clock=clock) as registry:
+        async with registry.client("admin") as admin:
+            project = await create_project(admin, "Temporary")
+            response = await invite(
+                admin, project["id"], "marie", VIEWER, expirationDateTime="2030-01-01T13:00:00Z"
+            )
+            permission = response.json()["value"][0]
+            assert permission["expirationDateTime"].startswith("2030-01-01T13:00:00")
+            assert_error(
+                await invite(
+                    admin,
+                    project["id"],
+                    "richard",
+                    VIEWER,
+                    expirationDateTime="2030-01-01T11:59:59Z",
+                ),
+                400,
+                "invalidRequest",
+            )
+        async with registry.client("marie") as marie:
+            assert (await marie.get(f"/graph/v1.0/drives/{project['id']}")).status_code == 200
+        clock.advance(timedelta(hours=1))  # to 13:00, when marie's role ends
+        async with registry.client("marie") as marie:
+            ids = {d["id"] for d in (await marie.get("/graph/v1.0/me/drives")).json()["value"]}
+            assert project["id"] not in ids
+            assert_error(
+                await marie.get(f"/graph/v1.0/drives/{project['id']}"), 404, "itemNotFound"
+            )
 
 
 async def test_the_last_manager_cannot_leave(admin):

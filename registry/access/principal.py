@@ -1,14 +1,28 @@
-"""Who is calling: the authenticated user as the registry sees them, and how every wing asks
-for one (`Authenticate`, implemented by the auth wing and handed to the routes)."""
+"""Who is calling: the authenticated user as the registry sees them, the keys by which member
+rows name principals, and how every wing asks for a caller (`Authenticate`, implemented by the
+auth wing and handed to the routes)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from starlette.requests import HTTPConnection
 
-PrincipalKey = tuple[str, str]  # ("user", user id) or ("group", group name)
+USER = "user"  # one of our users, by our user id
+GROUP = "group"  # a group, by its name in the token's groups claim
+REMOTE = "remote"  # a user of a peer registry, by address: marie@paris.test
+# Every kind of principal a member row may name; a new kind is one line here (its name must
+# fit `members.principal_type`, 8 characters). `registry.access.rule` matches each alike.
+PRINCIPAL_TYPES = (USER, GROUP, REMOTE)
+
+
+class PrincipalKey(NamedTuple):
+    """A principal as a member row names it: (`principal_type`, `principal_id`)."""
+
+    type: str
+    id: str
 
 
 @dataclass(frozen=True)
@@ -25,7 +39,8 @@ class Principal:
 
 
 def principal_keys(user_id: str, groups: tuple[str, ...]) -> frozenset[PrincipalKey]:
-    return frozenset([("user", user_id), *(("group", group) for group in groups)])
+    """The keys of one of our users and of the groups their token names."""
+    return frozenset([PrincipalKey(USER, user_id), *(PrincipalKey(GROUP, g) for g in groups)])
 
 
 Authenticate = Callable[[HTTPConnection], Awaitable[Principal]]

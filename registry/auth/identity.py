@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,6 +15,7 @@ from starlette.requests import HTTPConnection
 from federation.oidc import Claims, IssuerUnavailable, TokenError, TokenValidator
 from registry.access.principal import Principal
 from registry.auth import user_store as users
+from registry.core.clock import Clock
 from registry.core.errors import Unauthenticated, Unavailable
 
 KNOWN_USERS_CACHE_SIZE = 50_000
@@ -35,8 +37,10 @@ class Authenticator:
         admin_users: frozenset[str],
         admin_role: str,
         roles_claim: str,
+        clock: Clock,
     ) -> None:
         self._validator = validator
+        self._clock = clock
         self._transaction = transaction
         self._on_new_user = on_new_user
         self._home_issuer = home_issuer
@@ -87,6 +91,7 @@ class Authenticator:
                 username,
                 display_name,
                 email if isinstance(email, str) else None,
+                self._clock.now(),
             )
         known = (user_id, username, display_name)
         self._known[key] = known
@@ -110,9 +115,10 @@ async def register(
     username: str,
     display_name: str,
     email: str | None,
+    now: datetime,
 ) -> str:
     """Find or create the user (`on_new_user` hears of a new one). Returns our user id."""
-    user_id, created = await users.upsert(conn, issuer, subject, username, display_name, email)
+    user_id, created = await users.upsert(conn, issuer, subject, username, display_name, email, now)
     if created:
         await on_new_user(conn, user_id, username, display_name)
     return user_id

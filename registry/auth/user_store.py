@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -23,8 +23,10 @@ async def upsert(
     username: str,
     display_name: str,
     email: str | None,
+    now: datetime,
 ) -> tuple[str, bool]:
-    """Return (user id, created). Safe when several replicas see a new user at once."""
+    """Return (user id, created); a new user was first seen at `now`. Safe when several
+    replicas see a new user at once."""
     found = await find_by_subject(conn, issuer, subject)
     if found is not None:
         if (found.display_name, found.email) != (display_name, email):
@@ -45,7 +47,7 @@ async def upsert(
                     username=username,
                     display_name=display_name,
                     email=email,
-                    created_at=datetime.now(UTC),
+                    created_at=now,
                 )
             )
     except IntegrityError:

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from registry.access.principal import PrincipalKey
+from registry.access.principal import USER, PrincipalKey
 from registry.core.responses import timestamp
 
 
@@ -33,9 +33,9 @@ class ChangeEvent:
     def grantee(self) -> PrincipalKey | None:
         """Who gains access to the space with this change, if anyone."""
         if self.kind == "created" and "createdBy" in self.data:
-            return ("user", str(self.data["createdBy"]))
+            return PrincipalKey(USER, str(self.data["createdBy"]))
         if self.kind == "member_added":
-            return (str(self.data["principalType"]), str(self.data["principalId"]))
+            return PrincipalKey(str(self.data["principalType"]), str(self.data["principalId"]))
         return None
 
     @cached_property

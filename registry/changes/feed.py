@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from registry.access import holdings
-from registry.access.principal import Principal, principal_keys
+from registry.access import rule
+from registry.access.principal import Principal
 from registry.changes import log as changes
 from registry.changes.events import ChangeEvent
 from registry.changes.hub import Hub, Listener
+from registry.core.clock import Clock
 from registry.core.errors import BadRequest, Gone
 
 PAGE_DEFAULT = 200
@@ -25,27 +26,29 @@ class Page:
 
 
 class ChangeFeed:
-    def __init__(self, engine: AsyncEngine, hub: Hub) -> None:
+    def __init__(self, engine: AsyncEngine, hub: Hub, clock: Clock) -> None:
         self._engine = engine
         self._hub = hub
+        self._clock = clock
 
     async def page(self, principal: Principal, since: int | None, limit: int) -> Page:
         """Changes after `since` the caller may see; without `since`, just today's cursor."""
-        keys = principal_keys(principal.user_id, principal.groups)
         async with self._engine.connect() as conn:
             upto = await changes.latest(conn)
             if since is None:
                 return Page([], upto, False)
             await _check_cursor(conn, since, upto)
-            events = await changes.visible_after(conn, keys, since, upto, limit + 1)
+            events = await changes.visible_after(
+                conn, principal.keys, self._clock.now(), since, upto, limit + 1
+            )
         if len(events) > limit:
             return Page(events[:limit], events[limit - 1].seq, True)
         return Page(events, upto, False)
 
     async def listen(self, principal: Principal) -> Listener:
-        keys = principal_keys(principal.user_id, principal.groups)
+        keys = principal.keys
         async with self._engine.connect() as conn:
-            listener = Listener(keys, await holdings.spaces_held(conn, keys))
+            listener = Listener(keys, await rule.held_spaces(conn, keys, self._clock.now()))
         self._hub.add(listener)
         return listener
 
@@ -53,7 +56,8 @@ class ChangeFeed:
         """Read again which spaces a listener sees, after it lost a role somewhere."""
         listener.stale = False
         async with self._engine.connect() as conn:
-            self._hub.reindex(listener, await holdings.spaces_held(conn, listener.keys))
+            held = await rule.held_spaces(conn, listener.keys, self._clock.now())
+            self._hub.reindex(listener, held)
 
     def leave(self, listener: Listener) -> None:
         self._hub.remove(listener)
@@ -66,7 +70,9 @@ class ChangeFeed:
             await _check_cursor(conn, since, max(upto, await changes.latest(conn)))
             found: list[ChangeEvent] = []
             while since < upto:
-                events = await changes.visible_after(conn, listener.keys, since, upto, PAGE_MAX)
+                events = await changes.visible_after(
+                    conn, listener.keys, self._clock.now(), since, upto, PAGE_MAX
+                )
                 found.extend(events)
                 if len(events) < PAGE_MAX:
                     break

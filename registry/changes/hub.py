@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from registry.access import rule
 from registry.access.principal import PrincipalKey
 from registry.changes import log as changes
 from registry.changes.events import ChangeEvent
+from registry.core.clock import Clock
 
 LISTENER_QUEUE_MAX = 1000
 TAIL_BATCH = 1000
@@ -61,15 +63,10 @@ class Listener:
         pending, self.pending = self.pending, []
         return pending
 
-    def sees(self, space_id: str, now: datetime) -> bool:
-        if space_id not in self.spaces:
-            return False
-        expires = self.spaces[space_id]
-        return expires is None or expires > now
-
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self.position = 0
         self._by_space: dict[str, set[Listener]] = {}
         self._by_key: dict[PrincipalKey, set[Listener]] = {}
@@ -108,12 +105,12 @@ class Hub:
         listener.spaces = spaces
 
     def publish(self, events: list[ChangeEvent]) -> None:
-        now = datetime.now(UTC)
+        now = self._clock.now()
         for event in events:
             targets = {
                 listener
                 for listener in self._by_space.get(event.space_id, ())
-                if listener.sees(event.space_id, now)
+                if rule.still_held(listener.spaces, event.space_id, now)
             }
             losers = {listener for key in event.lost for listener in self._by_key.get(key, ())}
             grantee = event.grantee()

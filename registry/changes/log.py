@@ -7,21 +7,20 @@ visible in commit order: a reader that has seen `seq` N never later finds an N-1
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text, tuple_
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry.access.holdings import live_roles
+from registry.access import rule
 from registry.access.principal import PrincipalKey
 from registry.changes.events import ChangeEvent
-from registry.core.models import ChangeAudience, ChangeRecord, LogHorizon, Member, table
+from registry.core.models import ChangeAudience, ChangeRecord, LogHorizon, table
 
 changes = table(ChangeRecord)
 audience = table(ChangeAudience)
 horizon = table(LogHorizon)
-members = table(Member)
 
 APPEND_LOCK_KEY = 0x5EACE_0001
 # Where a `UnitOfWork` collects the changes its transaction logs (in `conn.info`).
@@ -33,16 +32,16 @@ async def append(
     space_id: str,
     kind: str,
     payload: dict[str, Any],
+    now: datetime,
     lost: Sequence[PrincipalKey] = (),
 ) -> ChangeEvent:
-    """Log a change in the caller's transaction, which must be a `UnitOfWork`'s: its fan-outs
-    (webhook deliveries, ...) then see the change before the transaction commits."""
+    """Log a change made at `now` in the caller's transaction, which must be a `UnitOfWork`'s:
+    its fan-outs (webhook deliveries, ...) then see the change before the transaction commits."""
     logged = conn.info.get(LOGGED)
     if logged is None:
         raise RuntimeError("changes are logged only inside a UnitOfWork transaction")
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
-    now = datetime.now(UTC)
     seq = (
         await conn.execute(
             changes.insert()
@@ -81,13 +80,18 @@ async def after(conn: AsyncConnection, seq: int, limit: int) -> list[ChangeEvent
 
 
 async def visible_after(
-    conn: AsyncConnection, keys: Iterable[PrincipalKey], since: int, upto: int, limit: int
+    conn: AsyncConnection,
+    keys: Iterable[PrincipalKey],
+    now: datetime,
+    since: int,
+    upto: int,
+    limit: int,
 ) -> list[ChangeEvent]:
-    """Changes in (since, upto] to spaces these principals hold a role in, or lost one in."""
+    """Changes in (since, upto] to spaces these principals hold a role in at `now`, or lost
+    one in."""
     keys = list(keys)
-    mine = select(members.c.space_id).where(live_roles(keys, datetime.now(UTC)))
     lost = select(audience.c.seq).where(
-        tuple_(audience.c.principal_type, audience.c.principal_id).in_(keys),
+        rule.naming(audience.c.principal_type, audience.c.principal_id, keys),
         audience.c.seq > since,
     )
     statement = (
@@ -95,7 +99,7 @@ async def visible_after(
         .where(
             changes.c.seq > since,
             changes.c.seq <= upto,
-            or_(changes.c.space_id.in_(mine), changes.c.seq.in_(lost)),
+            or_(changes.c.space_id.in_(rule.spaces_held(keys, now)), changes.c.seq.in_(lost)),
         )
         .order_by(changes.c.seq)
         .limit(limit)
@@ -136,7 +140,9 @@ async def _events(conn: AsyncConnection, rows: Sequence[Any]) -> list[ChangeEven
         select(audience).where(audience.c.seq >= seqs[0], audience.c.seq <= seqs[-1])
     )
     for entry in found:
-        lost.setdefault(entry.seq, []).append((entry.principal_type, entry.principal_id))
+        lost.setdefault(entry.seq, []).append(
+            PrincipalKey(entry.principal_type, entry.principal_id)
+        )
     return [
         ChangeEvent(
             row.seq,

@@ -7,14 +7,15 @@ Every error body has the LibreGraph shape
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from registry.core.clock import Clock
 from registry.core.responses import JSONResponse
 
 logger = logging.getLogger("spacereg.errors")
@@ -97,14 +98,19 @@ _HTTP_CODES = {
 
 
 def error_response(
-    request: Request, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    request: Request,
+    now: datetime,
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
         "error": {
             "code": code,
             "message": message,
             "innererror": {
-                "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "date": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "request-id": request.scope.get("spacereg.request_id", ""),
             },
         }
@@ -112,24 +118,26 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def handle_api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
-async def handle_http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "generalException")
-    return error_response(request, exc.status_code, code, str(exc.detail), exc.headers)
+def exception_handlers(clock: Clock) -> dict[Any, Handler]:
+    """The app's handlers: every error becomes the LibreGraph body, dated by `clock`."""
 
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(request, clock.now(), exc.status, exc.code, exc.message, exc.headers)
 
-async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(request, 500, "generalException", "internal error; see the server log")
+    async def http_exception(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = _HTTP_CODES.get(exc.status_code, "generalException")
+        return error_response(
+            request, clock.now(), exc.status_code, code, str(exc.detail), exc.headers
+        )
 
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        message = "internal error; see the server log"
+        return error_response(request, clock.now(), 500, "generalException", message)
 
-EXCEPTION_HANDLERS = {
-    ApiError: handle_api_error,
-    HTTPException: handle_http_exception,
-    Exception: handle_unexpected,
-}
+    return {ApiError: api_error, HTTPException: http_exception, Exception: unexpected}

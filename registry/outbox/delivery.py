@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.backoff import backoff_s
 from federation.webhooks import DeliveryFailed
+from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.outbox import store as outbox
 from registry.outbox.senders import Send, Sender
 from registry.outbox.store import Delivery
@@ -51,7 +52,7 @@ class DeliveryWorker:
         senders: Mapping[str, Sender],
         max_age: timedelta,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self._engine = engine
@@ -77,7 +78,7 @@ class DeliveryWorker:
         """Claim and send one batch; returns how many were claimed."""
         async with self._engine.begin() as conn:
             claimed = await outbox.claim(
-                conn, self._clock(), CLAIM_LEASE, CLAIM_BATCH, self._senders.keys()
+                conn, self._clock.now(), CLAIM_LEASE, CLAIM_BATCH, self._senders.keys()
             )
             sends = {
                 kind: await sender.prepare(conn, [d for d in claimed if d.kind == kind])
@@ -96,19 +97,19 @@ class DeliveryWorker:
             failure: DeliveryFailed | None = None
             for delivery in queue:
                 try:
-                    await sends[delivery.kind](delivery, self._clock())
+                    await sends[delivery.kind](delivery, self._clock.now())
                 except DeliveryFailed as exc:
                     failure = exc
                     break
                 sent.append(delivery.id)
             if sent:
                 async with self._engine.begin() as conn:
-                    await outbox.delivered(conn, sent, origin, self._clock())
+                    await outbox.delivered(conn, sent, origin, self._clock.now())
             if failure is not None:
                 await self._failed(origin, queue[len(sent) :], str(failure))
 
     async def _failed(self, origin: str, rest: list[Delivery], error: str) -> None:
-        now = self._clock()
+        now = self._clock.now()
         too_old = [d for d in rest if now - d.created_at > self._max_age]
         retry = [d.id for d in rest if now - d.created_at <= self._max_age]
         async with self._engine.begin() as conn:

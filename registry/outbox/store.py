@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry.access.holdings import live_roles
+from registry.access import rule
 from registry.access.principal import PrincipalKey, principal_keys
 from registry.changes.events import ChangeEvent
 from registry.core.models import (
@@ -109,7 +109,7 @@ async def _holders(
     keys = {key for sub in found for key in _keys(sub)}
     rows = await conn.execute(
         select(members.c.principal_type, members.c.principal_id).where(
-            members.c.space_id == event.space_id, live_roles(keys, event.time)
+            members.c.space_id == event.space_id, rule.holding(keys, event.time)
         )
     )
     return {(row.principal_type, row.principal_id) for row in rows}

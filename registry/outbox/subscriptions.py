@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from common.challenge import CallbackRefused
 from federation.webhooks import WebhookClient
 from registry.access.principal import Principal
+from registry.core.clock import Clock
 from registry.core.errors import BadRequest, NotFound
 from registry.core.responses import timestamp
 from registry.outbox import subscription_store as store
@@ -29,12 +30,18 @@ DRIVES_MAX = 1000
 
 class Subscriptions:
     def __init__(
-        self, engine: AsyncEngine, spaces: SpaceService, client: WebhookClient, topic: str
+        self,
+        engine: AsyncEngine,
+        spaces: SpaceService,
+        client: WebhookClient,
+        topic: str,
+        clock: Clock,
     ) -> None:
         self._engine = engine
         self._spaces = spaces
         self._client = client
         self._topic = topic
+        self._clock = clock
 
     async def create(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
         callback = _callback(body.get("callbackUrl"))
@@ -44,7 +51,7 @@ class Subscriptions:
         for space_id in drives or ():
             await self._spaces.get_visible(principal, space_id)
         await self._confirm(callback, lease)
-        now = datetime.now(UTC)
+        now = self._clock.now()
         values = {
             "id": secrets.token_hex(16),
             "owner_id": principal.user_id,
@@ -81,7 +88,7 @@ class Subscriptions:
             row, _ = await self._owned(conn, principal, subscription_id)
         await self._confirm(row.callback_url, lease)
         async with self._engine.begin() as conn:
-            await store.renew(conn, row.id, datetime.now(UTC) + timedelta(seconds=lease))
+            await store.renew(conn, row.id, self._clock.now() + timedelta(seconds=lease))
         return await self.get(principal, subscription_id)
 
     async def delete(self, principal: Principal, subscription_id: str) -> None:

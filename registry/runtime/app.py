@@ -13,7 +13,8 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from federation.wellknown import well_known_routes
 from registry.changes.routes import ChangeRoutes
-from registry.core.errors import EXCEPTION_HANDLERS
+from registry.core.clock import SYSTEM_CLOCK, Clock
+from registry.core.errors import exception_handlers
 from registry.core.responses import JSONResponse
 from registry.outbox.routes import SubscriptionRoutes
 from registry.runtime.middleware import RequestContext
@@ -41,10 +42,12 @@ def provider_callbacks(services: Services) -> list[BaseRoute]:
     return mounted
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Starlette:
-    """The app over `services`, by default those `build` makes from `settings`."""
+def create_app(
+    settings: Settings, services: Services | None = None, clock: Clock = SYSTEM_CLOCK
+) -> Starlette:
+    """The app over `services`, by default those `build` makes from `settings` and `clock`."""
     if services is None:
-        services = build(settings)
+        services = build(settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -55,7 +58,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     routes: list[BaseRoute] = [
         Route("/healthz", health, methods=["GET"]),
         *DriveRoutes(services.spaces, authenticate, settings.base_url).routes(),
-        *PermissionRoutes(services.spaces, services.users, authenticate).routes(),
+        *PermissionRoutes(services.spaces, services.users, authenticate, services.clock).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         Mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
@@ -66,7 +69,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestContext)],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=exception_handlers(services.clock),
         lifespan=lifespan,
     )
     app.state.services = services

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from registry.changes import log as changes
+from registry.core.clock import Clock
 from registry.outbox import store as outbox
 from registry.outbox import subscription_store as subscriptions
 
@@ -21,13 +22,14 @@ LAPSED_SUBSCRIPTIONS_KEPT = timedelta(hours=1)
 
 
 class Retention:
-    def __init__(self, engine: AsyncEngine, changes_kept: timedelta) -> None:
+    def __init__(self, engine: AsyncEngine, changes_kept: timedelta, clock: Clock) -> None:
         self._engine = engine
         self._changes_kept = changes_kept
+        self._clock = clock
 
     async def run(self) -> None:
         while True:
-            await self.sweep(datetime.now(UTC))
+            await self.sweep(self._clock.now())
             await asyncio.sleep(SWEEP_INTERVAL_S)
 
     async def sweep(self, now: datetime) -> None:

@@ -32,6 +32,7 @@ from registry.changes.hub import Hub, Tailer
 from registry.changes.nats_bus import NatsBus
 from registry.changes.signal import ChangeSignal
 from registry.changes.unit_of_work import UnitOfWork
+from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.outbox import store as outbox
 from registry.outbox.delivery import DeliveryWorker
 from registry.outbox.senders import WebhookSender
@@ -50,6 +51,7 @@ logger = logging.getLogger("spacereg")
 @dataclass
 class Services:
     settings: Settings
+    clock: Clock
     engine: AsyncEngine
     http: httpx2.AsyncClient
     providers: dict[str, StorageProvider]
@@ -73,23 +75,24 @@ class Services:
     supervisor: Supervisor
 
 
-def load_idp(settings: Settings, engine: AsyncEngine) -> EmbeddedIdp:
+def load_idp(settings: Settings, engine: AsyncEngine, clock: Clock) -> EmbeddedIdp:
     directory = settings.data_dir / "idp"
-    keys = IdpKeys.load_or_create(directory)
+    keys = IdpKeys.load_or_create(directory, clock)
     users = load_users(directory, settings.idp_users, logger.warning)
     return EmbeddedIdp(
-        settings.idp_issuer, settings.audience, settings.base_url, keys, users, engine
+        settings.idp_issuer, settings.audience, settings.base_url, keys, users, engine, clock
     )
 
 
-def build(settings: Settings) -> Services:
-    """Wire the registry together; nothing here does I/O except reading key files."""
+def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
+    """Wire the registry together; nothing here does I/O except reading key files. Every part
+    tells the time by `clock` (tests pass one they move)."""
     engine = create_engine(settings.database_url)
     providers = {config.name: _provider(settings, config) for config in settings.providers}
     http = httpx2.AsyncClient(
         timeout=10, follow_redirects=False, verify=_tls_context(settings.federation.ca_file)
     )
-    idp = load_idp(settings, engine) if settings.embedded_idp else None
+    idp = load_idp(settings, engine, clock) if settings.embedded_idp else None
     issuers = [
         TrustedIssuer(
             issuer.url,
@@ -99,7 +102,7 @@ def build(settings: Settings) -> Services:
         )
         for issuer in settings.trusted_issuers()
     ]
-    validator = TokenValidator(issuers, http)
+    validator = TokenValidator(issuers, http, clock=lambda: clock.now().timestamp())
     bus: Bus = NatsBus([settings.nats_url]) if settings.nats_url else LocalBus()
     signal = ChangeSignal(bus)
     unit_of_work = UnitOfWork(engine, signal)
@@ -110,8 +113,9 @@ def build(settings: Settings) -> Services:
         settings.default_project_quota,
         settings.default_personal_quota,
         settings.provider_for_type(),
+        clock=clock,
     )
-    hub = Hub()
+    hub = Hub(clock)
     tailer = Tailer(engine, hub, settings.change_poll_seconds)
     outbound = SafeHttpClient(discovery_config(settings))
     webhooks = WebhookClient(outbound)
@@ -119,6 +123,7 @@ def build(settings: Settings) -> Services:
         engine,
         {outbox.WEBHOOK: WebhookSender(webhooks)},
         timedelta(seconds=settings.delivery_max_age_seconds),
+        clock=clock,
         poll_seconds=settings.change_poll_seconds,
     )
     signal.listen(tailer.wake)
@@ -131,9 +136,11 @@ def build(settings: Settings) -> Services:
         admin_users=frozenset(settings.admin_users),
         admin_role=settings.admin_role,
         roles_claim=settings.roles_claim,
+        clock=clock,
     )
     return Services(
         settings,
+        clock,
         engine,
         http,
         providers,
@@ -148,12 +155,14 @@ def build(settings: Settings) -> Services:
         bus,
         hub,
         tailer,
-        ChangeFeed(engine, hub),
+        ChangeFeed(engine, hub, clock),
         outbound,
-        Subscriptions(engine, spaces, webhooks, topic=f"{settings.base_url}/api/v1/events"),
+        Subscriptions(
+            engine, spaces, webhooks, topic=f"{settings.base_url}/api/v1/events", clock=clock
+        ),
         delivery,
-        Retention(engine, timedelta(days=settings.change_retention_days)),
-        ProviderEvents(engine, spaces),
+        Retention(engine, timedelta(days=settings.change_retention_days), clock),
+        ProviderEvents(engine, spaces, clock),
         Supervisor(),
     )
 
@@ -204,7 +213,7 @@ async def running(services: Services) -> AsyncIterator[None]:
         await services.bus.start()
         stack.push_async_callback(services.bus.close)
         if services.idp is not None:
-            await _provision(services.idp, services.spaces)
+            await _provision(services.idp, services.spaces, services.clock)
         await services.tailer.start_position()
         stack.push_async_callback(services.supervisor.stop)
         _start_workers(services)
@@ -228,7 +237,7 @@ def _start_workers(services: Services) -> None:
                 supervisor.start(f"provider:{name}:{job}", run)
 
 
-async def _provision(idp: EmbeddedIdp, spaces: SpaceService) -> None:
+async def _provision(idp: EmbeddedIdp, spaces: SpaceService, clock: Clock) -> None:
     """Make the embedded IdP's users known, so they can be invited before their first login."""
     async with spaces.transaction() as conn:
         for user in idp.users.values():
@@ -240,4 +249,5 @@ async def _provision(idp: EmbeddedIdp, spaces: SpaceService) -> None:
                 user.username,
                 user.display_name,
                 user.email,
+                clock.now(),
             )

@@ -48,7 +48,7 @@ class DavGateway:
         space_id, path = _split(scope["path"][len(scope.get("root_path", "")) :])
         principal = await self._authenticate(request)
         view = await self._spaces.get_visible(principal, space_id)
-        role = view.role_of(principal)
+        role = self._spaces.role(principal, view)
         if role is None:
             raise NotFound(f"no space {space_id}")
         space = view.space

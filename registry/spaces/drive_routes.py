@@ -30,17 +30,15 @@ class DriveRoutes:
     async def my_drives(self, request: Request) -> Response:
         principal = await self._authenticate(request)
         where, order, offset = _query(request)
-        views, more = await self._spaces.list_visible(principal, where, order, offset)
+        views, more = await self._spaces.list_visible(
+            principal, where, order, offset, held_only=True
+        )
         return self._collection(request, views, more, offset)
 
     async def all_drives(self, request: Request) -> Response:
         principal = await self._authenticate(request)
         where, order, offset = _query(request)
-        spaces = self._spaces
-        if principal.is_admin:
-            views, more = await spaces.list_all(where, order, offset)
-        else:
-            views, more = await spaces.list_visible(principal, where, order, offset)
+        views, more = await self._spaces.list_visible(principal, where, order, offset)
         return self._collection(request, views, more, offset)
 
     async def my_drive(self, request: Request) -> Response:

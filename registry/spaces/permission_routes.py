@@ -12,6 +12,7 @@ from starlette.routing import Route
 from registry.access import roles
 from registry.access.principal import Authenticate
 from registry.auth.directory import RegisteredUsers
+from registry.core.clock import Clock
 from registry.core.errors import BadRequest, NotFound
 from registry.core.http import json_body
 from registry.core.responses import JSONResponse
@@ -23,20 +24,25 @@ RECIPIENT_TYPE = "@libre.graph.recipient.type"
 
 class PermissionRoutes:
     """Members and role definitions, bound to the space service, the user directory and the
-    caller's authentication."""
+    caller's authentication; expiries must lie ahead of `clock`."""
 
     def __init__(
-        self, spaces: SpaceService, users: RegisteredUsers, authenticate: Authenticate
+        self,
+        spaces: SpaceService,
+        users: RegisteredUsers,
+        authenticate: Authenticate,
+        clock: Clock,
     ) -> None:
         self._spaces = spaces
         self._users = users
         self._authenticate = authenticate
+        self._clock = clock
 
     async def invite(self, request: Request) -> Response:
         principal = await self._authenticate(request)
         body = await json_body(request)
         role = _role(body.get("roles"))
-        expires = _expiry(body.get("expirationDateTime"))
+        expires = _expiry(body.get("expirationDateTime"), self._clock.now())
         raw_recipients = body.get("recipients")
         if not isinstance(raw_recipients, list) or not raw_recipients or len(raw_recipients) > 100:
             raise BadRequest("recipients must be a list of 1 to 100 recipients")
@@ -63,7 +69,7 @@ class PermissionRoutes:
         role = _role(body["roles"]) if "roles" in body else None
         expires: datetime | Unchanged | None = UNCHANGED
         if "expirationDateTime" in body:
-            expires = _expiry(body["expirationDateTime"])
+            expires = _expiry(body["expirationDateTime"], self._clock.now())
         if role is None and isinstance(expires, Unchanged):
             raise BadRequest("nothing to change: give roles or expirationDateTime")
         member = await self._spaces.update_member(
@@ -118,7 +124,7 @@ def _role(value: Any) -> str:
     return role
 
 
-def _expiry(value: Any) -> datetime | None:
+def _expiry(value: Any, now: datetime) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -128,7 +134,7 @@ def _expiry(value: Any) -> datetime | None:
     except ValueError as exc:
         raise BadRequest("expirationDateTime must be an ISO 8601 date-time string") from exc
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    if moment <= datetime.now(UTC):
+    if moment <= now:
         raise BadRequest("expirationDateTime must be in the future")
     return moment
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from registry.changes import log as changes
+from registry.core.clock import Clock
 from registry.spaces import provider_store as provider_reports
 from registry.spaces.service import SpaceService
 from storage import Availability, Change, ProviderEvent, SpaceStore, StorageError
@@ -30,9 +31,10 @@ class ProviderEvents:
     space that queue up are merged into one. An event leaves its queue only once applied, so
     a worker that crashes and is restarted applies it again."""
 
-    def __init__(self, engine: AsyncEngine, space_service: SpaceService) -> None:
+    def __init__(self, engine: AsyncEngine, space_service: SpaceService, clock: Clock) -> None:
         self._engine = engine
         self._spaces = space_service
+        self._clock = clock
         self._changes: dict[tuple[str, str], Change] = {}
         self._availability: list[tuple[str, Availability]] = []
         self._woken = asyncio.Event()
@@ -79,8 +81,9 @@ class ProviderEvents:
 
     async def _content_changed(self, provider: str, change: Change) -> None:
         async with self._spaces.transaction() as conn:
+            now = self._clock.now()
             if not await provider_reports.record_content(
-                conn, provider, change.space_id, change.etag, change.used
+                conn, provider, change.space_id, change.etag, change.used, now
             ):
                 return
             data: dict[str, object] = {
@@ -90,16 +93,16 @@ class ProviderEvents:
             }
             if len(change.paths) > PATHS_PER_CHANGE_MAX:
                 data["pathsTruncated"] = True
-            await changes.append(conn, change.space_id, "content", data)
+            await changes.append(conn, change.space_id, "content", data, now)
 
     async def _availability_changed(self, provider: str, event: Availability) -> None:
         state = "available" if event.available else "unavailable"
+        data = {"availability": state, "reason": event.reason}
         async with self._spaces.transaction() as conn:
+            now = self._clock.now()
             affected = await provider_reports.mark_availability(conn, provider, state)
             for space_id in affected:
-                await changes.append(
-                    conn, space_id, "availability", {"availability": state, "reason": event.reason}
-                )
+                await changes.append(conn, space_id, "availability", data, now)
         if affected:
             logger.warning(
                 "provider %s is %s (%s): %d spaces", provider, state, event.reason, len(affected)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,7 +20,7 @@ async def held_spaces(conn: AsyncConnection) -> list[tuple[str, str]]:
 
 
 async def record_content(
-    conn: AsyncConnection, provider: str, space_id: str, etag: str, used: int
+    conn: AsyncConnection, provider: str, space_id: str, etag: str, used: int, now: datetime
 ) -> bool:
     """Store a space's new ETag and usage; False when the space is unknown to this provider
     or nothing changed (so a repeated report logs nothing)."""
@@ -31,7 +33,7 @@ async def record_content(
     ).first()
     if found is None or (found.etag, found.quota_used) == (etag, used):
         return False
-    await update_space(conn, space_id, {"etag": etag, "quota_used": used})
+    await update_space(conn, space_id, {"etag": etag, "quota_used": used}, now)
     return True
 
 

@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry.access import roles
-from registry.access.principal import Principal
+from registry.access import roles, rule
+from registry.access.principal import USER, Principal, PrincipalKey
 from registry.changes import log as changes
 from registry.changes.unit_of_work import UnitOfWork
+from registry.core.clock import Clock
 from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.spaces import store
 from registry.spaces.odata import Filter, OrderBy
@@ -53,8 +54,11 @@ class SpaceService:
         default_project_quota: int,
         default_personal_quota: int,
         provider_for_type: Mapping[str, str] | None = None,
+        *,
+        clock: Clock,
     ) -> None:
         self._unit_of_work = unit_of_work
+        self._clock = clock
         self._engine = engine = unit_of_work.engine
         self._providers = providers
         self._default_provider = next(iter(providers.values()))
@@ -72,27 +76,30 @@ class SpaceService:
         return self._unit_of_work.begin()
 
     async def list_visible(
-        self, principal: Principal, where: Filter | None, order: OrderBy | None, offset: int
+        self,
+        principal: Principal,
+        where: Filter | None,
+        order: OrderBy | None,
+        offset: int,
+        *,
+        held_only: bool = False,
     ) -> tuple[list[SpaceView], bool]:
-        visible_to = (principal.user_id, principal.groups)
-        return await self._page(visible_to, where, order, offset)
-
-    async def list_all(
-        self, where: Filter | None, order: OrderBy | None, offset: int
-    ) -> tuple[list[SpaceView], bool]:
-        return await self._page(None, where, order, offset)
-
-    async def _page(
-        self, visible_to: Any, where: Filter | None, order: OrderBy | None, offset: int
-    ) -> tuple[list[SpaceView], bool]:
+        """A page of the spaces the caller may see (every space, for administrators), or of
+        those they hold a role in (`held_only`); and whether more follow."""
+        visible_to = principal.keys if held_only else rule.visible_to(principal)
+        now = self._clock.now()
         async with self._listing_slots, self._engine.connect() as conn:
-            rows = await store.list_page(conn, visible_to, where, order, offset, PAGE_SIZE + 1)
+            rows = await store.list_page(conn, visible_to, now, where, order, offset, PAGE_SIZE + 1)
         views = group_rows(rows)
         return views[:PAGE_SIZE], len(views) > PAGE_SIZE
 
     async def get_visible(self, principal: Principal, space_id: str) -> SpaceView:
         async with self._engine.connect() as conn:
             return await self._visible(conn, principal, space_id)
+
+    def role(self, principal: Principal, view: SpaceView) -> str | None:
+        """The role the caller holds in the space now (None: none; an admin still sees it)."""
+        return rule.role_held(principal.keys, view.members, self._clock.now())
 
     async def personal_space(self, principal: Principal) -> SpaceView:
         async with self._engine.connect() as conn:
@@ -138,6 +145,7 @@ class SpaceService:
         space_id = uuid.uuid4().hex
         provider = self._provider(drive_type)
         info = await provider.create_space(space_id)
+        now = self._clock.now()
         try:
             await store.insert(
                 conn,
@@ -155,22 +163,25 @@ class SpaceService:
                     "status": "enabled",
                     "created_by": creator,
                 },
+                now,
             )
             await store.add_member(
                 conn,
                 {
                     "id": _permission_id(),
                     "space_id": space_id,
-                    "principal_type": "user",
+                    "principal_type": USER,
                     "principal_id": creator,
                     "role": roles.MANAGER,
                 },
+                now,
             )
             await changes.append(
                 conn,
                 space_id,
                 "created",
                 {"driveType": drive_type, "name": name, "etag": info.etag, "createdBy": creator},
+                now,
             )
         except BaseException:
             await _forget(provider, space_id)
@@ -199,7 +210,8 @@ class SpaceService:
                 raise BadRequest("a disabled space cannot be changed; restore it first")
             if not values:
                 raise BadRequest("nothing to change: give name, description or quota")
-            await store.update_space(conn, space_id, values)
+            now = self._clock.now()
+            await store.update_space(conn, space_id, values, now)
             for kind, key in (
                 ("renamed", "name"),
                 ("described", "description"),
@@ -207,7 +219,7 @@ class SpaceService:
                 ("restored", "status"),
             ):
                 if key in values:
-                    await changes.append(conn, space_id, kind, {key: values[key]})
+                    await changes.append(conn, space_id, kind, {key: values[key]}, now)
             return await self._visible(conn, principal, space_id)
 
     async def disable(self, principal: Principal, space_id: str) -> None:
@@ -217,16 +229,16 @@ class SpaceService:
                 raise Forbidden("only administrators may disable a personal space")
             if view.space.status == "disabled":
                 return
-            await store.update_space(conn, space_id, {"status": "disabled"})
-            await changes.append(conn, space_id, "disabled", {})
+            await store.update_space(conn, space_id, {"status": "disabled"}, self._clock.now())
+            await changes.append(conn, space_id, "disabled", {}, self._clock.now())
 
     async def purge(self, principal: Principal, space_id: str) -> None:
         async with self.transaction() as conn:
             view = await self._managed(conn, principal, space_id)
             if view.space.status != "disabled":
                 raise BadRequest("only a disabled space can be purged; disable it first")
-            lost = [(m.principal_type, m.principal_id) for m in view.members]
-            await changes.append(conn, space_id, "deleted", {}, lost=lost)
+            lost = [PrincipalKey(m.principal_type, m.principal_id) for m in view.members]
+            await changes.append(conn, space_id, "deleted", {}, self._clock.now(), lost=lost)
             await store.delete_space(conn, space_id)
             provider = self._providers.get(view.space.provider)
         if provider is not None:
@@ -259,12 +271,14 @@ class SpaceService:
                         "role": role,
                         "expires_at": expires_at,
                     },
+                    self._clock.now(),
                 )
                 await changes.append(
                     conn,
                     space_id,
                     "member_added",
                     {"principalType": principal_type, "principalId": principal_id, "role": role},
+                    self._clock.now(),
                 )
                 held.add((principal_type, principal_id))
                 granted.add(member_id)
@@ -300,6 +314,7 @@ class SpaceService:
                     "principalId": member.principal_id,
                     "role": values.get("role", member.role),
                 },
+                self._clock.now(),
             )
             changed = (await self._visible(conn, principal, space_id)).member(member_id)
             assert changed is not None  # updated above, in this transaction
@@ -315,7 +330,8 @@ class SpaceService:
                 space_id,
                 "member_removed",
                 {"principalType": member.principal_type, "principalId": member.principal_id},
-                lost=[(member.principal_type, member.principal_id)],
+                self._clock.now(),
+                lost=[PrincipalKey(member.principal_type, member.principal_id)],
             )
 
     async def _visible(
@@ -323,7 +339,7 @@ class SpaceService:
     ) -> SpaceView:
         rows = await store.get_with_members(conn, space_id, for_update=for_update)
         views = group_rows(rows)
-        if not views or (views[0].role_of(principal) is None and not principal.is_admin):
+        if not views or not rule.sees(principal, views[0].members, self._clock.now()):
             raise NotFound(f"no space {space_id}")
         return views[0]
 
@@ -332,7 +348,7 @@ class SpaceService:
     ) -> SpaceView:
         """A space the caller may manage, locked until the transaction ends."""
         view = await self._visible(conn, principal, space_id, for_update=True)
-        if principal.is_admin or roles.at_least(view.role_of(principal), roles.MANAGER):
+        if rule.manages(principal, view.members, self._clock.now()):
             return view
         raise Forbidden("only managers of this space may do that")
 

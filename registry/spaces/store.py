@@ -6,8 +6,7 @@ with the spaces the user can see, not with all spaces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, delete, or_, select, update
@@ -15,6 +14,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
+from registry.access import rule
+from registry.access.principal import USER, PrincipalKey
 from registry.core.models import Member, Space, User, table
 from registry.spaces.odata import Filter, OrderBy
 
@@ -36,25 +37,27 @@ MEMBER_COLUMNS = (
 def _with_members(source: Any) -> Any:
     """`source` (spaces, or a page of them) outer-joined with members and their user names."""
     return source.outerjoin(members, members.c.space_id == source.c.id).outerjoin(
-        users, and_(members.c.principal_type == "user", users.c.id == members.c.principal_id)
+        users, and_(members.c.principal_type == USER, users.c.id == members.c.principal_id)
     )
 
 
 async def list_page(
     conn: AsyncConnection,
-    visible_to: tuple[str, Sequence[str]] | None,
+    visible_to: frozenset[PrincipalKey] | None,
+    now: datetime,
     where: Filter | None,
     order: OrderBy | None,
     offset: int,
     limit: int,
 ) -> list[Row[Any]]:
-    """One page of spaces (all spaces when `visible_to` is None) joined with their members.
+    """One page of the spaces these principals hold a role in at `now` (all spaces when
+    `visible_to` is None) joined with their members.
 
     Rows repeat a space once per member; they come in page order.
     """
     conditions = () if where is None else where.conditions
     shape = (
-        None if visible_to is None else bool(visible_to[1]),
+        None if visible_to is None else rule.key_types(visible_to),
         tuple(cond.column for cond in conditions),
         where is not None and where.any_of,
         None if order is None else (order.column, order.descending),
@@ -66,21 +69,20 @@ async def list_page(
             _PAGES[shape] = statement
     params: dict[str, Any] = {"offset": offset, "limit": limit}
     if visible_to is not None:
-        params["user_id"], params["groups"] = visible_to[0], list(visible_to[1])
-        params["now"] = datetime.now(UTC)
+        params.update(rule.bound_values(visible_to, now))
     for n, cond in enumerate(conditions):
         params[f"where_{n}"] = cond.value
     return list((await conn.execute(statement, params)).all())
 
 
-# Listing statements by shape (visibility, filtered columns, and/or, order), built once: building
-# and hashing the statement costs more than running it.
+# Listing statements by shape (the kinds of principal seeing, filtered columns, and/or, order),
+# built once: building and hashing the statement costs more than running it.
 PAGE_STATEMENTS_CACHED = 256
 _PAGES: dict[tuple[Any, ...], Select[Any]] = {}
 
 
 def _page_statement(
-    visible: bool | None,
+    visible: tuple[str, ...] | None,
     where_columns: tuple[str, ...],
     any_of: bool,
     order_key: tuple[str, bool] | None,
@@ -88,18 +90,7 @@ def _page_statement(
     order = None if order_key is None else OrderBy(*order_key)
     page: Select[Any] = select(spaces)
     if visible is not None:
-        by_user = and_(
-            members.c.principal_type == "user", members.c.principal_id == bindparam("user_id")
-        )
-        by_group = and_(
-            members.c.principal_type == "group",
-            members.c.principal_id.in_(bindparam("groups", expanding=True)),
-        )
-        mine = select(members.c.space_id).where(
-            or_(by_user, by_group) if visible else by_user,
-            or_(members.c.expires_at.is_(None), members.c.expires_at > bindparam("now")),
-        )
-        page = page.where(spaces.c.id.in_(mine))
+        page = page.where(spaces.c.id.in_(rule.spaces_held_bound(visible)))
     if where_columns:
         clauses = [
             spaces.c[column] == bindparam(f"where_{n}") for n, column in enumerate(where_columns)
@@ -148,7 +139,7 @@ async def personal_space_id(conn: AsyncConnection, user_id: str) -> str | None:
         .where(
             spaces.c.drive_type == "personal",
             spaces.c.created_by == user_id,
-            members.c.principal_type == "user",
+            members.c.principal_type == USER,
             members.c.principal_id == user_id,
         )
     )
@@ -161,14 +152,15 @@ async def alias_taken(conn: AsyncConnection, alias: str) -> bool:
     ).first() is not None
 
 
-async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    now = datetime.now(UTC)
+async def insert(conn: AsyncConnection, values: dict[str, Any], now: datetime) -> None:
     await conn.execute(spaces.insert().values(created_at=now, updated_at=now, **values))
 
 
-async def update_space(conn: AsyncConnection, space_id: str, values: dict[str, Any]) -> None:
+async def update_space(
+    conn: AsyncConnection, space_id: str, values: dict[str, Any], now: datetime
+) -> None:
     await conn.execute(
-        update(spaces).where(spaces.c.id == space_id).values(updated_at=datetime.now(UTC), **values)
+        update(spaces).where(spaces.c.id == space_id).values(updated_at=now, **values)
     )
 
 
@@ -177,8 +169,8 @@ async def delete_space(conn: AsyncConnection, space_id: str) -> None:
     await conn.execute(delete(spaces).where(spaces.c.id == space_id))
 
 
-async def add_member(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(members.insert().values(created_at=datetime.now(UTC), **values))
+async def add_member(conn: AsyncConnection, values: dict[str, Any], now: datetime) -> None:
+    await conn.execute(members.insert().values(created_at=now, **values))
 
 
 async def update_member(conn: AsyncConnection, member_id: str, values: dict[str, Any]) -> None:

@@ -1,18 +1,17 @@
-"""Rows from the store grouped into spaces with their members, and the caller's role on each."""
+"""Rows from the store grouped into spaces with their members (who holds which role is
+`registry.access.rule`'s to say)."""
 
 from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.engine import Row
 
-from registry.access import roles
-from registry.access.principal import Principal
 from registry.core.models import Space, table
 
 # A space's columns; a plain named tuple, as its fields are read often (see `drive_json`).
@@ -30,27 +29,11 @@ class MemberView:
     expires_at: datetime | None
     created_at: datetime
 
-    def active(self, now: datetime) -> bool:
-        return self.expires_at is None or self.expires_at > now
-
 
 @dataclass(frozen=True, slots=True)
 class SpaceView:
     space: Any
     members: tuple[MemberView, ...]
-
-    def role_of(self, principal: Principal) -> str | None:
-        now = datetime.now(UTC)
-        held = [
-            m.role
-            for m in self.members
-            if m.active(now)
-            and (
-                (m.principal_type == "user" and m.principal_id == principal.user_id)
-                or (m.principal_type == "group" and m.principal_id in principal.groups)
-            )
-        ]
-        return roles.best(held)
 
     def member(self, member_id: str) -> MemberView | None:
         return next((m for m in self.members if m.id == member_id), None)

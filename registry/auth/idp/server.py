@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import html
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from registry.auth.idp.keys import ACCESS_TOKEN_TTL_S, IdpKeys
 from registry.auth.idp.users import IdpUser
+from registry.core.clock import Clock
 from registry.core.models import IdpGrant, table
 from registry.core.responses import JSONResponse
 
@@ -53,6 +54,7 @@ class EmbeddedIdp:
         keys: IdpKeys,
         users: dict[str, IdpUser],
         engine: AsyncEngine,
+        clock: Clock,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
@@ -60,6 +62,7 @@ class EmbeddedIdp:
         self.keys = keys
         self.users = users
         self._engine = engine
+        self._clock = clock
 
     def access_token_for(self, username: str, client_id: str = "spacereg-cli") -> str:
         user = self.users[username]
@@ -185,7 +188,7 @@ class EmbeddedIdp:
             "scope": scope,
         }
         if "openid" in scope.split():
-            now = int(datetime.now(UTC).timestamp())
+            now = int(self._clock.now().timestamp())
             id_claims = {
                 "iss": self.issuer,
                 "aud": client_id,
@@ -209,14 +212,14 @@ class EmbeddedIdp:
                     kind=kind,
                     username=username,
                     client_id=client_id,
-                    expires_at=datetime.now(UTC) + ttl,
+                    expires_at=self._clock.now() + ttl,
                     **extra,
                 )
             )
 
     async def _redeem(self, token: str, kind: str, client_id: str) -> Any:
         """Mark a code or refresh token used, exactly once; None if it cannot be used."""
-        now = datetime.now(UTC)
+        now = self._clock.now()
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(grants)
