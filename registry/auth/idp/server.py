@@ -16,21 +16,19 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from registry.auth.idp import grant_store
 from registry.auth.idp.keys import ACCESS_TOKEN_TTL_S, IdpKeys
 from registry.auth.idp.users import IdpUser
 from registry.core.clock import Clock
-from registry.core.models import IdpGrant, table
 from registry.core.responses import JSONResponse
 
 CODE_TTL = timedelta(seconds=60)
 REFRESH_TTL = timedelta(days=30)
-grants = table(IdpGrant)
 
 _FORM = (files("registry.auth.idp") / "templates" / "login.html").read_text()
 _AUTHORIZE_PARAMS = (
@@ -206,34 +204,24 @@ class EmbeddedIdp:
         self, token: str, kind: str, username: str, client_id: str, ttl: timedelta, **extra: Any
     ) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(
-                grants.insert().values(
-                    token_hash=_digest(token),
-                    kind=kind,
-                    username=username,
-                    client_id=client_id,
-                    expires_at=self._clock.now() + ttl,
+            await grant_store.insert(
+                conn,
+                {
+                    "token_hash": _digest(token),
+                    "kind": kind,
+                    "username": username,
+                    "client_id": client_id,
+                    "expires_at": self._clock.now() + ttl,
                     **extra,
-                )
+                },
             )
 
     async def _redeem(self, token: str, kind: str, client_id: str) -> Any:
         """Mark a code or refresh token used, exactly once; None if it cannot be used."""
-        now = self._clock.now()
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                update(grants)
-                .where(
-                    grants.c.token_hash == _digest(token),
-                    grants.c.kind == kind,
-                    grants.c.client_id == client_id,
-                    grants.c.used_at.is_(None),
-                    grants.c.expires_at > now,
-                )
-                .values(used_at=now)
-                .returning(grants)
+            return await grant_store.redeem(
+                conn, _digest(token), kind, client_id, self._clock.now()
             )
-            return result.first()
 
     def _check_authorize(self, params: dict[str, str]) -> str | None:
         if params.get("response_type") != "code":
