@@ -27,6 +27,7 @@ from storage.provider import (
     SpaceNotFound,
     StorageError,
     Worker,
+    change_path,
     is_space_id,
     space_path,
 )
@@ -35,13 +36,23 @@ from storage.watch import watch_spaces
 
 @dataclass
 class _Emitted:
-    """Per space: the root ETag last emitted, and the paths waiting for the next rescan.
-    The lock keeps one rescan at a time, so changes go out in order and callers that queue
-    behind a running scan share the next one."""
+    """Per space: the root ETag last emitted, the paths named at it so far, and the paths
+    waiting for the next rescan. The lock keeps one rescan at a time, so changes go out in
+    order and callers that queue behind a running scan share the next one."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: set[str] = field(default_factory=set)
     etag: str | None = None
+    named: set[str] = field(default_factory=set)
+
+    def unnamed(self, etag: str, paths: Collection[str]) -> set[str]:
+        """Of `paths`, found changed in the state `etag`, those no change emitted yet names;
+        remembers them as named. A path is named at an ETag once (`/` names all of them)."""
+        if etag != self.etag:
+            self.etag, self.named = etag, set()
+        new = set() if "/" in self.named else set(paths) - self.named
+        self.named |= new
+        return new
 
 
 class LocalProvider(Emitter):
@@ -61,7 +72,7 @@ class LocalProvider(Emitter):
         emitted = self._emitted.setdefault(space_id, _Emitted())
         async with emitted.lock:
             info = await self.get_space(space_id)
-            emitted.etag = info.etag
+            emitted.unnamed(info.etag, ("/",))
             await self._emit(Change(space_id, info.etag, info.used, ("/",)))
         return info
 
@@ -130,18 +141,21 @@ class LocalProvider(Emitter):
             self._emitted.pop(space_id, None)
 
     async def _rescan(self, space_id: str, paths: Collection[str]) -> None:
-        """Emit a Change for `paths` unless the space's root ETag is the one emitted last."""
+        """Emit a Change naming those of `paths` that no change at the current root ETag named
+        yet. A scan may already show a write whose own report comes later (a PUT's `written`
+        after the watcher's batch, or two PUTs racing): that report still names its path,
+        under the same ETag, while a watcher's repeat of a written path emits nothing."""
         emitted = self._emitted.setdefault(space_id, _Emitted())
-        emitted.pending.update("/" + p.lstrip("/") for p in paths)
+        emitted.pending.update(change_path(p) for p in paths)
         async with emitted.lock:
             if not emitted.pending:
                 return  # a scan that started after our paths came in has covered them
-            touched = tuple(sorted(emitted.pending))
+            touched = set(emitted.pending)
             emitted.pending.clear()
             info = await asyncio.to_thread(self._scan, space_id)
-            if info.etag != emitted.etag:
-                emitted.etag = info.etag
-                await self._emit(Change(space_id, info.etag, info.used, touched))
+            new = emitted.unnamed(info.etag, touched)
+            if new:
+                await self._emit(Change(space_id, info.etag, info.used, tuple(sorted(new))))
 
     def _space_dir(self, space_id: str) -> Path:
         if not is_space_id(space_id):
