@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, cast
 from urllib.parse import quote, unquote, urlsplit
 
 from a2wsgi import WSGIMiddleware
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from wsgidav import util
 from wsgidav.dav_error import (
@@ -33,6 +34,8 @@ from wsgidav.error_printer import ErrorPrinter
 from wsgidav.fs_dav_provider import FileResource, FilesystemProvider, FolderResource
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
+
+from storage.dav_paths import BadPath, PathTooLong, check_request
 
 # Each request holds a thread while its body is read or its response written; past this many,
 # requests wait for a free thread instead of piling threads up.
@@ -67,7 +70,7 @@ def dav_app(root: Path, is_space: Callable[[str], bool], threads: int = DAV_THRE
     )
     guard = _SpaceGuard(wsgidav, root, is_space)
     wsgi = WSGIMiddleware(cast(Any, guard), workers=threads)  # a2wsgi types environ narrowly
-    return _AbortOnDisconnect(cast(ASGIApp, wsgi))
+    return _ValidPaths(_AbortOnDisconnect(cast(ASGIApp, wsgi)))
 
 
 def stat_etag(st: os.stat_result) -> str:
@@ -80,6 +83,23 @@ def _not_a_hang_up(record: logging.LogRecord) -> bool:
     """A client hanging up mid-upload is no server error: drop WsgiDAV's tracebacks for it."""
     error = sys.exc_info()[1]
     return not isinstance(getattr(error, "src_exception", error), ConnectionAbortedError)
+
+
+class _ValidPaths:
+    """Refuse a path that no space can hold (`storage.dav_paths`) before WsgiDAV, which would
+    store it mangled or fail with a 500, sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            check_request(scope)
+        except BadPath as exc:
+            status = 414 if isinstance(exc, PathTooLong) else 400
+            await PlainTextResponse(str(exc), status)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class _AbortOnDisconnect:

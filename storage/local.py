@@ -17,6 +17,7 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from storage.dav import DAV_THREADS, dav_app, stat_etag
+from storage.dav_paths import ROOT_MAX_BYTES
 from storage.notify_writes import NotifyWrites
 from storage.provider import (
     Change,
@@ -215,6 +216,9 @@ def from_config(name: str, options: Mapping[str, Any]) -> LocalProvider:
     root = options.get("root")
     if not root:
         raise StorageError(f"provider {name!r}: the local driver needs option 'root'")
+    if len(os.fsencode(os.path.abspath(root))) > ROOT_MAX_BYTES:
+        # Longer, and a path WebDAV accepts (dav_paths.PATH_MAX_BYTES) might not fit PATH_MAX.
+        raise StorageError(f"provider {name!r}: 'root' must be at most {ROOT_MAX_BYTES} bytes")
     threads = options.get("dav_threads", DAV_THREADS)
     if type(threads) is not int or threads < 1:
         raise StorageError(f"provider {name!r}: 'dav_threads' must be a positive integer")

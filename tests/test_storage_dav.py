@@ -14,13 +14,24 @@ from xml.etree import ElementTree
 import httpx2
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import Mount
 
+from storage.dav_paths import dav_mount
 from storage.local import LocalProvider
 from tests.servers import free_port, serve
 
 PREFIX = "/dav/spaces"
 DAV = "{DAV:}"
+
+# Names no space may hold, percent-encoded as a client sends them: each control character;
+# bytes that are not UTF-8 (a lone continuation byte, a cut sequence, an overlong form, a
+# surrogate, a five-byte form, 0xFF); names of 256 bytes.
+BAD_NAMES = [
+    *(f"a%{code:02X}b" for code in (*range(0x20), 0x7F)),
+    *("%80", "a%C3", "%C0%AF", "%ED%A0%80", "%F8%88%80%80%80", "a%FFb"),
+    *("n" * 256, "%C3%A9" * 128),
+]
+LONGEST_NAMES = ["n" * 255, "%C3%A9" * 127 + "n"]  # 255 bytes: allowed
+LONG_PATH = "/".join(["d" * 99] * 50)  # 5,000 bytes of short names
 
 
 @pytest.fixture
@@ -39,7 +50,7 @@ def spaces(tmp_path):
 
 @pytest.fixture
 def server(provider):
-    app = Starlette(routes=[Mount(PREFIX, app=provider.dav_app())])
+    app = Starlette(routes=[dav_mount(PREFIX, provider.dav_app())])
     with serve(app, free_port()) as url:
         yield url
 
@@ -231,6 +242,25 @@ async def test_dot_segments_are_refused(server, spaces):
     destination = f"Destination: {server}{PREFIX}/s1/%2e%2e/s2/stolen\r\n"
     assert await raw_status(server, "COPY", f"{PREFIX}/s1/a", destination) == 400
     assert not (spaces / "s2" / "stolen").exists()
+
+
+async def test_names_and_paths_no_file_system_holds_are_refused(dav, server, spaces):
+    (spaces / "s1" / "a").write_text("a")
+
+    async def move_to(path: str) -> int:
+        destination = {"Destination": f"{server}{PREFIX}/s1/{path}"}
+        return (await dav.request("MOVE", "/s1/a", headers=destination)).status_code
+
+    for name in BAD_NAMES:
+        assert (await dav.put(f"/s1/{name}", content=b"x")).status_code == 400, name
+        assert (await dav.request("MKCOL", f"/s1/{name}")).status_code == 400, name
+        assert await move_to(name) == 400, name
+    assert (await dav.put(f"/s1/{LONG_PATH}", content=b"x")).status_code == 414
+    assert (await dav.request("MKCOL", f"/s1/{LONG_PATH}")).status_code == 414
+    assert await move_to(LONG_PATH) == 400
+    assert os.listdir(spaces / "s1") == ["a"]
+    for name in LONGEST_NAMES:
+        assert (await dav.put(f"/s1/{name}", content=b"x")).status_code == 201, name
 
 
 async def test_symbolic_links_are_not_followed(dav, spaces, tmp_path):
