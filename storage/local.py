@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import shutil
 import stat
@@ -16,6 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
+from storage import uploads
 from storage.dav import DAV_THREADS, dav_app, stat_etag
 from storage.dav_paths import ROOT_MAX_BYTES
 from storage.notify_writes import NotifyWrites
@@ -33,6 +35,8 @@ from storage.provider import (
     space_path,
 )
 from storage.watch import watch_spaces
+
+logger = logging.getLogger("spacereg.provider")
 
 
 @dataclass
@@ -127,10 +131,16 @@ class LocalProvider(Emitter):
         await self._rescan(space_id, paths)
 
     def workers(self) -> Mapping[str, Worker]:
-        return {"watch": self._watch}
+        return {"watch": self._watch, "uploads": self._remove_abandoned_uploads}
 
     async def close(self) -> None:
         self._callbacks.clear()
+
+    async def _remove_abandoned_uploads(self) -> None:
+        """At start: remove what uploads cut short by a killed process left behind."""
+        removed = await asyncio.to_thread(uploads.remove_abandoned, self.root)
+        if removed:
+            logger.warning("provider %s: removed %d abandoned uploads", self.name, len(removed))
 
     async def _watch(self) -> None:
         await watch_spaces(self.root, is_space_id, self._changed_on_disk)

@@ -305,6 +305,29 @@ async def test_an_interrupted_upload_keeps_the_old_content(dav, server, spaces, 
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+async def test_an_interrupted_upload_of_a_new_file_leaves_nothing(server, spaces):
+    host, port = server.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"PUT {PREFIX}/s1/new.txt HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Content-Length: 100000\r\n\r\n".encode()
+        + b"x" * 1000
+    )
+    await writer.drain()
+    for _ in range(250):
+        if (spaces / ".uploads").is_dir() and os.listdir(spaces / ".uploads"):
+            break
+        await asyncio.sleep(0.02)
+    assert not (spaces / "s1" / "new.txt").exists()  # not even empty, while it uploads
+    writer.close()
+    for _ in range(250):
+        if not os.listdir(spaces / ".uploads"):
+            break
+        await asyncio.sleep(0.02)
+    assert os.listdir(spaces / ".uploads") == []
+    assert not (spaces / "s1" / "new.txt").exists()
+
+
 async def test_tens_of_concurrent_requests_while_slow_uploads_hold_threads(dav, server):
     await dav.put("/s1/a.txt", content=b"a" * 100_000)
 

@@ -19,6 +19,7 @@ from storage import (
     StorageError,
     StorageProvider,
     load_provider,
+    uploads,
 )
 from storage.local import LocalProvider
 
@@ -259,6 +260,20 @@ async def test_the_watcher_skips_other_folders_and_outlives_deleted_spaces(
     assert not watching.done()
     assert {c.space_id for c in heard} == {"s1"}
     assert await provider.list_spaces() == ["probe", "s1"]
+
+
+async def test_uploads_left_by_a_killed_process_are_removed_at_start(provider, tmp_path):
+    uploading = tmp_path / "spaces" / uploads.UPLOADS
+    uploading.mkdir(parents=True)
+    (uploading / "empty").write_bytes(b"")
+    (uploading / "partial").write_bytes(b"x" * 1000)
+    live = uploads.begin(str(tmp_path / "spaces"), None)  # another process's, still writing
+    for path in uploading.iterdir():
+        os.utime(path, (time.time() - 60, time.time() - 60))
+    await provider.workers()["uploads"]()
+    assert os.listdir(uploading) == [os.path.basename(live.path)]
+    live.finish(str(tmp_path / "spaces" / "done"))
+    assert os.listdir(uploading) == []
 
 
 async def test_written_on_a_thousand_files_is_quick(provider, heard, tmp_path):
