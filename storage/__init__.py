@@ -18,6 +18,7 @@ from storage.provider import (
     StorageError,
     StorageProvider,
     Worker,
+    change_path,
 )
 
 __all__ = [
@@ -38,5 +39,6 @@ __all__ = [
     "StorageError",
     "StorageProvider",
     "Worker",
+    "change_path",
     "load_provider",
 ]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import secrets
 import stat
 import sys
 from collections.abc import Callable, Iterable
@@ -17,6 +16,7 @@ from typing import Any, BinaryIO, cast
 from urllib.parse import quote, unquote, urlsplit
 
 from a2wsgi import WSGIMiddleware
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from wsgidav import util
 from wsgidav.dav_error import (
@@ -28,17 +28,18 @@ from wsgidav.dav_error import (
     DAVError,
     PRECONDITION_CODE_PropfindFiniteDepth,
 )
-from wsgidav.dav_provider import _DAVResource
+from wsgidav.dav_provider import DAVNonCollection, _DAVResource
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.fs_dav_provider import FileResource, FilesystemProvider, FolderResource
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
+from storage import uploads
+from storage.dav_paths import BadPath, PathTooLong, check_request
+
 # Each request holds a thread while its body is read or its response written; past this many,
 # requests wait for a free thread instead of piling threads up.
 DAV_THREADS = 32
-# Uploads are written here, then renamed into place: not a valid space id, so never served.
-UPLOADS = ".uploads"
 _READS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 _HREF_SAFE = "/!*'(),$|"
 
@@ -67,7 +68,7 @@ def dav_app(root: Path, is_space: Callable[[str], bool], threads: int = DAV_THRE
     )
     guard = _SpaceGuard(wsgidav, root, is_space)
     wsgi = WSGIMiddleware(cast(Any, guard), workers=threads)  # a2wsgi types environ narrowly
-    return _AbortOnDisconnect(cast(ASGIApp, wsgi))
+    return _ValidPaths(_AbortOnDisconnect(cast(ASGIApp, wsgi)))
 
 
 def stat_etag(st: os.stat_result) -> str:
@@ -80,6 +81,23 @@ def _not_a_hang_up(record: logging.LogRecord) -> bool:
     """A client hanging up mid-upload is no server error: drop WsgiDAV's tracebacks for it."""
     error = sys.exc_info()[1]
     return not isinstance(getattr(error, "src_exception", error), ConnectionAbortedError)
+
+
+class _ValidPaths:
+    """Refuse a path that no space can hold (`storage.dav_paths`) before WsgiDAV, which would
+    store it mangled or fail with a 500, sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            check_request(scope)
+        except BadPath as exc:
+            status = 414 if isinstance(exc, PathTooLong) else 400
+            await PlainTextResponse(str(exc), status)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class _AbortOnDisconnect:
@@ -215,8 +233,7 @@ class _Stamped(_DAVResource):
 
 
 class _File(_Stamped, FileResource):
-    _upload: str | None = None
-    _upload_file: BinaryIO | None = None
+    _upload: uploads.Upload | None = None
 
     def begin_write(self, *, content_type: str | None = None) -> BinaryIO:
         """Write to a file of its own, renamed over this one in `end_write` when the whole
@@ -224,29 +241,40 @@ class _File(_Stamped, FileResource):
         leaves the old content."""
         if not os.access(self._file_path, os.W_OK):
             raise DAVError(HTTP_FORBIDDEN, "the file is read-only")  # renaming would not ask
-        uploads = os.path.join(self.provider.root_folder_path, UPLOADS)
-        os.makedirs(uploads, exist_ok=True)
-        self._upload = os.path.join(uploads, secrets.token_hex(16))
-        fd = os.open(self._upload, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.fchmod(fd, stat.S_IMODE(self.file_stat.st_mode))
-        self._upload_file = os.fdopen(fd, "wb")
-        return self._upload_file
+        mode = stat.S_IMODE(self.file_stat.st_mode)
+        self._upload = uploads.begin(self.provider.root_folder_path, mode)
+        return self._upload.file
 
     def end_write(self, *, with_errors: bool) -> None:
-        assert self._upload is not None and self._upload_file is not None
+        assert self._upload is not None
         # WsgiDAV closes the file only when the whole body arrived.
-        self._upload_file.close()
-        if with_errors:
-            os.unlink(self._upload)
-        else:
-            os.replace(self._upload, self._file_path)
+        self._upload.finish(None if with_errors else self._file_path)
+        if not with_errors:
             self.file_stat = os.stat(self._file_path)
-        self._upload = self._upload_file = None
+        self._upload = None
+
+
+class _NewFile(_File):
+    """A file a PUT creates: nothing of it is in the space until its upload ends, so an
+    upload that fails, is cut short or dies with its process leaves no empty file behind."""
+
+    def __init__(self, path: str, environ: Environ, file_path: str) -> None:
+        DAVNonCollection.__init__(self, path, environ)  # FileResource's would stat the file
+        self._file_path = file_path
+        self.name = os.path.basename(file_path)
+
+    def begin_write(self, *, content_type: str | None = None) -> BinaryIO:
+        self._upload = uploads.begin(self.provider.root_folder_path, None)
+        return self._upload.file
 
 
 class _Folder(_Stamped, FolderResource):
     # A folder's ETag changes when a member is added, removed or renamed, not when a member's
     # content does: the recursive root ETag is the registry's (LocalProvider.get_space).
+
+    def create_empty_resource(self, name: str) -> _NewFile:
+        path = util.join_uri(self.path, name)
+        return _NewFile(path, self.environ, self.provider._loc_to_file_path(path, self.environ))
 
     def support_etag(self) -> bool:
         return True

@@ -64,11 +64,14 @@ class Inbox:
             event_id = str(event["id"])
             if event.get("type") != "space.changed":
                 return Response(status_code=204)  # a kind of event this driver does not know
+            paths = [str(p) for p in event["paths"]]
+            if event.get("pathsTruncated"):
+                paths.append("/")  # the paths cut off are somewhere in the space
             change = Change(
                 str(event["spaceId"]),
                 str(event["etag"]),
                 int(event["used"]),
-                tuple(str(p) for p in event["paths"]),
+                tuple(paths),
                 event_id=event_id,
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import shutil
 import stat
@@ -16,7 +17,9 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
+from storage import uploads
 from storage.dav import DAV_THREADS, dav_app, stat_etag
+from storage.dav_paths import ROOT_MAX_BYTES
 from storage.notify_writes import NotifyWrites
 from storage.provider import (
     Change,
@@ -27,21 +30,34 @@ from storage.provider import (
     SpaceNotFound,
     StorageError,
     Worker,
+    change_path,
     is_space_id,
     space_path,
 )
 from storage.watch import watch_spaces
 
+logger = logging.getLogger("spacereg.provider")
+
 
 @dataclass
 class _Emitted:
-    """Per space: the root ETag last emitted, and the paths waiting for the next rescan.
-    The lock keeps one rescan at a time, so changes go out in order and callers that queue
-    behind a running scan share the next one."""
+    """Per space: the root ETag last emitted, the paths named at it so far, and the paths
+    waiting for the next rescan. The lock keeps one rescan at a time, so changes go out in
+    order and callers that queue behind a running scan share the next one."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: set[str] = field(default_factory=set)
     etag: str | None = None
+    named: set[str] = field(default_factory=set)
+
+    def unnamed(self, etag: str, paths: Collection[str]) -> set[str]:
+        """Of `paths`, found changed in the state `etag`, those no change emitted yet names;
+        remembers them as named. A path is named at an ETag once (`/` names all of them)."""
+        if etag != self.etag:
+            self.etag, self.named = etag, set()
+        new = set() if "/" in self.named else set(paths) - self.named
+        self.named |= new
+        return new
 
 
 class LocalProvider(Emitter):
@@ -61,7 +77,7 @@ class LocalProvider(Emitter):
         emitted = self._emitted.setdefault(space_id, _Emitted())
         async with emitted.lock:
             info = await self.get_space(space_id)
-            emitted.etag = info.etag
+            emitted.unnamed(info.etag, ("/",))
             await self._emit(Change(space_id, info.etag, info.used, ("/",)))
         return info
 
@@ -115,10 +131,16 @@ class LocalProvider(Emitter):
         await self._rescan(space_id, paths)
 
     def workers(self) -> Mapping[str, Worker]:
-        return {"watch": self._watch}
+        return {"watch": self._watch, "uploads": self._remove_abandoned_uploads}
 
     async def close(self) -> None:
         self._callbacks.clear()
+
+    async def _remove_abandoned_uploads(self) -> None:
+        """At start: remove what uploads cut short by a killed process left behind."""
+        removed = await asyncio.to_thread(uploads.remove_abandoned, self.root)
+        if removed:
+            logger.warning("provider %s: removed %d abandoned uploads", self.name, len(removed))
 
     async def _watch(self) -> None:
         await watch_spaces(self.root, is_space_id, self._changed_on_disk)
@@ -130,18 +152,21 @@ class LocalProvider(Emitter):
             self._emitted.pop(space_id, None)
 
     async def _rescan(self, space_id: str, paths: Collection[str]) -> None:
-        """Emit a Change for `paths` unless the space's root ETag is the one emitted last."""
+        """Emit a Change naming those of `paths` that no change at the current root ETag named
+        yet. A scan may already show a write whose own report comes later (a PUT's `written`
+        after the watcher's batch, or two PUTs racing): that report still names its path,
+        under the same ETag, while a watcher's repeat of a written path emits nothing."""
         emitted = self._emitted.setdefault(space_id, _Emitted())
-        emitted.pending.update("/" + p.lstrip("/") for p in paths)
+        emitted.pending.update(change_path(p) for p in paths)
         async with emitted.lock:
             if not emitted.pending:
                 return  # a scan that started after our paths came in has covered them
-            touched = tuple(sorted(emitted.pending))
+            touched = set(emitted.pending)
             emitted.pending.clear()
             info = await asyncio.to_thread(self._scan, space_id)
-            if info.etag != emitted.etag:
-                emitted.etag = info.etag
-                await self._emit(Change(space_id, info.etag, info.used, touched))
+            new = emitted.unnamed(info.etag, touched)
+            if new:
+                await self._emit(Change(space_id, info.etag, info.used, tuple(sorted(new))))
 
     def _space_dir(self, space_id: str) -> Path:
         if not is_space_id(space_id):
@@ -201,6 +226,9 @@ def from_config(name: str, options: Mapping[str, Any]) -> LocalProvider:
     root = options.get("root")
     if not root:
         raise StorageError(f"provider {name!r}: the local driver needs option 'root'")
+    if len(os.fsencode(os.path.abspath(root))) > ROOT_MAX_BYTES:
+        # Longer, and a path WebDAV accepts (dav_paths.PATH_MAX_BYTES) might not fit PATH_MAX.
+        raise StorageError(f"provider {name!r}: 'root' must be at most {ROOT_MAX_BYTES} bytes")
     threads = options.get("dav_threads", DAV_THREADS)
     if type(threads) is not int or threads < 1:
         raise StorageError(f"provider {name!r}: 'dav_threads' must be a positive integer")

@@ -52,8 +52,9 @@ class Entry:
 
 @dataclass(frozen=True)
 class Change:
-    """Something below a space's root changed: its new root ETag, usage and the paths touched.
-    `event_id` is set when the change came from another process, so receivers drop repeats."""
+    """Something below a space's root changed: its new root ETag, usage and the paths touched
+    (as `change_path` writes them; `/` for anything in the space). `event_id` is set when the
+    change came from another process, so receivers drop repeats."""
 
     space_id: str
     etag: str
@@ -155,6 +156,12 @@ def space_path(path: str) -> PurePosixPath:
     if ".." in relative.parts:
         raise PathNotFound(path)
     return relative
+
+
+def change_path(path: str) -> str:
+    """`path` below a space's root as changes name it: a leading slash, no trailing one (a
+    folder is `/docs/2025`, never `/docs/2025/`), and `/` for the root itself."""
+    return "/" + path.strip("/")
 
 
 class Emitter:

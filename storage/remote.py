@@ -252,12 +252,13 @@ class RemoteProvider(Emitter):
         return lease
 
     async def _reconcile(self) -> None:
-        """Report every space's current state: the host ignores ETags it already has."""
+        """Report every space's current state, naming no paths (nothing is known of where it
+        changed): the host ignores ETags it already has."""
         answer = await self._call("GET", "/spaces", params={"details": "1"})
         with _answer():
             infos = [space_of(item) for item in answer["spaces"]]
         for info in infos:
-            await self._emit(Change(info.space_id, info.etag, info.used, ("/",)))
+            await self._emit(Change(info.space_id, info.etag, info.used, ()))
 
     async def _hold(self, lease: float) -> None:
         """Wait until renewal is due (at 2/3 of the lease), probing the service meanwhile;

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from common.supervisor import Supervisor
+from storage.dav_paths import dav_mount
 from storage.drivers import load_provider
 from storage.provider import ChangeSource, DavBackend, StorageProvider
 from storage.service_api import ERROR_HANDLERS, ServiceAPI
@@ -58,7 +59,7 @@ def create_service_app(config: ServiceConfig, provider: StorageProvider | None =
         Mount(API, routes=service.routes()),
     ]
     if dav is not None:
-        routes.append(Mount(DAV_MOUNT, app=dav))
+        routes.append(dav_mount(DAV_MOUNT, dav))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -146,7 +146,7 @@ class WebDavProvider(Emitter):
 
     async def _observe_quietly(self, space_id: str) -> None:
         try:
-            await self._observe(space_id, ("/",))
+            await self._observe(space_id, ())
         except SpaceNotFound:
             self._watches.pop(space_id, None)  # removed on the server: nothing left to watch
         except ProviderUnavailable:
@@ -154,8 +154,9 @@ class WebDavProvider(Emitter):
 
     async def _observe(self, space_id: str, paths: Sequence[str]) -> SpaceInfo:
         """Scan a space and emit a Change if its ETag moved since the last scan (by the poller
-        or by `written`). The first scan of a space emits too: the host compares it with the ETag
-        it stored, so changes made while it was down are not lost."""
+        or by `written`). The first scan of a space emits too, naming only `paths` (none when
+        polled): the host compares it with the ETag it stored, so changes made while it was
+        down are not lost."""
         watch = self._watch(space_id)
         async with watch.lock:
             try:
@@ -167,7 +168,7 @@ class WebDavProvider(Emitter):
             last, watch.last = watch.last, snapshot
             changed = last is None or last.etag != snapshot.etag
             if changed:
-                touched = snapshot.changed_since(last) if last else (tuple(paths) or ("/",))
+                touched = snapshot.changed_since(last) if last else tuple(paths)
                 await self._emit(Change(space_id, snapshot.etag, snapshot.used, touched))
             self._reschedule(space_id, changed)
         return _info(space_id, snapshot)

@@ -26,6 +26,7 @@ from tests.servers import free_port, serve
 from tests.sse import events
 from tests.test_drives_api import assert_error, create_project
 from tests.test_permissions_api import VIEWER, invite
+from tests.test_storage_dav import BAD_NAMES, LONG_PATH, LONGEST_NAMES, propfind
 
 RCLONE = "/usr/bin/rclone"
 
@@ -137,6 +138,27 @@ async def test_move_and_copy_stay_inside_one_space(registry: Registry, admin):
     )
     assert inside.status_code == 201
     assert (await admin.get(dav(first["id"], "g.txt"))).content == b"f"
+
+
+async def test_names_and_paths_no_space_can_hold_get_json_errors(registry: Registry, admin):
+    project = await create_project(admin, "Names")
+    await admin.put(dav(project["id"], "a"), content=b"a")
+
+    async def move_to(path: str):
+        destination = {"Destination": f"{registry.url}{dav(project['id'], path)}"}
+        return await admin.request("MOVE", dav(project["id"], "a"), headers=destination)
+
+    for name in BAD_NAMES:
+        assert_error(await admin.put(dav(project["id"], name), content=b"x"), 400, "invalidRequest")
+        assert_error(await admin.request("MKCOL", dav(project["id"], name)), 400, "invalidRequest")
+        assert_error(await move_to(name), 400, "invalidRequest")
+    assert_error(await admin.put(dav(project["id"], LONG_PATH), content=b"x"), 414, "uriTooLong")
+    assert_error(await admin.request("MKCOL", dav(project["id"], LONG_PATH)), 414, "uriTooLong")
+    assert_error(await move_to(LONG_PATH), 400, "invalidRequest")
+    listing = await admin.request("PROPFIND", dav(project["id"]), headers={"Depth": "1"})
+    assert len(propfind(listing.content)) == 2  # the space and "a"
+    for name in LONGEST_NAMES:
+        assert (await admin.put(dav(project["id"], name), content=b"x")).status_code == 201
 
 
 async def test_webdav_write_reaches_an_sse_client_with_etag_usage_and_path(

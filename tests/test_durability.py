@@ -1,8 +1,10 @@
-"""Nothing is lost when the registry is killed: SIGKILL in the middle of a burst of changes."""
+"""Nothing is lost when the registry is killed, and nothing is left over: SIGKILL in the middle
+of a burst of changes, or of an upload."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import httpx2
@@ -90,3 +92,35 @@ async def changes_after(registry: RegistryProcess, space_id: str, cursor: int) -
             return {str(seq) for seq in found.scalars()}
     finally:
         await engine.dispose()
+
+
+async def test_an_upload_cut_short_by_a_sigkill_leaves_nothing_after_a_restart(
+    tmp_path: Path, idp_key_dir: Path
+) -> None:
+    registry = RegistryProcess(tmp_path / "data", free_port(), idp_key_dir)
+    registry.start()
+    token = registry.token("admin")
+    spaces = registry.data_dir / "spaces"
+    try:
+        async with httpx2.AsyncClient(
+            base_url=registry.url, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
+            project = (await client.post("/graph/v1.0/drives", json={"name": "Cut"})).json()
+        path = f"/dav/spaces/{project['id']}/big.bin"
+        _, writer = await asyncio.open_connection("127.0.0.1", registry.port)
+        writer.write(
+            f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Length: 1000000\r\n\r\n".encode()
+            + b"x" * 10_000
+        )
+        await writer.drain()
+        assert await eventually(lambda: any((spaces / ".uploads").glob("*")))
+        registry.kill()
+        writer.close()
+        assert any((spaces / ".uploads").iterdir()), "the kill should leave the upload behind"
+
+        registry.start()
+        assert await eventually(lambda: not any((spaces / ".uploads").iterdir()))
+        assert os.listdir(spaces / project["id"]) == []
+    finally:
+        registry.stop()

@@ -14,13 +14,24 @@ from xml.etree import ElementTree
 import httpx2
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import Mount
 
+from storage.dav_paths import dav_mount
 from storage.local import LocalProvider
 from tests.servers import free_port, serve
 
 PREFIX = "/dav/spaces"
 DAV = "{DAV:}"
+
+# Names no space may hold, percent-encoded as a client sends them: each control character;
+# bytes that are not UTF-8 (a lone continuation byte, a cut sequence, an overlong form, a
+# surrogate, a five-byte form, 0xFF); names of 256 bytes.
+BAD_NAMES = [
+    *(f"a%{code:02X}b" for code in (*range(0x20), 0x7F)),
+    *("%80", "a%C3", "%C0%AF", "%ED%A0%80", "%F8%88%80%80%80", "a%FFb"),
+    *("n" * 256, "%C3%A9" * 128),
+]
+LONGEST_NAMES = ["n" * 255, "%C3%A9" * 127 + "n"]  # 255 bytes: allowed
+LONG_PATH = "/".join(["d" * 99] * 50)  # 5,000 bytes of short names
 
 
 @pytest.fixture
@@ -39,7 +50,7 @@ def spaces(tmp_path):
 
 @pytest.fixture
 def server(provider):
-    app = Starlette(routes=[Mount(PREFIX, app=provider.dav_app())])
+    app = Starlette(routes=[dav_mount(PREFIX, provider.dav_app())])
     with serve(app, free_port()) as url:
         yield url
 
@@ -233,6 +244,25 @@ async def test_dot_segments_are_refused(server, spaces):
     assert not (spaces / "s2" / "stolen").exists()
 
 
+async def test_names_and_paths_no_file_system_holds_are_refused(dav, server, spaces):
+    (spaces / "s1" / "a").write_text("a")
+
+    async def move_to(path: str) -> int:
+        destination = {"Destination": f"{server}{PREFIX}/s1/{path}"}
+        return (await dav.request("MOVE", "/s1/a", headers=destination)).status_code
+
+    for name in BAD_NAMES:
+        assert (await dav.put(f"/s1/{name}", content=b"x")).status_code == 400, name
+        assert (await dav.request("MKCOL", f"/s1/{name}")).status_code == 400, name
+        assert await move_to(name) == 400, name
+    assert (await dav.put(f"/s1/{LONG_PATH}", content=b"x")).status_code == 414
+    assert (await dav.request("MKCOL", f"/s1/{LONG_PATH}")).status_code == 414
+    assert await move_to(LONG_PATH) == 400
+    assert os.listdir(spaces / "s1") == ["a"]
+    for name in LONGEST_NAMES:
+        assert (await dav.put(f"/s1/{name}", content=b"x")).status_code == 201, name
+
+
 async def test_symbolic_links_are_not_followed(dav, spaces, tmp_path):
     (tmp_path / "outside.txt").write_text("outside")
     (spaces / "s1" / "to-s2").symlink_to(spaces / "s2")
@@ -273,6 +303,29 @@ async def test_an_interrupted_upload_keeps_the_old_content(dav, server, spaces, 
     assert os.listdir(spaces / ".uploads") == []
     assert (await dav.get("/s1/a.txt")).content == b"old content"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_an_interrupted_upload_of_a_new_file_leaves_nothing(server, spaces):
+    host, port = server.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"PUT {PREFIX}/s1/new.txt HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Content-Length: 100000\r\n\r\n".encode()
+        + b"x" * 1000
+    )
+    await writer.drain()
+    for _ in range(250):
+        if (spaces / ".uploads").is_dir() and os.listdir(spaces / ".uploads"):
+            break
+        await asyncio.sleep(0.02)
+    assert not (spaces / "s1" / "new.txt").exists()  # not even empty, while it uploads
+    writer.close()
+    for _ in range(250):
+        if not os.listdir(spaces / ".uploads"):
+            break
+        await asyncio.sleep(0.02)
+    assert os.listdir(spaces / ".uploads") == []
+    assert not (spaces / "s1" / "new.txt").exists()
 
 
 async def test_tens_of_concurrent_requests_while_slow_uploads_hold_threads(dav, server):

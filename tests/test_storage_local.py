@@ -19,6 +19,7 @@ from storage import (
     StorageError,
     StorageProvider,
     load_provider,
+    uploads,
 )
 from storage.local import LocalProvider
 
@@ -187,9 +188,32 @@ async def test_concurrent_writes_share_scans_and_end_on_the_last_state(provider,
 
     await asyncio.gather(*(write(n) for n in range(20)))
     assert 1 <= len(heard) < 20
-    assert len({c.etag for c in heard}) == len(heard)
-    assert {p for c in heard for p in c.paths} <= {f"/f{n}" for n in range(20)}
+    named = [(c.etag, p) for c in heard for p in c.paths]
+    assert len(set(named)) == len(named)  # no path named twice at one ETag
+    assert {p for _, p in named} == {f"/f{n}" for n in range(20)}  # and none left out
     assert (heard[-1].etag, heard[-1].used) == ((await provider.get_space("s1")).etag, 190)
+
+
+async def test_a_write_an_earlier_scan_saw_is_still_named(provider, heard, tmp_path):
+    await provider.create_space("s1")
+    root = tmp_path / "spaces" / "s1"
+    (root / "a.txt").write_text("a")
+    (root / "b.txt").write_text("b")  # done before the scan for a.txt; its report comes after
+    heard.clear()
+    await provider.written("s1", ["/a.txt"])
+    await provider.written("s1", ["/b.txt"])
+    await provider.written("s1", ["/b.txt", "/a.txt"])  # a watcher repeating both
+    etag = (await provider.get_space("s1")).etag
+    assert [(c.etag, c.paths) for c in heard] == [(etag, ("/a.txt",)), (etag, ("/b.txt",))]
+
+
+async def test_a_folder_is_named_without_a_trailing_slash_once(provider, heard, tmp_path):
+    await provider.create_space("s1")
+    (tmp_path / "spaces" / "s1" / "dir").mkdir()
+    heard.clear()
+    await provider.written("s1", ["/dir/"])  # as MKCOL names it
+    await provider.written("s1", ["dir"])  # as the watcher does
+    assert [c.paths for c in heard] == [("/dir",)]
 
 
 async def test_a_file_written_on_disk_is_noticed_within_a_second(
@@ -236,6 +260,20 @@ async def test_the_watcher_skips_other_folders_and_outlives_deleted_spaces(
     assert not watching.done()
     assert {c.space_id for c in heard} == {"s1"}
     assert await provider.list_spaces() == ["probe", "s1"]
+
+
+async def test_uploads_left_by_a_killed_process_are_removed_at_start(provider, tmp_path):
+    uploading = tmp_path / "spaces" / uploads.UPLOADS
+    uploading.mkdir(parents=True)
+    (uploading / "empty").write_bytes(b"")
+    (uploading / "partial").write_bytes(b"x" * 1000)
+    live = uploads.begin(str(tmp_path / "spaces"), None)  # another process's, still writing
+    for path in uploading.iterdir():
+        os.utime(path, (time.time() - 60, time.time() - 60))
+    await provider.workers()["uploads"]()
+    assert os.listdir(uploading) == [os.path.basename(live.path)]
+    live.finish(str(tmp_path / "spaces" / "done"))
+    assert os.listdir(uploading) == []
 
 
 async def test_written_on_a_thousand_files_is_quick(provider, heard, tmp_path):

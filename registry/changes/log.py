@@ -6,7 +6,7 @@ visible in commit order: a reader that has seen `seq` N never later finds an N-1
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -77,6 +77,19 @@ async def after(conn: AsyncConnection, seq: int, limit: int) -> list[ChangeEvent
         )
     ).all()
     return await _events(conn, rows)
+
+
+async def latest_of_space(
+    conn: AsyncConnection, space_id: str, kinds: Collection[str], limit: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """The kind and data of a space's latest `limit` changes of these `kinds`, newest first."""
+    rows = await conn.execute(
+        select(changes.c.kind, changes.c.payload)
+        .where(changes.c.space_id == space_id, changes.c.kind.in_(kinds))
+        .order_by(changes.c.seq.desc())
+        .limit(limit)
+    )
+    return [(kind, payload) for kind, payload in rows]
 
 
 async def visible_after(

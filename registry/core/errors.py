@@ -68,6 +68,11 @@ class PayloadTooLarge(ApiError):
     code = "requestTooLarge"
 
 
+class UriTooLong(ApiError):
+    status = 414
+    code = "uriTooLong"
+
+
 class NotSupported(ApiError):
     status = 501
     code = "notSupported"
@@ -92,6 +97,7 @@ _HTTP_CODES = {
     409: "conflict",
     410: "gone",
     413: "requestTooLarge",
+    414: "uriTooLong",
     415: "unsupportedMediaType",
     501: "notSupported",
 }

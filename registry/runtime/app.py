@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
 from federation.wellknown import well_known_routes
 from registry.changes.routes import ChangeRoutes
@@ -25,6 +25,7 @@ from registry.spaces.dav_gateway import DavGateway
 from registry.spaces.drive_routes import DriveRoutes
 from registry.spaces.permission_routes import PermissionRoutes
 from storage import HttpChangeSource
+from storage.dav_paths import dav_mount
 
 
 async def health(request: Request) -> Response:
@@ -61,7 +62,7 @@ def create_app(
         *PermissionRoutes(services.spaces, services.users, authenticate, services.clock).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
-        Mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
+        dav_mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
         *well_known_routes(services.instance, services.users, services.signing_keys),

@@ -2,8 +2,9 @@
 
 The space's WebDAV back end serves the files itself (chosen per space by `DavBackends`; today
 the WebDAV app of the provider holding it); this gateway decides who may do what first: viewers
-read, editors and managers write, anyone else gets 404 as if the space did not exist. Quota is
-enforced on PUT (507). The back end reports a successful write itself, so the change reaches
+read, editors and managers write, anyone else gets 404 as if the space did not exist. A path
+no space can hold is refused first (400, 414: `storage.dav_paths`). Quota is enforced on PUT
+(507). The back end reports a successful write itself, so the change reaches
 subscribers without a scan.
 """
 
@@ -18,10 +19,19 @@ from starlette.types import Message, Receive, Scope, Send
 
 from registry.access import roles
 from registry.access.principal import Authenticate
-from registry.core.errors import Forbidden, InsufficientStorage, NotFound, NotSupported, Unavailable
+from registry.core.errors import (
+    BadRequest,
+    Forbidden,
+    InsufficientStorage,
+    NotFound,
+    NotSupported,
+    Unavailable,
+    UriTooLong,
+)
 from registry.spaces.dav_backends import DavBackends, SpaceSizes
 from registry.spaces.service import SpaceService
 from storage import PathNotFound, StorageError
+from storage.dav_paths import BadPath, PathTooLong, check_request
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
@@ -45,6 +55,12 @@ class DavGateway:
         method = request.method
         if method not in DAV_METHODS:
             raise NotSupported(f"WebDAV method {method} is not supported")
+        try:
+            check_request(scope)
+        except PathTooLong as exc:
+            raise UriTooLong(str(exc)) from exc
+        except BadPath as exc:
+            raise BadRequest(str(exc)) from exc
         space_id, path = _split(scope["path"][len(scope.get("root_path", "")) :])
         principal = await self._authenticate(request)
         view = await self._spaces.get_visible(principal, space_id)

@@ -1,8 +1,10 @@
 """What storage providers report, copied into the registry and logged as changes: a space's
 new root ETag and usage, or a provider going away and coming back.
 
-Applying an event is idempotent (a report of the ETag we already hold changes nothing), so a
-repeated delivery or a full reconciliation after a provider restart logs nothing twice.
+Every path a provider reports is named in some `content` change (reports queued for one space
+are merged, never dropped), and only once per ETag: a report of the ETag we already hold logs
+just the paths not yet logged at it, so a repeated delivery, a watcher repeating a write's own
+report, or a full reconciliation after a restart (which names no paths) logs nothing twice.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from registry.changes import log as changes
 from registry.core.clock import Clock
 from registry.spaces import provider_store as provider_reports
+from registry.spaces.provider_store import Recorded
 from registry.spaces.service import SpaceService
-from storage import Availability, Change, ProviderEvent, SpaceStore, StorageError
+from storage import Availability, Change, ProviderEvent, SpaceStore, StorageError, change_path
 
 logger = logging.getLogger("spacereg.providers")
 
@@ -43,17 +46,18 @@ class ProviderEvents:
         if isinstance(event, Change):
             key = (provider, event.space_id)
             prior = self._changes.pop(key, None)
-            if prior is not None:
-                paths = tuple(dict.fromkeys((*prior.paths, *event.paths)))
-                event = replace(event, paths=paths)
-            self._changes[key] = event
+            paths = (*prior.paths, *event.paths) if prior is not None else event.paths
+            self._changes[key] = replace(
+                event, paths=tuple(dict.fromkeys(change_path(p) for p in paths))
+            )
         else:
             self._availability.append((provider, event))
         self._woken.set()
 
     async def run(self) -> None:
         while True:
-            await self._woken.wait()
+            if not (self._changes or self._availability):  # left over by a crashed run: go on
+                await self._woken.wait()
             self._woken.clear()
             while self._availability:
                 await self._availability_changed(*self._availability[0])
@@ -82,16 +86,25 @@ class ProviderEvents:
     async def _content_changed(self, provider: str, change: Change) -> None:
         async with self._spaces.transaction() as conn:
             now = self._clock.now()
-            if not await provider_reports.record_content(
+            recorded = await provider_reports.record_content(
                 conn, provider, change.space_id, change.etag, change.used, now
-            ):
+            )
+            if recorded is Recorded.UNKNOWN:
                 return
+            if recorded is Recorded.CHANGED:
+                paths = list(change.paths) or ["/"]  # changed, nobody said where: anywhere
+            else:
+                paths = await provider_reports.unlogged_paths(
+                    conn, change.space_id, change.etag, change.paths
+                )
+                if not paths:
+                    return
             data: dict[str, object] = {
                 "etag": change.etag,
                 "used": change.used,
-                "paths": list(change.paths[:PATHS_PER_CHANGE_MAX]),
+                "paths": paths[:PATHS_PER_CHANGE_MAX],
             }
-            if len(change.paths) > PATHS_PER_CHANGE_MAX:
+            if len(paths) > PATHS_PER_CHANGE_MAX:
                 data["pathsTruncated"] = True
             await changes.append(conn, change.space_id, "content", data, now)
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from registry.changes import log as changes
 from registry.core.models import Space, table
 from registry.spaces.store import update_space
 
 spaces = table(Space)
+
+# How many of a space's latest changes are read for the paths logged at the ETag it holds.
+LOGGED_AT_ETAG_MAX = 20
 
 
 async def held_spaces(conn: AsyncConnection) -> list[tuple[str, str]]:
@@ -19,11 +25,19 @@ async def held_spaces(conn: AsyncConnection) -> list[tuple[str, str]]:
     return [(space_id, provider) for space_id, provider in rows]
 
 
+class Recorded(enum.Enum):
+    """What a provider's report of a space's content did to our copy."""
+
+    UNKNOWN = "unknown"  # the space is not this provider's (or is gone)
+    UNCHANGED = "unchanged"  # we held that ETag and usage already
+    CHANGED = "changed"
+
+
 async def record_content(
     conn: AsyncConnection, provider: str, space_id: str, etag: str, used: int, now: datetime
-) -> bool:
-    """Store a space's new ETag and usage; False when the space is unknown to this provider
-    or nothing changed (so a repeated report logs nothing)."""
+) -> Recorded:
+    """Store a space's new ETag and usage, locking the space's row for the caller's
+    transaction."""
     found = (
         await conn.execute(
             select(spaces.c.etag, spaces.c.quota_used)
@@ -31,10 +45,31 @@ async def record_content(
             .with_for_update()
         )
     ).first()
-    if found is None or (found.etag, found.quota_used) == (etag, used):
-        return False
+    if found is None:
+        return Recorded.UNKNOWN
+    if (found.etag, found.quota_used) == (etag, used):
+        return Recorded.UNCHANGED
     await update_space(conn, space_id, {"etag": etag, "quota_used": used}, now)
-    return True
+    return Recorded.CHANGED
+
+
+async def unlogged_paths(
+    conn: AsyncConnection, space_id: str, etag: str, paths: Sequence[str]
+) -> list[str]:
+    """Of `paths`, reported changed in the state `etag` that the space holds already, those
+    that no change logged since it came to hold it names. `/`, a cut list of paths, or the
+    space's creation name every path. Only the latest LOGGED_AT_ETAG_MAX such changes are
+    read: a path named further back is logged again, never lost."""
+    named: set[str] = set()
+    for kind, data in await changes.latest_of_space(
+        conn, space_id, ("created", "content"), LOGGED_AT_ETAG_MAX
+    ):
+        if data.get("etag") != etag:
+            break
+        if kind == "created" or data.get("pathsTruncated") or "/" in data.get("paths", ()):
+            return []
+        named.update(data.get("paths", ()))
+    return [path for path in paths if path not in named]
 
 
 async def mark_availability(conn: AsyncConnection, provider: str, state: str) -> list[str]:

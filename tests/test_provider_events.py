@@ -1,0 +1,158 @@
+"""What providers report reaches the change feed: every path written or deleted through
+WebDAV is named in some `content` change, however the reports race, and nothing is named twice
+at one ETag."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from registry.runtime.wiring import build
+from registry.spaces.provider_events import ProviderEvents
+from storage import Change
+from tests.conftest import Registry
+from tests.test_dav_gateway import RCLONE, dav, rclone
+from tests.test_drives_api import create_project
+from tests.waiting import eventually
+
+PUTS = 40
+
+
+async def content_after(client: httpx2.AsyncClient, space_id: str, cursor: str) -> list[dict]:
+    """The data of every `content` change to the space after `cursor`, oldest first."""
+    found = []
+    while True:
+        page = (await client.get("/api/v1/changes", params={"since": cursor})).json()
+        found += [
+            c["data"] for c in page["value"] if (c["type"], c["driveId"]) == ("content", space_id)
+        ]
+        cursor = page["cursor"]
+        if not page["hasMore"]:
+            return found
+
+
+async def named_after(client: httpx2.AsyncClient, space_id: str, cursor: str) -> set[str]:
+    return {
+        path for data in await content_after(client, space_id, cursor) for path in data["paths"]
+    }
+
+
+async def feed_names(
+    client: httpx2.AsyncClient, space_id: str, cursor: str, paths: set[str]
+) -> set[str]:
+    """What changes after `cursor` name, once they name all of `paths` (or after 20 s)."""
+    found: set[str] = set()
+
+    async def all_named() -> bool:
+        nonlocal found
+        found = await named_after(client, space_id, cursor)
+        return paths <= found
+
+    await eventually(all_named, seconds=20, interval=0.2)
+    return found
+
+
+async def cursor_now(client: httpx2.AsyncClient) -> str:
+    return str((await client.get("/api/v1/changes")).json()["cursor"])
+
+
+async def test_every_path_of_concurrent_puts_and_deletes_is_in_the_feed(admin):
+    project = await create_project(admin, "Burst")
+    space_id = project["id"]
+    cursor = await cursor_now(admin)
+    names = [f"/f{n}.txt" for n in range(PUTS)]
+    answers = await asyncio.gather(
+        *(admin.put(dav(space_id, name[1:]), content=name.encode()) for name in names),
+        admin.request("MKCOL", dav(space_id, "folder/")),  # named without its slash
+    )
+    assert {a.status_code for a in answers} == {201}
+    written = {*names, "/folder"}
+    assert written <= await feed_names(admin, space_id, cursor, written)
+
+    cursor = await cursor_now(admin)
+    gone = set(names[::2])
+    deleted = await asyncio.gather(*(admin.delete(dav(space_id, name[1:])) for name in gone))
+    assert {d.status_code for d in deleted} == {204}
+    assert gone <= await feed_names(admin, space_id, cursor, gone)
+
+
+@pytest.mark.skipif(not Path(RCLONE).exists(), reason="Debian's rclone is not installed")
+async def test_a_sync_client_finds_every_uploaded_and_deleted_path_in_the_feed(
+    registry: Registry, admin, tmp_path
+):
+    project = await create_project(admin, "Synced")
+    space_id = project["id"]
+    remote = [
+        *("--webdav-url", f"{registry.url}{dav(space_id)}"),
+        *("--webdav-bearer-token", registry.token("admin"), "--webdav-vendor", "other"),
+    ]
+    tree = tmp_path / "tree"
+    files = [f"/dir{d}/sub{s}/file{f}.txt" for d in range(10) for s in range(3) for f in range(10)]
+    for path in files:
+        (tree / path[1:]).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path[1:]).write_text(path)
+    folders = {f"/dir{d}" for d in range(10)} | {
+        f"/dir{d}/sub{s}" for d in range(10) for s in range(3)
+    }
+
+    cursor = await cursor_now(admin)
+    synced = await asyncio.to_thread(rclone, "sync", *remote, str(tree), ":webdav:")
+    assert synced.returncode == 0, synced.stderr
+    uploaded = {*files, *folders}
+    assert uploaded <= await feed_names(admin, space_id, cursor, uploaded)
+
+    cursor = await cursor_now(admin)
+    removed = set(files[::7])
+    for path in removed:
+        (tree / path[1:]).unlink()
+    synced = await asyncio.to_thread(rclone, "sync", *remote, str(tree), ":webdav:")
+    assert synced.returncode == 0, synced.stderr
+    assert removed <= await feed_names(admin, space_id, cursor, removed)
+
+
+@pytest.fixture
+async def reports(registry: Registry) -> AsyncIterator[ProviderEvents]:
+    """A second ProviderEvents on the registry's database, running here: what is submitted to
+    it is applied as if the registry's `local` provider had reported it."""
+    services = build(registry.settings)
+    worker = asyncio.create_task(services.provider_events.run())
+    try:
+        yield services.provider_events
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        await services.engine.dispose()
+        await services.http.aclose()
+        await services.outbound.aclose()
+
+
+async def test_a_report_of_the_etag_held_logs_only_paths_not_logged_at_it(admin, reports):
+    project = await create_project(admin, "Reports")
+    space_id = project["id"]
+    cursor = await cursor_now(admin)
+
+    async def report(*changes: tuple[str, tuple[str, ...]], until: str) -> None:
+        for etag, paths in changes:
+            await reports.submit("local", Change(space_id, etag, 7, paths))
+        assert until in await feed_names(admin, space_id, cursor, {until})
+
+    await report(('"e1"', ("/a.txt",)), until="/a.txt")  # a new ETag
+    await report(('"e1"', ("/b/",)), until="/b")  # the same ETag, a path not named at it yet
+    await report(
+        ('"e1"', ("/b", "/a.txt")),  # a watcher repeating both: nothing
+        ('"e1"', ()),  # a reconciliation: nothing
+        ('"e1"', ("/c.txt", "/a.txt")),  # only what is new
+        until="/c.txt",
+    )
+    await report(('"e2"', ()), until="/")  # moved, nobody said where: anywhere
+    logged = [(d["etag"], d["paths"]) for d in await content_after(admin, space_id, cursor)]
+    assert logged == [
+        ('"e1"', ["/a.txt"]),
+        ('"e1"', ["/b"]),
+        ('"e1"', ["/c.txt"]),
+        ('"e2"', ["/"]),
+    ]
