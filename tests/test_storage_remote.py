@@ -75,9 +75,10 @@ class Host:
 
     async def delivered_paths(self, space_id: str, paths: set[str]) -> Change:
         """Delivered changes of a space until they named all `paths` (the local driver's watcher
-        and the service's write hook may report one write as one change or two); the last."""
+        and the service's write hook may report one write as one change or two; `/` names
+        every path); the last."""
         seen: set[str] = set()
-        while not paths <= seen:
+        while not (paths <= seen or "/" in seen):
             change = await self.next(change_of(space_id, delivered=True))
             assert isinstance(change, Change)
             seen.update(change.paths)
