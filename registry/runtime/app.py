@@ -59,7 +59,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/healthz", health, methods=["GET"]),
         *DriveRoutes(services.spaces, authenticate, settings.base_url).routes(),
-        *PermissionRoutes(services.spaces, services.users, authenticate, services.clock).routes(),
+        *PermissionRoutes(services.spaces, authenticate, services.clock).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         Mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
