@@ -223,6 +223,30 @@ async def test_role_definitions_carry_the_unified_ids(einstein):
     assert_error(missing, 404, "itemNotFound")
 
 
+READ_MEMBERS = "libre.graph/driveItem/permissions/read"
+
+
+async def test_every_member_sees_the_members_as_the_role_definitions_say(registry, admin):
+    """Who may list the members is what the published definitions grant: every role."""
+    project = await create_project(admin, "Who is in")
+    roles = {"marie": VIEWER, "einstein": EDITOR, "richard": MANAGER}
+    for username, role in roles.items():
+        await invite(admin, project["id"], username, role)
+    definitions = (
+        await admin.get("/graph/v1beta1/roleManagement/permissions/roleDefinitions")
+    ).json()
+    actions = {d["id"]: d["rolePermissions"][0]["allowedResourceActions"] for d in definitions}
+    assert all(READ_MEMBERS in granted for granted in actions.values())
+    for username, role in roles.items():
+        async with registry.client(username) as client:
+            listed = await client.get(f"{root(project['id'])}/permissions")
+            drive = await client.get(f"/graph/v1beta1/drives/{project['id']}")
+        assert READ_MEMBERS in actions[role]
+        assert listed.status_code == 200, username
+        assert len(listed.json()["value"]) == 4, username
+        assert len(drive.json()["root"]["permissions"]) == 4, username
+
+
 async def invite_error(client, space_id, username):
     response = await invite(client, space_id, username)
     return response.status_code, response.json()["error"]["code"]
