@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -50,6 +51,8 @@ JWKS_MAX_AGE_S = 3600
 JWKS_REFRESH_INTERVAL_S = 30
 VERIFIED_CACHE_SIZE = 10_000
 MAX_TOKEN_BYTES = 16 * 1024
+# JWS compact serialization: three base64url parts (RFC 7515 section 7.1), a signature optional.
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 class TokenError(Exception):
@@ -112,20 +115,21 @@ class TokenValidator:
     async def validate(self, token: str) -> Claims:
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenError("token too large")
+        if not _COMPACT_JWS.fullmatch(token):
+            raise TokenError("malformed token")
         cache_key = hashlib.sha256(token.encode()).hexdigest()
         cached = self._verified.get(cache_key)
         if cached is not None and cached.expires_at + LEEWAY_S > self._clock():
             self._verified.move_to_end(cache_key)
             return cached
-        header, payload = _peek(token)
-        algorithm = header.get("alg")
-        if algorithm not in ASYMMETRIC_ALGORITHMS:
-            raise TokenError(f"algorithm {algorithm!r} is not accepted")
-        issuer = self._issuers.get(payload.get("iss"))  # type: ignore[arg-type]
+        unverified = _peek(token)
+        if unverified.algorithm not in ASYMMETRIC_ALGORITHMS:
+            raise TokenError(f"algorithm {_shown(unverified.algorithm)} is not accepted")
+        issuer = self._issuers.get(unverified.issuer)
         if issuer is None:
             raise TokenError("issuer is not trusted")
-        keys = await self._keys_for(issuer, header.get("kid"))
-        claims = self._verify(token, issuer, keys, algorithm)
+        keys = await self._keys_for(issuer, unverified.kid)
+        claims = self._verify(token, issuer, keys, unverified.algorithm)
         self._remember(cache_key, claims)
         return claims
 
@@ -158,7 +162,7 @@ class TokenValidator:
             issuer, str(decoded.claims["sub"]), int(decoded.claims["exp"]), decoded.claims
         )
 
-    async def _keys_for(self, issuer: TrustedIssuer, kid: Any) -> KeySet:
+    async def _keys_for(self, issuer: TrustedIssuer, kid: str | None) -> KeySet:
         if issuer.static_keys is not None:
             return issuer.static_keys
         state = self._keys[issuer.url]
@@ -214,19 +218,43 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
     return any(key.kid == kid for key in keys.keys)
 
 
-def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read header and payload without trusting them, to choose issuer and key."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise TokenError("malformed token")
+@dataclass(frozen=True)
+class _Unverified:
+    """What a token says of itself before its signature is checked."""
+
+    algorithm: str
+    issuer: str
+    kid: str | None
+
+
+def _peek(token: str) -> _Unverified:
+    """Read header and payload without trusting them, to choose issuer and key. Total: a token
+    in compact form gives each field with its type, or raises `TokenError`, whatever its parts
+    decode to (any JSON value in any field, bytes that are not UTF-8, parts that are not JSON)."""
+    header_part, payload_part, _ = token.split(".")
+    header, payload = _json_object(header_part), _json_object(payload_part)
+    algorithm, issuer, kid = header.get("alg"), payload.get("iss"), header.get("kid")
+    if not isinstance(algorithm, str) or not isinstance(kid, str | None):
+        raise TokenError("malformed token header")
+    if not isinstance(issuer, str):
+        raise TokenError("issuer is not trusted")
+    if "crit" in header or header.get("b64", True) is not True:
+        # We understand no header extension (RFC 7515 section 4.1.11; RFC 7797's b64 is one).
+        raise TokenError("token uses a header extension that is not supported")
+    return _Unverified(algorithm, issuer, kid)
+
+
+def _json_object(part: str) -> dict[str, Any]:
     try:
-        header, payload = (orjson.loads(_b64decode(part)) for part in parts[:2])
-    except (ValueError, orjson.JSONDecodeError) as exc:
+        value = orjson.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except ValueError as exc:  # binascii.Error and orjson.JSONDecodeError are ValueErrors
         raise TokenError("malformed token") from exc
-    if not isinstance(header, dict) or not isinstance(payload, dict):
+    if not isinstance(value, dict):
         raise TokenError("malformed token")
-    return header, payload
+    return value
 
 
-def _b64decode(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+def _shown(value: str) -> str:
+    """A value from an untrusted token, fit to quote in a message: ASCII, and short."""
+    shown = ascii(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."

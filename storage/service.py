@@ -14,11 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from common.server_errors import ServerErrors
 from common.supervisor import Supervisor
 from storage.dav_paths import dav_mount
 from storage.drivers import load_provider
 from storage.provider import ChangeSource, DavBackend, StorageProvider
-from storage.service_api import ERROR_HANDLERS, ServiceAPI
+from storage.service_api import ERROR_HANDLERS, ServiceAPI, internal_error
 from storage.service_config import ServiceConfig
 from storage.signatures import RequireSignature
 from storage.subscribers import SubscriberStore, Subscriptions
@@ -64,7 +65,8 @@ def create_service_app(config: ServiceConfig, provider: StorageProvider | None =
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(RequireSignature, secret=config.secret, open_paths=frozenset({"/healthz"}))
+            Middleware(ServerErrors, handler=internal_error),
+            Middleware(RequireSignature, secret=config.secret, open_paths=frozenset({"/healthz"})),
         ],
         exception_handlers=ERROR_HANDLERS,
     )

@@ -215,8 +215,8 @@ async def _os_error(request: Request, exc: Exception) -> Response:
     return error_response(503, "backendUnavailable", f"storage backend error: {reason}")
 
 
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    # Starlette logs the exception and re-raises it after this answer.
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """Any other exception's answer (`common.server_errors` logs it)."""
     return error_response(500, "internalError", "internal error")
 
 
@@ -225,5 +225,4 @@ ERROR_HANDLERS = {
     StorageError: _storage_error,
     BadInput: _bad_input,
     OSError: _os_error,
-    Exception: _internal_error,
 }

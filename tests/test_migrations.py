@@ -25,13 +25,14 @@ from tests.processes import SPACEREG, clean_env
 REPO = Path(__file__).resolve().parent.parent
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 TABLES_0001 = {"users", "peers", "spaces", "members", "changes", "outbox", "idp_grants"}
-TABLES = TABLES_0001 | {
+TABLES_0003 = TABLES_0001 | {
     "change_audience",
     "log_horizon",
     "subscriptions",
     "subscription_drives",
     "destinations",
 }
+TABLES = TABLES_0003 | {"login_failures"}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
     "changes": {"ix_changes_space_seq": ["space_id", "seq"]},
@@ -124,9 +125,13 @@ async def test_downgrade_to_base_removes_every_table_and_upgrade_restores_them(
 async def test_each_revision_downgrades_to_the_one_before(engine: AsyncEngine) -> None:
     await upgrade(engine)
 
+    await downgrade(engine, "0003")
+    assert await current_revision(engine) == "0003"
+    assert (await schema(engine))["tables"] == TABLES_0003
+
     await downgrade(engine, "0002")
     assert await current_revision(engine) == "0002"
-    assert (await schema(engine))["tables"] == TABLES
+    assert (await schema(engine))["tables"] == TABLES_0003
     assert "kind" not in await outbox_columns(engine)
 
     await downgrade(engine, "0001")

@@ -221,3 +221,60 @@ async def test_role_definitions_carry_the_unified_ids(einstein):
     assert one.json() == by_id[EDITOR]
     missing = await einstein.get("/graph/v1beta1/roleManagement/permissions/roleDefinitions/x")
     assert_error(missing, 404, "itemNotFound")
+
+
+READ_MEMBERS = "libre.graph/driveItem/permissions/read"
+
+
+async def test_every_member_sees_the_members_as_the_role_definitions_say(registry, admin):
+    """Who may list the members is what the published definitions grant: every role."""
+    project = await create_project(admin, "Who is in")
+    roles = {"marie": VIEWER, "einstein": EDITOR, "richard": MANAGER}
+    for username, role in roles.items():
+        await invite(admin, project["id"], username, role)
+    definitions = (
+        await admin.get("/graph/v1beta1/roleManagement/permissions/roleDefinitions")
+    ).json()
+    actions = {d["id"]: d["rolePermissions"][0]["allowedResourceActions"] for d in definitions}
+    assert all(READ_MEMBERS in granted for granted in actions.values())
+    for username, role in roles.items():
+        async with registry.client(username) as client:
+            listed = await client.get(f"{root(project['id'])}/permissions")
+            drive = await client.get(f"/graph/v1beta1/drives/{project['id']}")
+        assert READ_MEMBERS in actions[role]
+        assert listed.status_code == 200, username
+        assert len(listed.json()["value"]) == 4, username
+        assert len(drive.json()["root"]["permissions"]) == 4, username
+
+
+async def invite_error(client, space_id, username):
+    response = await invite(client, space_id, username)
+    return response.status_code, response.json()["error"]["code"]
+
+
+@pytest.mark.parametrize(
+    ("inviter", "role", "status"),
+    [("richard", None, 404), ("marie", VIEWER, 403), ("einstein", EDITOR, 403)],
+    ids=["not a member", "viewer", "editor"],
+)
+async def test_invite_tells_nothing_of_users_to_who_may_not_invite(
+    registry, admin, inviter, role, status
+):
+    """Whether a username exists is told only to a space's managers: anyone else learns only
+    that they may not invite, whichever name they try."""
+    project = await create_project(admin, "Closed")
+    if role is not None:
+        await invite(admin, project["id"], inviter, role)
+    async with registry.client(inviter) as client:
+        known = await invite_error(client, project["id"], "admin")
+        unknown = await invite_error(client, project["id"], "nobody-by-this-name")
+        missing_space = await invite_error(client, "0" * 32, "nobody-by-this-name")
+    assert known == unknown == (status, {404: "itemNotFound", 403: "accessDenied"}[status])
+    assert missing_space == (404, "itemNotFound")
+
+
+async def test_a_manager_is_told_of_an_unknown_user(admin):
+    project = await create_project(admin, "Open")
+    response = await invite(admin, project["id"], "nobody-by-this-name")
+    assert_error(response, 400, "invalidRequest")
+    assert "unknown user" in response.json()["error"]["message"]

@@ -22,6 +22,9 @@ _ACTIONS = {
         "libre.graph/driveItem/children/read",
         "libre.graph/driveItem/deleted/read",
         "libre.graph/driveItem/basic/read",
+        # Every member sees who else is a member (as oCIS's space viewer does, and as sync
+        # clients show "shared with" to everyone); only managers change the members.
+        "libre.graph/driveItem/permissions/read",
     ],
     EDITOR: [
         "libre.graph/driveItem/children/create",
@@ -32,7 +35,6 @@ _ACTIONS = {
     ],
     MANAGER: [
         "libre.graph/driveItem/permissions/create",
-        "libre.graph/driveItem/permissions/read",
         "libre.graph/driveItem/permissions/update",
         "libre.graph/driveItem/permissions/delete",
         "libre.graph/driveItem/deleted/delete",

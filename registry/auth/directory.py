@@ -1,5 +1,5 @@
-"""Who is known here: federation's `UserDirectory` (does a user exist?) and the lookup the
-spaces wing uses to name invitees."""
+"""Who is known here: federation's `UserDirectory` (does a user exist?). The spaces wing names
+invitees with `user_store.user_id_named`, in the transaction that checked the inviter's role."""
 
 from __future__ import annotations
 
@@ -19,9 +19,3 @@ class RegisteredUsers:
         """Whether a user of our home issuer goes by `username`."""
         async with self._engine.connect() as conn:
             return await user_store.home_user_exists(conn, self._home_issuer, username)
-
-    async def user_id(self, id_or_username: str) -> str | None:
-        """Our id of the user named by id or username, if exactly one matches."""
-        async with self._engine.connect() as conn:
-            found = await user_store.find(conn, id_or_username)
-        return None if found is None else str(found.id)

@@ -3,6 +3,7 @@ personal space) once, remembering the answer so later requests cost no query."""
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -20,6 +21,8 @@ from registry.core.errors import Unauthenticated, Unavailable
 
 KNOWN_USERS_CACHE_SIZE = 50_000
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="spacereg"'}
+# What an error_description may not hold (RFC 6750 section 3: %x20-21 / %x23-5B / %x5D-7E).
+_NOT_IN_DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 # Called in the transaction that creates a user: (conn, user id, username, display name).
 # The registry gives each new user a personal space this way.
@@ -59,11 +62,12 @@ class Authenticator:
         except IssuerUnavailable as exc:
             raise Unavailable(f"cannot check the token now: {exc}") from exc
         except TokenError as exc:
+            description = _NOT_IN_DESCRIPTION.sub("?", str(exc))[:200]
             raise Unauthenticated(
                 str(exc),
                 headers={
                     "WWW-Authenticate": f'Bearer realm="spacereg", error="invalid_token", '
-                    f'error_description="{exc}"'
+                    f'error_description="{description}"'
                 },
             ) from exc
         user_id, username, display_name = await self._user(claims)

@@ -65,15 +65,15 @@ async def find_by_subject(conn: AsyncConnection, issuer: str, subject: str) -> R
     return result.first()
 
 
-async def find(conn: AsyncConnection, id_or_username: str) -> Row[Any] | None:
-    """A recipient named by our user id or by username."""
+async def user_id_named(conn: AsyncConnection, id_or_username: str) -> str | None:
+    """Our id of the user named by id or by username, if exactly one matches."""
     result = await conn.execute(
-        select(users)
+        select(users.c.id)
         .where((users.c.id == id_or_username) | (users.c.username == id_or_username))
         .limit(2)
     )
-    rows = result.all()
-    return rows[0] if len(rows) == 1 else None
+    ids = result.scalars().all()
+    return str(ids[0]) if len(ids) == 1 else None
 
 
 async def home_user_exists(conn: AsyncConnection, issuer: str, username: str) -> bool:

@@ -128,7 +128,8 @@ Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def exception_handlers(clock: Clock) -> dict[Any, Handler]:
-    """The app's handlers: every error becomes the LibreGraph body, dated by `clock`."""
+    """The app's handlers: every error it raises on purpose becomes the LibreGraph body, dated
+    by `clock`. Any other exception is answered by `internal_error`."""
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -141,9 +142,14 @@ def exception_handlers(clock: Clock) -> dict[Any, Handler]:
             request, clock.now(), exc.status_code, code, str(exc.detail), exc.headers
         )
 
+    return {ApiError: api_error, HTTPException: http_exception}
+
+
+def internal_error(clock: Clock) -> Handler:
+    """The answer to an exception nothing else handled (`common.server_errors` logs it)."""
+
     async def unexpected(request: Request, exc: Exception) -> Response:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
         message = "internal error; see the server log"
         return error_response(request, clock.now(), 500, "generalException", message)
 
-    return {ApiError: api_error, HTTPException: http_exception, Exception: unexpected}
+    return unexpected

@@ -11,10 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from common.server_errors import ServerErrors
 from federation.wellknown import well_known_routes
 from registry.changes.routes import ChangeRoutes
 from registry.core.clock import SYSTEM_CLOCK, Clock
-from registry.core.errors import exception_handlers
+from registry.core.errors import exception_handlers, internal_error
 from registry.core.responses import JSONResponse
 from registry.outbox.routes import SubscriptionRoutes
 from registry.runtime.middleware import RequestContext
@@ -59,7 +60,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/healthz", health, methods=["GET"]),
         *DriveRoutes(services.spaces, authenticate, settings.base_url).routes(),
-        *PermissionRoutes(services.spaces, services.users, authenticate, services.clock).routes(),
+        *PermissionRoutes(services.spaces, authenticate, services.clock).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         dav_mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
@@ -69,7 +70,10 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContext)],
+        middleware=[
+            Middleware(RequestContext),
+            Middleware(ServerErrors, handler=internal_error(services.clock)),
+        ],
         exception_handlers=exception_handlers(services.clock),
         lifespan=lifespan,
     )

@@ -1,5 +1,5 @@
-"""Keeps the change log, finished deliveries and lapsed subscriptions from growing forever: one
-hourly sweep over the prune functions the changes and outbox wings own."""
+"""Keeps the change log, finished deliveries, lapsed subscriptions and old sign-in failures from
+growing forever: one hourly sweep over the prune functions the wings own."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from registry.auth.idp import throttle
 from registry.changes import log as changes
 from registry.core.clock import Clock
 from registry.outbox import store as outbox
@@ -37,6 +38,7 @@ class Retention:
             dropped = await changes.prune(conn, now - self._changes_kept)
             sent = await outbox.prune(conn, now - FINISHED_DELIVERIES_KEPT)
             lapsed = await subscriptions.remove_expired(conn, now - LAPSED_SUBSCRIPTIONS_KEPT)
+            await throttle.prune(conn, now)
         if dropped or sent or lapsed:
             logger.info(
                 "pruned %d changes, %d finished deliveries, %d lapsed subscriptions",

@@ -25,6 +25,7 @@ from registry.auth.directory import RegisteredUsers
 from registry.auth.identity import Authenticator, register
 from registry.auth.idp.keys import IdpKeys
 from registry.auth.idp.server import EmbeddedIdp
+from registry.auth.idp.throttle import LoginThrottle
 from registry.auth.idp.users import load_users
 from registry.changes.bus import Bus, LocalBus
 from registry.changes.feed import ChangeFeed
@@ -80,7 +81,14 @@ def load_idp(settings: Settings, engine: AsyncEngine, clock: Clock) -> EmbeddedI
     keys = IdpKeys.load_or_create(directory, clock)
     users = load_users(directory, settings.idp_users, logger.warning)
     return EmbeddedIdp(
-        settings.idp_issuer, settings.audience, settings.base_url, keys, users, engine, clock
+        settings.idp_issuer,
+        settings.audience,
+        settings.base_url,
+        keys,
+        users,
+        engine,
+        clock,
+        LoginThrottle(engine, clock),
     )
 
 

@@ -11,7 +11,6 @@ from starlette.routing import Route
 
 from registry.access import roles
 from registry.access.principal import Authenticate
-from registry.auth.directory import RegisteredUsers
 from registry.core.clock import Clock
 from registry.core.errors import BadRequest, NotFound
 from registry.core.http import json_body
@@ -23,18 +22,11 @@ RECIPIENT_TYPE = "@libre.graph.recipient.type"
 
 
 class PermissionRoutes:
-    """Members and role definitions, bound to the space service, the user directory and the
-    caller's authentication; expiries must lie ahead of `clock`."""
+    """Members and role definitions, bound to the space service and the caller's
+    authentication; expiries must lie ahead of `clock`."""
 
-    def __init__(
-        self,
-        spaces: SpaceService,
-        users: RegisteredUsers,
-        authenticate: Authenticate,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, spaces: SpaceService, authenticate: Authenticate, clock: Clock) -> None:
         self._spaces = spaces
-        self._users = users
         self._authenticate = authenticate
         self._clock = clock
 
@@ -46,7 +38,7 @@ class PermissionRoutes:
         raw_recipients = body.get("recipients")
         if not isinstance(raw_recipients, list) or not raw_recipients or len(raw_recipients) > 100:
             raise BadRequest("recipients must be a list of 1 to 100 recipients")
-        recipients = [await _recipient(self._users, item) for item in raw_recipients]
+        recipients = [_recipient(item) for item in raw_recipients]
         granted = await self._spaces.invite(
             principal, request.path_params["id"], recipients, role, expires
         )
@@ -139,18 +131,14 @@ def _expiry(value: Any, now: datetime) -> datetime | None:
     return moment
 
 
-async def _recipient(users: RegisteredUsers, item: Any) -> tuple[str, str]:
+def _recipient(item: Any) -> tuple[str, str]:
+    """(type, name): a group's name, or a user's id or username (the service looks it up)."""
     if not isinstance(item, dict) or not isinstance(item.get("objectId"), str):
         raise BadRequest("each recipient needs an objectId")
     kind = item.get(RECIPIENT_TYPE, "user")
     object_id = item["objectId"].strip()
     if not object_id or len(object_id) > 255:
         raise BadRequest("objectId must be 1 to 255 characters")
-    if kind == "group":
-        return "group", object_id
-    if kind != "user":
+    if kind not in ("user", "group"):
         raise BadRequest(f"{RECIPIENT_TYPE} must be 'user' or 'group'")
-    user_id = await users.user_id(object_id)
-    if user_id is None:
-        raise BadRequest(f"unknown user {object_id!r}")
-    return "user", user_id
+    return kind, object_id

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.access import roles, rule
 from registry.access.principal import USER, Principal, PrincipalKey
+from registry.auth.user_store import user_id_named
 from registry.changes import log as changes
 from registry.changes.unit_of_work import UnitOfWork
 from registry.core.clock import Clock
@@ -252,12 +253,16 @@ class SpaceService:
         role: str,
         expires_at: datetime | None,
     ) -> list[MemberView]:
-        """Grant `role` to each (type, principal id); returns the new members."""
+        """Grant `role` to each (type, group name or user id or username); returns the new
+        members. Only managers get as far as the lookup that tells whether a user exists."""
         async with self.transaction() as conn:
             view = await self._managed(conn, principal, space_id)
             held = {(m.principal_type, m.principal_id) for m in view.members}
             granted: set[str] = set()
-            for principal_type, principal_id in recipients:
+            for principal_type, name in recipients:
+                principal_id = name if principal_type != USER else await user_id_named(conn, name)
+                if principal_id is None:
+                    raise BadRequest(f"unknown user {name!r}")
                 if (principal_type, principal_id) in held:
                     raise Conflict(f"{principal_type} {principal_id} is already a member")
                 member_id = _permission_id()

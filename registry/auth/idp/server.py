@@ -6,6 +6,7 @@ loopback URL (RFC 8252, for desktop clients)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -23,7 +24,8 @@ from starlette.routing import Route
 
 from registry.auth.idp import grant_store
 from registry.auth.idp.keys import ACCESS_TOKEN_TTL_S, IdpKeys
-from registry.auth.idp.users import IdpUser
+from registry.auth.idp.throttle import LoginThrottle
+from registry.auth.idp.users import IdpUser, sign_in
 from registry.core.clock import Clock
 from registry.core.responses import JSONResponse
 
@@ -53,6 +55,7 @@ class EmbeddedIdp:
         users: dict[str, IdpUser],
         engine: AsyncEngine,
         clock: Clock,
+        throttle: LoginThrottle,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
@@ -61,6 +64,7 @@ class EmbeddedIdp:
         self.users = users
         self._engine = engine
         self._clock = clock
+        self._throttle = throttle
 
     def access_token_for(self, username: str, client_id: str = "spacereg-cli") -> str:
         user = self.users[username]
@@ -115,9 +119,17 @@ class EmbeddedIdp:
         if problem:
             return _error_page(problem)
         username = str(form.get("username", ""))
-        user = self.users.get(username)
-        if user is None or not user.check_password(str(form.get("password", ""))):
+        # Behind a trusted proxy, uvicorn (proxy_headers) takes it from X-Forwarded-For.
+        address = request.client.host if request.client else None
+        wait = await self._throttle.admit(username, address)
+        if wait is not None:
+            error = f"Too many failed sign-ins; try again in {wait} seconds."
+            return self._form(params, username, error, status=429, retry_after=wait)
+        password = str(form.get("password", ""))
+        user = await asyncio.to_thread(sign_in, self.users, username, password)
+        if user is None:
             return self._form(params, username, "Wrong username or password.", status=401)
+        await self._throttle.succeeded(username, address)
         code = secrets.token_urlsafe(32)
         await self._store(
             code,
@@ -243,7 +255,12 @@ class EmbeddedIdp:
         return parts.scheme == "http" and parts.hostname in {"127.0.0.1", "localhost", "::1"}
 
     def _form(
-        self, params: dict[str, str], username: str = "", error: str = "", status: int = 200
+        self,
+        params: dict[str, str],
+        username: str = "",
+        error: str = "",
+        status: int = 200,
+        retry_after: int | None = None,
     ) -> Response:
         hidden = "".join(
             f'<input type="hidden" name="{k}" value="{html.escape(v)}">'
@@ -257,11 +274,10 @@ class EmbeddedIdp:
             username=html.escape(username),
             error=f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "",
         )
-        return HTMLResponse(
-            page,
-            status_code=status,
-            headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
-        )
+        headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        return HTMLResponse(page, status_code=status, headers=headers)
 
 
 def _digest(token: str) -> str:
