@@ -150,7 +150,10 @@ class WebFingerApp:
             raise _NotOurs("no such account here")
 
     def _url_is_ours(self, resource: str) -> None:
-        parts = urlsplit(resource)
+        try:
+            parts = urlsplit(resource)
+        except ValueError as exc:  # a bracket that is no IPv6 address
+            raise InvalidAddress(f"resource {resource!r} is not a valid URL") from exc
         if not parts.netloc:
             raise InvalidAddress(f"resource {resource!r} is not a valid URL")
         if (

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from registry.access.roles import UNIFIED_ROLE_IDS, VIEWER
 from registry.core.models import Member, Space, User, table
 from registry.runtime.db import create_engine
+from tests import test_hostile_input as hostile
 from tests.conftest import Registry, running_registry
 from tests.schema import (
     assert_libregraph_drive,
@@ -146,3 +147,21 @@ async def test_concurrent_first_requests_create_one_user_and_one_personal_space(
         assert await count_rows(engine, "richard") == (1, 1)
     finally:
         await engine.dispose()
+
+
+async def test_creators_racing_for_one_name_each_get_an_alias_on_postgresql(
+    pg_registry: Registry,
+) -> None:
+    await hostile.creators_racing_for_one_name_each_get_an_alias(pg_registry)
+
+
+async def test_numbers_past_int64_and_endless_filters_are_refused_on_postgresql(
+    pg_registry: Registry,
+) -> None:
+    await hostile.quotas_past_int64_are_refused(pg_registry)
+    await hostile.skiptokens_past_int64_are_refused(pg_registry)
+    await hostile.filters_of_a_thousand_conditions_are_refused(pg_registry)
+
+
+async def test_text_postgresql_cannot_hold_is_refused_on_postgresql(pg_registry: Registry) -> None:
+    await hostile.text_with_control_characters_is_refused(pg_registry)

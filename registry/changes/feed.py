@@ -13,6 +13,7 @@ from registry.changes.events import ChangeEvent
 from registry.changes.hub import Hub, Listener
 from registry.core.clock import Clock
 from registry.core.errors import BadRequest, Gone
+from registry.core.http import whole_number
 
 PAGE_DEFAULT = 200
 PAGE_MAX = 1000
@@ -81,13 +82,15 @@ class ChangeFeed:
 
 
 def parse_cursor(value: str | None) -> int | None:
+    """A cursor we gave out: ASCII digits within int64 (`since=`, `Last-Event-ID`)."""
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 19:
+    cursor = whole_number(value)
+    if cursor is None:
         raise BadRequest(
             f"cursor {value!r} is not one this registry gave out", code="invalidCursor"
         )
-    return int(value)
+    return cursor
 
 
 async def _check_cursor(conn: AsyncConnection, since: int, upto: int) -> None:

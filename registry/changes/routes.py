@@ -14,6 +14,7 @@ from registry.changes.events import ChangeEvent
 from registry.changes.feed import PAGE_DEFAULT, PAGE_MAX, ChangeFeed, parse_cursor
 from registry.changes.hub import Listener
 from registry.core.errors import BadRequest
+from registry.core.http import query, whole_number
 from registry.core.responses import JSONResponse
 
 SSE_RETRY_MS = 3000
@@ -28,8 +29,9 @@ class ChangeRoutes:
 
     async def change_page(self, request: Request) -> Response:
         principal = await self._authenticate(request)
-        since = parse_cursor(request.query_params.get("since"))
-        limit = _limit(request.query_params.get("limit"))
+        params = query(request)
+        since = parse_cursor(params.get("since"))
+        limit = _limit(params.get("limit"))
         page = await self._feed.page(principal, since, limit)
         return JSONResponse(
             {
@@ -41,9 +43,8 @@ class ChangeRoutes:
 
     async def event_stream(self, request: Request) -> Response:
         principal = await self._authenticate(request)
-        since = parse_cursor(
-            request.headers.get("last-event-id") or request.query_params.get("since")
-        )
+        params = query(request)
+        since = parse_cursor(request.headers.get("last-event-id") or params.get("since"))
         feed = self._feed
         listener = await feed.listen(principal)
         try:
@@ -130,6 +131,7 @@ def _frames(events: list[ChangeEvent]) -> bytes:
 def _limit(value: str | None) -> int:
     if value is None:
         return PAGE_DEFAULT
-    if not value.isdigit() or not 1 <= int(value) <= PAGE_MAX:
+    limit = whole_number(value, PAGE_MAX)
+    if limit is None or limit < 1:
         raise BadRequest(f"limit must be a whole number from 1 to {PAGE_MAX}")
-    return int(value)
+    return limit

@@ -1,7 +1,10 @@
-"""Request parsing every API endpoint shares: a bounded JSON body, boolean headers."""
+"""Request parsing every API endpoint shares: a bounded JSON body, boolean headers, query
+parameters given at most once, and whole numbers in ASCII digits."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -11,6 +14,9 @@ from common.bounded import read_capped
 from registry.core.errors import BadRequest, PayloadTooLarge
 
 MAX_BODY_BYTES = 64 * 1024
+INT64_MAX = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also takes '٣' and '²'
+FLAGS = {"T": True, "F": False}  # LibreGraph's boolean headers (Purge, Restore)
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -28,4 +34,28 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 def flag(request: Request, header: str) -> bool:
-    return request.headers.get(header, "").strip().upper() == "T"
+    """A LibreGraph boolean header: `T` or `F`, absent meaning `F`; anything else is refused."""
+    values = request.headers.getlist(header)
+    if not values:
+        return False
+    if len(values) > 1 or values[0] not in FLAGS:
+        raise BadRequest(f"header {header} must be T or F, once")
+    return FLAGS[values[0]]
+
+
+def query(request: Request) -> Mapping[str, str]:
+    """The query's parameters, each at most once: a repeated one is refused rather than the
+    last one silently winning. Every registry route reads its query through this."""
+    params = request.query_params
+    for key in params:
+        if len(params.getlist(key)) > 1:
+            raise BadRequest(f"query parameter {key} is given more than once")
+    return params
+
+
+def whole_number(text: str, maximum: int = INT64_MAX) -> int | None:
+    """`text` as a whole number from 0 to `maximum` written in ASCII digits, else None."""
+    if not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= maximum else None

@@ -16,6 +16,7 @@ from registry.access.principal import Principal
 from registry.core.clock import Clock
 from registry.core.errors import BadRequest, NotFound
 from registry.core.responses import timestamp
+from registry.core.text import is_identifier, unsafe_character
 from registry.outbox import subscription_store as store
 from registry.spaces.service import SpaceService
 
@@ -99,7 +100,9 @@ class Subscriptions:
     async def _owned(
         self, conn: AsyncConnection, principal: Principal, subscription_id: str
     ) -> store.WithDrives:
-        found = await store.get(conn, subscription_id, principal.user_id)
+        found = None
+        if is_identifier(subscription_id):
+            found = await store.get(conn, subscription_id, principal.user_id)
         if found is None:
             raise NotFound(f"no subscription {subscription_id}")
         return found
@@ -125,7 +128,12 @@ def _json(subscription: Mapping[Any, Any], drives: list[str] | None) -> dict[str
 
 
 def _callback(value: Any) -> str:
-    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+    if (
+        not isinstance(value, str)
+        or not value.startswith(("https://", "http://"))
+        or any(c.isspace() for c in value)
+        or unsafe_character(value) is not None
+    ):
         raise BadRequest("callbackUrl must be an http(s) URL")
     if len(value) > CALLBACK_MAX_CHARS:
         raise BadRequest(f"callbackUrl is longer than {CALLBACK_MAX_CHARS} characters")
@@ -133,9 +141,14 @@ def _callback(value: Any) -> str:
 
 
 def _secret(value: Any) -> str:
-    if not isinstance(value, str) or not SECRET_MIN_CHARS <= len(value) <= SECRET_MAX_CHARS:
+    if (
+        not isinstance(value, str)
+        or not SECRET_MIN_CHARS <= len(value) <= SECRET_MAX_CHARS
+        or unsafe_character(value) is not None
+    ):
         raise BadRequest(
-            f"secret must be a string of {SECRET_MIN_CHARS} to {SECRET_MAX_CHARS} characters"
+            f"secret must be a string of {SECRET_MIN_CHARS} to {SECRET_MAX_CHARS} characters, "
+            "none of them a control character"
         )
     return value
 

@@ -28,6 +28,7 @@ from registry.core.errors import (
     Unavailable,
     UriTooLong,
 )
+from registry.core.http import whole_number
 from registry.spaces.dav_backends import DavBackends, SpaceSizes
 from registry.spaces.service import SpaceService
 from storage import PathNotFound, StorageError
@@ -126,10 +127,10 @@ async def _within_quota(
     except StorageError as exc:
         raise Unavailable(f"the storage could not tell the space's usage: {exc}") from exc
     allowed = total - used + replaced
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit():
-        if int(declared) > allowed:
-            raise InsufficientStorage(_over_quota(int(declared), allowed))
+    declared = whole_number(request.headers.get("content-length", ""))
+    if declared is not None:
+        if declared > allowed:
+            raise InsufficientStorage(_over_quota(declared, allowed))
         return None, request.scope, request.receive
     # Closed by the caller once the provider has read it.
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115

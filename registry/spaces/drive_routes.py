@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from registry.access.principal import Authenticate
 from registry.core.errors import BadRequest, NotSupported
-from registry.core.http import flag, json_body
+from registry.core.http import flag, json_body, query, whole_number
 from registry.core.responses import JSONResponse
 from registry.spaces.drive_json import drive
 from registry.spaces.odata import Filter, OrderBy, parse_filter, parse_orderby
@@ -124,7 +124,7 @@ def _has_body(request: Request) -> bool:
 
 
 def _query(request: Request) -> tuple[Filter | None, OrderBy | None, int]:
-    params = request.query_params
+    params = query(request)
     unknown = {k for k in params if k.startswith("$")} - {
         "$filter",
         "$orderby",
@@ -142,13 +142,14 @@ def _query(request: Request) -> tuple[Filter | None, OrderBy | None, int]:
 
 
 def _offset(token: str | None) -> int:
+    """The offset a `$skiptoken` we gave out stands for: base64 of ASCII digits, in int64."""
     if token is None:
         return 0
     try:
-        value = int(base64.urlsafe_b64decode(token.encode() + b"==").decode())
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        value = whole_number(base64.urlsafe_b64decode(token.encode() + b"==").decode("ascii"))
+    except (ValueError, binascii.Error) as exc:
         raise BadRequest("malformed $skiptoken") from exc
-    if value < 0:
+    if value is None:
         raise BadRequest("malformed $skiptoken")
     return value
 

@@ -3,6 +3,8 @@
 `$filter`: `driveType eq 'x'` and `id eq 'x'`, joined by `and` or by `or` (not both).
 `$orderby`: `name` or `lastModifiedDateTime`, optionally `asc` or `desc`.
 Well-formed OData we do not support raises `NotSupported` (501), anything else `BadRequest`.
+A filter holds at most `MAX_CONDITIONS` conditions (SQLite refuses expressions nested 1,000
+deep, and no client needs more than a page of ids), and its values no control characters.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from registry.core.errors import BadRequest, NotSupported
+from registry.core.text import described, unsafe_character
 
+MAX_CONDITIONS = 100
 FILTER_FIELDS = {"driveType": "drive_type", "id": "id"}
 ORDER_FIELDS = {"name": "name", "lastModifiedDateTime": "updated_at"}
 _OPERATORS = {"eq", "ne", "gt", "ge", "lt", "le", "has", "in"}
@@ -69,7 +73,12 @@ def parse_filter(text: str | None) -> Filter | None:
             raise NotSupported(f"$filter on {field!r} is not supported")
         if value_kind != "str":
             raise BadRequest(f"malformed $filter: expected a quoted string after {field} eq")
-        conditions.append(Condition(FILTER_FIELDS[field], value[1:-1].replace("''", "'")))
+        if len(conditions) == MAX_CONDITIONS:
+            raise BadRequest(f"$filter has more than {MAX_CONDITIONS} conditions")
+        text_value = value[1:-1].replace("''", "'")
+        if (unsafe := unsafe_character(text_value)) is not None:
+            raise BadRequest(f"$filter value holds a control character ({described(unsafe)})")
+        conditions.append(Condition(FILTER_FIELDS[field], text_value))
         position += 3
         if position == len(tokens):
             break

@@ -15,6 +15,7 @@ from registry.core.clock import Clock
 from registry.core.errors import BadRequest, NotFound
 from registry.core.http import json_body
 from registry.core.responses import JSONResponse
+from registry.core.text import unsafe_character
 from registry.spaces.drive_json import permission
 from registry.spaces.service import UNCHANGED, SpaceService, Unchanged
 
@@ -123,9 +124,9 @@ def _expiry(value: Any, now: datetime) -> datetime | None:
         raise BadRequest("expirationDateTime must be an ISO 8601 date-time string")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # overflow: past year 9999 in UTC
         raise BadRequest("expirationDateTime must be an ISO 8601 date-time string") from exc
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     if moment <= now:
         raise BadRequest("expirationDateTime must be in the future")
     return moment
@@ -137,8 +138,8 @@ def _recipient(item: Any) -> tuple[str, str]:
         raise BadRequest("each recipient needs an objectId")
     kind = item.get(RECIPIENT_TYPE, "user")
     object_id = item["objectId"].strip()
-    if not object_id or len(object_id) > 255:
-        raise BadRequest("objectId must be 1 to 255 characters")
+    if not object_id or len(object_id) > 255 or unsafe_character(object_id) is not None:
+        raise BadRequest("objectId must be 1 to 255 characters, none a control character")
     if kind not in ("user", "group"):
         raise BadRequest(f"{RECIPIENT_TYPE} must be 'user' or 'group'")
     return kind, object_id

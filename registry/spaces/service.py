@@ -19,6 +19,7 @@ from registry.changes import log as changes
 from registry.changes.unit_of_work import UnitOfWork
 from registry.core.clock import Clock
 from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from registry.core.text import is_identifier
 from registry.spaces import store
 from registry.spaces.odata import Filter, OrderBy
 from registry.spaces.validation import (
@@ -38,6 +39,8 @@ PAGE_SIZE = 100
 # serve fewer requests per second, with a longer tail, than a few at a time. PostgreSQL's limit
 # is its connection pool.
 SQLITE_LISTINGS_AT_ONCE = 4
+# Creators racing for one alias each take the next free one, past this many lost races 409.
+ALIAS_ATTEMPTS = 20
 
 
 class Unchanged:
@@ -115,7 +118,7 @@ class SpaceService:
         """Create the user's personal space unless it exists (called on first sight)."""
         if await store.personal_space_id(conn, user_id) is not None:
             return
-        alias = await self._free_alias(conn, f"personal/{slug(username)}")
+        alias = f"personal/{slug(username)}"
         await self._create(conn, "personal", alias, display_name, "", self._personal_quota, user_id)
 
     async def create_project(
@@ -127,9 +130,14 @@ class SpaceService:
         description = description_of(description)
         total = self._project_quota if quota_total is None else validate_quota(quota_total)
         async with self.transaction() as conn:
-            alias = await self._free_alias(conn, f"project/{slug(name)}")
             space_id = await self._create(
-                conn, "project", alias, name, description, total, principal.user_id
+                conn,
+                "project",
+                f"project/{slug(name)}",
+                name,
+                description,
+                total,
+                principal.user_id,
             )
             return await self._visible(conn, principal, space_id)
 
@@ -143,29 +151,27 @@ class SpaceService:
         quota_total: int | None,
         creator: str,
     ) -> str:
+        """A new space under `alias`, or the first free `alias-2`, `alias-3`, ..."""
         space_id = uuid.uuid4().hex
         provider = self._provider(drive_type)
         info = await provider.create_space(space_id)
         now = self._clock.now()
         try:
-            await store.insert(
-                conn,
-                {
-                    "id": space_id,
-                    "alias": alias,
-                    "name": name,
-                    "description": description,
-                    "drive_type": drive_type,
-                    "provider": provider.name,
-                    "root_id": info.root_id,
-                    "etag": info.etag,
-                    "quota_total": quota_total or None,
-                    "quota_used": info.used,
-                    "status": "enabled",
-                    "created_by": creator,
-                },
-                now,
-            )
+            row = {
+                "id": space_id,
+                "name": name,
+                "description": description,
+                "drive_type": drive_type,
+                "provider": provider.name,
+                "root_id": info.root_id,
+                "etag": info.etag,
+                "quota_total": quota_total or None,
+                "quota_used": info.used,
+                "status": "enabled",
+                "created_by": creator,
+            }
+            if not await store.insert_with_free_alias(conn, alias, row, now, ALIAS_ATTEMPTS):
+                raise Conflict(f"no free alias like {alias}; try again", code="conflict")
             await store.add_member(
                 conn,
                 {
@@ -342,6 +348,8 @@ class SpaceService:
     async def _visible(
         self, conn: AsyncConnection, principal: Principal, space_id: str, for_update: bool = False
     ) -> SpaceView:
+        if not is_identifier(space_id):
+            raise NotFound(f"no space {space_id!r}")
         rows = await store.get_with_members(conn, space_id, for_update=for_update)
         views = group_rows(rows)
         if not views or not rule.sees(principal, views[0].members, self._clock.now()):
@@ -370,13 +378,6 @@ class SpaceService:
         """The provider configured for this type of space, else the first one."""
         name = self._provider_for_type.get(drive_type)
         return self._providers[name] if name else self._default_provider
-
-    async def _free_alias(self, conn: AsyncConnection, alias: str) -> str:
-        candidate, suffix = alias, 1
-        while await store.alias_taken(conn, candidate):
-            suffix += 1
-            candidate = f"{alias}-{suffix}"
-        return candidate
 
 
 def _keep_a_manager(view: SpaceView, member: MemberView, verb: str) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, delete, or_, select, update
+from sqlalchemy import BigInteger, Integer, and_, bindparam, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
@@ -98,7 +99,7 @@ def _page_statement(
         page = page.where(or_(*clauses) if any_of else and_(*clauses))
     page = (
         page.order_by(*_order(order))
-        .offset(bindparam("offset", type_=Integer))
+        .offset(bindparam("offset", type_=BigInteger))
         .limit(bindparam("limit", type_=Integer))
     )
     cte = page.cte("page")
@@ -154,6 +155,37 @@ async def alias_taken(conn: AsyncConnection, alias: str) -> bool:
 
 async def insert(conn: AsyncConnection, values: dict[str, Any], now: datetime) -> None:
     await conn.execute(spaces.insert().values(created_at=now, updated_at=now, **values))
+
+
+async def free_alias(conn: AsyncConnection, alias: str) -> str:
+    """`alias` if no space has it, else the first free `alias-2`, `alias-3`, ..."""
+    candidate, suffix = alias, 1
+    while await alias_taken(conn, candidate):
+        suffix += 1
+        candidate = f"{alias}-{suffix}"
+    return candidate
+
+
+async def insert_with_free_alias(
+    conn: AsyncConnection, alias: str, values: dict[str, Any], now: datetime, attempts: int
+) -> str | None:
+    """Insert the space under `alias` or the next free one; the alias it got, or None when
+    other transactions took the free one `attempts` times in a row.
+
+    An alias another transaction is inserting makes the insert wait for it and then do nothing
+    (no unique-index error, on SQLite and PostgreSQL alike), so concurrent creators of one name
+    each end up with an alias of their own."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for _ in range(attempts):
+        candidate = await free_alias(conn, alias)
+        statement = (
+            dialect.insert(spaces)
+            .values(created_at=now, updated_at=now, alias=candidate, **values)
+            .on_conflict_do_nothing(index_elements=[spaces.c.alias])
+        )
+        if (await conn.execute(statement)).rowcount == 1:
+            return candidate
+    return None
 
 
 async def update_space(

@@ -119,6 +119,9 @@ async def test_rel_filters_links_and_may_repeat(
         [("resource", "acct:marie@paris.test:99999")],
         [("resource", "acct:ma rie@paris.test")],
         [("resource", "https://")],
+        [("resource", "https://[")],
+        [("resource", "http://[::1/x")],
+        [("resource", "https://a]b")],
         [("resource", "acct:" + "m" * 2000 + "@paris.test")],
     ],
 )

@@ -27,6 +27,8 @@ from registry.auth.idp.keys import ACCESS_TOKEN_TTL_S, IdpKeys
 from registry.auth.idp.throttle import LoginThrottle
 from registry.auth.idp.users import IdpUser, sign_in
 from registry.core.clock import Clock
+from registry.core.errors import BadRequest
+from registry.core.http import query
 from registry.core.responses import JSONResponse
 
 CODE_TTL = timedelta(seconds=60)
@@ -106,7 +108,10 @@ class EmbeddedIdp:
         return JSONResponse(self.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
     async def authorize_form(self, request: Request) -> Response:
-        params = dict(request.query_params)
+        try:
+            params = dict(query(request))
+        except BadRequest as exc:
+            return _error_page(exc.message)
         problem = self._check_authorize(params)
         if problem:
             return _error_page(problem)
