@@ -116,6 +116,12 @@ def _assert_request_matches(response: httpx2.Response, path_template: str, metho
     assert request.method.lower() == method, f"the response is for {request.method}, not {method}"
 
 
+def assert_sse_event(fields: dict[str, Any]) -> None:
+    """An event of `/api/v1/events` (its `id`, `event` and parsed `data`) is what the
+    document's `sseEvent` schema says, its data a `change` of its type."""
+    _check(OPENAPI_FILE, ("components", "schemas", "sseEvent"), fields, "SSE event")
+
+
 def assert_libregraph_drive(obj: Any) -> None:
     """`obj` is a drive as LibreGraph defines it (components/schemas/drive)."""
     _check(LIBREGRAPH_FILE, ("components", "schemas", "drive"), obj, "LibreGraph drive")

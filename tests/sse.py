@@ -11,6 +11,8 @@ from typing import Any
 import httpx2
 import orjson
 
+from tests.schema import assert_sse_event
+
 
 @dataclass
 class Event:
@@ -55,9 +57,13 @@ class EventReader:
         while True:
             block = await self._block()
             if "data" in block:
-                return Event(
-                    block.get("id", ""), block.get("event", "message"), orjson.loads(block["data"])
-                )
+                fields = {
+                    "id": block.get("id", ""),
+                    "event": block.get("event", "message"),
+                    "data": orjson.loads(block["data"]),
+                }
+                assert_sse_event(fields)
+                return Event(fields["id"], fields["event"], fields["data"])
 
     async def _block(self) -> dict[str, str]:
         fields: dict[str, str] = {}

@@ -102,6 +102,29 @@ async def test_viewers_read_editors_write_and_others_see_nothing(registry: Regis
     assert_error(await admin.get(dav("no-such-space", "x")), 404, "itemNotFound")
 
 
+def allowed(response) -> set[str]:
+    return {method.strip() for method in response.headers["allow"].split(",")}
+
+
+async def test_options_names_what_the_caller_may_do_and_other_methods_get_405(
+    registry: Registry, admin
+):
+    project = await create_project(admin, "Methods")
+    await invite(admin, project["id"], "einstein", VIEWER)
+    writes = {"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"}
+    reads = {"OPTIONS", "GET", "HEAD", "PROPFIND"}
+    for path in ("", "papers/", "notes.txt"):
+        response = await admin.options(dav(project["id"], path))
+        assert response.status_code == 200, response.text
+        assert allowed(response) == reads | writes
+        async with registry.client("einstein") as einstein:
+            assert allowed(await einstein.options(dav(project["id"], path))) == reads
+    for method in ("PATCH", "POST", "SEARCH"):
+        response = await admin.request(method, dav(project["id"], "notes.txt"))
+        assert_error(response, 405, "methodNotAllowed")
+        assert allowed(response) == reads | writes
+
+
 async def test_writes_over_quota_are_refused_with_507(admin):
     project = await create_project(admin, "Small", quota={"total": 1000})
     space = dav(project["id"])

@@ -351,15 +351,15 @@ async def test_disable_restore_and_purge(admin):
     project = await create_project(admin, "Lifecycle")
     url = f"/graph/v1.0/drives/{project['id']}"
     purge = await admin.delete(url, headers={"Purge": "T"})
-    assert_error(purge, 400, "invalidRequest")
+    assert_error(purge, 409, "conflict")
     assert (await admin.delete(url)).status_code == 204
     disabled = (await admin.get(url)).json()
     assert disabled["root"]["deleted"] == {"state": "trashed"}
-    assert_error(await admin.patch(url, json={"name": "while disabled"}), 400, "invalidRequest")
+    assert_error(await admin.patch(url, json={"name": "while disabled"}), 409, "conflict")
     restored = await admin.patch(url, headers={"Restore": "T"})
     assert restored.status_code == 200
     assert "deleted" not in restored.json()["root"]
-    assert_error(await admin.patch(url, headers={"Restore": "T"}), 400, "invalidRequest")
+    assert_error(await admin.patch(url, headers={"Restore": "T"}), 409, "conflict")
     assert (await admin.delete(url)).status_code == 204
     assert (await admin.delete(url, headers={"Purge": "T"})).status_code == 204
     assert_error(await admin.get(url), 404, "itemNotFound")

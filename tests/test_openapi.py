@@ -94,6 +94,30 @@ def test_every_error_response_uses_the_error_schema_of_its_part() -> None:
                     assert schema == expected, (path, method, status)
 
 
+def allowed(response: httpx2.Response) -> set[str]:
+    return {method.strip() for method in response.headers["allow"].split(",")}
+
+
+async def test_every_path_names_all_its_methods_in_options_and_in_405(registry: Registry) -> None:
+    """OPTIONS answers the methods a path takes (and HEAD with GET); a method it does not take
+    answers 405 naming the same ones. (Federation paths answer CORS preflights and their own
+    405, see test_federation_endpoints_answer_as_documented.)"""
+    async with registry.client("einstein") as client:
+        for template, item in openapi_document()["paths"].items():
+            if template.startswith(FEDERATION):
+                continue
+            methods = {m.upper() for m in item if m in METHODS}
+            methods |= {"HEAD"} if "GET" in methods else set()
+            path = re.sub(r"\{[^}]*\}", "x", template)
+            response = await client.options(path)
+            assert response.status_code == 204, (path, response.text)
+            assert allowed(response) == methods, path
+            refused = next(m for m in ("PUT", "PATCH", "DELETE", "POST") if m not in methods)
+            response = await client.request(refused, path)
+            assert response.status_code == 405, (refused, path, response.text)
+            assert allowed(response) == methods, (refused, path)
+
+
 async def test_drive_endpoints_answer_as_documented(registry: Registry) -> None:
     admin, einstein, anonymous = (
         registry.client("admin"),
@@ -139,7 +163,7 @@ async def test_drive_endpoints_answer_as_documented(registry: Registry) -> None:
             assert response.status_code == 200
             check(response, one, "patch")
             response = await admin.delete(f"{graph}/drives/{drive_id}", headers={"Purge": "T"})
-            assert response.status_code == 400
+            assert response.status_code == 409
             check(response, one, "delete")
             response = await admin.delete(f"{graph}/drives/{drive_id}")
             assert response.status_code == 204

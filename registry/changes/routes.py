@@ -16,6 +16,7 @@ from registry.changes.hub import Listener
 from registry.core.errors import BadRequest
 from registry.core.http import query, whole_number
 from registry.core.responses import JSONResponse
+from registry.core.routing import Resource
 
 SSE_RETRY_MS = 3000
 
@@ -56,8 +57,8 @@ class ChangeRoutes:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/api/v1/changes", self.change_page, methods=["GET"]),
-            Route("/api/v1/events", self.event_stream, methods=["GET"]),
+            Resource("/api/v1/changes", {"GET": self.change_page}),
+            Resource("/api/v1/events", {"GET": self.event_stream}),
         ]
 
 

@@ -9,6 +9,7 @@ from starlette.routing import Route
 from registry.access.principal import Authenticate
 from registry.core.http import json_body
 from registry.core.responses import JSONResponse
+from registry.core.routing import Resource
 from registry.outbox.subscriptions import Subscriptions
 
 
@@ -47,9 +48,9 @@ class SubscriptionRoutes:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/api/v1/subscriptions", self.create, methods=["POST"]),
-            Route("/api/v1/subscriptions", self.list_own, methods=["GET"]),
-            Route("/api/v1/subscriptions/{id}", self.get_one, methods=["GET"]),
-            Route("/api/v1/subscriptions/{id}", self.renew, methods=["PATCH"]),
-            Route("/api/v1/subscriptions/{id}", self.delete, methods=["DELETE"]),
+            Resource("/api/v1/subscriptions", {"GET": self.list_own, "POST": self.create}),
+            Resource(
+                "/api/v1/subscriptions/{id}",
+                {"GET": self.get_one, "PATCH": self.renew, "DELETE": self.delete},
+            ),
         ]

@@ -17,6 +17,7 @@ from registry.changes.routes import ChangeRoutes
 from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.core.errors import exception_handlers, internal_error
 from registry.core.responses import JSONResponse
+from registry.core.routing import Resource
 from registry.outbox.routes import SubscriptionRoutes
 from registry.runtime.middleware import RequestContext
 from registry.runtime.settings import Settings
@@ -58,7 +59,7 @@ def create_app(
 
     authenticate = services.authenticator.authenticate
     routes: list[BaseRoute] = [
-        Route("/healthz", health, methods=["GET"]),
+        Resource("/healthz", {"GET": health}),
         *DriveRoutes(services.spaces, authenticate, settings.base_url).routes(),
         *PermissionRoutes(services.spaces, authenticate, services.clock).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),

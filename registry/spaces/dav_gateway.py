@@ -14,6 +14,7 @@ import tempfile
 from typing import IO
 from urllib.parse import unquote, urlsplit
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
@@ -37,6 +38,7 @@ from storage.dav_paths import BadPath, PathTooLong, check_request
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
 DAV_METHODS = READ_METHODS | WRITE_METHODS
+_ORDER = ("OPTIONS", "GET", "HEAD", "PROPFIND", "PUT", "MKCOL", "DELETE", "MOVE", "COPY")
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024
 
 
@@ -55,7 +57,9 @@ class DavGateway:
         request = Request(scope, receive)
         method = request.method
         if method not in DAV_METHODS:
-            raise NotSupported(f"WebDAV method {method} is not supported")
+            raise HTTPException(
+                405, f"WebDAV method {method} is not supported", {"Allow": _allow(DAV_METHODS)}
+            )
         try:
             check_request(scope)
         except PathTooLong as exc:
@@ -81,6 +85,9 @@ class DavGateway:
         files = self._backends.for_space(space)
         if files is None:
             raise NotSupported("the storage holding this space offers no WebDAV")
+        if method == "OPTIONS":  # what the caller may do in the space, not on one resource
+            writes = roles.at_least(role, roles.EDITOR)
+            send = _allowing(send, DAV_METHODS if writes else READ_METHODS)
         spool = None
         if method == "PUT":
             spool, scope, receive = await _within_quota(
@@ -91,6 +98,22 @@ class DavGateway:
         finally:
             if spool is not None:
                 spool.close()
+
+
+def _allow(methods: frozenset[str]) -> str:
+    return ", ".join(sorted(methods, key=lambda m: (_ORDER.index(m) if m in _ORDER else 9, m)))
+
+
+def _allowing(send: Send, methods: frozenset[str]) -> Send:
+    """`send` with the response's `Allow` replaced by `methods`."""
+
+    async def with_allow(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+            message = {**message, "headers": [*headers, (b"allow", _allow(methods).encode())]}
+        await send(message)
+
+    return with_allow
 
 
 def _split(relative: str) -> tuple[str, str]:

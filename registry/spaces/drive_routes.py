@@ -13,6 +13,7 @@ from registry.access.principal import Authenticate
 from registry.core.errors import BadRequest, NotSupported
 from registry.core.http import flag, json_body, query, whole_number
 from registry.core.responses import JSONResponse
+from registry.core.routing import Resource
 from registry.spaces.drive_json import drive
 from registry.spaces.odata import Filter, OrderBy, parse_filter, parse_orderby
 from registry.spaces.service import SpaceService
@@ -106,13 +107,17 @@ class DriveRoutes:
         for version in ("v1.0", "v1beta1"):
             prefix = f"/graph/{version}"
             found += [
-                Route(f"{prefix}/me/drives", self.my_drives, methods=["GET"]),
-                Route(f"{prefix}/me/drive", self.my_drive, methods=["GET"]),
-                Route(f"{prefix}/drives", self.all_drives, methods=["GET"]),
-                Route(f"{prefix}/drives", self.create_drive, methods=["POST"]),
-                Route(f"{prefix}/drives/{{id}}", self.get_drive, methods=["GET"]),
-                Route(f"{prefix}/drives/{{id}}", self.update_drive, methods=["PATCH"]),
-                Route(f"{prefix}/drives/{{id}}", self.delete_drive, methods=["DELETE"]),
+                Resource(f"{prefix}/me/drives", {"GET": self.my_drives}),
+                Resource(f"{prefix}/me/drive", {"GET": self.my_drive}),
+                Resource(f"{prefix}/drives", {"GET": self.all_drives, "POST": self.create_drive}),
+                Resource(
+                    f"{prefix}/drives/{{id}}",
+                    {
+                        "GET": self.get_drive,
+                        "PATCH": self.update_drive,
+                        "DELETE": self.delete_drive,
+                    },
+                ),
             ]
         return found
 

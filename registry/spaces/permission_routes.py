@@ -15,6 +15,7 @@ from registry.core.clock import Clock
 from registry.core.errors import BadRequest, NotFound
 from registry.core.http import json_body
 from registry.core.responses import JSONResponse
+from registry.core.routing import Resource
 from registry.core.text import unsafe_character
 from registry.spaces.drive_json import permission
 from registry.spaces.service import UNCHANGED, SpaceService, Unchanged
@@ -90,21 +91,16 @@ class PermissionRoutes:
 
     def routes(self) -> list[Route]:
         root = "/graph/v1beta1/drives/{id}/root"
+        definitions = "/graph/v1beta1/roleManagement/permissions/roleDefinitions"
         return [
-            Route(f"{root}/invite", self.invite, methods=["POST"]),
-            Route(f"{root}/permissions", self.list_permissions, methods=["GET"]),
-            Route(f"{root}/permissions/{{perm_id}}", self.update_permission, methods=["PATCH"]),
-            Route(f"{root}/permissions/{{perm_id}}", self.delete_permission, methods=["DELETE"]),
-            Route(
-                "/graph/v1beta1/roleManagement/permissions/roleDefinitions",
-                self.role_definitions,
-                methods=["GET"],
+            Resource(f"{root}/invite", {"POST": self.invite}),
+            Resource(f"{root}/permissions", {"GET": self.list_permissions}),
+            Resource(
+                f"{root}/permissions/{{perm_id}}",
+                {"PATCH": self.update_permission, "DELETE": self.delete_permission},
             ),
-            Route(
-                "/graph/v1beta1/roleManagement/permissions/roleDefinitions/{role_id}",
-                self.role_definition,
-                methods=["GET"],
-            ),
+            Resource(definitions, {"GET": self.role_definitions}),
+            Resource(f"{definitions}/{{role_id}}", {"GET": self.role_definition}),
         ]
 
 

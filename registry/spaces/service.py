@@ -211,10 +211,12 @@ class SpaceService:
                 values["quota_total"] = quota_patch(patch["quota"])
             if restore:
                 if view.space.status != "disabled":
-                    raise BadRequest("the space is not disabled")
+                    raise Conflict("the space is not disabled", code="conflict")
                 values["status"] = "enabled"
             elif view.space.status == "disabled" and values:
-                raise BadRequest("a disabled space cannot be changed; restore it first")
+                raise Conflict(
+                    "a disabled space cannot be changed; restore it first", code="conflict"
+                )
             if not values:
                 raise BadRequest("nothing to change: give name, description or quota")
             now = self._clock.now()
@@ -243,7 +245,9 @@ class SpaceService:
         async with self.transaction() as conn:
             view = await self._managed(conn, principal, space_id)
             if view.space.status != "disabled":
-                raise BadRequest("only a disabled space can be purged; disable it first")
+                raise Conflict(
+                    "only a disabled space can be purged; disable it first", code="conflict"
+                )
             lost = [PrincipalKey(m.principal_type, m.principal_id) for m in view.members]
             await changes.append(conn, space_id, "deleted", {}, self._clock.now(), lost=lost)
             await store.delete_space(conn, space_id)

@@ -30,6 +30,7 @@ from registry.core.clock import Clock
 from registry.core.errors import BadRequest
 from registry.core.http import query
 from registry.core.responses import JSONResponse
+from registry.core.routing import Resource
 
 CODE_TTL = timedelta(seconds=60)
 REFRESH_TTL = timedelta(days=30)
@@ -76,12 +77,11 @@ class EmbeddedIdp:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/idp/.well-known/openid-configuration", self.configuration, methods=["GET"]),
-            Route("/idp/jwks", self.jwks, methods=["GET"]),
-            Route("/idp/authorize", self.authorize_form, methods=["GET"]),
-            Route("/idp/authorize", self.authorize_submit, methods=["POST"]),
-            Route("/idp/token", self.token, methods=["POST"]),
-            Route("/idp/userinfo", self.userinfo, methods=["GET"]),
+            Resource("/idp/.well-known/openid-configuration", {"GET": self.configuration}),
+            Resource("/idp/jwks", {"GET": self.jwks}),
+            Resource("/idp/authorize", {"GET": self.authorize_form, "POST": self.authorize_submit}),
+            Resource("/idp/token", {"POST": self.token}),
+            Resource("/idp/userinfo", {"GET": self.userinfo}),
         ]
 
     async def configuration(self, request: Request) -> Response:
