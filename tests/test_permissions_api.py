@@ -278,3 +278,16 @@ async def test_a_manager_is_told_of_an_unknown_user(admin):
     response = await invite(admin, project["id"], "nobody-by-this-name")
     assert_error(response, 400, "invalidRequest")
     assert "unknown user" in response.json()["error"]["message"]
+
+
+async def test_roles_are_named_by_name_or_by_id_wherever_they_are_asked_for(admin, einstein):
+    definitions = "/graph/v1beta1/roleManagement/permissions/roleDefinitions"
+    for name, unified_id in (("viewer", VIEWER), ("editor", EDITOR), ("manager", MANAGER)):
+        by_name = await einstein.get(f"{definitions}/{name}")
+        assert by_name.status_code == 200, by_name.text
+        assert by_name.json() == (await einstein.get(f"{definitions}/{unified_id}")).json()
+    project = await create_project(admin, "Named roles")
+    invited = await invite(admin, project["id"], "einstein", "editor")
+    assert invited.json()["value"][0]["roles"] == [EDITOR]  # v1beta1 answers with the id
+    listed = (await admin.get(f"/graph/v1.0/drives/{project['id']}")).json()
+    assert sorted(p["roles"][0] for p in listed["root"]["permissions"]) == ["editor", "manager"]

@@ -84,7 +84,7 @@ class PermissionRoutes:
 
     async def role_definition(self, request: Request) -> Response:
         await self._authenticate(request)
-        role = roles.ROLE_BY_UNIFIED_ID.get(request.path_params["role_id"])
+        role = _role_named(request.path_params["role_id"])
         if role is None:
             raise NotFound("no such role definition")
         return JSONResponse(roles.definition(role))
@@ -107,10 +107,15 @@ class PermissionRoutes:
 def _role(value: Any) -> str:
     if not isinstance(value, list) or len(value) != 1 or not isinstance(value[0], str):
         raise BadRequest("roles must be a list with one role id")
-    role = roles.ROLE_BY_UNIFIED_ID.get(value[0]) or (value[0] if value[0] in roles.RANK else None)
+    role = _role_named(value[0])
     if role is None:
         raise BadRequest(f"unknown role {value[0]!r}")
     return role
+
+
+def _role_named(text: str) -> str | None:
+    """A role named by its unified role definition id or by its name (both work everywhere)."""
+    return roles.ROLE_BY_UNIFIED_ID.get(text) or (text if text in roles.RANK else None)
 
 
 def _expiry(value: Any, now: datetime) -> datetime | None:
