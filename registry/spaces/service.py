@@ -130,14 +130,9 @@ class SpaceService:
         description = description_of(description)
         total = self._project_quota if quota_total is None else validate_quota(quota_total)
         async with self.transaction() as conn:
+            alias = f"project/{slug(name)}"
             space_id = await self._create(
-                conn,
-                "project",
-                f"project/{slug(name)}",
-                name,
-                description,
-                total,
-                principal.user_id,
+                conn, "project", alias, name, description, total, principal.user_id
             )
             return await self._visible(conn, principal, space_id)
 
