@@ -4,6 +4,7 @@
 discovery) through the SSRF-safe client, keeps it for its `Cache-Control` lifetime (clamped to
 [60 s, 1 h]) and, on a `keyid` it does not know, fetches it again at most once per 30 s, so a
 key the peer has just rotated in is found while nobody can make us fetch in a loop.
+A failed fetch is not repeated for 30 s either (keys still cached are served meanwhile).
 `StaticKeys` holds keys known otherwise (a legacy OCM `publicKey`, keys in-process).
 `PeerKeyring` keeps one `JwksKeys` per JWKS URL so caches outlive a request.
 """
@@ -134,7 +135,9 @@ class JwksKeys:
         self._refresh_interval_s = refresh_interval_s
         self._keys: dict[str, PeerKey] | None = None
         self._fresh_until = float("-inf")
-        self._forced_at = float("-inf")  # when a fetch last failed to find a keyid
+        self._looked_at = float("-inf")  # when a fetch last failed to find a keyid
+        self._failure: str | None = None  # why the last fetch failed, and when
+        self._failed_at = float("-inf")
         self._lock = asyncio.Lock()
         self.fetches = 0
 
@@ -152,11 +155,14 @@ class JwksKeys:
         if keys is not None and fresh and keyid in keys:
             return keys[keyid]  # fetched by whoever held the lock before us
         unknown = keys is not None and keyid not in keys
-        if unknown and fresh and now < self._forced_at + self._refresh_interval_s:
+        if unknown and fresh and now < self._looked_at + self._refresh_interval_s:
             return None  # unknown, and we looked very recently
+        if self._failure is not None and now < self._failed_at + self._refresh_interval_s:
+            raise SignatureKeysUnavailable(self._failure)  # do not hammer a peer that is down
         try:
             keys = await self._fetch()
-        except SignatureKeysUnavailable:
+        except SignatureKeysUnavailable as exc:
+            self._failure, self._failed_at = str(exc), now
             if self._keys is None or unknown:
                 raise
             # stale keys are better than none; try again after the refresh interval
@@ -164,7 +170,7 @@ class JwksKeys:
             keys = self._keys
         found = keys.get(keyid)
         if found is None:
-            self._forced_at = now
+            self._looked_at = now
         return found
 
     async def _fetch(self) -> dict[str, PeerKey]:
@@ -175,7 +181,7 @@ class JwksKeys:
         except DiscoveryError as exc:
             raise SignatureKeysUnavailable(f"keys of the signer: {exc}") from exc
         ttl = JWKS_DEFAULT_TTL_S if fetched.ttl_s is None else fetched.ttl_s
-        self._keys = keys
+        self._keys, self._failure = keys, None
         self._fresh_until = self._clock.now() + min(JWKS_MAX_TTL_S, max(JWKS_MIN_TTL_S, ttl))
         return keys
 

@@ -82,6 +82,23 @@ async def test_stale_keys_serve_while_the_jwks_is_down_but_unknown_ones_are_unav
         await keys.find("rotated-in-while-down")
 
 
+async def test_failed_fetch_is_not_repeated_within_30_s(
+    http: SafeHttpClient, sender_jwks: tuple[Sender, str]
+) -> None:
+    sender, url = sender_jwks
+    clock = ManualClock()
+    keys = JwksKeys(url, http, clock=clock)
+    sender.down = True
+    for _ in range(3):
+        with pytest.raises(SignatureKeysUnavailable, match=r"HTTP 503"):
+            await keys.find(sender.keys.active.kid)
+    assert keys.fetches == 1
+    sender.down = False
+    clock.advance(31)
+    assert await keys.find(sender.keys.active.kid) is not None
+    assert keys.fetches == 2
+
+
 async def test_keys_from_a_private_address_are_unavailable(
     http: SafeHttpClient, sites: dict[str, Site]
 ) -> None:
