@@ -57,7 +57,8 @@ def is_cavage(value: str | None) -> bool:
 async def verify(
     request: IncomingRequest, keys: KeyResolver, now: datetime
 ) -> tuple[VerifiedSignature, bytes, datetime]:
-    """The signer, the signature (for the replay check) and until when it could be replayed."""
+    """The signer, what identifies the signature for the replay check, and until when it
+    could be replayed."""
     params = _parse(request.header("signature") or "")
     keyid, algorithm = params.get("keyId", ""), params.get("algorithm", "")
     if not keyid:
@@ -90,6 +91,8 @@ async def verify(
     signed = VerifiedSignature(
         "draft-cavage", keyid, key.source, key.peer, algorithm, created=date, expires=None
     )
+    # RSA PKCS#1 v1.5 signatures are deterministic and cannot be altered into another valid
+    # one, so the signature itself identifies it for the replay check
     return signed, signature, date + timedelta(seconds=DATE_WINDOW_S)
 
 

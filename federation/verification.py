@@ -83,12 +83,12 @@ class RequestVerifier:
         """
         now = self._clock.now()
         if request.header("signature-input") is not None:
-            signed, signature, until = await _verify_rfc9421(request, keys, now)
+            signed, signed_bytes, until = await _verify_rfc9421(request, keys, now)
         elif legacy_keys is not None and cavage.is_cavage(request.header("signature")):
-            signed, signature, until = await cavage.verify(request, legacy_keys, now)
+            signed, signed_bytes, until = await cavage.verify(request, legacy_keys, now)
         else:
             raise SignatureMissing("the request is not signed (RFC 9421 HTTP Message Signatures)")
-        if not await self._replay.first_use(hashlib.sha256(signature).hexdigest(), until):
+        if not await self._replay.first_use(hashlib.sha256(signed_bytes).hexdigest(), until):
             raise SignatureReplayed("this signature was already used")
         return signed
 
@@ -104,6 +104,8 @@ class _Chosen:
 async def _verify_rfc9421(
     request: IncomingRequest, keys: KeyResolver, now: datetime
 ) -> tuple[VerifiedSignature, bytes, datetime]:
+    if request.header("signature") is None:
+        raise SignatureMalformed("Signature-Input without Signature")
     chosen = _choose(request.header("signature-input") or "")
     keyid, alg = chosen.params.get("keyid"), chosen.params.get("alg")
     if not isinstance(keyid, str) or not keyid:
@@ -128,18 +130,26 @@ async def _verify_rfc9421(
         (result,) = verifier.verify(message, max_age=None, expect_tag=chosen.tag)
     except (InvalidSignature, HTTPMessageSignaturesException, ValueError) as exc:
         raise SignatureInvalid(f"the signature does not match the request: {exc}") from exc
+    covered = result.covered_components
     try:
-        ContentDigest.verify_components(result.covered_components, request.body)
+        if '"content-digest"' in covered:
+            ContentDigest.verify(covered['"content-digest"'], request.body)
+        else:  # covered as a member or with parameters: the library reads which
+            ContentDigest.verify_components(covered, request.body)
     except (InvalidSignature, HTTPMessageSignaturesException) as exc:
         raise DigestMismatch(f"the body does not match its signed Content-Digest: {exc}") from exc
-    signature = _signature_bytes(request.header("signature") or "", chosen.label)
+    # The replay check keys on what was signed, not on the signature's bytes: an ECDSA
+    # signature can be altered into another valid one of the same message without the key.
+    # (Two identical requests signed in one second without a nonce are thus one; ours have
+    # a nonce.)
+    base = "\n".join(f"{name}: {value}" for name, value in covered.items()).encode()
     signed = VerifiedSignature(
         "rfc9421", keyid, key.source, key.peer, algorithm.algorithm_id, created, expires
     )
     until = min(
         created + timedelta(seconds=MAX_VALIDITY_S), expires or datetime.max.replace(tzinfo=UTC)
     )
-    return signed, signature, until
+    return signed, base, until
 
 
 def _choose(signature_input: str) -> _Chosen:
@@ -228,13 +238,6 @@ def _dictionary(value: str, field: str) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise SignatureMalformed(f"{field} is not a structured dictionary")
     return parsed
-
-
-def _signature_bytes(value: str, label: str) -> bytes:
-    member = _dictionary(value, "Signature").get(label)
-    if member is None or not isinstance(member[0], bytes):
-        raise SignatureMalformed(f"Signature has no byte sequence {label}")
-    return bytes(member[0])
 
 
 class _Verifier(HTTPMessageVerifier):

@@ -3,6 +3,7 @@ is the OCM one, what it must cover, other algorithms; the replay cache; the URL 
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from federation.errors import (
     SignatureMalformed,
     SignatureMissing,
     SignatureOutsideWindow,
+    SignatureReplayed,
 )
 from federation.incoming import IncomingRequest, VerifiedSignature, public_url
 from federation.keys import SigningKeys
@@ -29,6 +31,7 @@ from federation.verification import RequestVerifier
 from tests.clock import FakeClock
 
 URL = "https://receiver.test/ocm/shares"
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 BODY = b'{"shareWith": "marie@paris.test"}'
 
 
@@ -157,6 +160,23 @@ async def test_es256_signature_of_a_nextcloud_33_peer_verifies() -> None:
     sent = library_signed(private, "nc-es256", algorithms.ECDSA_P256_SHA256)
     peer = StaticKeys([PeerKey("nc-es256", private.public_key(), "https://nc.test/jwks")])
     assert (await verify(sent, peer)).algorithm == "ecdsa-p256-sha256"
+
+
+async def test_ecdsa_signature_altered_into_another_valid_one_is_still_a_replay() -> None:
+    private = ec.generate_private_key(ec.SECP256R1())
+    sent = library_signed(private, "nc-es256", algorithms.ECDSA_P256_SHA256)
+    peer = StaticKeys([PeerKey("nc-es256", private.public_key(), "https://nc.test/jwks")])
+    verifier = RequestVerifier(MemoryReplayCache(), FakeClock())
+    lines = tuple(sent.headers.multi_items())
+    await verifier.verify(IncomingRequest("POST", URL, lines, BODY), peer)
+    label, _, value = sent.headers["signature"].partition("=")
+    raw = base64.b64decode(value.strip(":"))
+    r, s = raw[:32], int.from_bytes(raw[32:], "big")
+    twin = r + (P256_ORDER - s).to_bytes(32, "big")  # (r, n - s) verifies as well
+    forged = [(k, v) for k, v in lines if k != "signature"]
+    forged.append(("signature", f"{label}=:{base64.b64encode(twin).decode()}:"))
+    with pytest.raises(SignatureReplayed):
+        await verifier.verify(IncomingRequest("POST", URL, tuple(forged), BODY), peer)
 
 
 async def test_published_key_is_never_taken_for_an_hmac_secret(keys: SigningKeys) -> None:
