@@ -208,6 +208,24 @@ class SafeHttpClient:
         response, _answer = await self._send(request, what, auth)
         return response.status_code
 
+    async def exchange(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        *,
+        what: str,
+        auth: httpx2.Auth | None = None,
+    ) -> Fetched:
+        """As `post`, keeping the answer (any status; its body capped) for the caller to read."""
+        request = self._client.build_request(
+            "POST", self.check_url(url), content=body, headers=headers
+        )
+        response, answer = await self._send(request, what, auth)
+        if answer is None:
+            raise ResponseTooLarge(f"answer to {what} at {url} is too large")
+        return Fetched(str(request.url), response.status_code, response.headers, answer, None)
+
     async def _send(
         self, request: httpx2.Request, what: str, auth: httpx2.Auth | None = None
     ) -> tuple[httpx2.Response, bytes | None]:

@@ -17,6 +17,7 @@ from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.core.errors import exception_handlers
 from registry.core.responses import JSONResponse
 from registry.outbox.routes import SubscriptionRoutes
+from registry.peers.routes import PeerRoutes
 from registry.runtime.middleware import RequestContext
 from registry.runtime.settings import Settings
 from registry.runtime.wiring import Services, build, running
@@ -61,6 +62,7 @@ def create_app(
         *PermissionRoutes(services.spaces, services.users, authenticate, services.clock).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
+        *PeerRoutes(services.peering, authenticate).routes(),
         Mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.supervisor import Supervisor
 from federation.config import DiscoveryConfig
+from federation.discovery import Discovery
 from federation.instance import Endpoints, LocalInstance
 from federation.keys import SigningKeys
 from federation.oidc import TokenValidator, TrustedIssuer
+from federation.peer_keys import PeerKeyring
 from federation.safe_http import SafeHttpClient
 from federation.webhooks import WebhookClient
 from registry.auth.directory import RegisteredUsers
@@ -37,6 +39,8 @@ from registry.outbox import store as outbox
 from registry.outbox.delivery import DeliveryWorker
 from registry.outbox.senders import WebhookSender
 from registry.outbox.subscriptions import Subscriptions
+from registry.peers.guard import PeerGuard
+from registry.peers.service import Peering
 from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
@@ -73,6 +77,8 @@ class Services:
     retention: Retention
     provider_events: ProviderEvents
     supervisor: Supervisor
+    discovery: Discovery
+    peering: Peering
 
 
 def load_idp(settings: Settings, engine: AsyncEngine, clock: Clock) -> EmbeddedIdp:
@@ -138,6 +144,8 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         roles_claim=settings.roles_claim,
         clock=clock,
     )
+    signing_keys = SigningKeys.load_or_create(settings.data_dir / "federation-keys")
+    discovery = Discovery(discovery_config(settings))
     return Services(
         settings,
         clock,
@@ -150,7 +158,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         authenticator,
         idp,
         local_instance(settings),
-        SigningKeys.load_or_create(settings.data_dir / "federation-keys"),
+        signing_keys,
         RegisteredUsers(engine, issuers[0].url),
         bus,
         hub,
@@ -164,6 +172,30 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         Retention(engine, timedelta(days=settings.change_retention_days), clock),
         ProviderEvents(engine, spaces, clock),
         Supervisor(),
+        discovery,
+        build_peering(settings, engine, outbound, discovery, signing_keys, clock),
+    )
+
+
+def build_peering(
+    settings: Settings,
+    engine: AsyncEngine,
+    outbound: SafeHttpClient,
+    discovery: Discovery,
+    keys: SigningKeys,
+    clock: Clock,
+) -> Peering:
+    """Peering over the database, signing with `keys` (also for `spacereg peer`)."""
+    guard = PeerGuard(engine.begin, PeerKeyring(outbound), settings.base_url, clock)
+    return Peering(
+        engine.begin,
+        discovery,
+        outbound,
+        keys,
+        guard,
+        local_instance(settings).domain,
+        clock,
+        open_federation=settings.federation.open_peering,
     )
 
 
@@ -208,6 +240,7 @@ async def running(services: Services) -> AsyncIterator[None]:
         stack.push_async_callback(services.engine.dispose)
         stack.push_async_callback(services.http.aclose)
         stack.push_async_callback(services.outbound.aclose)
+        stack.push_async_callback(services.discovery.aclose)
         for provider in services.providers.values():
             stack.push_async_callback(provider.close)
         await services.bus.start()
