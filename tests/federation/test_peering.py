@@ -8,6 +8,7 @@ invitation can expire while `spacereg peer` processes, on the system clock, stil
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import subprocess
 import sys
@@ -70,6 +71,23 @@ class Pair:
     paris: Site
 
 
+class LoopKeeper:
+    """The app, remembering the event loop its server runs it in."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.loop = self.loop or asyncio.get_running_loop()
+        await self.app(scope, receive, send)
+
+
+async def _close_clients(services: Services) -> None:
+    await services.outbound.aclose()
+    await services.discovery.aclose()
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path) -> Iterator[Pair]:
     certs = make_certs(tmp_path_factory.mktemp("peering-tls"), NAMES)
@@ -79,7 +97,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path) -> Iterato
         for domain, port in ports.items():
             dns.add(f"registry.{domain}", "A", ["127.0.0.1"])
             dns.add(f"_spacereg._tcp.{domain}", "SRV", [f"10 5 {port} registry.{domain}."])
-        sites, servers = {}, []
+        sites, servers, keepers = {}, [], []
         for domain, port in ports.items():
             settings = registry_settings(
                 tmp_path_factory.mktemp(domain),
@@ -92,15 +110,23 @@ def pair(tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path) -> Iterato
                     "dns_nameservers": [dns.nameserver],
                     "allow_private_networks": [LOOPBACK],
                     "ca_file": certs.ca_file,
+                    "open_peering": domain == "paris.test",  # zurich needs an invitation
                 },
             )
             app, _plain = start_registry_context(settings, idp_key_dir, clock)
-            servers.append(
-                serve(app, port, ssl_certfile=certs.cert_file, ssl_keyfile=certs.key_file)
-            )
-            sites[domain] = Site(domain, port, settings.base_url, settings, app.state.services)
+            keeper = LoopKeeper(app)
+            tls = {"ssl_certfile": certs.cert_file, "ssl_keyfile": certs.key_file}
+            servers.append(serve(keeper, port, **tls))
+            services = app.state.services
+            sites[domain] = Site(domain, port, settings.base_url, settings, services)
+            keepers.append((keeper, services))
         with servers[0], servers[1]:
             yield Pair(dns, certs, clock, sites["zurich.test"], sites["paris.test"])
+            # Each registry's pool holds idle TLS connections to the other, which read no
+            # close_notify: close both pools first, or each server waits for them at shutdown.
+            for keeper, services in keepers:
+                assert keeper.loop is not None
+                asyncio.run_coroutine_threadsafe(_close_clients(services), keeper.loop).result(10)
 
 
 @pytest.fixture
@@ -268,6 +294,18 @@ async def test_revocation_is_immediate_on_both_sides(pair: Pair) -> None:
 
     await peered(pair)  # a new invitation makes them partners again
     assert (await peers_of(pair.zurich, pair.certs))["paris.test"]["state"] == "active"
+
+
+async def test_a_registry_open_to_federation_peers_without_an_invitation(pair: Pair) -> None:
+    async with pair.zurich.client(pair.certs) as admin:
+        response = await admin.post("/api/v1/peers", json={"domain": "paris.test"})
+    assert response.status_code == 201, response.text
+    assert response.json()["state"] == "active"
+    assert (await peers_of(pair.paris, pair.certs))["zurich.test"]["state"] == "active"
+
+    async with pair.paris.client(pair.certs) as admin:
+        response = await admin.post("/api/v1/peers", json={"domain": "zurich.test"})
+    refused(response, 403, "peering_not_invited")
 
 
 async def test_only_admins_manage_peers(pair: Pair) -> None:
