@@ -86,8 +86,8 @@ class PeerRoutes:
 
     async def revoke(self, request: Request) -> Response:
         await self._admin(request)
-        peer, notified = await self._peering.revoke(request.path_params["domain"])
-        return JSONResponse({**peer.to_json(), "partnerNotified": notified})
+        peer = await self._peering.revoke(request.path_params["domain"])
+        return JSONResponse(peer.to_json())
 
     async def ping(self, request: Request) -> Response:
         await self._admin(request)

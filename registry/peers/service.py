@@ -5,12 +5,15 @@ accepts it: paris discovers zurich by the invitation's domain (DNS, registry met
 discovery and its JWKS URI) and sends a signed acceptance naming its own domain to zurich's
 `/api/v1/peering/accept`; zurich checks the invitation, discovers paris the same way and
 verifies that paris signed with a key it publishes. Both then hold the other as `active`.
-Revoking tells the partner with a signed notice; both sides then refuse the other (403).
+Revoking tells the partner with a signed notice through the outbox; both sides then refuse
+the other (403).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +28,7 @@ from federation.safe_http import SafeHttpClient
 from federation.signing import OcmSignatureAuth
 from registry.core.clock import Clock
 from registry.core.errors import BadRequest
+from registry.outbox import store as outbox
 from registry.peers import store
 from registry.peers.errors import (
     InvitationExpired,
@@ -65,6 +69,7 @@ class Peering:
         clock: Clock,
         *,
         open_federation: bool = False,
+        wake: Callable[[], None] = lambda: None,
     ) -> None:
         self._transaction = transaction
         self._discovery = discovery
@@ -74,6 +79,7 @@ class Peering:
         self.domain = domain
         self._clock = clock
         self._open = open_federation
+        self._wake = wake  # the delivery worker, to send a queued notice now
 
     # ---- the inviting side ----
 
@@ -169,16 +175,23 @@ class Peering:
             raise PeerRefused(f"{domain} is {peer.state}, not suspended", "peer_not_suspended", 409)
         return await self._set_state(domain, store.ACTIVE)
 
-    async def revoke(self, domain: str) -> tuple[store.PeerRecord, bool]:
-        """Revoke at once here, then tell the partner; whether it heard is the second value."""
-        peer = await self._set_state(domain, store.REVOKED)
+    async def revoke(self, domain: str) -> store.PeerRecord:
+        """Revoke at once here; a signed notice to the partner is queued in the same
+        transaction (the outbox's `peer` kind, sent and retried by `PeerSender`)."""
+        now = self._clock.now()
         notice = {"domain": self.domain, "state": store.REVOKED}
-        try:
-            await self._send(peer.base_url + NOTICE_PATH, notice, peer.domain)
-        except (PeerUnreachable, PeerRefused) as exc:
-            logger.warning("could not tell %s of the revocation: %s", domain, exc)
-            return peer, False
-        return peer, True
+        async with self._transaction() as conn:
+            if not await store.set_state(conn, domain.lower(), store.REVOKED, now):
+                raise PeerUnknown(f"no peer {domain}")
+            peer = await store.find_peer(conn, domain.lower())
+            assert peer is not None
+            url = peer.base_url + NOTICE_PATH
+            await outbox.queue_peer(conn, uuid.uuid4().hex, url, notice, now)
+            peer = await store.find_peer(conn, domain.lower())
+        self._wake()
+        logger.info("revoked the peering with %s; notice queued", domain)
+        assert peer is not None
+        return peer
 
     async def receive_notice(self, request: Any, body: bytes) -> dict[str, Any]:
         doc = _json(body)

@@ -82,9 +82,8 @@ async def _action(args: argparse.Namespace, peering: Any) -> int:
         peers = [peer.to_json() for peer in await peering.list()]
         print(json.dumps({"value": peers}, indent=2) if args.json else _table(peers))
     elif args.action == "revoke":
-        peer, notified = await peering.revoke(args.domain)
-        heard = "told" if notified else "could NOT be told (it will refuse nothing until it is)"
-        print(f"{peer.domain}: revoked; the partner {heard}")
+        peer = await peering.revoke(args.domain)
+        print(f"{peer.domain}: revoked; a signed notice to the partner is queued")
     else:
         peer = await getattr(peering, args.action)(args.domain)
         print(f"{peer.domain}: {peer.state}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,7 +37,7 @@ from registry.changes.unit_of_work import UnitOfWork
 from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.outbox import store as outbox
 from registry.outbox.delivery import DeliveryWorker
-from registry.outbox.senders import WebhookSender
+from registry.outbox.senders import PeerSender, WebhookSender
 from registry.outbox.subscriptions import Subscriptions
 from registry.peers.guard import PeerGuard
 from registry.peers.service import Peering
@@ -125,9 +125,10 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     tailer = Tailer(engine, hub, settings.change_poll_seconds)
     outbound = SafeHttpClient(discovery_config(settings))
     webhooks = WebhookClient(outbound)
+    signing_keys = SigningKeys.load_or_create(settings.data_dir / "federation-keys")
     delivery = DeliveryWorker(
         engine,
-        {outbox.WEBHOOK: WebhookSender(webhooks)},
+        {outbox.WEBHOOK: WebhookSender(webhooks), outbox.PEER: PeerSender(outbound, signing_keys)},
         timedelta(seconds=settings.delivery_max_age_seconds),
         clock=clock,
         poll_seconds=settings.change_poll_seconds,
@@ -144,8 +145,10 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         roles_claim=settings.roles_claim,
         clock=clock,
     )
-    signing_keys = SigningKeys.load_or_create(settings.data_dir / "federation-keys")
     discovery = Discovery(discovery_config(settings))
+    peering = build_peering(
+        settings, engine, outbound, discovery, signing_keys, clock, wake=delivery.wake
+    )
     return Services(
         settings,
         clock,
@@ -173,7 +176,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         ProviderEvents(engine, spaces, clock),
         Supervisor(),
         discovery,
-        build_peering(settings, engine, outbound, discovery, signing_keys, clock),
+        peering,
     )
 
 
@@ -184,8 +187,11 @@ def build_peering(
     discovery: Discovery,
     keys: SigningKeys,
     clock: Clock,
+    *,
+    wake: Callable[[], None] = lambda: None,
 ) -> Peering:
-    """Peering over the database, signing with `keys` (also for `spacereg peer`)."""
+    """Peering over the database, signing with `keys` (also for `spacereg peer`, where no
+    delivery worker runs to `wake`: the server's finds queued notices by polling)."""
     guard = PeerGuard(engine.begin, PeerKeyring(outbound), settings.base_url, clock)
     return Peering(
         engine.begin,
@@ -196,6 +202,7 @@ def build_peering(
         local_instance(settings).domain,
         clock,
         open_federation=settings.federation.open_peering,
+        wake=wake,
     )
 
 
