@@ -45,6 +45,10 @@ class PeerUnreachable(Unavailable):
     code = "peer_unreachable"
 
 
+class PeerNotSuspended(Conflict):
+    code = "peer_not_suspended"
+
+
 class PeerRefused(ApiError):
     """The partner refused; `code` is the partner's own (e.g. `invitation_used`)."""
 

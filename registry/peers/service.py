@@ -37,6 +37,7 @@ from registry.peers.errors import (
     InvitationUsed,
     InvitationWrongDomain,
     OpenFederationOff,
+    PeerNotSuspended,
     PeerRefused,
     PeerUnknown,
     PeerUnreachable,
@@ -172,7 +173,7 @@ class Peering:
     async def resume(self, domain: str) -> store.PeerRecord:
         peer = await self.get(domain)
         if peer.state != store.SUSPENDED:
-            raise PeerRefused(f"{domain} is {peer.state}, not suspended", "peer_not_suspended", 409)
+            raise PeerNotSuspended(f"{domain} is {peer.state}, not suspended")
         return await self._set_state(domain, store.ACTIVE)
 
     async def revoke(self, domain: str) -> store.PeerRecord:
@@ -206,7 +207,10 @@ class Peering:
     async def ping(self, domain: str) -> dict[str, Any]:
         """A signed hello to a peer (it records the contact); its answer, or the refusal."""
         peer = await self.get(domain)
-        return await self._send(peer.base_url + PING_PATH, {"domain": self.domain}, domain)
+        answer = await self._send(peer.base_url + PING_PATH, {"domain": self.domain}, domain)
+        async with self._transaction() as conn:
+            await store.contacted(conn, peer.domain, self._clock.now(), signed=False)
+        return answer
 
     async def receive_ping(self, request: Any, body: bytes) -> dict[str, Any]:
         domain = _string(_json(body), "domain").lower()

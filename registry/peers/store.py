@@ -184,7 +184,8 @@ async def set_state(conn: AsyncConnection, domain: str, state: str, now: datetim
 
 
 async def contacted(conn: AsyncConnection, domain: str, now: datetime, *, signed: bool) -> None:
-    """The peer reached us; a signed request pins it (its unsigned ones are refused after)."""
+    """We heard from the peer (its request, or its answer); a signed request of its own pins
+    it (its unsigned ones are refused after)."""
     values: dict[str, Any] = {"last_contact_at": now}
     await conn.execute(update(peers).where(peers.c.domain == domain).values(values))
     if signed:

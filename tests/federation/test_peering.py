@@ -277,6 +277,7 @@ async def test_a_suspended_peer_gets_403_until_resumed(pair: Pair) -> None:
         refused(await ping(paris, certs, "zurich.test"), 403, "peer_suspended")
 
         assert (await admin.post("/api/v1/peers/paris.test/resume")).json()["state"] == "active"
+        refused(await admin.post("/api/v1/peers/paris.test/resume"), 409, "peer_not_suspended")
     assert (await ping(paris, certs, "zurich.test")).status_code == 200
 
 
