@@ -65,6 +65,12 @@ class SignatureRefused(ApiError):
     status = 401
 
 
+class PeerKeysUnavailable(Unavailable):
+    """The peer's keys could not be fetched to check its signature: try again later."""
+
+    code = "signature_keys_unavailable"
+
+
 class OpenFederationOff(Forbidden):
     code = "peering_not_invited"
 

@@ -19,7 +19,13 @@ from federation.peer_keys import KeyResolver, PeerKeyring
 from federation.verification import RequestVerifier
 from registry.core.clock import Clock
 from registry.peers import store
-from registry.peers.errors import NotAPeer, PeerRevoked, PeerSuspended, SignatureRefused
+from registry.peers.errors import (
+    NotAPeer,
+    PeerKeysUnavailable,
+    PeerRevoked,
+    PeerSuspended,
+    SignatureRefused,
+)
 
 Transaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
@@ -60,7 +66,7 @@ class PeerGuard:
         try:
             return await self._verifier.verify(incoming, keys)
         except SignatureKeysUnavailable as exc:
-            raise SignatureRefused(str(exc), code=exc.code, headers={"Retry-After": "30"}) from exc
+            raise PeerKeysUnavailable(str(exc), headers={"Retry-After": "30"}) from exc
         except SignatureError as exc:
             raise SignatureRefused(str(exc), code=exc.code) from exc
 

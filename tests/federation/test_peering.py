@@ -261,6 +261,7 @@ async def test_an_unsigned_acceptance_is_refused(pair: Pair) -> None:
             json={"domain": "paris.test", "invitation": invitation},
         )
     refused(response, 401, "signature_missing")
+    assert (await accept(pair.paris, pair.certs, invitation)).status_code == 201  # still unused
 
 
 async def test_a_suspended_peer_gets_403_until_resumed(pair: Pair) -> None:
