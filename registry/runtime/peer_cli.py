@@ -25,7 +25,8 @@ def add_peer_commands(commands: Any, run: Any) -> None:
     invite = actions.add_parser("invite", help="print a single-use invitation (last line)")
     invite.add_argument("--expires", default="7d", help="like 7d, 12h, 30m (default 7d)")
     accept = actions.add_parser("accept", help="accept another registry's invitation")
-    accept.add_argument("invitation")
+    accept.add_argument("invitation", nargs="?")
+    accept.add_argument("--domain", help="no invitation: ask a registry open to federation")
     listing = actions.add_parser("list", help="partners, their state and deliveries")
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")
     for action, text in (
@@ -76,7 +77,10 @@ async def _action(args: argparse.Namespace, peering: Any) -> int:
         print(f"invitation to peer with {peering.domain}, single use, expires {when}:")
         print(issued.invitation)
     elif args.action == "accept":
-        peer = await peering.accept(args.invitation)
+        if (args.invitation is None) == (args.domain is None):
+            print("spacereg peer accept: give an INVITATION or --domain", file=sys.stderr)
+            return 2
+        peer = await peering.accept(args.invitation, args.domain)
         print(f"peered with {peer.domain} ({peer.base_url}): {peer.state}")
     elif args.action == "list":
         peers = [peer.to_json() for peer in await peering.list()]

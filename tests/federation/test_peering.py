@@ -383,3 +383,13 @@ def test_spacereg_peer_invite_accept_list_suspend_revoke(pair: Pair) -> None:
     unknown = spacereg(pair, pair.zurich, "revoke", "nowhere.test")
     assert unknown.returncode == 1
     assert unknown.stderr.rstrip().endswith("[peer_unknown]")
+
+
+def test_spacereg_peer_accept_domain_asks_a_registry_open_to_federation(pair: Pair) -> None:
+    asked = spacereg(pair, pair.zurich, "accept", "--domain", "paris.test")
+    assert asked.returncode == 0, asked.stderr
+    assert "peered with paris.test" in asked.stdout
+
+    denied = spacereg(pair, pair.paris, "accept", "--domain", "zurich.test")
+    assert denied.returncode == 1
+    assert denied.stderr.rstrip().endswith("[peering_not_invited]")
