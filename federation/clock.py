@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "MonotonicClock"]
+__all__ = ["SYSTEM_WALL_CLOCK", "Clock", "ManualClock", "MonotonicClock", "WallClock"]
 
 
 class Clock(Protocol):
@@ -30,3 +31,19 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
+
+
+class WallClock(Protocol):
+    """Calendar time, for what peers compare with theirs (signature `created`, `Date`)."""
+
+    def now(self) -> datetime:
+        """Timezone-aware (UTC)."""
+        ...
+
+
+class _SystemWallClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+SYSTEM_WALL_CLOCK: WallClock = _SystemWallClock()

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from federation.addresses import Address, parse_address
+from federation.addresses import Address, parse_address, parse_host
 from federation.cache import CacheSource, DiscoveryCache
 from federation.clock import Clock, MonotonicClock
 from federation.config import DiscoveryConfig
@@ -39,6 +39,7 @@ from federation.locate import (
     registry_locations,
 )
 from federation.metadata import RegistryMetadata, parse_metadata
+from federation.ocm_discovery import OcmProvider, parse_ocm_discovery
 from federation.oidc_discovery import (
     OpenIDConfiguration,
     openid_configuration_url,
@@ -46,7 +47,7 @@ from federation.oidc_discovery import (
 )
 from federation.safe_http import SafeHttpClient
 
-__all__ = ["DiscoveredRegistry", "Discovery", "Step"]
+__all__ = ["DiscoveredPeer", "DiscoveredRegistry", "Discovery", "Step"]
 
 _WEBFINGER_ACCEPT = f"{JRD_MEDIA_TYPE}, application/json;q=0.9"
 T = TypeVar("T")
@@ -108,6 +109,20 @@ class DiscoveredRegistry:
         }
 
 
+@dataclass(frozen=True)
+class DiscoveredPeer:
+    """A registry found by its domain (for peering): its metadata and its OCM discovery."""
+
+    location: RegistryLocation
+    metadata: RegistryMetadata
+    ocm: OcmProvider
+
+    @property
+    def jwks_url(self) -> str:
+        """Where it publishes the keys it signs with: OCM's `jwksUri`, else the metadata's."""
+        return self.ocm.jwks_uri or self.metadata.jwks_uri
+
+
 class Discovery:
     """One per process; `aclose()` (or `async with`) releases connections and background work."""
 
@@ -161,6 +176,32 @@ class Discovery:
             )
         keys = await self._jwks(metadata.jwks_uri, steps)
         return DiscoveredRegistry(addr, location, jrd, metadata, openid, keys, tuple(steps))
+
+    async def discover_domain(self, domain: str) -> DiscoveredPeer:
+        """DNS → the registry metadata at that origin (its `domain` must be `domain`) → its
+        OCM discovery (`<base_url>/.well-known/ocm`), for the signing keys' JWKS URI."""
+        host, port = parse_host(domain)
+        addr = Address("registry", host, port)
+        steps: list[Step] = []
+        failure: Exception | None = None
+        for location in await self._locations(addr, steps):
+            url = f"{location.origin}/.well-known/space-registry"
+            try:
+                metadata = await self._metadata(url, addr.domain, steps)
+            except BadStatus:
+                raise
+            except (BlockedAddress, FetchFailed) as exc:
+                failure = exc
+                continue
+            return DiscoveredPeer(location, metadata, await self._ocm(metadata.base_url, steps))
+        assert failure is not None
+        raise failure
+
+    async def _ocm(self, base_url: str, steps: list[Step]) -> OcmProvider:
+        url = f"{base_url}/.well-known/ocm"
+        return await self._document(
+            "ocm", f"ocm {url}", url, "OCM discovery", lambda d: parse_ocm_discovery(d, url), steps
+        )
 
     async def _locations(self, addr: Address, steps: list[Step]) -> list[RegistryLocation]:
         if addr.port is not None:

@@ -1,10 +1,15 @@
-"""Discovery errors: one type per failure a caller can act on; `code` is stable for JSON output."""
+"""Federation errors: one type per failure a caller can act on; `code` is stable for JSON output.
+
+Two families: `DiscoveryError` (fetching and reading other servers' documents) and
+`SignatureError` (a signed server-to-server request we refuse).
+"""
 
 from __future__ import annotations
 
 __all__ = [
     "BadStatus",
     "BlockedAddress",
+    "DigestMismatch",
     "DiscoveryError",
     "DnsLookupFailed",
     "FetchFailed",
@@ -17,6 +22,15 @@ __all__ = [
     "NoRegistry",
     "RegistryMismatch",
     "ResponseTooLarge",
+    "SignatureError",
+    "SignatureExpired",
+    "SignatureInvalid",
+    "SignatureKeysUnavailable",
+    "SignatureMalformed",
+    "SignatureMissing",
+    "SignatureOutsideWindow",
+    "SignatureReplayed",
+    "SignatureUnknownKey",
     "TooManyRedirects",
     "UnknownAccount",
 ]
@@ -114,3 +128,68 @@ class IssuerNotTrusted(DiscoveryError):
     """WebFinger names an issuer that the registry's metadata does not list."""
 
     code = "issuer_not_trusted"
+
+
+class SignatureError(Exception):
+    """Base of every refusal of a signed request; the message says why (safe to show the peer)."""
+
+    code = "signature_error"
+
+
+class SignatureMissing(SignatureError):
+    """The request carries no signature we may use (none at all, none tagged `ocm`, or only the
+    legacy scheme from a peer not allowed it). Callers that accept unsigned requests from a peer
+    not yet pinned catch this one."""
+
+    code = "signature_missing"
+
+
+class SignatureMalformed(SignatureError):
+    """The signature headers cannot be parsed, or the signature lacks what we require (`keyid`,
+    `created`, a covered component, a known algorithm)."""
+
+    code = "signature_malformed"
+
+
+class SignatureUnknownKey(SignatureError):
+    """The peer does not publish the key named by `keyid` (after at most one refresh)."""
+
+    code = "signature_unknown_key"
+
+
+class SignatureKeysUnavailable(SignatureError):
+    """The peer's keys could not be fetched: try again later (a 503, not a 401)."""
+
+    code = "signature_keys_unavailable"
+
+
+class SignatureInvalid(SignatureError):
+    """The signature does not match the request (method, URL, covered headers or parameters
+    changed), or the key does not fit the algorithm."""
+
+    code = "signature_invalid"
+
+
+class DigestMismatch(SignatureError):
+    """The signature is good but the body is not the one its signed digest describes."""
+
+    code = "digest_mismatch"
+
+
+class SignatureOutsideWindow(SignatureError):
+    """Created too far in the future, older than the window, or created and expires too far
+    apart."""
+
+    code = "signature_outside_window"
+
+
+class SignatureExpired(SignatureOutsideWindow):
+    """The signature's own `expires` has passed."""
+
+    code = "signature_expired"
+
+
+class SignatureReplayed(SignatureError):
+    """This very signature was already accepted once."""
+
+    code = "signature_replayed"

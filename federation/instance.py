@@ -42,7 +42,6 @@ class LocalInstance:
     reveal_unknown_users: bool = False
     # until the sharing API exists, OCM endpoints answer 501 and discovery says enabled=false
     ocm_api_available: bool = False
-    ocm_capabilities: tuple[str, ...] = ("notifications",)
     title: str = ""
 
     def __post_init__(self) -> None:

@@ -1,7 +1,14 @@
-"""Open Cloud Mesh discovery (`/.well-known/ocm`, legacy `/ocm-provider`): ours, and theirs."""
+"""Open Cloud Mesh discovery (`/.well-known/ocm`, legacy `/ocm-provider`): ours, and theirs.
+
+Ours announces only what exists: `http-sig` (we sign with RFC 9421 and publish `jwksUri`) and
+the criterion `must-use-http-sig`; `notifications` and `invites` when the registry says it
+serves them. Theirs is read from any `1.x`, with its capabilities, criteria, JWKS URI and the
+legacy `publicKey` of peers that sign the draft-cavage way.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +23,7 @@ from federation.responses import error_response
 __all__ = [
     "OCM_API_VERSION",
     "OcmProvider",
+    "OcmPublicKey",
     "ocm_discovery_document",
     "ocm_not_implemented",
     "parse_ocm_discovery",
@@ -25,16 +33,38 @@ OCM_API_VERSION = "1.2.0"
 
 
 @dataclass(frozen=True)
+class OcmPublicKey:
+    """The deprecated `publicKey` of peers that sign draft-cavage (Nextcloud up to 32)."""
+
+    key_id: str
+    public_key_pem: str
+
+
+@dataclass(frozen=True)
 class OcmProvider:
     enabled: bool
     api_version: str
     end_point: str
     resource_types: tuple[dict[str, Any], ...]
     capabilities: tuple[str, ...]
+    criteria: tuple[str, ...] = ()
+    jwks_uri: str | None = None
+    public_key: OcmPublicKey | None = None
+
+    @property
+    def signs_http_sig(self) -> bool:
+        """The peer signs RFC 9421 and publishes its keys as a JWKS."""
+        return "http-sig" in self.capabilities
 
 
-def ocm_discovery_document(instance: LocalInstance) -> dict[str, Any]:
+def ocm_discovery_document(
+    instance: LocalInstance, *, notifications: bool = False, invites: bool = False
+) -> dict[str, Any]:
+    """`notifications` and `invites`: whether the registry serves those OCM endpoints."""
     paths = instance.endpoints
+    capabilities = ["http-sig"]
+    capabilities += ["notifications"] if notifications else []
+    capabilities += ["invites"] if invites else []
     return {
         "enabled": instance.ocm_api_available,
         "apiVersion": OCM_API_VERSION,
@@ -47,7 +77,8 @@ def ocm_discovery_document(instance: LocalInstance) -> dict[str, Any]:
                 "protocols": {"webdav": paths.ocm_webdav},
             }
         ],
-        "capabilities": list(instance.ocm_capabilities),
+        "capabilities": capabilities,
+        "criteria": ["must-use-http-sig"],
         "jwksUri": instance.url(JWKS_PATH),
     }
 
@@ -77,13 +108,34 @@ def parse_ocm_discovery(doc: dict[str, Any], url: str) -> OcmProvider:
     resource_types = doc.get("resourceTypes", [])
     if not isinstance(resource_types, list) or not all(isinstance(r, dict) for r in resource_types):
         raise fail("'resourceTypes' is not an array of objects")
-    capabilities = doc.get("capabilities", [])
+    capabilities, criteria = doc.get("capabilities", []), doc.get("criteria", [])
     if not isinstance(capabilities, list):
         raise fail("'capabilities' is not an array")
+    if not isinstance(criteria, list):
+        raise fail("'criteria' is not an array")
+    jwks_uri = doc.get("jwksUri")
+    if jwks_uri is not None and (
+        not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://"))
+    ):
+        raise fail("'jwksUri' is not an absolute URL")
     return OcmProvider(
         enabled=enabled,
         api_version=version,
         end_point=end_point.rstrip("/"),
         resource_types=tuple(resource_types),
         capabilities=tuple(str(c).lstrip("/") for c in capabilities),
+        criteria=tuple(str(c) for c in criteria),
+        jwks_uri=jwks_uri,
+        public_key=_public_key(doc.get("publicKey"), fail),
     )
+
+
+def _public_key(value: Any, fail: Callable[[str], MalformedDocument]) -> OcmPublicKey | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise fail("'publicKey' is not an object")
+    key_id, pem = value.get("keyId"), value.get("publicKeyPem")
+    if not isinstance(key_id, str) or not isinstance(pem, str) or not key_id or not pem:
+        raise fail("'publicKey' needs the strings 'keyId' and 'publicKeyPem'")
+    return OcmPublicKey(key_id, pem)

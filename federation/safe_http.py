@@ -191,16 +191,43 @@ class SafeHttpClient:
             target = self.check_url(str(target.join(location)))
         raise TooManyRedirects(f"{what} at {url}: more than {self._config.max_redirects} redirects")
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str], *, what: str) -> int:
-        """POST `body` to `url` (no redirects followed); returns the status, reads little."""
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        *,
+        what: str,
+        auth: httpx2.Auth | None = None,
+    ) -> int:
+        """POST `body` to `url` (no redirects followed); returns the status, reads little.
+        `auth` signs the request as it is sent (`federation.signing.OcmSignatureAuth`)."""
         request = self._client.build_request(
             "POST", self.check_url(url), content=body, headers=headers
         )
-        response, _answer = await self._send(request, what)
+        response, _answer = await self._send(request, what, auth)
         return response.status_code
 
+    async def exchange(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        *,
+        what: str,
+        auth: httpx2.Auth | None = None,
+    ) -> Fetched:
+        """As `post`, keeping the answer (any status; its body capped) for the caller to read."""
+        request = self._client.build_request(
+            "POST", self.check_url(url), content=body, headers=headers
+        )
+        response, answer = await self._send(request, what, auth)
+        if answer is None:
+            raise ResponseTooLarge(f"answer to {what} at {url} is too large")
+        return Fetched(str(request.url), response.status_code, response.headers, answer, None)
+
     async def _send(
-        self, request: httpx2.Request, what: str
+        self, request: httpx2.Request, what: str, auth: httpx2.Auth | None = None
     ) -> tuple[httpx2.Response, bytes | None]:
         """One exchange under the overall deadline; the answer's body is read up to
         `max_body_bytes` (None: it is larger, the rest is left unread). Network failures and
@@ -208,7 +235,7 @@ class SafeHttpClient:
         where = f"{what} {'at' if request.method == 'GET' else 'to'} {request.url}"
         try:
             async with asyncio.timeout(self._deadline_s):
-                response = await self._client.send(request, stream=True)
+                response = await self._client.send(request, stream=True, auth=auth)
                 try:
                     body = await read_capped(
                         response.aiter_bytes(),

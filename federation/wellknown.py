@@ -67,9 +67,19 @@ def _jwks_endpoint(keys: SigningKeys) -> Endpoint:
 
 
 def well_known_routes(
-    instance: LocalInstance, users: UserDirectory, keys: SigningKeys
+    instance: LocalInstance,
+    users: UserDirectory,
+    keys: SigningKeys,
+    *,
+    ocm_notifications: bool = False,
+    ocm_invites: bool = False,
 ) -> list[BaseRoute]:
-    ocm = _static_json(ocm_discovery_document(instance), METADATA_MAX_AGE_S)
+    """`ocm_notifications`, `ocm_invites`: whether the registry serves those OCM endpoints,
+    so that OCM discovery announces them."""
+    document = ocm_discovery_document(
+        instance, notifications=ocm_notifications, invites=ocm_invites
+    )
+    ocm = _static_json(document, METADATA_MAX_AGE_S)
     routes: list[BaseRoute] = [
         Route("/.well-known/webfinger", WebFingerApp(instance, users), methods=ALL_METHODS),
         Route(

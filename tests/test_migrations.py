@@ -32,11 +32,13 @@ TABLES_0003 = TABLES_0001 | {
     "subscription_drives",
     "destinations",
 }
-TABLES = TABLES_0003 | {"login_failures"}
+TABLES_0004 = TABLES_0003 | {"login_failures"}
+TABLES = TABLES_0004 | {"peer_invitations", "signature_replays"}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
     "changes": {"ix_changes_space_seq": ["space_id", "seq"]},
     "outbox": {"ix_outbox_due": ["state", "next_attempt_at"]},
+    "signature_replays": {"ix_signature_replays_until": ["until"]},
 }
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -125,6 +127,11 @@ async def test_downgrade_to_base_removes_every_table_and_upgrade_restores_them(
 async def test_each_revision_downgrades_to_the_one_before(engine: AsyncEngine) -> None:
     await upgrade(engine)
 
+    await downgrade(engine, "0004")
+    assert await current_revision(engine) == "0004"
+    assert (await schema(engine))["tables"] == TABLES_0004
+    assert "signed_at" not in await columns(engine, "peers")
+
     await downgrade(engine, "0003")
     assert await current_revision(engine) == "0003"
     assert (await schema(engine))["tables"] == TABLES_0003
@@ -144,6 +151,7 @@ async def test_each_revision_downgrades_to_the_one_before(engine: AsyncEngine) -
     assert found["tables"] == TABLES
     assert ("subscription_id", "event_id") in found["unique"]["outbox"]
     assert "kind" in await outbox_columns(engine)
+    assert {"updated_at", "last_contact_at", "signed_at"} <= await columns(engine, "peers")
     assert await differences(engine) == []
 
 
@@ -175,8 +183,12 @@ QUEUE_0003 = QUEUE_0002.replace("(event_id,", "(kind, event_id,").replace(
 
 
 async def outbox_columns(engine: AsyncEngine) -> set[str]:
+    return await columns(engine, "outbox")
+
+
+async def columns(engine: AsyncEngine, table_name: str) -> set[str]:
     def read(connection: Connection) -> set[str]:
-        return {column["name"] for column in inspect(connection).get_columns("outbox")}
+        return {column["name"] for column in inspect(connection).get_columns(table_name)}
 
     async with engine.connect() as connection:
         return await connection.run_sync(read)

@@ -1,4 +1,4 @@
-"""A keep-alive HTTP/1.1 GET load generator on raw asyncio streams, and figures from its runs.
+"""A keep-alive HTTP/1.1 load generator on raw asyncio streams, and figures from its runs.
 
 It is hand-written on purpose: it must cost much less than the server it loads, on the same
 machine. With httpx2 one client core tops out near 1,500 requests/s (about 0.6 ms per request
@@ -9,8 +9,10 @@ figure would be the client's. Use httpx2 for everything else.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 HOST = "127.0.0.1"
@@ -94,23 +96,31 @@ def _parse_head(head: bytes) -> tuple[int, int, float | None]:
 
 async def load(
     port: int,
-    request: bytes,
+    request: bytes | Callable[[], bytes],
     concurrency: int,
     duration_s: float,
     max_requests: int | None = None,
+    tls: tuple[ssl.SSLContext, str] | None = None,
 ) -> Load:
     """`concurrency` connections each sending `request` again as soon as it is answered, for
-    `duration_s` or until `max_requests` were sent in all."""
+    `duration_s` or until `max_requests` were sent in all. `request` may be a function that
+    gives the bytes of each next request (each signed request can be sent only once). `tls`:
+    the context and server name to connect with TLS."""
+    next_request = request if callable(request) else lambda: request
     result = Load()
     remaining = [max_requests if max_requests is not None else float("inf")]
-    connections = [await asyncio.open_connection(HOST, port) for _ in range(concurrency)]
+    context, name = tls if tls else (None, None)
+    connections = [
+        await asyncio.open_connection(HOST, port, ssl=context, server_hostname=name)
+        for _ in range(concurrency)
+    ]
     deadline = time.perf_counter() + duration_s
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while remaining[0] > 0 and time.perf_counter() < deadline:
             remaining[0] -= 1
             started = time.perf_counter()
-            writer.write(request)
+            writer.write(next_request())
             status, length, server = _parse_head(await reader.readuntil(b"\r\n\r\n"))
             await reader.readexactly(length)
             if status != 200:

@@ -78,7 +78,10 @@ class User(Base):
 
 
 class Peer(Base):
-    """Another registry we federate with (filled by peering)."""
+    """Another registry we federate with (filled by peering). `status` is its state:
+    `pending`, `active`, `suspended`, `revoked`; `info` holds the issuers it vouches for and
+    its capabilities (from its metadata); `signed_at`, once set, pins it: its unsigned
+    requests are refused from then on."""
 
     __tablename__ = "peers"
 
@@ -90,6 +93,31 @@ class Peer(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_contact_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    signed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class PeerInvitation(Base):
+    """An invitation to peer with us, by SHA-256 of its token only; single use, expiring."""
+
+    __tablename__ = "peer_invitations"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    used_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class SignatureReplay(Base):
+    """Signatures of peers' requests already accepted, until they expire (shared by replicas)."""
+
+    __tablename__ = "signature_replays"
+
+    signature_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 class Space(Base):

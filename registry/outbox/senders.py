@@ -3,7 +3,8 @@ claimed row to the sender of its kind, and claims only kinds that have one.
 
 - `webhook`: a POST to a subscription's callback, signed the Standard Webhooks way with the
   subscription's secret (`WebhookSender`).
-- `peer`: a POST to another registry, signed with HTTP message signatures (comes with peering).
+- `peer`: a POST to another registry, signed with RFC 9421 HTTP message signatures with our
+  keys (`PeerSender`; `federation/signing.py`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from typing import Protocol
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from federation.errors import DiscoveryError
+from federation.keys import SigningKeys
+from federation.safe_http import SafeHttpClient
+from federation.signing import OcmSignatureAuth
 from federation.webhooks import DeliveryFailed, WebhookClient
 from registry.outbox import subscription_store
 from registry.outbox.store import Delivery
 
-__all__ = ["Send", "Sender", "WebhookSender"]
+__all__ = ["PeerSender", "Send", "Sender", "WebhookSender"]
 
 # Sends one delivery at the given moment (signatures carry it); raises DeliveryFailed.
 Send = Callable[[Delivery, datetime], Awaitable[None]]
@@ -48,3 +53,51 @@ class WebhookSender:
             await self._client.deliver(delivery.destination, body, secret, delivery.event_id, now)
 
         return send
+
+
+class _At:
+    """The moment the delivery worker sends at, as the signer's clock."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+
+class PeerSender:
+    """POSTs a delivery's payload as JSON to another registry, signed with our keys. A 2xx
+    answer delivers it; so does 403 `peer_revoked` (the partner ended it already: nothing more
+    to tell); anything else is retried with backoff."""
+
+    def __init__(self, http: SafeHttpClient, keys: SigningKeys) -> None:
+        self._http = http
+        self._keys = keys
+
+    async def prepare(self, conn: AsyncConnection, batch: Sequence[Delivery]) -> Send:
+        async def send(delivery: Delivery, now: datetime) -> None:
+            headers = {"Content-Type": "application/json", "Idempotency-Key": delivery.event_id}
+            auth = OcmSignatureAuth(self._keys, _At(now))
+            body = orjson.dumps(delivery.payload)
+            try:
+                answer = await self._http.exchange(
+                    delivery.destination, body, headers, what="peer delivery", auth=auth
+                )
+            except DiscoveryError as exc:
+                raise DeliveryFailed(str(exc)) from exc
+            code = _error_code(answer.body)
+            if 200 <= answer.status < 300 or (answer.status == 403 and code == "peer_revoked"):
+                return
+            raise DeliveryFailed(f"{delivery.destination}: HTTP {answer.status} {code or ''}")
+
+        return send
+
+
+def _error_code(body: bytes) -> str | None:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = doc.get("error") if isinstance(doc, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None

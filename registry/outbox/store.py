@@ -36,6 +36,7 @@ subscription_drives = table(SubscriptionDrive)
 members = table(Member)
 
 WEBHOOK = "webhook"
+PEER = "peer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,25 @@ async def _queue_for_webhooks(conn: AsyncConnection, event: ChangeEvent) -> None
             )
     if rows:
         await conn.execute(outbox.insert(), rows)
+
+
+async def queue_peer(
+    conn: AsyncConnection, event_id: str, destination: str, payload: dict[str, Any], now: datetime
+) -> None:
+    """Queue a message to another registry (signed by `PeerSender` when it is sent)."""
+    await conn.execute(
+        outbox.insert().values(
+            kind=PEER,
+            event_id=event_id,
+            destination=destination,
+            origin=origin_of(destination),
+            payload=payload,
+            state="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
 
 
 async def _holders(

@@ -19,6 +19,7 @@ from registry.core.errors import exception_handlers, internal_error
 from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
 from registry.outbox.routes import SubscriptionRoutes
+from registry.peers.routes import PeerRoutes
 from registry.runtime.middleware import RequestContext
 from registry.runtime.settings import Settings
 from registry.runtime.wiring import Services, build, running
@@ -64,6 +65,7 @@ def create_app(
         *PermissionRoutes(services.spaces, authenticate, services.clock).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
+        *PeerRoutes(services.peering, authenticate).routes(),
         dav_mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),

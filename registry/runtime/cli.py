@@ -1,4 +1,4 @@
-"""`spacereg`: serve, migrate, token, discover, provider serve."""
+"""`spacereg`: serve, migrate, token, discover, peer, provider serve."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from registry.runtime.peer_cli import add_peer_commands, cmd_peer
 from registry.runtime.settings import ConfigError, Settings, load_settings
 
 
@@ -67,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     discover.add_argument("address")
     discover.add_argument("--json", action="store_true", help="print JSON for scripts")
     discover.set_defaults(command=cmd_discover)
+
+    add_peer_commands(commands, cmd_peer)
 
     provider = commands.add_parser("provider", help="run a storage provider as its own service")
     provider_commands = provider.add_subparsers(required=True, metavar="COMMAND")

@@ -94,6 +94,8 @@ class FederationSettings(Table):
     allow_http: StrictBool = False
     ca_file: str | None = None
     reveal_unknown_users: StrictBool = False
+    # True: any discoverable registry may peer with us without an invitation (signed still)
+    open_peering: StrictBool = False
 
 
 class Settings(TopSettings):
@@ -200,6 +202,7 @@ ENVIRONMENT: dict[str, EnvVar] = {
     "SPACEREG_ALLOW_HTTP": EnvVar(("federation", "allow_http")),
     "SPACEREG_CA_FILE": EnvVar(("federation", "ca_file")),
     "SPACEREG_REVEAL_UNKNOWN_USERS": EnvVar(("federation", "reveal_unknown_users")),
+    "SPACEREG_OPEN_PEERING": EnvVar(("federation", "open_peering")),
 }
 
 

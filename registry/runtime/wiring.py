@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.supervisor import Supervisor
 from federation.config import DiscoveryConfig
+from federation.discovery import Discovery
 from federation.instance import Endpoints, LocalInstance
 from federation.keys import SigningKeys
 from federation.oidc import TokenValidator, TrustedIssuer
+from federation.peer_keys import PeerKeyring
 from federation.safe_http import SafeHttpClient
 from federation.webhooks import WebhookClient
 from registry.auth.directory import RegisteredUsers
@@ -36,8 +38,10 @@ from registry.changes.unit_of_work import UnitOfWork
 from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.outbox import store as outbox
 from registry.outbox.delivery import DeliveryWorker
-from registry.outbox.senders import WebhookSender
+from registry.outbox.senders import PeerSender, WebhookSender
 from registry.outbox.subscriptions import Subscriptions
+from registry.peers.guard import PeerGuard
+from registry.peers.service import Peering
 from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
@@ -74,6 +78,8 @@ class Services:
     retention: Retention
     provider_events: ProviderEvents
     supervisor: Supervisor
+    discovery: Discovery
+    peering: Peering
 
 
 def load_idp(settings: Settings, engine: AsyncEngine, clock: Clock) -> EmbeddedIdp:
@@ -127,9 +133,10 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     tailer = Tailer(engine, hub, settings.change_poll_seconds)
     outbound = SafeHttpClient(discovery_config(settings))
     webhooks = WebhookClient(outbound)
+    signing_keys = SigningKeys.load_or_create(settings.data_dir / "federation-keys")
     delivery = DeliveryWorker(
         engine,
-        {outbox.WEBHOOK: WebhookSender(webhooks)},
+        {outbox.WEBHOOK: WebhookSender(webhooks), outbox.PEER: PeerSender(outbound, signing_keys)},
         timedelta(seconds=settings.delivery_max_age_seconds),
         clock=clock,
         poll_seconds=settings.change_poll_seconds,
@@ -146,6 +153,10 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         roles_claim=settings.roles_claim,
         clock=clock,
     )
+    discovery = Discovery(discovery_config(settings))
+    peering = build_peering(
+        settings, engine, outbound, discovery, signing_keys, clock, wake=delivery.wake
+    )
     return Services(
         settings,
         clock,
@@ -158,7 +169,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         authenticator,
         idp,
         local_instance(settings),
-        SigningKeys.load_or_create(settings.data_dir / "federation-keys"),
+        signing_keys,
         RegisteredUsers(engine, issuers[0].url),
         bus,
         hub,
@@ -172,6 +183,34 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         Retention(engine, timedelta(days=settings.change_retention_days), clock),
         ProviderEvents(engine, spaces, clock),
         Supervisor(),
+        discovery,
+        peering,
+    )
+
+
+def build_peering(
+    settings: Settings,
+    engine: AsyncEngine,
+    outbound: SafeHttpClient,
+    discovery: Discovery,
+    keys: SigningKeys,
+    clock: Clock,
+    *,
+    wake: Callable[[], None] = lambda: None,
+) -> Peering:
+    """Peering over the database, signing with `keys` (also for `spacereg peer`, where no
+    delivery worker runs to `wake`: the server's finds queued notices by polling)."""
+    guard = PeerGuard(engine.begin, PeerKeyring(outbound), settings.base_url, clock)
+    return Peering(
+        engine.begin,
+        discovery,
+        outbound,
+        keys,
+        guard,
+        local_instance(settings).domain,
+        clock,
+        open_federation=settings.federation.open_peering,
+        wake=wake,
     )
 
 
@@ -216,6 +255,7 @@ async def running(services: Services) -> AsyncIterator[None]:
         stack.push_async_callback(services.engine.dispose)
         stack.push_async_callback(services.http.aclose)
         stack.push_async_callback(services.outbound.aclose)
+        stack.push_async_callback(services.discovery.aclose)
         for provider in services.providers.values():
             stack.push_async_callback(provider.close)
         await services.bus.start()

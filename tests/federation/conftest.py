@@ -6,17 +6,23 @@ plays a private network that discovery must not reach unless configuration allow
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 
+import httpx2
 import pytest
 
 from federation.config import DiscoveryConfig
 from federation.discovery import Discovery
 from federation.instance import LocalInstance
 from federation.keys import SigningKeys
+from federation.metadata import JWKS_PATH
+from federation.signing import OcmSignatureAuth
 from tests.federation.dnsserver import DnsServer, bind
+from tests.federation.signed_servers import Receiver, Sender, receiver_app, sender_app
 from tests.federation.tls_servers import (
     CertFiles,
     Directory,
@@ -25,7 +31,7 @@ from tests.federation.tls_servers import (
     make_certs,
     serve_tls,
 )
-from tests.servers import free_port
+from tests.servers import free_port, serve
 
 PUBLIC = "127.0.0.1/32"
 
@@ -126,6 +132,11 @@ def sites(
 
 @pytest.fixture
 def config(certs: CertFiles, dns_server: DnsServer, sites: dict[str, Site]) -> DiscoveryConfig:
+    return discovery_config(certs, dns_server)
+
+
+def discovery_config(certs: CertFiles, dns_server: DnsServer) -> DiscoveryConfig:
+    """The test DNS server, the test CA, 127.0.0.1 playing the public internet."""
     return DiscoveryConfig(
         dns_nameservers=(dns_server.nameserver,),
         allow_private_networks=(PUBLIC,),
@@ -145,3 +156,62 @@ async def discovery(config: DiscoveryConfig) -> AsyncIterator[Discovery]:
 @pytest.fixture
 def paris(sites: dict[str, Site]) -> Site:
     return sites["paris"]
+
+
+# Signed requests: a sending peer publishing its keys, a receiver verifying (one each per module).
+
+
+def tls(certs: CertFiles) -> dict[str, str]:
+    return {"ssl_certfile": certs.cert_file, "ssl_keyfile": certs.key_file}
+
+
+@pytest.fixture(scope="module")
+def sender(
+    certs: CertFiles, sites: dict[str, Site], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Sender, str]]:
+    """The sending peer: its keys, and the origin (a DNS name) where it publishes its JWKS."""
+    sender = Sender(SigningKeys.load_or_create(tmp_path_factory.mktemp("sender-keys")))
+    port = free_port()
+    with serve(sender_app(sender), port, **tls(certs)):
+        yield sender, f"https://public.test:{port}"
+
+
+@pytest.fixture(scope="module")
+def receiving(
+    certs: CertFiles, dns_server: DnsServer, sender: tuple[Sender, str]
+) -> Iterator[Receiver]:
+    port = free_port()
+    receiver = Receiver(
+        base_url=f"https://127.0.0.1:{port}",
+        jwks_url=sender[1] + JWKS_PATH,
+        config=discovery_config(certs, dns_server),
+    )
+    with serve(receiver_app(receiver), port, **tls(certs)):
+        yield receiver
+
+
+@pytest.fixture
+def receiver(receiving: Receiver) -> Iterator[Receiver]:
+    yield receiving
+    receiving.clock.offset = timedelta(0)
+    receiving.legacy = None
+
+
+@pytest.fixture
+def keys(sender: tuple[Sender, str]) -> SigningKeys:
+    return sender[0].keys
+
+
+@pytest.fixture
+async def plain(certs: CertFiles) -> AsyncIterator[httpx2.AsyncClient]:
+    context = ssl.create_default_context(cafile=certs.ca_file)
+    async with httpx2.AsyncClient(verify=context, timeout=5, trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture
+async def signing(certs: CertFiles, keys: SigningKeys) -> AsyncIterator[httpx2.AsyncClient]:
+    context = ssl.create_default_context(cafile=certs.ca_file)
+    auth = OcmSignatureAuth(keys)
+    async with httpx2.AsyncClient(verify=context, timeout=5, auth=auth, trust_env=False) as client:
+        yield client

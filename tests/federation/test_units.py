@@ -25,7 +25,7 @@ from federation.instance import Endpoints, LocalInstance
 from federation.locate import DnsFindings, registry_locations
 from federation.metadata import metadata_document, parse_metadata
 from federation.netpolicy import NetworkPolicy, is_public_address
-from federation.ocm_discovery import ocm_discovery_document, parse_ocm_discovery
+from federation.ocm_discovery import OcmPublicKey, ocm_discovery_document, parse_ocm_discovery
 from federation.oidc_discovery import parse_openid_configuration
 from federation.webfinger import negotiate_media_type
 
@@ -249,3 +249,45 @@ def test_ocm_discovery_documents_parse_including_older_1x() -> None:
     assert parse_ocm_discovery(old, "u").capabilities == ("invite-accepted",)
     with pytest.raises(MalformedDocument, match=r"apiVersion"):
         parse_ocm_discovery({**old, "apiVersion": "2.0"}, "u")
+
+
+def test_our_ocm_discovery_announces_only_what_exists() -> None:
+    doc = ocm_discovery_document(INSTANCE)
+    assert doc["capabilities"] == ["http-sig"]
+    assert doc["criteria"] == ["must-use-http-sig"]
+    assert doc["jwksUri"] == INSTANCE.base_url + "/.well-known/jwks.json"
+    both = ocm_discovery_document(INSTANCE, notifications=True, invites=True)
+    assert both["capabilities"] == ["http-sig", "notifications", "invites"]
+    ours = parse_ocm_discovery(doc, "u")
+    assert ours.signs_http_sig and ours.jwks_uri == doc["jwksUri"] and ours.public_key is None
+
+
+def test_peer_ocm_discovery_exposes_criteria_keys_and_legacy_public_key() -> None:
+    nextcloud = {
+        "enabled": True,
+        "apiVersion": "1.1.0",
+        "endPoint": "https://nc.test/ocm",
+        "capabilities": ["/invite-accepted", "/notifications"],
+        "publicKey": {"keyId": "https://nc.test/ocm#signature", "publicKeyPem": "PEM"},
+    }
+    legacy = parse_ocm_discovery(nextcloud, "u")
+    assert legacy.capabilities == ("invite-accepted", "notifications")
+    assert not legacy.signs_http_sig and legacy.jwks_uri is None and legacy.criteria == ()
+    assert legacy.public_key == OcmPublicKey("https://nc.test/ocm#signature", "PEM")
+    current = {
+        **nextcloud,
+        "apiVersion": "1.3.0",
+        "capabilities": ["http-sig", "exchange-token"],
+        "criteria": ["must-use-http-sig", "must-exchange-token"],
+        "jwksUri": "https://nc.test/.well-known/jwks.json",
+    }
+    peer = parse_ocm_discovery(current, "u")
+    assert peer.signs_http_sig and peer.criteria == ("must-use-http-sig", "must-exchange-token")
+    assert peer.jwks_uri == "https://nc.test/.well-known/jwks.json"
+    for field, value, message in [
+        ("jwksUri", "/jwks.json", "jwksUri"),
+        ("criteria", "must-use-http-sig", "criteria"),
+        ("publicKey", {"keyId": "k"}, "publicKey"),
+    ]:
+        with pytest.raises(MalformedDocument, match=message):
+            parse_ocm_discovery({**current, field: value}, "u")

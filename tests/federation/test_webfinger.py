@@ -252,6 +252,8 @@ async def test_ocm_discovery(http: httpx2.AsyncClient, paris: Site, path: str) -
     assert doc["enabled"] is False  # until the sharing API exists
     assert doc["resourceTypes"][0]["name"] == "file"
     assert doc["resourceTypes"][0]["protocols"] == {"webdav": "/dav/ocm/"}
+    assert doc["capabilities"] == ["http-sig"] and doc["criteria"] == ["must-use-http-sig"]
+    assert doc["jwksUri"] == paris.origin + "/.well-known/jwks.json"
 
 
 async def test_ocm_api_answers_501_until_sharing_lands(

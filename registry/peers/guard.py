@@ -1,0 +1,104 @@
+"""The one check of a peer's signed request: the peer is known and active, the request is
+signed (RFC 9421, the h11s verifier) with a key it publishes at its JWKS URL, and not replayed
+(the replay cache is a table every replica shares). A peer that has signed once is pinned: its
+unsigned requests are refused from then on."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+
+from federation.errors import SignatureError, SignatureKeysUnavailable, SignatureMissing
+from federation.incoming import IncomingRequest, VerifiedSignature
+from federation.peer_keys import KeyResolver, PeerKeyring
+from federation.verification import RequestVerifier
+from registry.core.clock import Clock
+from registry.peers import store
+from registry.peers.errors import (
+    NotAPeer,
+    PeerKeysUnavailable,
+    PeerRevoked,
+    PeerSuspended,
+    SignatureRefused,
+)
+
+Transaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+__all__ = ["DbReplayCache", "PeerGuard", "Transaction", "hash_token"]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class DbReplayCache:
+    """`federation.replay.ReplayCache` over the `signature_replays` table."""
+
+    def __init__(self, transaction: Transaction, clock: Clock) -> None:
+        self._transaction = transaction
+        self._clock = clock
+
+    async def first_use(self, signature_id: str, until: datetime) -> bool:
+        async with self._transaction() as conn:
+            return await store.first_use(conn, signature_id, until, self._clock.now())
+
+
+class PeerGuard:
+    def __init__(
+        self, transaction: Transaction, keyring: PeerKeyring, base_url: str, clock: Clock
+    ) -> None:
+        self._transaction = transaction
+        self._keyring = keyring
+        self._base_url = base_url
+        self._clock = clock
+        self._verifier = RequestVerifier(DbReplayCache(transaction, clock), clock)
+
+    async def signed_by(
+        self, request: Request, body: bytes, keys: KeyResolver
+    ) -> VerifiedSignature:
+        """Verify `request` against `keys`; a refusal becomes the API error of its code."""
+        incoming = IncomingRequest.from_scope(request.scope, self._base_url, body)
+        try:
+            return await self._verifier.verify(incoming, keys)
+        except SignatureKeysUnavailable as exc:
+            raise PeerKeysUnavailable(str(exc), headers={"Retry-After": "30"}) from exc
+        except SignatureError as exc:
+            raise SignatureRefused(str(exc), code=exc.code) from exc
+
+    def keys_of(self, domain: str, jwks_url: str) -> KeyResolver:
+        return self._keyring.jwks(jwks_url, peer=domain)
+
+    async def check(
+        self,
+        request: Request,
+        body: bytes,
+        domain: str,
+        *,
+        required: bool = True,
+        allow_suspended: bool = False,
+    ) -> store.PeerRecord:
+        """The peer `domain` that sent `request`, or the error saying why it is refused:
+        unknown (`peer_unknown`), suspended or revoked (403), or a `signature_*` code."""
+        async with self._transaction() as conn:
+            peer = await store.find_peer(conn, domain)
+        if peer is None or peer.state == store.PENDING:
+            raise NotAPeer(f"{domain} is not a peer of this registry")
+        if peer.state == store.REVOKED:
+            raise PeerRevoked(f"the peering with {domain} was revoked")
+        if peer.state == store.SUSPENDED and not allow_suspended:
+            raise PeerSuspended(f"the peering with {domain} is suspended")
+        signed = True
+        try:
+            await self.signed_by(request, body, self.keys_of(domain, peer.jwks_url))
+        except SignatureRefused as exc:
+            if exc.code != SignatureMissing.code or required or peer.signed_at is not None:
+                raise
+            signed = False
+        async with self._transaction() as conn:
+            await store.contacted(conn, domain, self._clock.now(), signed=signed)
+        return peer

@@ -1,0 +1,210 @@
+"""Peering's SQL: invitations (by hash), peers and their state, the shared replay cache.
+Each function takes the connection of its caller's transaction and `now` from its caller."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from registry.core.models import (
+    Destination,
+    OutboxEntry,
+    Peer,
+    PeerInvitation,
+    SignatureReplay,
+    table,
+)
+
+peers = table(Peer)
+invitations = table(PeerInvitation)
+replays = table(SignatureReplay)
+outbox = table(OutboxEntry)
+destinations = table(Destination)
+
+PENDING, ACTIVE, SUSPENDED, REVOKED = "pending", "active", "suspended", "revoked"
+STATES = (PENDING, ACTIVE, SUSPENDED, REVOKED)
+
+
+@dataclass(frozen=True)
+class PeerRecord:
+    domain: str
+    base_url: str
+    jwks_url: str
+    issuers: tuple[str, ...]
+    capabilities: tuple[str, ...]
+    state: str
+    created_at: datetime
+    updated_at: datetime | None = None
+    last_contact_at: datetime | None = None
+    signed_at: datetime | None = None
+    queued: int = 0
+    failures: int = 0
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def to_json(self) -> dict[str, Any]:
+        def when(moment: datetime | None) -> str | None:
+            return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        return {
+            "domain": self.domain,
+            "state": self.state,
+            "baseUrl": self.base_url,
+            "jwksUrl": self.jwks_url,
+            "issuers": list(self.issuers),
+            "capabilities": list(self.capabilities),
+            "createdAt": when(self.created_at),
+            "lastContact": when(self.last_contact_at),
+            "pinned": self.signed_at is not None,
+            "queuedDeliveries": self.queued,
+            "failures": self.failures,
+        }
+
+
+@dataclass(frozen=True)
+class InvitationRecord:
+    expires_at: datetime
+    used_at: datetime | None
+    used_by: str | None
+
+
+async def add_invitation(
+    conn: AsyncConnection, token_hash: str, created_by: str, now: datetime, expires_at: datetime
+) -> None:
+    await conn.execute(
+        insert(invitations).values(
+            token_hash=token_hash, created_by=created_by, created_at=now, expires_at=expires_at
+        )
+    )
+
+
+async def invitation(conn: AsyncConnection, token_hash: str) -> InvitationRecord | None:
+    row = (
+        await conn.execute(select(invitations).where(invitations.c.token_hash == token_hash))
+    ).first()
+    return None if row is None else InvitationRecord(row.expires_at, row.used_at, row.used_by)
+
+
+async def use_invitation(
+    conn: AsyncConnection, token_hash: str, domain: str, now: datetime
+) -> bool:
+    """Mark it used by `domain`; False if someone used it first (single use, even racing)."""
+    done = await conn.execute(
+        update(invitations)
+        .where(invitations.c.token_hash == token_hash, invitations.c.used_at.is_(None))
+        .values(used_at=now, used_by=domain)
+    )
+    return done.rowcount == 1
+
+
+async def save_peer(conn: AsyncConnection, peer: PeerRecord, now: datetime) -> None:
+    """Insert the peer, or refresh what discovery found and its state (a peer peering again)."""
+    values: dict[str, Any] = {
+        "base_url": peer.base_url,
+        "jwks_url": peer.jwks_url,
+        "issuer": peer.issuers[0] if peer.issuers else None,
+        "status": peer.state,
+        "info": {"issuers": list(peer.issuers), "capabilities": list(peer.capabilities)},
+        "updated_at": now,
+        "last_contact_at": peer.last_contact_at,
+        "signed_at": peer.signed_at,
+    }
+    found = await conn.execute(update(peers).where(peers.c.domain == peer.domain).values(values))
+    if found.rowcount == 0:
+        await conn.execute(
+            insert(peers).values(id=uuid.uuid4().hex, domain=peer.domain, created_at=now, **values)
+        )
+
+
+async def find_peer(conn: AsyncConnection, domain: str) -> PeerRecord | None:
+    found = await list_peers(conn, domain)
+    return found[0] if found else None
+
+
+async def list_peers(conn: AsyncConnection, domain: str | None = None) -> list[PeerRecord]:
+    query = select(peers).order_by(peers.c.domain)
+    if domain is not None:
+        query = query.where(peers.c.domain == domain)
+    rows = (await conn.execute(query)).all()
+    queued: dict[str, int] = dict(
+        (
+            await conn.execute(
+                select(outbox.c.origin, func.count())
+                .where(outbox.c.state == "pending")
+                .group_by(outbox.c.origin)
+            )
+        ).all()
+    )
+    failures: dict[str, int] = dict(
+        (await conn.execute(select(destinations.c.origin, destinations.c.failures))).all()
+    )
+    found = []
+    for row in rows:
+        info = row.info or {}
+        record = PeerRecord(
+            row.domain,
+            row.base_url,
+            row.jwks_url or "",
+            tuple(info.get("issuers", ())),
+            tuple(info.get("capabilities", ())),
+            row.status,
+            row.created_at,
+            row.updated_at,
+            row.last_contact_at,
+            row.signed_at,
+        )
+        origin = record.origin
+        found.append(
+            PeerRecord(
+                **{
+                    **record.__dict__,
+                    "queued": int(queued.get(origin, 0)),
+                    "failures": int(failures.get(origin, 0)),
+                }
+            )
+        )
+    return found
+
+
+async def set_state(conn: AsyncConnection, domain: str, state: str, now: datetime) -> bool:
+    done = await conn.execute(
+        update(peers).where(peers.c.domain == domain).values(status=state, updated_at=now)
+    )
+    return done.rowcount == 1
+
+
+async def contacted(conn: AsyncConnection, domain: str, now: datetime, *, signed: bool) -> None:
+    """We heard from the peer (its request, or its answer); a signed request of its own pins
+    it (its unsigned ones are refused after)."""
+    values: dict[str, Any] = {"last_contact_at": now}
+    await conn.execute(update(peers).where(peers.c.domain == domain).values(values))
+    if signed:
+        await conn.execute(
+            update(peers)
+            .where(peers.c.domain == domain, peers.c.signed_at.is_(None))
+            .values(signed_at=now)
+        )
+
+
+async def first_use(
+    conn: AsyncConnection, signature_id: str, until: datetime, now: datetime
+) -> bool:
+    """Record a signature as used until `until`, forgetting those past theirs; False if it
+    was recorded already (the primary key makes this atomic across replicas)."""
+    await conn.execute(delete(replays).where(replays.c.until < now))
+    try:
+        async with conn.begin_nested():
+            await conn.execute(insert(replays).values(signature_id=signature_id, until=until))
+    except IntegrityError:
+        return False
+    return True
