@@ -24,6 +24,11 @@ async def json_body(request: Request) -> dict[str, Any]:
     body = await read_capped(request.stream(), MAX_BODY_BYTES, declared)
     if body is None:
         raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
+    return json_object(body)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be one JSON object; else 400."""
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -29,6 +29,7 @@ from federation.safe_http import SafeHttpClient
 from federation.signing import OcmSignatureAuth
 from registry.core.clock import Clock
 from registry.core.errors import BadRequest
+from registry.core.http import json_object
 from registry.outbox import store as outbox
 from registry.peers import store
 from registry.peers.errors import (
@@ -96,7 +97,7 @@ class Peering:
 
     async def receive_acceptance(self, request: Any, body: bytes) -> dict[str, Any]:
         """zurich's side of `POST /api/v1/peering/accept` (`request`: the Starlette request)."""
-        doc = _json(body)
+        doc = json_object(body)
         domain = _domain(doc.get("domain"))
         text = doc.get("invitation")
         token_hash = None
@@ -197,7 +198,7 @@ class Peering:
         return peer
 
     async def receive_notice(self, request: Any, body: bytes) -> dict[str, Any]:
-        doc = _json(body)
+        doc = json_object(body)
         domain, state = _domain(doc.get("domain")), _string(doc, "state")
         if state != store.REVOKED:
             raise BadRequest(f"unknown notice state {state!r}")
@@ -215,7 +216,7 @@ class Peering:
         return answer
 
     async def receive_ping(self, request: Any, body: bytes) -> dict[str, Any]:
-        domain = _domain(_json(body).get("domain"))
+        domain = _domain(json_object(body).get("domain"))
         peer = await self.guard.check(request, body, domain)
         return {"domain": self.domain, "state": peer.state}
 
@@ -271,16 +272,6 @@ def _record(
         meta.domain, meta.base_url, found.jwks_url, meta.issuers, capabilities, store.ACTIVE, now
     )
     return replace(record, last_contact_at=contact, signed_at=signed)
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise BadRequest("request body must be a JSON object")
-    return doc
 
 
 def _string(doc: dict[str, Any], name: str) -> str:
