@@ -195,6 +195,50 @@ async def test_a_role_that_expires_leaves_the_stream_and_the_feed(tmp_path, idp_
     assert {c["driveId"] for c in page["value"]} == {marker["id"]}
 
 
+async def test_a_role_granted_with_an_expiry_to_a_connected_client_ends_on_its_stream(
+    tmp_path, idp_key_dir
+):
+    """The client listens before it is invited until half past: after that, the stream stops
+    naming the space, as the feed does."""
+    clock = FakeClock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
+    with running_registry(tmp_path / "data", idp_key_dir, clock=clock) as registry:
+        async with registry.client("admin") as admin:
+            project = await create_project(admin, "Until half past")
+            async with events(registry.url, registry.token("einstein")) as stream:
+                until = "2030-01-01T12:30:00Z"
+                await invite(admin, project["id"], "einstein", VIEWER, expirationDateTime=until)
+                assert (await stream.next()).type == "member_added"
+                clock.advance(timedelta(minutes=30))
+                await rename(admin, project["id"], "After half past")
+                marker = await create_project(admin, "Marker")
+                await invite(admin, marker["id"], "einstein", VIEWER)
+                after = await stream.next()
+    assert (after.type, after.data["driveId"]) == ("member_added", marker["id"])
+
+
+async def test_an_expiry_set_on_a_connected_clients_role_ends_it_on_the_stream(
+    tmp_path, idp_key_dir
+):
+    clock = FakeClock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
+    with running_registry(tmp_path / "data", idp_key_dir, clock=clock) as registry:
+        async with registry.client("admin") as admin:
+            project = await create_project(admin, "Open ended")
+            granted = (await invite(admin, project["id"], "einstein", VIEWER)).json()["value"][0]
+            async with events(registry.url, registry.token("einstein")) as stream:
+                changed = await admin.patch(
+                    f"{root(project['id'])}/permissions/{granted['id']}",
+                    json={"expirationDateTime": "2030-01-01T12:30:00Z"},
+                )
+                assert changed.status_code == 200, changed.text
+                assert (await stream.next()).type == "member_changed"
+                clock.advance(timedelta(minutes=30))
+                await rename(admin, project["id"], "After half past")
+                marker = await create_project(admin, "Marker")
+                await invite(admin, marker["id"], "einstein", VIEWER)
+                after = await stream.next()
+    assert (after.type, after.data["driveId"]) == ("member_added", marker["id"])
+
+
 async def test_idle_stream_gets_keepalives_and_a_gone_client_is_forgotten(tmp_path, idp_key_dir):
     with running_registry(tmp_path / "data", idp_key_dir, sse_keepalive_seconds=0.2) as registry:
         hub = registry.app.state.services.hub

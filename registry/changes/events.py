@@ -38,6 +38,12 @@ class ChangeEvent:
             return PrincipalKey(str(self.data["principalType"]), str(self.data["principalId"]))
         return None
 
+    def changed_member(self) -> PrincipalKey | None:
+        """Whose role (or its expiry) this change alters, if anyone's."""
+        if self.kind == "member_changed":
+            return PrincipalKey(str(self.data["principalType"]), str(self.data["principalId"]))
+        return None
+
     @cached_property
     def sse_frame(self) -> bytes:
         """The event as Server-Sent Events send it: encoded once, however many listen."""

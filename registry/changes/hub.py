@@ -119,6 +119,11 @@ class Hub:
                     listener.spaces[event.space_id] = None
                     self._by_space.setdefault(event.space_id, set()).add(listener)
                     targets.add(listener)
+            # A grant may come with an expiry, and a changed member may have a new one: the
+            # listeners of that principal read their spaces, with expiries, again.
+            for key in filter(None, (grantee, event.changed_member())):
+                for listener in self._by_key.get(key, ()):
+                    listener.stale = True
             for listener in targets | losers:
                 listener.push(event)
             for listener in losers:
