@@ -46,6 +46,7 @@ from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
 from registry.spaces.dav_backends import DavBackends, ProviderBackends
+from registry.spaces.members import MemberService
 from registry.spaces.provider_events import ProviderEvents
 from registry.spaces.service import SpaceService
 from storage import ChangeSource, StorageProvider, load_provider
@@ -61,6 +62,7 @@ class Services:
     http: httpx2.AsyncClient
     providers: dict[str, StorageProvider]
     spaces: SpaceService
+    members: MemberService
     dav_backends: DavBackends
     validator: TokenValidator
     authenticator: Authenticator
@@ -164,6 +166,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         http,
         providers,
         spaces,
+        MemberService(spaces, clock=clock),
         ProviderBackends(providers),
         validator,
         authenticator,

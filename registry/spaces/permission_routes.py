@@ -18,7 +18,8 @@ from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
 from registry.core.text import unsafe_character
 from registry.spaces.drive_json import permission
-from registry.spaces.service import UNCHANGED, SpaceService, Unchanged
+from registry.spaces.members import UNCHANGED, MemberService, Unchanged
+from registry.spaces.service import SpaceService
 
 RECIPIENT_TYPE = "@libre.graph.recipient.type"
 
@@ -27,8 +28,15 @@ class PermissionRoutes:
     """Members and role definitions, bound to the space service and the caller's
     authentication; expiries must lie ahead of `clock`."""
 
-    def __init__(self, spaces: SpaceService, authenticate: Authenticate, clock: Clock) -> None:
+    def __init__(
+        self,
+        spaces: SpaceService,
+        members: MemberService,
+        authenticate: Authenticate,
+        clock: Clock,
+    ) -> None:
         self._spaces = spaces
+        self._members = members
         self._authenticate = authenticate
         self._clock = clock
 
@@ -41,7 +49,7 @@ class PermissionRoutes:
         if not isinstance(raw_recipients, list) or not raw_recipients or len(raw_recipients) > 100:
             raise BadRequest("recipients must be a list of 1 to 100 recipients")
         recipients = [_recipient(item) for item in raw_recipients]
-        granted = await self._spaces.invite(
+        granted = await self._members.invite(
             principal, request.path_params["id"], recipients, role, expires
         )
         return JSONResponse({"value": [permission(m, unified_roles=True) for m in granted]})
@@ -66,14 +74,14 @@ class PermissionRoutes:
             expires = _expiry(body["expirationDateTime"], self._clock.now())
         if role is None and isinstance(expires, Unchanged):
             raise BadRequest("nothing to change: give roles or expirationDateTime")
-        member = await self._spaces.update_member(
+        member = await self._members.update_member(
             principal, request.path_params["id"], request.path_params["perm_id"], role, expires
         )
         return JSONResponse(permission(member, unified_roles=True))
 
     async def delete_permission(self, request: Request) -> Response:
         principal = await self._authenticate(request)
-        await self._spaces.remove_member(
+        await self._members.remove_member(
             principal, request.path_params["id"], request.path_params["perm_id"]
         )
         return Response(status_code=204)

@@ -7,14 +7,12 @@ import logging
 import uuid
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.access import roles, rule
 from registry.access.principal import USER, Principal, PrincipalKey
-from registry.auth.user_store import user_id_named
 from registry.changes import log as changes
 from registry.changes.unit_of_work import UnitOfWork
 from registry.core.clock import Clock
@@ -29,7 +27,7 @@ from registry.spaces.validation import (
     validate_name,
     validate_quota,
 )
-from registry.spaces.views import MemberView, SpaceView, group_rows
+from registry.spaces.views import SpaceView, group_rows
 from storage import SpaceStore
 
 logger = logging.getLogger("spacereg.spaces")
@@ -41,13 +39,6 @@ PAGE_SIZE = 100
 SQLITE_LISTINGS_AT_ONCE = 4
 # Creators racing for one alias each take the next free one, past this many lost races 409.
 ALIAS_ATTEMPTS = 20
-
-
-class Unchanged:
-    """Marks a field a caller leaves as it is (where None is a meaningful new value)."""
-
-
-UNCHANGED = Unchanged()
 
 
 class SpaceService:
@@ -99,7 +90,7 @@ class SpaceService:
 
     async def get_visible(self, principal: Principal, space_id: str) -> SpaceView:
         async with self._engine.connect() as conn:
-            return await self._visible(conn, principal, space_id)
+            return await self.visible(conn, principal, space_id)
 
     def role(self, principal: Principal, view: SpaceView) -> str | None:
         """The role the caller holds in the space now (None: none; an admin still sees it)."""
@@ -110,7 +101,7 @@ class SpaceService:
             space_id = await store.personal_space_id(conn, principal.user_id)
             if space_id is None:
                 raise NotFound("you have no personal space")
-            return await self._visible(conn, principal, space_id)
+            return await self.visible(conn, principal, space_id)
 
     async def ensure_personal_space(
         self, conn: AsyncConnection, user_id: str, username: str, display_name: str
@@ -134,7 +125,7 @@ class SpaceService:
             space_id = await self._create(
                 conn, "project", alias, name, description, total, principal.user_id
             )
-            return await self._visible(conn, principal, space_id)
+            return await self.visible(conn, principal, space_id)
 
     async def _create(
         self,
@@ -170,7 +161,7 @@ class SpaceService:
             await store.add_member(
                 conn,
                 {
-                    "id": _permission_id(),
+                    "id": store.new_member_id(),
                     "space_id": space_id,
                     "principal_type": USER,
                     "principal_id": creator,
@@ -194,7 +185,7 @@ class SpaceService:
         self, principal: Principal, space_id: str, patch: Mapping[str, Any], restore: bool
     ) -> SpaceView:
         async with self.transaction() as conn:
-            view = await self._managed(conn, principal, space_id)
+            view = await self.managed(conn, principal, space_id)
             values: dict[str, Any] = {}
             if "name" in patch:
                 values["name"] = validate_name(patch["name"])
@@ -224,11 +215,11 @@ class SpaceService:
             ):
                 if key in values:
                     await changes.append(conn, space_id, kind, {key: values[key]}, now)
-            return await self._visible(conn, principal, space_id)
+            return await self.visible(conn, principal, space_id)
 
     async def disable(self, principal: Principal, space_id: str) -> None:
         async with self.transaction() as conn:
-            view = await self._managed(conn, principal, space_id)
+            view = await self.managed(conn, principal, space_id)
             if view.space.drive_type == "personal" and not principal.is_admin:
                 raise Forbidden("only administrators may disable a personal space")
             if view.space.status == "disabled":
@@ -238,7 +229,7 @@ class SpaceService:
 
     async def purge(self, principal: Principal, space_id: str) -> None:
         async with self.transaction() as conn:
-            view = await self._managed(conn, principal, space_id)
+            view = await self.managed(conn, principal, space_id)
             if view.space.status != "disabled":
                 raise Conflict(
                     "only a disabled space can be purged; disable it first", code="conflict"
@@ -250,103 +241,10 @@ class SpaceService:
         if provider is not None:
             await _forget(provider, space_id)
 
-    async def invite(
-        self,
-        principal: Principal,
-        space_id: str,
-        recipients: list[tuple[str, str]],
-        role: str,
-        expires_at: datetime | None,
-    ) -> list[MemberView]:
-        """Grant `role` to each (type, group name or user id or username); returns the new
-        members. Only managers get as far as the lookup that tells whether a user exists."""
-        async with self.transaction() as conn:
-            view = await self._managed(conn, principal, space_id)
-            held = {(m.principal_type, m.principal_id) for m in view.members}
-            granted: set[str] = set()
-            for principal_type, name in recipients:
-                principal_id = name if principal_type != USER else await user_id_named(conn, name)
-                if principal_id is None:
-                    raise BadRequest(f"unknown user {name!r}")
-                if (principal_type, principal_id) in held:
-                    raise Conflict(f"{principal_type} {principal_id} is already a member")
-                member_id = _permission_id()
-                await store.add_member(
-                    conn,
-                    {
-                        "id": member_id,
-                        "space_id": space_id,
-                        "principal_type": principal_type,
-                        "principal_id": principal_id,
-                        "role": role,
-                        "expires_at": expires_at,
-                    },
-                    self._clock.now(),
-                )
-                await changes.append(
-                    conn,
-                    space_id,
-                    "member_added",
-                    {"principalType": principal_type, "principalId": principal_id, "role": role},
-                    self._clock.now(),
-                )
-                held.add((principal_type, principal_id))
-                granted.add(member_id)
-            view = await self._visible(conn, principal, space_id)
-            return [m for m in view.members if m.id in granted]
-
-    async def update_member(
-        self,
-        principal: Principal,
-        space_id: str,
-        member_id: str,
-        role: str | None,
-        expires_at: datetime | Unchanged | None,
-    ) -> MemberView:
-        """Change a member's role or expiry; returns the member as it now is."""
-        async with self.transaction() as conn:
-            view, member = await self._managed_member(conn, principal, space_id, member_id)
-            values: dict[str, Any] = {}
-            if role is not None and role != member.role:
-                _keep_a_manager(view, member, "demoted")
-                values["role"] = role
-            if not isinstance(expires_at, Unchanged):
-                values["expires_at"] = expires_at
-            if not values:
-                return member
-            await store.update_member(conn, member_id, values)
-            await changes.append(
-                conn,
-                space_id,
-                "member_changed",
-                {
-                    "principalType": member.principal_type,
-                    "principalId": member.principal_id,
-                    "role": values.get("role", member.role),
-                },
-                self._clock.now(),
-            )
-            changed = (await self._visible(conn, principal, space_id)).member(member_id)
-            assert changed is not None  # updated above, in this transaction
-            return changed
-
-    async def remove_member(self, principal: Principal, space_id: str, member_id: str) -> None:
-        async with self.transaction() as conn:
-            view, member = await self._managed_member(conn, principal, space_id, member_id)
-            _keep_a_manager(view, member, "removed")
-            await store.delete_member(conn, member_id)
-            await changes.append(
-                conn,
-                space_id,
-                "member_removed",
-                {"principalType": member.principal_type, "principalId": member.principal_id},
-                self._clock.now(),
-                lost=[PrincipalKey(member.principal_type, member.principal_id)],
-            )
-
-    async def _visible(
+    async def visible(
         self, conn: AsyncConnection, principal: Principal, space_id: str, for_update: bool = False
     ) -> SpaceView:
+        """The space if the caller sees it, read in the caller's transaction; else 404."""
         if not is_identifier(space_id):
             raise NotFound(f"no space {space_id!r}")
         rows = await store.get_with_members(conn, space_id, for_update=for_update)
@@ -355,37 +253,19 @@ class SpaceService:
             raise NotFound(f"no space {space_id}")
         return views[0]
 
-    async def _managed(
+    async def managed(
         self, conn: AsyncConnection, principal: Principal, space_id: str
     ) -> SpaceView:
         """A space the caller may manage, locked until the transaction ends."""
-        view = await self._visible(conn, principal, space_id, for_update=True)
+        view = await self.visible(conn, principal, space_id, for_update=True)
         if rule.manages(principal, view.members, self._clock.now()):
             return view
         raise Forbidden("only managers of this space may do that")
-
-    async def _managed_member(
-        self, conn: AsyncConnection, principal: Principal, space_id: str, member_id: str
-    ) -> tuple[SpaceView, MemberView]:
-        view = await self._managed(conn, principal, space_id)
-        member = view.member(member_id)
-        if member is None:
-            raise NotFound(f"no permission {member_id} on this space")
-        return view, member
 
     def _provider(self, drive_type: str) -> SpaceStore:
         """The provider configured for this type of space, else the first one."""
         name = self._provider_for_type.get(drive_type)
         return self._providers[name] if name else self._default_provider
-
-
-def _keep_a_manager(view: SpaceView, member: MemberView, verb: str) -> None:
-    if member.role == roles.MANAGER and sum(m.role == roles.MANAGER for m in view.members) < 2:
-        raise Conflict(f"the last manager cannot be {verb}", code="conflict")
-
-
-def _permission_id() -> str:
-    return uuid.uuid4().hex
 
 
 async def _forget(provider: SpaceStore, space_id: str) -> None:

@@ -6,6 +6,7 @@ with the spaces the user can see, not with all spaces.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -211,3 +212,7 @@ async def update_member(conn: AsyncConnection, member_id: str, values: dict[str,
 
 async def delete_member(conn: AsyncConnection, member_id: str) -> None:
     await conn.execute(delete(members).where(members.c.id == member_id))
+
+
+def new_member_id() -> str:
+    return uuid.uuid4().hex
