@@ -5,7 +5,7 @@ Starlette would route each method separately and name only one route's methods i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -14,7 +14,11 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# The order `Allow` names methods in (WebDAV's after HTTP's).
+METHOD_ORDER = (
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+    "PROPFIND", "PROPPATCH", "MKCOL", "MOVE", "COPY", "LOCK", "UNLOCK",
+)  # fmt: skip
 
 
 class Resource(Route):
@@ -25,7 +29,7 @@ class Resource(Route):
         if "GET" in self.handlers:
             self.handlers["HEAD"] = self.handlers["GET"]
         allowed = {*self.handlers, "OPTIONS"}
-        self.allow = ", ".join(sorted(allowed, key=_rank))
+        self.allow = allow_header(allowed)
         super().__init__(path, self._dispatch, methods=allowed)
 
     async def _dispatch(self, request: Request) -> Response:
@@ -41,6 +45,11 @@ class Resource(Route):
                 headers={"Allow": self.allow},
             )
         await self.app(scope, receive, send)
+
+
+def allow_header(methods: Iterable[str]) -> str:
+    """The value of an `Allow` header naming `methods`, in one order everywhere."""
+    return ", ".join(sorted(methods, key=_rank))
 
 
 def _rank(method: str) -> tuple[int, str]:

@@ -30,6 +30,7 @@ from registry.core.errors import (
     UriTooLong,
 )
 from registry.core.http import whole_number
+from registry.core.routing import allow_header
 from registry.spaces.dav_backends import DavBackends, SpaceSizes
 from registry.spaces.service import SpaceService
 from storage import PathNotFound, StorageError
@@ -38,7 +39,7 @@ from storage.dav_paths import BadPath, PathTooLong, check_request
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
 DAV_METHODS = READ_METHODS | WRITE_METHODS
-_ORDER = ("OPTIONS", "GET", "HEAD", "PROPFIND", "PUT", "MKCOL", "DELETE", "MOVE", "COPY")
+ALLOW_ALL, ALLOW_READS = allow_header(DAV_METHODS), allow_header(READ_METHODS)
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024
 
 
@@ -58,7 +59,7 @@ class DavGateway:
         method = request.method
         if method not in DAV_METHODS:
             raise HTTPException(
-                405, f"WebDAV method {method} is not supported", {"Allow": _allow(DAV_METHODS)}
+                405, f"WebDAV method {method} is not supported", {"Allow": ALLOW_ALL}
             )
         try:
             check_request(scope)
@@ -87,7 +88,7 @@ class DavGateway:
             raise NotSupported("the storage holding this space offers no WebDAV")
         if method == "OPTIONS":  # what the caller may do in the space, not on one resource
             writes = roles.at_least(role, roles.EDITOR)
-            send = _allowing(send, DAV_METHODS if writes else READ_METHODS)
+            send = _allowing(send, ALLOW_ALL if writes else ALLOW_READS)
         spool = None
         if method == "PUT":
             spool, scope, receive = await _within_quota(
@@ -100,17 +101,13 @@ class DavGateway:
                 spool.close()
 
 
-def _allow(methods: frozenset[str]) -> str:
-    return ", ".join(sorted(methods, key=lambda m: (_ORDER.index(m) if m in _ORDER else 9, m)))
-
-
-def _allowing(send: Send, methods: frozenset[str]) -> Send:
-    """`send` with the response's `Allow` replaced by `methods`."""
+def _allowing(send: Send, allow: str) -> Send:
+    """`send` with the response's `Allow` replaced by `allow`."""
 
     async def with_allow(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
-            message = {**message, "headers": [*headers, (b"allow", _allow(methods).encode())]}
+            message = {**message, "headers": [*headers, (b"allow", allow.encode())]}
         await send(message)
 
     return with_allow
