@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.access import rule
@@ -235,6 +235,29 @@ async def give_up(conn: AsyncConnection, ids: list[int], reason: str, now: datet
         .where(outbox.c.id.in_(ids))
         .values(state="failed", last_error=reason, done_at=now, claimed_until=None)
     )
+
+
+async def backlog(conn: AsyncConnection, origins: Collection[str]) -> dict[str, tuple[int, int]]:
+    """(deliveries pending, failures in a row) of each of `origins`."""
+    queued: dict[str, int] = dict(
+        (
+            await conn.execute(
+                select(outbox.c.origin, func.count())
+                .where(outbox.c.state == "pending", outbox.c.origin.in_(origins))
+                .group_by(outbox.c.origin)
+            )
+        ).all()
+    )
+    failures: dict[str, int] = dict(
+        (
+            await conn.execute(
+                select(destinations.c.origin, destinations.c.failures).where(
+                    destinations.c.origin.in_(origins)
+                )
+            )
+        ).all()
+    )
+    return {o: (int(queued.get(o, 0)), int(failures.get(o, 0))) for o in origins}
 
 
 async def prune(conn: AsyncConnection, older_than: datetime) -> int:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from federation.addresses import format_host, parse_host
 from federation.discovery import DiscoveredPeer, Discovery
@@ -152,7 +153,7 @@ class Peering:
         record = _record(found, now, contact=now, signed=signed)
         async with self._transaction() as conn:
             await store.save_peer(conn, record, now)
-            saved = await store.find_peer(conn, found.metadata.domain)
+            saved = await _shown(conn, found.metadata.domain)
         logger.info("peered with %s (accepted its invitation)", domain)
         assert saved is not None
         return saved
@@ -165,7 +166,7 @@ class Peering:
 
     async def get(self, domain: str) -> store.PeerRecord:
         async with self._transaction() as conn:
-            found = await store.find_peer(conn, domain.lower())
+            found = await _shown(conn, domain.lower())
         if found is None:
             raise PeerUnknown(f"no peer {domain}")
         return found
@@ -191,7 +192,7 @@ class Peering:
             assert peer is not None
             url = peer.base_url + NOTICE_PATH
             await outbox.queue_peer(conn, uuid.uuid4().hex, url, notice, now)
-            peer = await store.find_peer(conn, domain.lower())
+            peer = await _shown(conn, domain.lower())
         self._wake()
         logger.info("revoked the peering with %s; notice queued", domain)
         assert peer is not None
@@ -225,7 +226,7 @@ class Peering:
         async with self._transaction() as conn:
             if not await store.set_state(conn, domain.lower(), state, now):
                 raise PeerUnknown(f"no peer {domain}")
-            found = await store.find_peer(conn, domain.lower())
+            found = await _shown(conn, domain.lower())
         assert found is not None
         return found
 
@@ -289,3 +290,9 @@ def _domain(value: Any) -> str:
         return format_host(*parse_host(value.strip()))
     except InvalidAddress as exc:
         raise BadRequest(f"'domain': {exc}") from exc
+
+
+async def _shown(conn: AsyncConnection, domain: str) -> store.PeerRecord | None:
+    """The peer as an administrator sees it: with its delivery backlog."""
+    found = await store.list_peers(conn, domain)
+    return found[0] if found else None

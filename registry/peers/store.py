@@ -4,29 +4,25 @@ Each function takes the connection of its caller's transaction and `now` from it
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.core.models import (
-    Destination,
-    OutboxEntry,
     Peer,
     PeerInvitation,
     SignatureReplay,
     table,
 )
+from registry.outbox import store as outbox
 
 peers = table(Peer)
 invitations = table(PeerInvitation)
 replays = table(SignatureReplay)
-outbox = table(OutboxEntry)
-destinations = table(Destination)
 
 PENDING, ACTIVE, SUSPENDED, REVOKED = "pending", "active", "suspended", "revoked"
 STATES = (PENDING, ACTIVE, SUSPENDED, REVOKED)
@@ -49,8 +45,7 @@ class PeerRecord:
 
     @property
     def origin(self) -> str:
-        parts = urlsplit(self.base_url)
-        return f"{parts.scheme}://{parts.netloc}"
+        return outbox.origin_of(self.base_url)
 
     def to_json(self) -> dict[str, Any]:
         def when(moment: datetime | None) -> str | None:
@@ -127,53 +122,38 @@ async def save_peer(conn: AsyncConnection, peer: PeerRecord, now: datetime) -> N
 
 
 async def find_peer(conn: AsyncConnection, domain: str) -> PeerRecord | None:
-    found = await list_peers(conn, domain)
-    return found[0] if found else None
+    """The peer as recorded (without its delivery backlog: the guard asks on every request)."""
+    row = (await conn.execute(select(peers).where(peers.c.domain == domain))).first()
+    return None if row is None else _record(row)
 
 
 async def list_peers(conn: AsyncConnection, domain: str | None = None) -> list[PeerRecord]:
+    """Peers (or the one of `domain`) with their deliveries queued and failures in a row."""
     query = select(peers).order_by(peers.c.domain)
     if domain is not None:
         query = query.where(peers.c.domain == domain)
-    rows = (await conn.execute(query)).all()
-    queued: dict[str, int] = dict(
-        (
-            await conn.execute(
-                select(outbox.c.origin, func.count())
-                .where(outbox.c.state == "pending")
-                .group_by(outbox.c.origin)
-            )
-        ).all()
+    records = [_record(row) for row in (await conn.execute(query)).all()]
+    backlog = await outbox.backlog(conn, {record.origin for record in records})
+    return [
+        replace(record, queued=backlog[record.origin][0], failures=backlog[record.origin][1])
+        for record in records
+    ]
+
+
+def _record(row: Any) -> PeerRecord:
+    info = row.info or {}
+    return PeerRecord(
+        row.domain,
+        row.base_url,
+        row.jwks_url or "",
+        tuple(info.get("issuers", ())),
+        tuple(info.get("capabilities", ())),
+        row.status,
+        row.created_at,
+        row.updated_at,
+        row.last_contact_at,
+        row.signed_at,
     )
-    failures: dict[str, int] = dict(
-        (await conn.execute(select(destinations.c.origin, destinations.c.failures))).all()
-    )
-    found = []
-    for row in rows:
-        info = row.info or {}
-        record = PeerRecord(
-            row.domain,
-            row.base_url,
-            row.jwks_url or "",
-            tuple(info.get("issuers", ())),
-            tuple(info.get("capabilities", ())),
-            row.status,
-            row.created_at,
-            row.updated_at,
-            row.last_contact_at,
-            row.signed_at,
-        )
-        origin = record.origin
-        found.append(
-            PeerRecord(
-                **{
-                    **record.__dict__,
-                    "queued": int(queued.get(origin, 0)),
-                    "failures": int(failures.get(origin, 0)),
-                }
-            )
-        )
-    return found
 
 
 async def set_state(conn: AsyncConnection, domain: str, state: str, now: datetime) -> bool:
