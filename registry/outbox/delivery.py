@@ -80,10 +80,12 @@ class DeliveryWorker:
             claimed = await outbox.claim(
                 conn, self._clock.now(), CLAIM_LEASE, CLAIM_BATCH, self._senders.keys()
             )
+            by_kind: dict[str, list[Delivery]] = {}
+            for delivery in claimed:
+                by_kind.setdefault(delivery.kind, []).append(delivery)
             sends = {
-                kind: await sender.prepare(conn, [d for d in claimed if d.kind == kind])
-                for kind, sender in self._senders.items()
-                if any(d.kind == kind for d in claimed)
+                kind: await self._senders[kind].prepare(conn, batch)
+                for kind, batch in by_kind.items()
             }
         by_origin: dict[str, list[Delivery]] = {}
         for delivery in claimed:

@@ -60,6 +60,8 @@ async def unlogged_paths(
     that no change logged since it came to hold it names. `/`, a cut list of paths, or the
     space's creation name every path. Only the latest LOGGED_AT_ETAG_MAX such changes are
     read: a path named further back is logged again, never lost."""
+    if not paths:  # a reconciliation's report names none: nothing to look up
+        return []
     named: set[str] = set()
     for kind, data in await changes.latest_of_space(
         conn, space_id, ("created", "content"), LOGGED_AT_ETAG_MAX
