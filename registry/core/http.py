@@ -19,12 +19,24 @@ _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also takes '٣
 FLAGS = {"T": True, "F": False}  # LibreGraph's boolean headers (Purge, Restore)
 
 
-async def json_body(request: Request) -> dict[str, Any]:
+async def read_body(request: Request) -> bytes:
+    """The request's body, up to MAX_BODY_BYTES (413 beyond)."""
     declared = request.headers.get("content-length")
     body = await read_capped(request.stream(), MAX_BODY_BYTES, declared)
     if body is None:
         raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
-    return json_object(body)
+    return body
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    return json_object(await read_body(request))
+
+
+def has_body(request: Request) -> bool:
+    """Whether the request declares a body (a length other than 0, or chunks)."""
+    return request.headers.get("content-length", "0") not in {"", "0"} or (
+        "transfer-encoding" in request.headers
+    )
 
 
 def json_object(body: bytes) -> dict[str, Any]:

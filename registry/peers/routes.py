@@ -10,10 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from common.bounded import read_capped
 from registry.access.principal import Authenticate
-from registry.core.errors import BadRequest, Forbidden, PayloadTooLarge
-from registry.core.http import MAX_BODY_BYTES, json_body
+from registry.core.errors import BadRequest, Forbidden
+from registry.core.http import has_body, json_body, read_body
 from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
 from registry.peers.service import ACCEPT_PATH, NOTICE_PATH, PING_PATH, Peering
@@ -47,7 +46,7 @@ class PeerRoutes:
 
     async def invite(self, request: Request) -> Response:
         who = await self._admin(request)
-        body = await json_body(request) if await _has_body(request) else {}
+        body = await json_body(request) if has_body(request) else {}
         expires = body.get("expires", "7d")
         if not isinstance(expires, str):
             raise BadRequest("'expires' is a duration string (like 7d)")
@@ -95,15 +94,15 @@ class PeerRoutes:
         return JSONResponse(await self._peering.ping(request.path_params["domain"]))
 
     async def receive_acceptance(self, request: Request) -> Response:
-        body = await _signed_body(request)
+        body = await read_body(request)
         return JSONResponse(await self._peering.receive_acceptance(request, body))
 
     async def receive_notice(self, request: Request) -> Response:
-        body = await _signed_body(request)
+        body = await read_body(request)
         return JSONResponse(await self._peering.receive_notice(request, body))
 
     async def receive_ping(self, request: Request) -> Response:
-        body = await _signed_body(request)
+        body = await read_body(request)
         return JSONResponse(await self._peering.receive_ping(request, body))
 
     def routes(self) -> list[Route]:
@@ -120,19 +119,3 @@ class PeerRoutes:
             Resource(NOTICE_PATH, {"POST": self.receive_notice}),
             Resource(PING_PATH, {"POST": self.receive_ping}),
         ]
-
-
-async def _has_body(request: Request) -> bool:
-    return request.headers.get("content-length", "0") != "0" or "transfer-encoding" in (
-        request.headers
-    )
-
-
-async def _signed_body(request: Request) -> bytes:
-    """The exact bytes the peer signed (their digest is checked), capped."""
-    body = await read_capped(
-        request.stream(), MAX_BODY_BYTES, request.headers.get("content-length")
-    )
-    if body is None:
-        raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
-    return body

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from registry.access.principal import Authenticate
 from registry.core.errors import BadRequest, NotSupported
-from registry.core.http import flag, json_body, query, whole_number
+from registry.core.http import flag, has_body, json_body, query, whole_number
 from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
 from registry.spaces.drive_json import drive
@@ -73,7 +73,7 @@ class DriveRoutes:
     async def update_drive(self, request: Request) -> Response:
         principal = await self._authenticate(request)
         restore = flag(request, "restore")
-        body = await json_body(request) if not restore or _has_body(request) else {}
+        body = await json_body(request) if not restore or has_body(request) else {}
         view = await self._spaces.update(
             principal, request.path_params["id"], body, restore=restore
         )
@@ -120,12 +120,6 @@ class DriveRoutes:
                 ),
             ]
         return found
-
-
-def _has_body(request: Request) -> bool:
-    return request.headers.get("content-length", "0") not in {"", "0"} or (
-        "transfer-encoding" in request.headers
-    )
 
 
 def _query(request: Request) -> tuple[Filter | None, OrderBy | None, int]:
