@@ -33,12 +33,13 @@ TABLES_0003 = TABLES_0001 | {
     "destinations",
 }
 TABLES_0004 = TABLES_0003 | {"login_failures"}
-TABLES = TABLES_0004 | {"peer_invitations", "signature_replays"}
+TABLES = TABLES_0004 | {"peer_invitations", "signature_replays", "web_sessions"}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
     "changes": {"ix_changes_space_seq": ["space_id", "seq"]},
     "outbox": {"ix_outbox_due": ["state", "next_attempt_at"]},
     "signature_replays": {"ix_signature_replays_until": ["until"]},
+    "web_sessions": {"ix_web_sessions_expires_at": ["expires_at"]},
 }
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
