@@ -57,8 +57,12 @@ class Authenticator:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("a bearer token is required", headers=CHALLENGE)
+        return await self.principal(token.strip())
+
+    async def principal(self, token: str) -> Principal:
+        """The caller an access token names (the web UI's login hands it one it received)."""
         try:
-            claims = await self._validator.validate(token.strip())
+            claims = await self._validator.validate(token)
         except IssuerUnavailable as exc:
             raise Unavailable(f"cannot check the token now: {exc}") from exc
         except TokenError as exc:

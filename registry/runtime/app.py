@@ -27,6 +27,13 @@ from registry.spaces.dav_backends import DAV_MOUNT
 from registry.spaces.dav_gateway import DavGateway
 from registry.spaces.drive_routes import DriveRoutes
 from registry.spaces.permission_routes import PermissionRoutes
+from registry.web.auth import CALLBACK_PATH, WebAuth
+from registry.web.files import Files
+from registry.web.oidc_client import OidcClient
+from registry.web.peer_pages import PeerPages
+from registry.web.routes import WebUi
+from registry.web.sessions import SessionStore
+from registry.web.space_pages import SpacePages
 from storage import HttpChangeSource
 from storage.dav_paths import dav_mount
 
@@ -44,6 +51,25 @@ def provider_callbacks(services: Services) -> list[BaseRoute]:
             # A Route, not a Mount: the callback URL has no trailing slash to redirect to.
             mounted.append(Route(f"/callbacks/providers/{name}", app, methods=["GET", "POST"]))
     return mounted
+
+
+def web_ui(settings: Settings, services: Services) -> WebUi:
+    """The pages, logging in at the first trusted issuer, over the API's own services."""
+    oidc = OidcClient(
+        services.issuer_http,
+        settings.trusted_issuers()[0].url,
+        settings.web_client_id,
+        settings.base_url + CALLBACK_PATH,
+        settings.web_client_secret,
+    )
+    sessions = SessionStore(services.engine, services.clock)
+    auth = WebAuth(sessions, oidc, services.authenticator.principal, settings.base_url)
+    files = Files(services.spaces, services.dav_backends)
+    return WebUi(
+        auth,
+        SpacePages(auth, services.spaces, services.members, files),
+        PeerPages(auth, services.peering, services.discovery),
+    )
 
 
 def create_app(
@@ -70,6 +96,7 @@ def create_app(
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
         *well_known_routes(services.instance, services.users, services.signing_keys),
+        *web_ui(settings, services).routes(),
     ]
     app = Starlette(
         routes=routes,

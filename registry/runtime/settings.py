@@ -110,6 +110,10 @@ class Settings(TopSettings):
     admin_users: tuple[str, ...] = ("admin",)
     admin_role: str = "spacereg-admin"
     roles_claim: str = "roles"
+    # The web UI as a client of the first issuer (an external one registers it; a secret
+    # makes it confidential there). The embedded IdP takes any client id.
+    web_client_id: str = "spacereg-web"
+    web_client_secret: str = ""
     default_project_quota: Bytes = 10 * GIB
     default_personal_quota: Bytes = 5 * GIB
     idp_users: tuple[DemoUser, ...] = ()
@@ -181,6 +185,8 @@ _ENV_KEYS = (
     "audience",
     "admin_role",
     "roles_claim",
+    "web_client_id",
+    "web_client_secret",
     "default_project_quota",
     "default_personal_quota",
     "tls_certfile",

@@ -13,6 +13,7 @@ from importlib.metadata import version
 
 import httpx2
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
 from common.supervisor import Supervisor
 from federation.config import DiscoveryConfig
@@ -60,6 +61,7 @@ class Services:
     clock: Clock
     engine: AsyncEngine
     http: httpx2.AsyncClient
+    issuer_http: httpx2.AsyncClient  # reaches the home issuer (the embedded IdP in process)
     providers: dict[str, StorageProvider]
     spaces: SpaceService
     members: MemberService
@@ -109,6 +111,10 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         timeout=10, follow_redirects=False, verify=_tls_context(settings.federation.ca_file)
     )
     idp = load_idp(settings, engine, clock) if settings.embedded_idp else None
+    issuer_http = http
+    if idp is not None:  # its own URL may not resolve from here (a name only clients know)
+        transport = httpx2.ASGITransport(Starlette(routes=idp.routes()))
+        issuer_http = httpx2.AsyncClient(transport=transport, timeout=10)
     issuers = [
         TrustedIssuer(
             issuer.url,
@@ -164,6 +170,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         clock,
         engine,
         http,
+        issuer_http,
         providers,
         spaces,
         MemberService(spaces, clock=clock),
@@ -257,6 +264,7 @@ async def running(services: Services) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         stack.push_async_callback(services.engine.dispose)
         stack.push_async_callback(services.http.aclose)
+        stack.push_async_callback(services.issuer_http.aclose)
         stack.push_async_callback(services.outbound.aclose)
         stack.push_async_callback(services.discovery.aclose)
         for provider in services.providers.values():

@@ -61,7 +61,7 @@ def drive(view: SpaceView, base_url: str, unified_roles: bool = True) -> dict[st
         "lastModifiedDateTime": timestamp(space.updated_at),
         "quota": quota(space.quota_total, space.quota_used),
         "root": root,
-        "webUrl": f"{base_url}/#/spaces/{space_id}",
+        "webUrl": f"{base_url}/s/{space_id}/",
         "availability": space.availability,
     }
     image, readme = space.image, space.readme

@@ -1,0 +1,112 @@
+"""Browser sessions, kept in the database so that every replica knows them. The cookie holds
+a random token; only its SHA-256 is stored. A session starts anonymous, holding the login in
+flight (state, PKCE verifier, where to go next), and is replaced by a new one at login, so a
+token seen before login is worth nothing after."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from registry.access.principal import Principal
+from registry.core.clock import Clock
+from registry.core.models import WebSession, table
+
+SESSION_TTL = timedelta(hours=8)  # a login lasts a working day
+LOGIN_TTL = timedelta(minutes=10)  # to finish the sign-in form at the IdP
+_SESSIONS = table(WebSession)
+
+
+@dataclass(frozen=True)
+class Session:
+    token_hash: str
+    csrf_token: str
+    principal: Principal | None
+    login_state: str | None = None
+    code_verifier: str | None = None
+    next_path: str | None = None
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SessionStore:
+    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    async def begin_login(self, next_path: str) -> tuple[str, Session]:
+        """A new anonymous session holding a login in flight; returns its cookie token."""
+        state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(64)
+        now = self._clock.now()
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(_SESSIONS).where(_SESSIONS.c.expires_at < now))
+        return await self._insert(
+            LOGIN_TTL, login_state=state, code_verifier=verifier, next_path=next_path
+        )
+
+    async def log_in(self, pending: Session, principal: Principal) -> tuple[str, Session]:
+        """Replace the anonymous session by one acting for `principal`."""
+        await self.end(pending.token_hash)
+        return await self._insert(
+            SESSION_TTL,
+            user_id=principal.user_id,
+            username=principal.username,
+            display_name=principal.display_name,
+            groups=list(principal.groups),
+            is_admin=principal.is_admin,
+        )
+
+    async def find(self, token: str) -> Session | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(_SESSIONS).where(
+                        _SESSIONS.c.token_hash == digest(token),
+                        _SESSIONS.c.expires_at > self._clock.now(),
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        principal = None
+        if row.user_id is not None:
+            principal = Principal(
+                row.user_id, row.username, row.display_name, tuple(row.groups), row.is_admin
+            )
+        return Session(
+            row.token_hash,
+            row.csrf_token,
+            principal,
+            row.login_state,
+            row.code_verifier,
+            row.next_path,
+        )
+
+    async def end(self, token_hash: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(_SESSIONS).where(_SESSIONS.c.token_hash == token_hash))
+
+    async def _insert(self, ttl: timedelta, **values: Any) -> tuple[str, Session]:
+        token, now = secrets.token_urlsafe(32), self._clock.now()
+        row = {
+            "token_hash": digest(token),
+            "csrf_token": secrets.token_urlsafe(32),
+            "groups": [],
+            "is_admin": False,
+            "created_at": now,
+            "expires_at": now + ttl,
+            **values,
+        }
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(_SESSIONS).values(row))
+        session = await self.find(token)
+        assert session is not None
+        return token, session
