@@ -25,6 +25,7 @@ from registry.web.render import error_page
 _PRINCIPAL = "spacereg.web_principal"
 _DAV = "{DAV:}"
 LISTING_MAX_BYTES = 16 * 1024 * 1024
+_NOT_PASSED = {b"host", b"cookie", b"authorization", b"x-csrf-token"}
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,10 @@ def _scope(
         "raw_path": raw.encode(),
         "root_path": DAV_MOUNT,
         "query_string": b"",
-        "headers": [(k, v) for k, v in headers if k.lower() not in {b"cookie", b"authorization"}],
+        "headers": [
+            (b"host", b"localhost"),  # WsgiDAV wants one; ours are left out
+            *((k, v) for k, v in headers if k.lower() not in _NOT_PASSED),
+        ],
         _PRINCIPAL: principal,
     }
 
