@@ -20,6 +20,7 @@ from registry.runtime.app import create_app
 from registry.runtime.db import create_engine
 from registry.runtime.migrate import upgrade
 from registry.runtime.settings import Settings, load_settings
+from tests.browser import browser_context, chromium, pytest_runtest_makereport  # noqa: F401
 from tests.postgres import PostgresCluster, start_for_tests
 from tests.processes import install_idp_key
 from tests.schema import check_response
