@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +32,7 @@ from registry.web.auth import CALLBACK_PATH, WebAuth
 from registry.web.files import Files
 from registry.web.oidc_client import OidcClient
 from registry.web.peer_pages import PeerPages
+from registry.web.render import pages_for_browsers
 from registry.web.routes import WebUi
 from registry.web.sessions import SessionStore
 from registry.web.space_pages import SpacePages
@@ -98,13 +100,15 @@ def create_app(
         *well_known_routes(services.instance, services.users, services.signing_keys),
         *web_ui(settings, services).routes(),
     ]
+    handlers = exception_handlers(services.clock)
+    handlers[HTTPException] = pages_for_browsers(handlers[HTTPException])
     app = Starlette(
         routes=routes,
         middleware=[
             Middleware(RequestContext),
             Middleware(ServerErrors, handler=internal_error(services.clock)),
         ],
-        exception_handlers=exception_handlers(services.clock),
+        exception_handlers=handlers,
         lifespan=lifespan,
     )
     app.state.services = services

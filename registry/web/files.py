@@ -181,7 +181,14 @@ def _entries(body: bytes, space_id: str, folder: str) -> list[Entry]:
                 path,
                 is_folder,
                 int(size) if size and size.isdigit() and not is_folder else None,
-                parsedate_to_datetime(modified) if modified else None,
+                _moment(modified),
             )
         )
     return found
+
+
+def _moment(text: str | None) -> datetime | None:
+    try:
+        return parsedate_to_datetime(text) if text else None
+    except (TypeError, ValueError):  # a back end's odd date is shown as none
+        return None

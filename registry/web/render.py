@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from registry.core.errors import ApiError
+from registry.core.errors import ApiError, Handler
 
 # No inline script or style: the pages' JavaScript and CSS are files under /static.
 SECURITY_HEADERS = {
@@ -96,3 +96,16 @@ def page(handler: Page) -> Page:
             return error_page(request, exc.status_code, str(exc.detail), exc.headers)
 
     return endpoint
+
+
+def pages_for_browsers(handler: Handler) -> Handler:
+    """`handler` of HTTPException, but a browser asking for an address nothing serves gets a
+    page; API clients, which do not ask for HTML, still get the JSON error."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        wants_page = "text/html" in request.headers.get("accept", "")
+        if isinstance(exc, HTTPException) and exc.status_code == 404 and wants_page:
+            return error_page(request, 404, "There is no page at this address.")
+        return await handler(request, exc)
+
+    return handle

@@ -98,6 +98,8 @@ class SpacePages:
     async def rename(self, request: Request) -> Response:
         _session, principal, form = await self._auth.form(request)
         space_id, path = request.path_params["space_id"], clean_path(str(form.get("path", "")))
+        if path == "/":
+            raise BadRequest("the space's root folder has the space's name; rename the space")
         folder = clean_path(path.rsplit("/", 1)[0])
         target = child(folder, str(form.get("name", "")))
         await self._files.move(principal, space_id, path, target)

@@ -176,3 +176,44 @@ async def test_static_files_are_the_pages_own(browser: Browser) -> None:
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert (await browser.client.get("/static/app.js")).status_code == 200
     assert (await browser.client.get("/static/base.html")).status_code == 404
+
+
+async def test_a_browser_at_an_address_nothing_serves_gets_a_page(registry: Registry) -> None:
+    async with httpx2.AsyncClient(base_url=registry.url) as client:
+        page = await client.get("/no/such/page", headers={"Accept": "text/html,*/*;q=0.8"})
+        api = await client.get("/no/such/page")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "There is no page at this address." in page.text
+    assert page.headers["x-request-id"] in page.text
+    assert api.status_code == 404 and api.json()["error"]["code"] == "itemNotFound"
+
+
+async def test_bad_input_gets_a_page_that_says_what_is_wrong(
+    browser: Browser, registry: Registry
+) -> None:
+    await browser.log_in("admin")
+    async with registry.client("admin") as admin:
+        small = {"name": "Small", "quota": {"total": 10}}
+        drive = (await admin.post("/graph/v1.0/drives", json=small)).json()
+    space, files = f"/spaces/{drive['id']}", f"/spaces/{drive['id']}/files"
+    token = await browser.csrf()
+
+    too_big = await browser.client.put(
+        f"{files}/big.bin", content=b"x" * 20, headers={"X-CSRF-Token": token}
+    )
+    assert too_big.status_code == 507 and "quota" in too_big.text
+    for action, form in (
+        ("rename", {"path": "", "name": "x"}),
+        ("rename", {"path": "/missing", "name": "a/b"}),
+        ("folders", {"path": "/", "name": ".."}),
+        ("folders", {"path": "/", "name": "bad\x01name"}),
+        ("delete", {"path": "/"}),
+    ):
+        refused = await browser.client.post(f"{space}/{action}", data={"csrf": token, **form})
+        assert refused.status_code == 400, (action, form, refused.text)
+        assert refused.headers["content-type"].startswith("text/html")
+    missing = await browser.client.post(f"{space}/delete", data={"csrf": token, "path": "/missing"})
+    assert missing.status_code == 404
+    long_name = await browser.client.post("/spaces", data={"csrf": token, "name": "n" * 300})
+    assert long_name.status_code == 400
+    assert (await browser.client.get(space, params={"path": "/nowhere"})).status_code == 404
