@@ -36,7 +36,7 @@ async def test_first_request_creates_the_personal_space(registry, einstein):
     assert drive["driveAlias"] == "personal/einstein"
     assert drive["name"] == "Albert Einstein"
     assert drive["root"]["webDavUrl"] == f"{registry.url}/dav/spaces/{drive['id']}"
-    assert drive["webUrl"] == f"{registry.url}/#/spaces/{drive['id']}"
+    assert drive["webUrl"] == f"{registry.url}/s/{drive['id']}/"  # the share link
     assert drive["quota"] == {
         "total": registry.settings.default_personal_quota,
         "used": 0,
