@@ -20,8 +20,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
-    " https: http:; base-uri 'none'; object-src 'none'",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self';"
+    " base-uri 'none'; object-src 'none'",
 }
 TITLES = {
     400: "That request could not be understood",

@@ -7,6 +7,7 @@ import re
 
 import httpx2
 
+from registry.spaces.provider_store import mark_availability
 from tests.conftest import Registry
 from tests.web.conftest import Browser
 
@@ -217,3 +218,16 @@ async def test_bad_input_gets_a_page_that_says_what_is_wrong(
     long_name = await browser.client.post("/spaces", data={"csrf": token, "name": "n" * 300})
     assert long_name.status_code == 400
     assert (await browser.client.get(space, params={"path": "/nowhere"})).status_code == 404
+
+
+async def test_a_space_whose_storage_cannot_be_reached_says_so(
+    browser: Browser, registry: Registry
+) -> None:
+    await browser.log_in("einstein")
+    assert "cannot be reached" not in (await browser.client.get("/")).text
+    async with registry.app.state.services.engine.begin() as conn:
+        await mark_availability(conn, "local", "unavailable")
+
+    page = (await browser.client.get("/")).text
+
+    assert "its storage cannot be reached now" in page
