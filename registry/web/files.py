@@ -10,13 +10,20 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, urlsplit
 
-from defusedxml import ElementTree
+from defusedxml import DefusedXmlException, ElementTree
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from registry.access.principal import Principal
-from registry.core.errors import ApiError, BadRequest, Conflict, NotFound
+from registry.core.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+)
 from registry.spaces.dav_backends import DAV_MOUNT, DavBackends
 from registry.spaces.dav_gateway import DavGateway
 from registry.spaces.service import SpaceService
@@ -63,9 +70,7 @@ class Files:
 
     async def listing(self, principal: Principal, space_id: str, folder: str) -> list[Entry]:
         status, body = await self._call(principal, "PROPFIND", space_id, folder, {"depth": "1"})
-        if status != 207:
-            raise NotFound(f"no folder {folder} in this space")
-        return sorted(_entries(body, space_id, folder), key=lambda e: (not e.folder, e.name))
+        return listing(status, body, space_id, folder)
 
     async def make_folder(self, principal: Principal, space_id: str, path: str) -> None:
         status, _ = await self._call(principal, "MKCOL", space_id, path)
@@ -113,7 +118,7 @@ class Files:
 
 
 class _Relay(Response):
-    """Runs the gateway as this response; its refusals become the page wrapper's errors."""
+    """Runs the gateway as this response; its refusals become error pages."""
 
     def __init__(self, gateway: DavGateway, scope: Scope, receive: Receive) -> None:
         super().__init__()
@@ -159,6 +164,20 @@ def _expect(status: int, path: str) -> None:
         raise NotFound(f"{path} is not there")
     if not 200 <= status < 300:
         raise BadRequest(f"the storage refused this ({status})")
+
+
+def listing(status: int, body: bytes, space_id: str, folder: str) -> list[Entry]:
+    """The entries of `folder` from the gateway's answer to PROPFIND (Depth 1), folders
+    first; an answer that is not a readable listing is the error a page shows."""
+    if status != 207:
+        raise NotFound(f"no folder {folder} in this space")
+    if len(body) >= LISTING_MAX_BYTES:
+        raise PayloadTooLarge("this folder holds too many entries to show on a page")
+    try:
+        entries = _entries(body, space_id, folder)
+    except (ElementTree.ParseError, DefusedXmlException) as exc:
+        raise Unavailable("the storage answered with a listing that cannot be read") from exc
+    return sorted(entries, key=lambda e: (not e.folder, e.name))
 
 
 def _entries(body: bytes, space_id: str, folder: str) -> list[Entry]:
