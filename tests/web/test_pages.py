@@ -79,7 +79,9 @@ async def test_files_upload_download_folder_rename_delete(browser: Browser) -> N
     assert root.status_code == 400
 
 
-async def test_managers_add_a_local_user_with_a_role(browser: Browser, registry: Registry) -> None:
+async def test_managers_add_a_local_user_or_group_with_a_role(
+    browser: Browser, registry: Registry
+) -> None:
     await browser.log_in("admin")
     space, token = await project(browser, "Members")
 
@@ -88,8 +90,14 @@ async def test_managers_add_a_local_user_with_a_role(browser: Browser, registry:
         data={"csrf": token, "recipient": "einstein", "kind": "user", "role": "viewer"},
     )
     assert added.status_code == 303
+    group = await browser.client.post(
+        f"{space}/members",
+        data={"csrf": token, "recipient": "physics-lovers", "kind": "group", "role": "editor"},
+    )
+    assert group.status_code == 303
     page = (await browser.client.get(space)).text
     assert "<td>Albert Einstein</td><td>user</td><td>viewer</td>" in page
+    assert "<td>physics-lovers</td><td>group</td><td>editor</td>" in page
 
     for data, message in (
         ({"recipient": "nobody", "role": "viewer"}, "unknown user"),
@@ -103,8 +111,8 @@ async def test_managers_add_a_local_user_with_a_role(browser: Browser, registry:
         viewer = Browser(client)
         await viewer.log_in("einstein")
         page = (await client.get(space)).text
-        assert "Relativity" not in page and "Share with" not in page  # viewers do not manage
-        assert "Create folder" not in page
+        # einstein is a viewer, and an editor through his group: he writes, he does not manage
+        assert "Share with" not in page and "Create folder" in page
         refused = await client.post(
             f"{space}/members",
             data={"csrf": await viewer.csrf(), "recipient": "marie", "role": "viewer"},
