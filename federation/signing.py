@@ -1,9 +1,10 @@
 """Signing our server-to-server requests: RFC 9421 HTTP Message Signatures, the OCM profile.
 
 Covered components: `@method`, `@target-uri`, `content-digest` (RFC 9530, sha-256, also of an
-empty body), `content-length` when the request has one (every request with a body) and `date`
-when present. Parameters: `created`, `expires` (at most `MAX_VALIDITY_S` later), `keyid` (the
-`kid` of our active key, as published in our JWKS), `alg="ed25519"`, `tag="ocm"` and a random
+empty body), `content-length` when the request has one (every request with a body), and
+`date` and `idempotency-key` (the message id receivers drop repeats by) when present.
+Parameters: `created`, `expires` (at most `MAX_VALIDITY_S` later), `keyid` (the `kid` of our
+active key, as published in our JWKS), `alg="ed25519"`, `tag="ocm"` and a random
 `nonce`, so that two identical requests within one second are two signatures (Ed25519 is
 deterministic) and the receiver's replay check does not refuse the second. Label `ocm`.
 
@@ -46,6 +47,7 @@ MAX_VALIDITY_S = 300
 # how far in the future a receiver accepts `created` (the peers' clocks differ a little)
 CLOCK_SKEW_S = 30
 NONCE_BYTES = 16
+_COVERED_IF_PRESENT = ("content-length", "date", "idempotency-key")
 
 
 class _ActiveKey(HTTPSignatureKeyResolver):
@@ -77,7 +79,7 @@ def sign_request(
     created = now or SYSTEM_WALL_CLOCK.now()
     key = keys.active
     covered = ["@method", "@target-uri"]
-    covered += [name for name in ("content-length", "date") if name in request.headers]
+    covered += [name for name in _COVERED_IF_PRESENT if name in request.headers]
     signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_ActiveKey(key))
     signer.sign(
         adapt_message(request),

@@ -33,12 +33,14 @@ TABLES_0003 = TABLES_0001 | {
     "destinations",
 }
 TABLES_0004 = TABLES_0003 | {"login_failures"}
-TABLES = TABLES_0004 | {"peer_invitations", "signature_replays"}
+TABLES_0005 = TABLES_0004 | {"peer_invitations", "signature_replays"}
+TABLES = TABLES_0005 | {"peer_inbox"}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
     "changes": {"ix_changes_space_seq": ["space_id", "seq"]},
     "outbox": {"ix_outbox_due": ["state", "next_attempt_at"]},
     "signature_replays": {"ix_signature_replays_until": ["until"]},
+    "peer_inbox": {"ix_peer_inbox_received_at": ["received_at"]},
 }
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -127,6 +129,12 @@ async def test_downgrade_to_base_removes_every_table_and_upgrade_restores_them(
 async def test_each_revision_downgrades_to_the_one_before(engine: AsyncEngine) -> None:
     await upgrade(engine)
 
+    await downgrade(engine, "0005")
+    assert await current_revision(engine) == "0005"
+    assert (await schema(engine))["tables"] == TABLES_0005
+    assert "ux_outbox_message" not in (await schema(engine))["indexes"]["outbox"]
+    assert "partner_state" not in await columns(engine, "peers")
+
     await downgrade(engine, "0004")
     assert await current_revision(engine) == "0004"
     assert (await schema(engine))["tables"] == TABLES_0004
@@ -152,6 +160,7 @@ async def test_each_revision_downgrades_to_the_one_before(engine: AsyncEngine) -
     assert ("subscription_id", "event_id") in found["unique"]["outbox"]
     assert "kind" in await outbox_columns(engine)
     assert {"updated_at", "last_contact_at", "signed_at"} <= await columns(engine, "peers")
+    assert {"opened_at", "probe_until", "paused"} <= await columns(engine, "destinations")
     assert await differences(engine) == []
 
 
@@ -180,6 +189,21 @@ QUEUE_0002 = (
 QUEUE_0003 = QUEUE_0002.replace("(event_id,", "(kind, event_id,").replace(
     "VALUES (:event_id,", "VALUES (:kind, :event_id,"
 )
+
+
+async def test_repeats_of_a_peer_message_queued_before_0006_are_dropped_but_the_first(
+    engine: AsyncEngine,
+) -> None:
+    await upgrade(engine, "0005")
+    async with engine.begin() as conn:
+        for event_id in ("m1", "m1", "m2"):
+            await conn.execute(text(QUEUE_0003), {"kind": "peer", "event_id": event_id})
+
+    await upgrade(engine)
+
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT id, event_id FROM outbox ORDER BY id"))).all()
+    assert [(row.id, row.event_id) for row in rows] == [(1, "m1"), (3, "m2")]
 
 
 async def outbox_columns(engine: AsyncEngine) -> set[str]:
