@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,7 @@ async def test_a_peer_down_for_an_hour_delays_no_other_and_gets_everything_once(
     assert paris.counts() == Counter(f"paris-{m}" for m in range(60))
     # lyon was tried within seconds, then ever more rarely: not once a minute
     assert len(tries_at) <= 12, tries_at
-    gaps = [b - a for a, b in zip(tries_at, tries_at[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(tries_at)]
     assert gaps == sorted(gaps)
     down = await destination(engine, lyon_url)
     assert down.failures == len(tries_at) >= CIRCUIT_OPENS_AFTER
