@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from registry.core.models import Base
 from registry.runtime.db import create_engine
 from registry.runtime.migrate import alembic_config, current_revision, downgrade, upgrade
+from tests.databases import database_url
 from tests.processes import SPACEREG, clean_env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,14 +43,7 @@ INDEXES = {
     "signature_replays": {"ix_signature_replays_until": ["until"]},
     "peer_inbox": {"ix_peer_inbox_received_at": ["received_at"]},
 }
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
+__all__ = ["database_url"]  # a fixture
 
 
 @pytest.fixture

@@ -80,7 +80,7 @@ class PeerGuard:
         self._keyring = keyring
         self._base_url = base_url
         self._clock = clock
-        self._limits = limits
+        self.limits = limits
         self._verifier = RequestVerifier(DbReplayCache(transaction, clock), clock)
 
     async def signed_by(
@@ -125,8 +125,8 @@ class PeerGuard:
             if exc.code != SignatureMissing.code or required or peer.signed_at is not None:
                 raise
             signed = False
-        if self._limits is not None:
-            self._limits.take(domain)
+        if self.limits is not None:
+            self.limits.take(domain)
         async with self._transaction() as conn:
             await store.contacted(conn, domain, self._clock.now(), signed=signed)
         return peer
