@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,6 +37,9 @@ from registry.peers.errors import (
 from registry.peers.rate import PeerRateLimits
 
 Transaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+# A peer's last contact is written at most this often: not one write per signed request.
+CONTACT_RESOLUTION = timedelta(seconds=60)
 
 __all__ = ["DbReplayCache", "PeerGuard", "Transaction", "hash_token", "peer_domain"]
 
@@ -127,6 +130,9 @@ class PeerGuard:
             signed = False
         if self.limits is not None:
             self.limits.take(domain)
-        async with self._transaction() as conn:
-            await store.contacted(conn, domain, self._clock.now(), signed=signed)
+        now = self._clock.now()
+        last = peer.last_contact_at
+        if (signed and peer.signed_at is None) or last is None or now - last >= CONTACT_RESOLUTION:
+            async with self._transaction() as conn:
+                await store.contacted(conn, domain, now, signed=signed)
         return peer
