@@ -123,19 +123,29 @@ async def test_a_peer_whose_keys_cannot_be_fetched_gets_503_with_retry_after(
 
 
 async def test_a_key_rotation_with_requests_flowing_fails_none(pair: Pair) -> None:
+    """paris publishes its next key ahead (zurich holds paris's JWKS from the peering), then
+    signs with it; requests flow all along, signed with the key active at each moment."""
     await peered(pair)
     keys: SigningKeys = pair.paris.services.signing_keys
     url, hello = pair.zurich.base_url + PING_PATH, {"domain": "paris.test"}
     old = keys.active.kid
+    used: list[str] = []
 
     async def flowing(count: int) -> list[int]:
-        return [(await signed_post(pair.paris, url, hello))[0] for _n in range(count)]
+        statuses = []
+        for _n in range(count):
+            used.append(keys.active.kid)
+            statuses.append((await signed_post(pair.paris, url, hello))[0])
+        return statuses
 
-    before = asyncio.create_task(flowing(10))
+    during = asyncio.create_task(flowing(30))
     await asyncio.sleep(0.05)
-    keys.rotate(overlap_s=3600)  # the new key signs from now on; the old one stays published
-    statuses = await before + await flowing(5)
+    new = keys.rotate(overlap_s=3600, lead_s=0.5).kid  # published now, signs in 0.5 s
+    assert [key["kid"] for key in keys.jwks()["keys"]] == [old, new]
+    statuses = await during
+    await asyncio.sleep(max(0.0, 0.6 - 0.05))
+    statuses += await flowing(5)
 
-    assert keys.active.kid != old
-    assert statuses == [200] * 15
-    assert [key["kid"] for key in keys.jwks()["keys"]] == [keys.active.kid, old]
+    assert statuses == [200] * 35
+    assert used[0] == old and used[-1] == new
+    assert [key["kid"] for key in keys.jwks()["keys"]] == [new, old]  # the old one kept
