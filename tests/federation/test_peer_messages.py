@@ -11,6 +11,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.keys import SigningKeys
+from registry.outbox import store as outbox
 from registry.peers import store
 from registry.peers.rate import PeerRateLimits
 from registry.peers.service import NOTICE_PATH, PING_PATH
@@ -60,6 +61,39 @@ async def test_suspension_and_its_lifting_reach_the_partner(pair: Pair) -> None:
         assert (await admin.post("/api/v1/peers/paris.test/resume")).status_code == 200
         assert await partner_state_becomes(pair.paris, pair, "zurich.test", "active")
     assert (await ping(pair.paris, pair.certs, "zurich.test")).status_code == 200
+
+
+async def queued_for(site: Site, pair: Pair, domain: str, count: int) -> bool:
+    """Whether `site` holds `count` deliveries queued for `domain` within 10 s."""
+    for _attempt in range(100):
+        if (await peers_of(site, pair.certs))[domain]["queuedDeliveries"] == count:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_a_partner_that_suspended_us_is_sent_nothing_until_it_resumes(pair: Pair) -> None:
+    await peered(pair)
+    async with pair.zurich.client(pair.certs) as admin:
+        assert (await admin.post("/api/v1/peers/paris.test/suspend")).status_code == 200
+        assert await partner_state_becomes(pair.paris, pair, "zurich.test", "suspended")
+
+        # paris queues a message for zurich (as a share would): it waits, unsent
+        engine = create_engine(pair.paris.settings.database_url)
+        try:
+            async with engine.begin() as conn:
+                hello = {"domain": "paris.test"}
+                url = pair.zurich.base_url + PING_PATH
+                await outbox.queue_peer(conn, uuid.uuid4().hex, url, hello, pair.clock.now())
+        finally:
+            await engine.dispose()
+        await asyncio.sleep(2.5)  # more than the delivery worker's poll
+        seen = (await peers_of(pair.paris, pair.certs))["zurich.test"]
+        assert (seen["queuedDeliveries"], seen["failures"]) == (1, 0)
+
+        assert (await admin.post("/api/v1/peers/paris.test/resume")).status_code == 200
+    assert await queued_for(pair.paris, pair, "zurich.test", 0)  # sent once resumed
+    assert (await peers_of(pair.paris, pair.certs))["zurich.test"]["failures"] == 0
 
 
 async def test_a_repeated_message_gets_the_first_answer_and_is_not_handled_again(
