@@ -24,6 +24,7 @@ from tests.federation.peer_pair import (
     peered,
     peers_of,
     ping,
+    refused,
     signed_post,
 )
 from tests.servers import free_port
@@ -129,6 +130,8 @@ async def test_a_partner_over_its_rate_limit_gets_429_with_retry_after(pair: Pai
         for _allowed in range(2):
             assert (await signed_post(pair.paris, url, hello))[0] == 200
         status, body, headers = await signed_post(pair.paris, url, hello)
+        # an admin's ping through paris's API is refused alike (the partner's code kept)
+        refused(await ping(pair.paris, pair.certs, "zurich.test"), 429, "peer_rate_limited")
     finally:
         guard.limits = kept
     assert (status, body["error"]["code"]) == (429, "peer_rate_limited")
