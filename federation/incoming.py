@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
@@ -67,9 +68,16 @@ class IncomingRequest:
 
     def header(self, name: str) -> str | None:
         """All field lines of `name` joined with ", ", or None when absent."""
-        name = name.lower()
-        values = [value.strip(" \t") for key, value in self.headers if key.lower() == name]
-        return ", ".join(values) if values else None
+        return self._fields.get(name.lower())
+
+    @cached_property
+    def _fields(self) -> dict[str, str]:
+        """Each field's lines joined, by lower-case name: built once, as verification asks for
+        several fields."""
+        lines: dict[str, list[str]] = {}
+        for key, value in self.headers:
+            lines.setdefault(key.lower(), []).append(value.strip(" \t"))
+        return {key: ", ".join(values) for key, values in lines.items()}
 
 
 @dataclass(frozen=True)

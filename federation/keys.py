@@ -1,8 +1,10 @@
 """Our Ed25519 server-to-server signing keys, persisted in a directory, rotated with overlap.
 
 The directory holds one PKCS#8 PEM file per key (`<kid>.pem`, mode 0600) and `keys.json`, the
-list of keys with their state. After `rotate()` the new key signs; the old one stays published
-in the JWKS until `retires_at` so peers that cached our JWKS can still verify what it signed.
+list of keys with their state. `rotate(lead_s=...)` publishes a new key at once and makes it
+sign only `lead_s` later (`activates_at`), so that partners holding our JWKS in their cache
+(`wellknown.JWKS_MAX_AGE_S`) have it before they first see it; the old key signs until then
+and stays published `overlap_s` longer (`retires_at`), so what it signed still verifies.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ class SigningKey:
     private_key: Ed25519PrivateKey
     created_at: float
     retires_at: float | None = None
+    activates_at: float | None = None  # published before it signs; None: signs once created
+
+    def signs_by(self, now: float) -> bool:
+        return self.activates_at is None or self.activates_at <= now
 
     def public_jwk(self) -> dict[str, Any]:
         public_pem = self.private_key.public_key().public_bytes(
@@ -64,7 +70,15 @@ class SigningKeys:
                 private = serialization.load_pem_private_key(pem, password=None)
                 if not isinstance(private, Ed25519PrivateKey):
                     raise ValueError(f"{row['kid']}.pem is not an Ed25519 key")
-                keys.append(SigningKey(row["kid"], private, row["created_at"], row["retires_at"]))
+                keys.append(
+                    SigningKey(
+                        row["kid"],
+                        private,
+                        row["created_at"],
+                        row["retires_at"],
+                        row.get("activates_at"),
+                    )
+                )
         signing_keys = cls(directory, keys, now)
         if not signing_keys._keys:
             signing_keys.rotate(overlap_s=0)
@@ -72,14 +86,22 @@ class SigningKeys:
 
     @property
     def active(self) -> SigningKey:
-        return self._keys[-1]
+        """The newest key that signs by now."""
+        now = self._now()
+        return next(key for key in reversed(self._keys) if key.signs_by(now))
 
     def published(self) -> list[SigningKey]:
-        """The active key first, then retiring keys still inside their overlap."""
+        """The active key first, then the next one (published ahead), then retiring keys still
+        inside their overlap."""
         now = self._now()
-        keys = [self.active]
-        keys += [k for k in reversed(self._keys[:-1]) if k.retires_at and k.retires_at > now]
-        return keys
+        active = self.active
+        upcoming = [k for k in self._keys if not k.signs_by(now)]
+        retiring = [
+            k
+            for k in reversed(self._keys)
+            if k is not active and k.signs_by(now) and k.retires_at and k.retires_at > now
+        ]
+        return [active, *upcoming, *retiring]
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [key.public_jwk() for key in self.published()]}
@@ -88,9 +110,12 @@ class SigningKeys:
         key = self.active
         return key.kid, key.private_key.sign(data)
 
-    def rotate(self, overlap_s: float = DEFAULT_OVERLAP_S) -> SigningKey:
-        """Make a new active key; the previous one retires after `overlap_s`; prune old ones."""
+    def rotate(self, overlap_s: float = DEFAULT_OVERLAP_S, lead_s: float = 0.0) -> SigningKey:
+        """Publish a new key that signs from `lead_s` on; the previous one signs until then
+        and retires `overlap_s` after; prune retired ones."""
         now = self._now()
+        if self._keys and not self._keys[-1].signs_by(now):
+            raise ValueError("the next key is published already and does not sign yet")
         private = Ed25519PrivateKey.generate()
         pem = private.private_bytes(
             serialization.Encoding.PEM,
@@ -102,9 +127,9 @@ class SigningKeys:
         if self._keys:
             previous = self._keys[-1]
             self._keys[-1] = SigningKey(
-                previous.kid, previous.private_key, previous.created_at, now + overlap_s
+                previous.kid, previous.private_key, previous.created_at, now + lead_s + overlap_s
             )
-        self._keys.append(SigningKey(kid, private, now))
+        self._keys.append(SigningKey(kid, private, now, None, now + lead_s if lead_s else None))
         self._prune(now)
         self._save()
         return self._keys[-1]
@@ -118,7 +143,12 @@ class SigningKeys:
 
     def _save(self) -> None:
         rows = [
-            {"kid": k.kid, "created_at": k.created_at, "retires_at": k.retires_at}
+            {
+                "kid": k.kid,
+                "created_at": k.created_at,
+                "retires_at": k.retires_at,
+                "activates_at": k.activates_at,
+            }
             for k in self._keys
         ]
         tmp = self._directory / f".{_STATE_FILE}.tmp"

@@ -1,9 +1,10 @@
 """Signing our server-to-server requests: RFC 9421 HTTP Message Signatures, the OCM profile.
 
 Covered components: `@method`, `@target-uri`, `content-digest` (RFC 9530, sha-256, also of an
-empty body), `content-length` when the request has one (every request with a body) and `date`
-when present. Parameters: `created`, `expires` (at most `MAX_VALIDITY_S` later), `keyid` (the
-`kid` of our active key, as published in our JWKS), `alg="ed25519"`, `tag="ocm"` and a random
+empty body), `content-length` when the request has one (every request with a body), and
+`date` and `idempotency-key` (the message id receivers drop repeats by) when present.
+Parameters: `created`, `expires` (at most `MAX_VALIDITY_S` later), `keyid` (the `kid` of our
+active key, as published in our JWKS), `alg="ed25519"`, `tag="ocm"` and a random
 `nonce`, so that two identical requests within one second are two signatures (Ed25519 is
 deterministic) and the receiver's replay check does not refuse the second. Label `ocm`.
 
@@ -19,16 +20,18 @@ does not).
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Generator
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 import httpx2
-from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
-from http_message_signatures.httpx2 import adapt_message
 
 from federation.clock import SYSTEM_WALL_CLOCK, WallClock
-from federation.keys import SigningKey, SigningKeys
+from federation.incoming import IncomingRequest
+from federation.keys import SigningKeys
+from federation.signature_base import Member, serialised, sha256_digest, signature_base
 
 __all__ = [
     "CLOCK_SKEW_S",
@@ -46,21 +49,7 @@ MAX_VALIDITY_S = 300
 # how far in the future a receiver accepts `created` (the peers' clocks differ a little)
 CLOCK_SKEW_S = 30
 NONCE_BYTES = 16
-
-
-class _ActiveKey(HTTPSignatureKeyResolver):
-    """The one key chosen for this request, so a rotation meanwhile cannot mix kid and key."""
-
-    def __init__(self, key: SigningKey) -> None:
-        self._key = key
-
-    def resolve_private_key(self, key_id: str) -> object:
-        if key_id != self._key.kid:
-            raise KeyError(key_id)
-        return self._key.private_key
-
-    def resolve_public_key(self, key_id: str) -> object:
-        return None
+_COVERED_IF_PRESENT = ("content-length", "date", "idempotency-key")
 
 
 def sign_request(
@@ -71,27 +60,37 @@ def sign_request(
     validity_s: int = MAX_VALIDITY_S,
 ) -> str:
     """Sign a built request in place with our active key; returns the `keyid` used.
-    The request's body must have been read (`request.read()`, or an Auth that requires it)."""
+    The request's body must have been read (`request.read()`, or an Auth that requires it).
+
+    The base is built by `signature_base.py` and signed with `cryptography` directly: the
+    library's signer serialised and parsed its structures several times over, costing more
+    than the signature (tests/federation/test_signature_base.py verifies what this signs with
+    the library)."""
     if not 0 < validity_s <= MAX_VALIDITY_S:
         raise ValueError(f"validity_s must be in (0, {MAX_VALIDITY_S}]")
-    created = now or SYSTEM_WALL_CLOCK.now()
-    key = keys.active
+    created = int((now or SYSTEM_WALL_CLOCK.now()).timestamp())
+    key = keys.active  # one key for this request, so a rotation meanwhile cannot mix kid and key
+    request.headers["Content-Digest"] = sha256_digest(request.content)
     covered = ["@method", "@target-uri"]
-    covered += [name for name in ("content-length", "date") if name in request.headers]
-    signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_ActiveKey(key))
-    signer.sign(
-        adapt_message(request),
-        key_id=key.kid,
-        created=created,
-        expires=created + timedelta(seconds=validity_s),
-        nonce=secrets.token_urlsafe(NONCE_BYTES),
-        label=SIGNATURE_LABEL,
-        tag=SIGNATURE_TAG,
-        include_alg=True,
-        covered_component_ids=covered,
-        body=request.content,  # adds Content-Digest and covers it
-        use_existing_digest=True,  # a retried request keeps its (re-checked) digest
+    covered += [name for name in _COVERED_IF_PRESENT if name in request.headers]
+    covered.append("content-digest")
+    params: dict[str, Any] = {
+        "created": created,
+        "expires": created + validity_s,
+        "keyid": key.kid,
+        "alg": "ed25519",
+        "nonce": secrets.token_urlsafe(NONCE_BYTES),
+        "tag": SIGNATURE_TAG,
+    }
+    member: Member = ([(name, {}) for name in covered], params)
+    request.headers["Signature-Input"] = f"{SIGNATURE_LABEL}={serialised(member)}"
+    sent = IncomingRequest(
+        request.method, str(request.url), tuple(request.headers.multi_items()), request.content
     )
+    base = signature_base(sent, member)
+    assert base is not None  # plain components only
+    signature = base64.b64encode(key.private_key.sign(base.encode())).decode()
+    request.headers["Signature"] = f"{SIGNATURE_LABEL}=:{signature}:"
     return key.kid
 
 

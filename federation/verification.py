@@ -18,12 +18,17 @@ the replay cache (`SignatureReplayed`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import http_sf
+from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ec import (
     SECP256R1,
     SECP384R1,
@@ -55,6 +60,7 @@ from federation.errors import (
 from federation.incoming import IncomingRequest, VerifiedSignature
 from federation.peer_keys import KeyResolver, PublicKey
 from federation.replay import ReplayCache
+from federation.signature_base import sha256_digest, signature_base
 from federation.signing import CLOCK_SKEW_S, MAX_VALIDITY_S, SIGNATURE_LABEL, SIGNATURE_TAG
 
 __all__ = ["RequestVerifier", "algorithm_for"]
@@ -99,6 +105,7 @@ class _Chosen:
     tag: str | None
     components: tuple[str, ...]
     params: dict[str, Any]
+    member: tuple[list[Any], dict[str, Any]]  # as parsed: the components with their params
 
 
 async def _verify_rfc9421(
@@ -121,9 +128,76 @@ async def _verify_rfc9421(
     if key is None:
         raise SignatureUnknownKey(f"the signer publishes no key {keyid!r}")
     algorithm = algorithm_for(key.public_key, alg)
+    signed = VerifiedSignature(
+        "rfc9421", keyid, key.source, key.peer, algorithm.algorithm_id, created, expires
+    )
+    until = min(
+        created + timedelta(seconds=MAX_VALIDITY_S), expires or datetime.max.replace(tzinfo=UTC)
+    )
+    public = key.public_key
+    base = signature_base(request, chosen.member) if isinstance(public, Ed25519PublicKey) else None
+    if base is None or not isinstance(public, Ed25519PublicKey):
+        return signed, _verified_by_library(request, chosen, public, algorithm), until
+    _verify_ed25519(public, _signature_of(request, chosen.label), base)
+    digest = request.header("content-digest")
+    if "content-digest" not in chosen.components or digest is None:
+        raise SignatureMalformed("the signature does not cover content-digest")
+    if digest != sha256_digest(request.body):  # else the library reads what it holds
+        _check_digest(lambda: ContentDigest.verify(digest, request.body))
+    # The replay check keys on what was signed, as `_verified_by_library` does.
+    return signed, base.encode(), until
+
+
+def _verify_ed25519(key: Ed25519PublicKey, signature: bytes, base: str) -> None:
+    try:
+        key.verify(signature, base.encode())
+    except CryptoInvalidSignature as exc:
+        raise SignatureInvalid("the signature does not match the request") from exc
+
+
+# One member holding a byte sequence without parameters, as every signer sends it: read without
+# the Structured Fields parser (the same bytes it would give); anything else goes through it.
+_ONE_SIGNATURE = re.compile(r"([a-z*][a-z0-9_.*-]*)=:([A-Za-z0-9+/]*={0,2}):")
+
+
+def _signature_of(request: IncomingRequest, label: str) -> bytes:
+    """The bytes of the `label` member of the Signature header (the library's checks)."""
+    header = request.header("signature") or ""
+    one = _ONE_SIGNATURE.fullmatch(header)
+    if one is not None and one.group(1) == label:
+        try:
+            return base64.b64decode(one.group(2), validate=True)
+        except binascii.Error:
+            pass  # the parser says what is wrong
+    try:
+        members = _dictionary(header, "Signature")
+    except SignatureMalformed as exc:
+        raise SignatureInvalid(f"the Signature header is malformed: {exc}") from exc
+    found = members.get(label)
+    if found is None or not isinstance(found[0], bytes):
+        raise SignatureInvalid(f"the Signature header has no byte sequence labelled {label}")
+    return bytes(found[0])
+
+
+def _check_digest(check: Callable[[], object]) -> None:
+    try:
+        check()
+    except (InvalidSignature, HTTPMessageSignaturesException) as exc:
+        raise DigestMismatch(f"the body does not match its signed Content-Digest: {exc}") from exc
+
+
+def _verified_by_library(
+    request: IncomingRequest,
+    chosen: _Chosen,
+    public_key: PublicKey,
+    algorithm: type[HTTPSignatureAlgorithm],
+) -> bytes:
+    """Verify with `http_message_signatures` (components the fast base does not resolve, or
+    keys other than Ed25519); returns what was signed, for the replay check."""
+    keyid = chosen.params["keyid"]
     verifier = _Verifier(
         signature_algorithm=algorithm,
-        key_resolver=MappingKeyResolver(public_keys={keyid: key.public_key}, private_keys={}),
+        key_resolver=MappingKeyResolver(public_keys={keyid: public_key}, private_keys={}),
     )
     message = _Message(request.method, request.url, _Lines(request.headers))
     try:
@@ -131,25 +205,15 @@ async def _verify_rfc9421(
     except (InvalidSignature, HTTPMessageSignaturesException, ValueError) as exc:
         raise SignatureInvalid(f"the signature does not match the request: {exc}") from exc
     covered = result.covered_components
-    try:
-        if '"content-digest"' in covered:
-            ContentDigest.verify(covered['"content-digest"'], request.body)
-        else:  # covered as a member or with parameters: the library reads which
-            ContentDigest.verify_components(covered, request.body)
-    except (InvalidSignature, HTTPMessageSignaturesException) as exc:
-        raise DigestMismatch(f"the body does not match its signed Content-Digest: {exc}") from exc
+    if '"content-digest"' in covered:
+        _check_digest(lambda: ContentDigest.verify(covered['"content-digest"'], request.body))
+    else:  # covered as a member or with parameters: the library reads which
+        _check_digest(lambda: ContentDigest.verify_components(covered, request.body))
     # The replay check keys on what was signed, not on the signature's bytes: an ECDSA
     # signature can be altered into another valid one of the same message without the key.
     # (Two identical requests signed in one second without a nonce are thus one; ours have
     # a nonce.)
-    base = "\n".join(f"{name}: {value}" for name, value in covered.items()).encode()
-    signed = VerifiedSignature(
-        "rfc9421", keyid, key.source, key.peer, algorithm.algorithm_id, created, expires
-    )
-    until = min(
-        created + timedelta(seconds=MAX_VALIDITY_S), expires or datetime.max.replace(tzinfo=UTC)
-    )
-    return signed, base, until
+    return "\n".join(f"{name}: {value}" for name, value in covered.items()).encode()
 
 
 def _choose(signature_input: str) -> _Chosen:
@@ -169,7 +233,8 @@ def _choose(signature_input: str) -> _Chosen:
     components, params = members[label]
     if not isinstance(components, list):
         raise SignatureMalformed(f"Signature-Input {label} is not an inner list")
-    return _Chosen(label, tag, tuple(str(name) for name, _p in components), dict(params))
+    names = tuple(str(name) for name, _p in components)
+    return _Chosen(label, tag, names, dict(params), (components, params))
 
 
 def _window(params: dict[str, Any], now: datetime) -> tuple[datetime, datetime | None]:

@@ -1,8 +1,12 @@
 """The delivery worker dispatches each claimed outbox row to the sender of its kind; rows of a
-kind it has no sender for are left alone, not claimed again and again."""
+kind it has no sender for are left alone, not claimed again and again. Each destination is its
+own queue (one that hangs holds up no other), its circuit opens after failures in a row and
+only a successful probe closes it, and a paused destination holds peer messages."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.webhooks import DeliveryFailed
 from registry.core.models import Destination, OutboxEntry, table
-from registry.outbox.delivery import DeliveryWorker
+from registry.outbox import store
+from registry.outbox.delivery import CIRCUIT_OPENS_AFTER, DeliveryWorker
 from registry.outbox.senders import Send
 from registry.outbox.store import Delivery
 from registry.runtime.db import create_engine
@@ -132,3 +137,121 @@ async def test_a_failing_destination_backs_off_without_holding_up_others(
         [destination] = (await conn.execute(select(table(Destination)))).all()
     assert (destination.origin, destination.failures) == ("https://down.example", 1)
     assert "503" in destination.last_error
+
+
+class Hanging(Recorder):
+    """A sender whose sends to `hung` wait until `release` is set (a peer that never answers)."""
+
+    def __init__(self, hung: str) -> None:
+        super().__init__()
+        self.hung = hung
+        self.release = asyncio.Event()
+
+    async def prepare(self, conn: AsyncConnection, batch: Sequence[Delivery]) -> Send:
+        record = await super().prepare(conn, batch)
+
+        async def send(delivery: Delivery, now: datetime) -> None:
+            if delivery.origin == self.hung:
+                await self.release.wait()
+            await record(delivery, now)
+
+        return send
+
+
+async def sent_soon(sender: Recorder, event_id: str) -> bool:
+    for _attempt in range(200):
+        if event_id in [sent for sent, _at in sender.sent]:
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+async def test_a_peer_that_hangs_delays_no_other_even_in_one_claimed_batch(
+    engine: AsyncEngine,
+) -> None:
+    peers = Hanging("https://hung.example")
+    worker = DeliveryWorker(engine, {"peer": peers}, timedelta(days=1), clock=FakeClock(NOW))
+    await queue(engine, "peer", "1", "https://hung.example")
+    await queue(engine, "peer", "2", "https://paris.example")
+    running = asyncio.create_task(worker.run())
+    try:
+        assert await sent_soon(peers, "2")  # claimed in one batch with "1", sent meanwhile
+        await queue(engine, "peer", "3", "https://paris.example")
+        await queue(engine, "peer", "4", "https://hung.example")
+        worker.wake()
+        assert await sent_soon(peers, "3")  # a later one too, while "1" still hangs
+        assert [sent for sent, _at in peers.sent] == ["2", "3"]
+        assert peers.batches == [["1", "2"], ["3"]]  # "4" waits for its destination's queue
+
+        peers.release.set()
+        assert await sent_soon(peers, "4")
+        assert [sent for sent, _at in peers.sent] == ["2", "3", "1", "4"]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+async def test_an_open_circuit_sends_one_probe_and_only_its_success_closes_it(
+    engine: AsyncEngine,
+) -> None:
+    clock = FakeClock(NOW)
+    peers = Recorder(down=frozenset({"https://down.example"}))
+    worker = DeliveryWorker(engine, {"peer": peers}, timedelta(days=1), clock=clock)
+    for n in range(3):
+        await queue(engine, "peer", str(n), "https://down.example")
+    for _failure in range(CIRCUIT_OPENS_AFTER):
+        assert await worker.send_due() == 3  # the queue, stopped at its first failure
+        clock.advance(timedelta(hours=5))
+    assert (await destination_row(engine)).opened_at is not None
+
+    assert await worker.send_due() == 1  # open: the first message alone, as a probe
+    assert (await destination_row(engine)).opened_at is not None  # it failed: still open
+    assert await worker.send_due() == 0  # and nothing until the next retry time
+
+    clock.advance(timedelta(hours=5))
+    peers.down = frozenset()
+    assert await worker.send_due() == 1  # the probe succeeds...
+    found = await destination_row(engine)
+    assert (found.opened_at, found.failures) == (None, 0)  # ...and closes the circuit
+    assert await worker.send_due() == 2
+    assert [sent for sent, _at in peers.sent] == ["0", "1", "2"]
+
+
+async def destination_row(engine: AsyncEngine) -> Any:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(table(Destination)))).one()
+
+
+async def test_a_paused_destination_holds_peer_messages_but_lets_notices_go(
+    engine: AsyncEngine,
+) -> None:
+    peers = Recorder()
+    worker = DeliveryWorker(
+        engine, {"peer": peers, "peer-notice": peers}, timedelta(days=1), clock=FakeClock(NOW)
+    )
+    await queue(engine, "peer", "message", "https://paris.example")
+    await queue(engine, "peer-notice", "notice", "https://paris.example")
+    async with engine.begin() as conn:
+        await store.pause(conn, "https://paris.example", True)
+
+    assert await worker.send_due() == 1
+    assert peers.sent == [("notice", NOW)]
+
+    async with engine.begin() as conn:
+        await store.pause(conn, "https://paris.example", False)
+    assert await worker.send_due() == 1
+    assert peers.sent[-1] == ("message", NOW)
+
+
+async def test_a_message_queued_twice_for_one_peer_is_queued_once(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        first = await store.queue_peer(conn, "m1", "https://paris.example/in", {"n": 1}, NOW)
+        again = await store.queue_peer(conn, "m1", "https://paris.example/in", {"n": 2}, NOW)
+        elsewhere = await store.queue_peer(conn, "m1", "https://lyon.example/in", {"n": 3}, NOW)
+
+    assert (first, again, elsewhere) == (True, False, True)
+    found = await rows(engine)
+    assert found["m1"].payload in ({"n": 1}, {"n": 3}) and len(found) == 1  # by event id
+    async with engine.connect() as conn:
+        assert len((await conn.execute(select(outbox))).all()) == 2

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from registry.core.models import Base
 from registry.runtime.db import create_engine
 from registry.runtime.migrate import alembic_config, current_revision, downgrade, upgrade
+from tests.databases import database_url
 from tests.processes import SPACEREG, clean_env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,22 +34,17 @@ TABLES_0003 = TABLES_0001 | {
     "destinations",
 }
 TABLES_0004 = TABLES_0003 | {"login_failures"}
-TABLES = TABLES_0004 | {"peer_invitations", "signature_replays", "web_sessions"}
+TABLES_0005 = TABLES_0004 | {"peer_invitations", "signature_replays"}
+TABLES = TABLES_0005 | {"peer_inbox", "web_sessions"}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
     "changes": {"ix_changes_space_seq": ["space_id", "seq"]},
     "outbox": {"ix_outbox_due": ["state", "next_attempt_at"]},
     "signature_replays": {"ix_signature_replays_until": ["until"]},
     "web_sessions": {"ix_web_sessions_expires_at": ["expires_at"]},
+    "peer_inbox": {"ix_peer_inbox_received_at": ["received_at"]},
 }
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
+__all__ = ["database_url"]  # a fixture
 
 
 @pytest.fixture
@@ -128,6 +124,12 @@ async def test_downgrade_to_base_removes_every_table_and_upgrade_restores_them(
 async def test_each_revision_downgrades_to_the_one_before(engine: AsyncEngine) -> None:
     await upgrade(engine)
 
+    await downgrade(engine, "0005")
+    assert await current_revision(engine) == "0005"
+    assert (await schema(engine))["tables"] == TABLES_0005
+    assert "ux_outbox_message" not in (await schema(engine))["indexes"]["outbox"]
+    assert "partner_state" not in await columns(engine, "peers")
+
     await downgrade(engine, "0004")
     assert await current_revision(engine) == "0004"
     assert (await schema(engine))["tables"] == TABLES_0004
@@ -153,6 +155,7 @@ async def test_each_revision_downgrades_to_the_one_before(engine: AsyncEngine) -
     assert ("subscription_id", "event_id") in found["unique"]["outbox"]
     assert "kind" in await outbox_columns(engine)
     assert {"updated_at", "last_contact_at", "signed_at"} <= await columns(engine, "peers")
+    assert {"opened_at", "probe_until", "paused"} <= await columns(engine, "destinations")
     assert await differences(engine) == []
 
 
@@ -181,6 +184,21 @@ QUEUE_0002 = (
 QUEUE_0003 = QUEUE_0002.replace("(event_id,", "(kind, event_id,").replace(
     "VALUES (:event_id,", "VALUES (:kind, :event_id,"
 )
+
+
+async def test_repeats_of_a_peer_message_queued_before_0006_are_dropped_but_the_first(
+    engine: AsyncEngine,
+) -> None:
+    await upgrade(engine, "0005")
+    async with engine.begin() as conn:
+        for event_id in ("m1", "m1", "m2"):
+            await conn.execute(text(QUEUE_0003), {"kind": "peer", "event_id": event_id})
+
+    await upgrade(engine)
+
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT id, event_id FROM outbox ORDER BY id"))).all()
+    assert [(row.id, row.event_id) for row in rows] == [(1, "m1"), (3, "m2")]
 
 
 async def outbox_columns(engine: AsyncEngine) -> set[str]:

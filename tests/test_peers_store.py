@@ -80,3 +80,26 @@ async def test_of_two_racing_acceptances_of_one_invitation_one_wins(engine: Asyn
     async with engine.connect() as conn:
         found = await store.invitation(conn, token_hash)
     assert found is not None and found.used_by in ("paris.test", "lyon.test")
+
+
+async def test_the_issuers_active_partners_vouch_for_are_listed_by_partner(
+    engine: AsyncEngine,
+) -> None:
+    now = FakeClock().now()
+    async with engine.begin() as conn:
+        for domain, state, issuers in (
+            ("paris.test", store.ACTIVE, ("https://idp.paris.test", "https://sso.paris.test")),
+            ("lyon.test", store.SUSPENDED, ("https://idp.lyon.test",)),
+            ("nice.test", store.REVOKED, ("https://idp.nice.test",)),
+        ):
+            record = store.PeerRecord(
+                domain, f"https://{domain}", f"https://{domain}/jwks", issuers, (), state, now
+            )
+            await store.save_peer(conn, record, now)
+
+        vouched = await store.vouched_issuers(conn)
+
+    assert vouched == {
+        "https://idp.paris.test": "paris.test",
+        "https://sso.paris.test": "paris.test",
+    }

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -79,9 +80,10 @@ class User(Base):
 
 class Peer(Base):
     """Another registry we federate with (filled by peering). `status` is its state:
-    `pending`, `active`, `suspended`, `revoked`; `info` holds the issuers it vouches for and
-    its capabilities (from its metadata); `signed_at`, once set, pins it: its unsigned
-    requests are refused from then on."""
+    `active`, `suspended`, `revoked`; `partner_state` what the partner told us of its view
+    (`suspended`: it suspended us, so we send it nothing); `info` holds the issuers it
+    vouches for and its capabilities (from its metadata); `signed_at`, once set, pins it:
+    its unsigned requests are refused from then on."""
 
     __tablename__ = "peers"
 
@@ -96,6 +98,7 @@ class Peer(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_contact_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     signed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    partner_state: Mapped[str] = mapped_column(String(16), default="active")
 
 
 class PeerInvitation(Base):
@@ -118,6 +121,20 @@ class SignatureReplay(Base):
 
     signature_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     until: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class InboxMessage(Base):
+    """A message a peer sent us, by its id, with the answer we gave (kept at least a day), so
+    a repeat is answered alike without being handled again. `status` is None while a replica
+    is handling it."""
+
+    __tablename__ = "peer_inbox"
+
+    peer: Mapped[str] = mapped_column(String(255), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[int | None] = mapped_column(Integer)
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 class Space(Base):
@@ -237,6 +254,16 @@ class OutboxEntry(Base):
     __table_args__ = (
         Index("ix_outbox_due", "state", "next_attempt_at"),
         UniqueConstraint("subscription_id", "event_id"),
+        # A message to a peer is queued once: queuing it again is a no-op.
+        Index(
+            "ux_outbox_message",
+            "kind",
+            "destination",
+            "event_id",
+            unique=True,
+            sqlite_where=text("subscription_id IS NULL"),
+            postgresql_where=text("subscription_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -258,7 +285,10 @@ class OutboxEntry(Base):
 
 
 class Destination(Base):
-    """Backoff per receiving server (scheme://host:port), kept across restarts."""
+    """Backoff per receiving server (scheme://host:port), kept across restarts. Its circuit
+    is open from `opened_at` (failures in a row reached the threshold) until one probe
+    succeeds; `probe_until` is the lease of the one probe in flight. `paused` holds its peer
+    messages (the partner suspended us, or we it) without counting failures."""
 
     __tablename__ = "destinations"
 
@@ -266,6 +296,9 @@ class Destination(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    probe_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class IdpGrant(Base):

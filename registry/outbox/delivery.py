@@ -1,11 +1,18 @@
-"""The delivery worker: sends what the outbox holds, one destination's queue in order, each
-delivery by the sender of its kind (`senders.py`).
+"""The delivery worker: sends what the outbox holds, one queue per destination, each delivery
+by the sender of its kind (`senders.py`).
 
 Each replica claims due rows with a lease (row locks with SKIP LOCKED on PostgreSQL), so an
 entry is sent by one replica; a replica that dies mid-send loses its lease and the entry is
-sent again, which receivers drop by event id. Failures back a whole destination off
-(exponentially, persisted), and an entry is given up only once it is older than `max_age`.
-Rows of a kind this replica has no sender for are not claimed: they wait for one that has.
+sent again, which receivers drop by message id. Each destination's queue is its own task: a
+destination that hangs or fails holds up its own queue only, never another's, even one
+claimed in the same batch; a destination in flight is not claimed again until its task ends.
+
+Failures back a destination off, persisted (Synapse's shape: the first retry within seconds,
+doubling to hours, with jitter). After `CIRCUIT_OPENS_AFTER` failures in a row its circuit
+opens: nothing is sent to it until its retry time, then one delivery alone goes as a probe,
+and only the probe's success closes the circuit. An entry is given up once it is older than
+`max_age`, with the reason recorded on it. Rows of a kind this replica has no sender for are
+not claimed: they wait for one that has.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,11 +41,13 @@ CLAIM_LEASE = timedelta(seconds=15)
 CLAIM_BATCH = 200
 DESTINATIONS_AT_ONCE = 16
 POLL_SECONDS = 1.0
-# A destination that failed waits 1 s, doubling to an hour, stretched by up to 20% so that
+# A destination that failed waits 2 s, doubling to 4 hours, stretched by up to 20% so that
 # destinations that failed together do not retry together.
-BACKOFF_FIRST_S = 1.0
-BACKOFF_MAX_S = 3600.0
+BACKOFF_FIRST_S = 2.0
+BACKOFF_MAX_S = 4 * 3600.0
 BACKOFF_JITTER = 0.2
+# Failures in a row that open a destination's circuit (one probe at a time from then on).
+CIRCUIT_OPENS_AFTER = 3
 
 
 def backoff(failures: int) -> timedelta:
@@ -62,23 +72,39 @@ class DeliveryWorker:
         self._poll_seconds = poll_seconds
         self._woken = asyncio.Event()
         self._slots = asyncio.Semaphore(DESTINATIONS_AT_ONCE)
+        self._busy: dict[str, asyncio.Task[None]] = {}  # destinations being sent to, by origin
 
     def wake(self) -> None:
         self._woken.set()
 
     async def run(self) -> None:
-        while True:
-            while await self.send_due():
-                pass
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), self._poll_seconds)
-            self._woken.clear()
+        try:
+            while True:
+                while await self._start_due():
+                    pass
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), self._poll_seconds)
+                self._woken.clear()
+        finally:
+            for task in list(self._busy.values()):
+                task.cancel()
 
     async def send_due(self) -> int:
-        """Claim and send one batch; returns how many were claimed."""
+        """Claim one batch and send it to the end; returns how many were claimed."""
+        started = await self._start_due()
+        await asyncio.gather(*(task for task, _count in started))
+        return sum(count for _task, count in started)
+
+    async def _start_due(self) -> list[tuple[asyncio.Task[None], int]]:
+        """Claim one batch and start each destination's queue as its own task."""
         async with self._engine.begin() as conn:
             claimed = await outbox.claim(
-                conn, self._clock.now(), CLAIM_LEASE, CLAIM_BATCH, self._senders.keys()
+                conn,
+                self._clock.now(),
+                CLAIM_LEASE,
+                CLAIM_BATCH,
+                self._senders.keys(),
+                busy=tuple(self._busy),
             )
             by_kind: dict[str, list[Delivery]] = {}
             for delivery in claimed:
@@ -90,8 +116,21 @@ class DeliveryWorker:
         by_origin: dict[str, list[Delivery]] = {}
         for delivery in claimed:
             by_origin.setdefault(delivery.origin, []).append(delivery)
-        await asyncio.gather(*(self._send_queue(o, q, sends) for o, q in by_origin.items()))
-        return len(claimed)
+        started = []
+        for origin, queue in by_origin.items():
+            task = asyncio.create_task(self._send_queue(origin, queue, sends))
+            self._busy[origin] = task
+            task.add_done_callback(partial(self._done, origin))
+            started.append((task, len(queue)))
+        return started
+
+    def _done(self, origin: str, task: asyncio.Task[None]) -> None:
+        """A destination's queue ended: look again (it may hold more, or others wait). Its
+        rows, if it crashed, are sent again once their claim runs out."""
+        self._busy.pop(origin, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("sending to %s crashed", origin, exc_info=task.exception())
+        self.wake()
 
     async def _send_queue(self, origin: str, queue: list[Delivery], sends: dict[str, Send]) -> None:
         async with self._slots:
@@ -115,7 +154,9 @@ class DeliveryWorker:
         too_old = [d for d in rest if now - d.created_at > self._max_age]
         retry = [d.id for d in rest if now - d.created_at <= self._max_age]
         async with self._engine.begin() as conn:
-            retry_at = await outbox.failed(conn, retry, origin, error, now, backoff)
+            retry_at = await outbox.failed(
+                conn, retry, origin, error, now, backoff, CIRCUIT_OPENS_AFTER
+            )
             for delivery in too_old:
                 reason = (
                     f"gave up after {delivery.attempts + 1} attempts over "

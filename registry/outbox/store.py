@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.access import rule
@@ -28,6 +28,7 @@ from registry.core.models import (
     SubscriptionDrive,
     table,
 )
+from registry.core.unique import insert_once
 
 outbox = table(OutboxEntry)
 destinations = table(Destination)
@@ -37,6 +38,9 @@ members = table(Member)
 
 WEBHOOK = "webhook"
 PEER = "peer"
+# A notice about the partnership itself (suspended, resumed, revoked): sent like `peer`, but
+# also to a paused destination, since it is what tells the partner why it is paused.
+PEER_NOTICE = "peer-notice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,22 +108,29 @@ async def _queue_for_webhooks(conn: AsyncConnection, event: ChangeEvent) -> None
 
 
 async def queue_peer(
-    conn: AsyncConnection, event_id: str, destination: str, payload: dict[str, Any], now: datetime
-) -> None:
-    """Queue a message to another registry (signed by `PeerSender` when it is sent)."""
-    await conn.execute(
-        outbox.insert().values(
-            kind=PEER,
-            event_id=event_id,
-            destination=destination,
-            origin=origin_of(destination),
-            payload=payload,
-            state="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
+    conn: AsyncConnection,
+    event_id: str,
+    destination: str,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    kind: str = PEER,
+) -> bool:
+    """Queue a message to another registry (signed by `PeerSender` when it is sent), which
+    receives `event_id` as its message id. Queuing one id to one destination again is a
+    no-op (a unique index): returns False then."""
+    row = {
+        "kind": kind,
+        "event_id": event_id,
+        "destination": destination,
+        "origin": origin_of(destination),
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    return await insert_once(conn, outbox, row)
 
 
 async def _holders(
@@ -140,25 +151,39 @@ def _keys(subscription: Any) -> frozenset[PrincipalKey]:
 
 
 async def claim(
-    conn: AsyncConnection, now: datetime, lease: timedelta, limit: int, kinds: Collection[str]
+    conn: AsyncConnection,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    kinds: Collection[str],
+    busy: Collection[str] = (),
 ) -> list[Delivery]:
-    """Take up to `limit` due deliveries of `kinds` whose destination is not backing off.
-    Rows of other kinds stay pending, untouched, for a process that can send them."""
-    backing_off = select(destinations.c.origin).where(destinations.c.retry_at > now)
+    """Take up to `limit` due deliveries of `kinds` whose destination is not backing off, not
+    `busy` (sent by this process now) and whose circuit is closed; and of each destination
+    whose open circuit is due for a probe, its first delivery alone (the probe, leased on the
+    destination so no other replica probes meanwhile). A paused destination's `peer` rows
+    wait. Rows of other kinds stay pending, untouched, for a process that can send them."""
+    held = select(destinations.c.origin).where(
+        or_(destinations.c.retry_at > now, destinations.c.opened_at.is_not(None))
+    )
+    paused = select(destinations.c.origin).where(destinations.c.paused)
+    pending = and_(
+        outbox.c.state == "pending",
+        outbox.c.kind.in_(kinds),
+        outbox.c.next_attempt_at <= now,
+        or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+        outbox.c.origin.not_in(busy),
+        or_(outbox.c.kind != PEER, outbox.c.origin.not_in(paused)),
+    )
     due = (
         select(outbox.c.id)
-        .where(
-            outbox.c.state == "pending",
-            outbox.c.kind.in_(kinds),
-            outbox.c.next_attempt_at <= now,
-            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
-            outbox.c.origin.not_in(backing_off),
-        )
+        .where(pending, outbox.c.origin.not_in(held))
         .order_by(outbox.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     ids = list((await conn.execute(due)).scalars())
+    ids += await _probes(conn, now, lease, pending)
     if not ids:
         return []
     await conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(claimed_until=now + lease))
@@ -179,6 +204,36 @@ async def claim(
     ]
 
 
+async def _probes(
+    conn: AsyncConnection, now: datetime, lease: timedelta, pending: Any
+) -> list[int]:
+    """The first pending delivery of each open circuit due for its probe; leases the probe."""
+    due = (
+        select(destinations.c.origin)
+        .where(
+            destinations.c.opened_at.is_not(None),
+            destinations.c.retry_at <= now,
+            or_(destinations.c.probe_until.is_(None), destinations.c.probe_until < now),
+        )
+        .with_for_update(skip_locked=True)
+    )
+    ids = []
+    for origin in (await conn.execute(due)).scalars():
+        first = (
+            await conn.execute(
+                select(func.min(outbox.c.id)).where(pending, outbox.c.origin == origin)
+            )
+        ).scalar()
+        if first is not None:
+            ids.append(int(first))
+            await conn.execute(
+                update(destinations)
+                .where(destinations.c.origin == origin)
+                .values(probe_until=now + lease)
+            )
+    return ids
+
+
 async def delivered(conn: AsyncConnection, ids: list[int], origin: str, now: datetime) -> None:
     await conn.execute(
         update(outbox)
@@ -188,7 +243,7 @@ async def delivered(conn: AsyncConnection, ids: list[int], origin: str, now: dat
     await conn.execute(
         update(destinations)
         .where(destinations.c.origin == origin)
-        .values(failures=0, retry_at=None, last_error=None)
+        .values(failures=0, retry_at=None, last_error=None, opened_at=None, probe_until=None)
     )
 
 
@@ -199,17 +254,28 @@ async def failed(
     error: str,
     now: datetime,
     backoff: Callable[[int], timedelta],
+    opens_after: int,
 ) -> datetime:
     """Record a failed attempt on the deliveries and on their destination, whose next try
-    waits `backoff(failures in a row)`; returns when that is."""
+    waits `backoff(failures in a row)`; its circuit opens at `opens_after` failures in a row
+    (and stays open until a probe succeeds). Returns when the next try is."""
     found = (
         await conn.execute(
-            select(destinations.c.failures).where(destinations.c.origin == origin).with_for_update()
+            select(destinations.c.failures, destinations.c.opened_at)
+            .where(destinations.c.origin == origin)
+            .with_for_update()
         )
-    ).scalar()
-    failures = (found or 0) + 1
+    ).first()
+    failures = (found.failures if found else 0) + 1
     retry_at = now + backoff(failures)
-    values = {"failures": failures, "retry_at": retry_at, "last_error": error}
+    opened = found.opened_at if found else None
+    values = {
+        "failures": failures,
+        "retry_at": retry_at,
+        "last_error": error,
+        "probe_until": None,
+        "opened_at": opened or (now if failures >= opens_after else None),
+    }
     if found is None:
         await conn.execute(destinations.insert().values(origin=origin, **values))
     else:
@@ -237,8 +303,20 @@ async def give_up(conn: AsyncConnection, ids: list[int], reason: str, now: datet
     )
 
 
-async def backlog(conn: AsyncConnection, origins: Collection[str]) -> dict[str, tuple[int, int]]:
-    """(deliveries pending, failures in a row) of each of `origins`."""
+@dataclass(frozen=True)
+class Backlog:
+    """What waits for one destination, and why."""
+
+    queued: int = 0
+    failures: int = 0  # in a row
+    retry_at: datetime | None = None
+    circuit_open: bool = False
+    paused: bool = False
+    last_error: str | None = None
+
+
+async def backlog(conn: AsyncConnection, origins: Collection[str]) -> dict[str, Backlog]:
+    """The deliveries pending for each of `origins` and the state of its destination."""
     queued: dict[str, int] = dict(
         (
             await conn.execute(
@@ -248,16 +326,48 @@ async def backlog(conn: AsyncConnection, origins: Collection[str]) -> dict[str, 
             )
         ).all()
     )
-    failures: dict[str, int] = dict(
-        (
-            await conn.execute(
-                select(destinations.c.origin, destinations.c.failures).where(
-                    destinations.c.origin.in_(origins)
-                )
+    found = {
+        row.origin: row
+        for row in await conn.execute(
+            select(destinations).where(destinations.c.origin.in_(origins))
+        )
+    }
+    result = {}
+    for origin in origins:
+        row = found.get(origin)
+        count = int(queued.get(origin, 0))
+        result[origin] = (
+            Backlog(count)
+            if row is None
+            else Backlog(
+                count,
+                row.failures,
+                row.retry_at,
+                row.opened_at is not None,
+                bool(row.paused),
+                row.last_error,
             )
-        ).all()
+        )
+    return result
+
+
+async def pause(conn: AsyncConnection, origin: str, paused: bool) -> None:
+    """Hold (or let go) the `peer` deliveries to `origin`; notices still go."""
+    done = await conn.execute(
+        update(destinations).where(destinations.c.origin == origin).values(paused=paused)
     )
-    return {o: (int(queued.get(o, 0)), int(failures.get(o, 0))) for o in origins}
+    if done.rowcount == 0 and paused:
+        await conn.execute(destinations.insert().values(origin=origin, failures=0, paused=True))
+
+
+async def drop_queued(conn: AsyncConnection, origin: str, reason: str, now: datetime) -> int:
+    """Give up every pending `peer` delivery to `origin` (the partnership ended)."""
+    gone = await conn.execute(
+        update(outbox)
+        .where(outbox.c.state == "pending", outbox.c.kind == PEER, outbox.c.origin == origin)
+        .values(state="failed", last_error=reason, done_at=now, claimed_until=None)
+    )
+    return int(gone.rowcount or 0)
 
 
 async def prune(conn: AsyncConnection, older_than: datetime) -> int:

@@ -79,3 +79,26 @@ class NotAPeer(Forbidden):
     """A request claims to come from a registry we do not peer with."""
 
     code = "peer_unknown"
+
+
+class PeerRateLimited(ApiError):
+    status = 429
+    code = "peer_rate_limited"
+
+
+class MessageIdInvalid(BadRequest):
+    code = "message_id_invalid"
+
+
+class MessageInProgress(Conflict):
+    """Another replica is handling this message right now: send it again later."""
+
+    code = "message_in_progress"
+
+
+class RepeatedRefusal(ApiError):
+    """A repeated message that was refused the first time: refused alike."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+        self.status = status

@@ -97,16 +97,9 @@ class PeerRoutes:
         body = await read_body(request)
         return JSONResponse(await self._peering.receive_acceptance(request, body))
 
-    async def receive_notice(self, request: Request) -> Response:
-        body = await read_body(request)
-        return JSONResponse(await self._peering.receive_notice(request, body))
-
-    async def receive_ping(self, request: Request) -> Response:
-        body = await read_body(request)
-        return JSONResponse(await self._peering.receive_ping(request, body))
-
     def routes(self) -> list[Route]:
         one = "/api/v1/peers/{domain}"
+        inbox, peering = self._peering.inbox, self._peering
         return [
             Resource("/api/v1/peers", {"GET": self.list_all, "POST": self.accept}),
             Resource("/api/v1/peers/invitations", {"POST": self.invite}),
@@ -116,6 +109,10 @@ class PeerRoutes:
             Resource(one + "/revoke", {"POST": self.revoke}),
             Resource(one + "/ping", {"POST": self.ping}),
             Resource(ACCEPT_PATH, {"POST": self.receive_acceptance}),
-            Resource(NOTICE_PATH, {"POST": self.receive_notice}),
-            Resource(PING_PATH, {"POST": self.receive_ping}),
+            # notices come also while a side is suspended: they may be what lifts it
+            Resource(
+                NOTICE_PATH,
+                {"POST": inbox.endpoint(peering.receive_notice, allow_suspended=True)},
+            ),
+            Resource(PING_PATH, {"POST": inbox.endpoint(peering.receive_ping)}),
         ]

@@ -5,8 +5,10 @@ accepts it: paris discovers zurich by the invitation's domain (DNS, registry met
 discovery and its JWKS URI) and sends a signed acceptance naming its own domain to zurich's
 `/api/v1/peering/accept`; zurich checks the invitation, discovers paris the same way and
 verifies that paris signed with a key it publishes. Both then hold the other as `active`.
-Revoking tells the partner with a signed notice through the outbox; both sides then refuse
-the other (403).
+Suspending, resuming and revoking tell the partner with a signed notice through the outbox
+(kind `peer-notice`); while either side has suspended the other, what we queue for it waits
+(its destination is paused), and once revoked it is dropped; both sides refuse the other's
+requests (403) meanwhile.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from federation.addresses import format_host, parse_host
 from federation.discovery import DiscoveredPeer, Discovery
-from federation.errors import DiscoveryError, InvalidAddress
+from federation.errors import DiscoveryError
 from federation.invitations import InvalidInvitation, Invitation, new_invitation, parse_invitation
 from federation.keys import SigningKeys
 from federation.safe_http import SafeHttpClient
@@ -45,7 +46,8 @@ from registry.peers.errors import (
     PeerUnknown,
     PeerUnreachable,
 )
-from registry.peers.guard import PeerGuard, Transaction, hash_token
+from registry.peers.guard import PeerGuard, Transaction, hash_token, peer_domain
+from registry.peers.inbox import Inbox
 
 logger = logging.getLogger("spacereg.peers")
 
@@ -80,6 +82,7 @@ class Peering:
         self._outbound = outbound
         self._auth = OcmSignatureAuth(keys, clock)
         self.guard = guard
+        self.inbox = Inbox(transaction, guard, clock)
         self.domain = domain
         self._clock = clock
         self._open = open_federation
@@ -99,7 +102,7 @@ class Peering:
     async def receive_acceptance(self, request: Any, body: bytes) -> dict[str, Any]:
         """zurich's side of `POST /api/v1/peering/accept` (`request`: the Starlette request)."""
         doc = json_object(body)
-        domain = _domain(doc.get("domain"))
+        domain = peer_domain(doc.get("domain"))
         text = doc.get("invitation")
         token_hash = None
         if text is None:
@@ -118,7 +121,9 @@ class Peering:
                 conn, token_hash, domain, now
             ):
                 raise InvitationUsed("this invitation was used already")
-            await store.save_peer(conn, _record(found, now, contact=now, signed=now), now)
+            record = _record(found, now, contact=now, signed=now)
+            await store.save_peer(conn, record, now)
+            await _hold_deliveries(conn, record, now)
         logger.info("peered with %s (it accepted our invitation)", domain)
         return {"domain": self.domain, "state": store.ACTIVE}
 
@@ -143,7 +148,7 @@ class Peering:
             body["invitation"] = text.strip()
         if domain is None:
             raise InvitationMalformed("give an invitation")
-        domain = _domain(domain)
+        domain = peer_domain(domain)
         found = await self._discover(domain)
         answer = await self._send(found.metadata.base_url + ACCEPT_PATH, body, domain)
         if answer.get("domain") != domain:
@@ -153,6 +158,7 @@ class Peering:
         record = _record(found, now, contact=now, signed=signed)
         async with self._transaction() as conn:
             await store.save_peer(conn, record, now)
+            await _hold_deliveries(conn, record, now)
             saved = await _shown(conn, found.metadata.domain)
         logger.info("peered with %s (accepted its invitation)", domain)
         assert saved is not None
@@ -171,42 +177,62 @@ class Peering:
             raise PeerUnknown(f"no peer {domain}")
         return found
 
+    async def vouched_issuers(self) -> dict[str, str]:
+        """The OIDC issuers our active partners vouch for, each to the partner's domain."""
+        async with self._transaction() as conn:
+            return await store.vouched_issuers(conn)
+
     async def suspend(self, domain: str) -> store.PeerRecord:
-        return await self._set_state(domain, store.SUSPENDED)
+        return await self._change(domain, store.SUSPENDED)
 
     async def resume(self, domain: str) -> store.PeerRecord:
         peer = await self.get(domain)
         if peer.state != store.SUSPENDED:
             raise PeerNotSuspended(f"{domain} is {peer.state}, not suspended")
-        return await self._set_state(domain, store.ACTIVE)
+        return await self._change(domain, store.ACTIVE)
 
     async def revoke(self, domain: str) -> store.PeerRecord:
-        """Revoke at once here; a signed notice to the partner is queued in the same
-        transaction (the outbox's `peer` kind, sent and retried by `PeerSender`)."""
-        now = self._clock.now()
-        notice = {"domain": self.domain, "state": store.REVOKED}
-        async with self._transaction() as conn:
-            if not await store.set_state(conn, domain.lower(), store.REVOKED, now):
-                raise PeerUnknown(f"no peer {domain}")
-            peer = await store.find_peer(conn, domain.lower())
-            assert peer is not None
-            url = peer.base_url + NOTICE_PATH
-            await outbox.queue_peer(conn, uuid.uuid4().hex, url, notice, now)
-            peer = await _shown(conn, domain.lower())
-        self._wake()
-        logger.info("revoked the peering with %s; notice queued", domain)
-        assert peer is not None
-        return peer
+        return await self._change(domain, store.REVOKED)
 
-    async def receive_notice(self, request: Any, body: bytes) -> dict[str, Any]:
-        doc = json_object(body)
-        domain, state = _domain(doc.get("domain")), _string(doc, "state")
-        if state != store.REVOKED:
+    async def _change(self, domain: str, state: str) -> store.PeerRecord:
+        """Our view of the partnership becomes `state` at once; a signed notice telling the
+        partner is queued in the same transaction (sent and retried by `PeerSender`)."""
+        now = self._clock.now()
+        domain = domain.lower()
+        notice = {"domain": self.domain, "state": state}
+        async with self._transaction() as conn:
+            if not await store.set_state(conn, domain, state, now):
+                raise PeerUnknown(f"no peer {domain}")
+            peer = await store.find_peer(conn, domain)
+            assert peer is not None
+            await _hold_deliveries(conn, peer, now)
+            url = peer.base_url + NOTICE_PATH
+            kind = outbox.PEER_NOTICE
+            await outbox.queue_peer(conn, uuid.uuid4().hex, url, notice, now, kind=kind)
+            shown = await _shown(conn, domain)
+        self._wake()
+        logger.info("the peering with %s is %s; notice queued", domain, state)
+        assert shown is not None
+        return shown
+
+    async def receive_notice(self, peer: store.PeerRecord, doc: dict[str, Any]) -> dict[str, Any]:
+        """The partner revoked, suspended or resumed the partnership: revoked ends it here
+        too; suspended holds what we queue for it until it resumes."""
+        state = _string(doc, "state")
+        if state not in store.STATES:
             raise BadRequest(f"unknown notice state {state!r}")
-        await self.guard.check(request, body, domain, allow_suspended=True)
-        await self._set_state(domain, store.REVOKED)
-        logger.info("%s revoked the peering", domain)
-        return {"domain": self.domain, "state": store.REVOKED}
+        now = self._clock.now()
+        async with self._transaction() as conn:
+            if state == store.REVOKED:
+                await store.set_state(conn, peer.domain, store.REVOKED, now)
+            else:
+                await store.set_partner_state(conn, peer.domain, state)
+            changed = await store.find_peer(conn, peer.domain)
+            assert changed is not None
+            await _hold_deliveries(conn, changed, now)
+        self._wake()
+        logger.info("%s says the peering is %s", peer.domain, state)
+        return {"domain": self.domain, "state": changed.state}
 
     async def ping(self, domain: str) -> dict[str, Any]:
         """A signed hello to a peer (it records the contact); its answer, or the refusal."""
@@ -216,19 +242,8 @@ class Peering:
             await store.contacted(conn, peer.domain, self._clock.now(), signed=False)
         return answer
 
-    async def receive_ping(self, request: Any, body: bytes) -> dict[str, Any]:
-        domain = _domain(json_object(body).get("domain"))
-        peer = await self.guard.check(request, body, domain)
+    async def receive_ping(self, peer: store.PeerRecord, doc: dict[str, Any]) -> dict[str, Any]:
         return {"domain": self.domain, "state": peer.state}
-
-    async def _set_state(self, domain: str, state: str) -> store.PeerRecord:
-        now = self._clock.now()
-        async with self._transaction() as conn:
-            if not await store.set_state(conn, domain.lower(), state, now):
-                raise PeerUnknown(f"no peer {domain}")
-            found = await _shown(conn, domain.lower())
-        assert found is not None
-        return found
 
     def _parse(self, text: str, *, ours: bool) -> Invitation:
         try:
@@ -282,14 +297,13 @@ def _string(doc: dict[str, Any], name: str) -> str:
     return value
 
 
-def _domain(value: Any) -> str:
-    """A registry's domain as peers name it (`host` or `host:port`), normalised; else 400."""
-    if not isinstance(value, str) or not value:
-        raise BadRequest("'domain' is required (a host name, optionally with a port)")
-    try:
-        return format_host(*parse_host(value.strip()))
-    except InvalidAddress as exc:
-        raise BadRequest(f"'domain': {exc}") from exc
+async def _hold_deliveries(conn: AsyncConnection, peer: store.PeerRecord, now: datetime) -> None:
+    """What we queue for `peer` waits while either side has suspended the other, and is
+    dropped once the partnership is revoked (notices about the partnership still go)."""
+    if peer.state == store.REVOKED:
+        await outbox.drop_queued(conn, peer.origin, "the partnership was revoked", now)
+    held = peer.state != store.ACTIVE or peer.partner_state == store.SUSPENDED
+    await outbox.pause(conn, peer.origin, held)
 
 
 async def _shown(conn: AsyncConnection, domain: str) -> store.PeerRecord | None:

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.core.models import (
@@ -18,14 +17,18 @@ from registry.core.models import (
     SignatureReplay,
     table,
 )
+from registry.core.unique import insert_once
 from registry.outbox import store as outbox
 
 peers = table(Peer)
 invitations = table(PeerInvitation)
 replays = table(SignatureReplay)
 
-PENDING, ACTIVE, SUSPENDED, REVOKED = "pending", "active", "suspended", "revoked"
-STATES = (PENDING, ACTIVE, SUSPENDED, REVOKED)
+# No `pending`: a peer is saved only once its keys are verified (the acceptance is signed and
+# answered in one exchange), so nothing sits between acceptance and verified keys.
+ACTIVE, SUSPENDED, REVOKED = "active", "suspended", "revoked"
+STATES = (ACTIVE, SUSPENDED, REVOKED)
+NO_BACKLOG = outbox.Backlog()
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,9 @@ class PeerRecord:
     updated_at: datetime | None = None
     last_contact_at: datetime | None = None
     signed_at: datetime | None = None
-    queued: int = 0
-    failures: int = 0
+    # what the partner told us of its view: `suspended` when it suspended us
+    partner_state: str = ACTIVE
+    delivery: outbox.Backlog = NO_BACKLOG
 
     @property
     def origin(self) -> str:
@@ -61,8 +65,12 @@ class PeerRecord:
             "createdAt": when(self.created_at),
             "lastContact": when(self.last_contact_at),
             "pinned": self.signed_at is not None,
-            "queuedDeliveries": self.queued,
-            "failures": self.failures,
+            "partnerState": self.partner_state,
+            "queuedDeliveries": self.delivery.queued,
+            "failures": self.delivery.failures,
+            "circuitOpen": self.delivery.circuit_open,
+            "nextAttempt": when(self.delivery.retry_at),
+            "lastError": self.delivery.last_error,
         }
 
 
@@ -113,6 +121,7 @@ async def save_peer(conn: AsyncConnection, peer: PeerRecord, now: datetime) -> N
         "updated_at": now,
         "last_contact_at": peer.last_contact_at,
         "signed_at": peer.signed_at,
+        "partner_state": peer.partner_state,
     }
     found = await conn.execute(update(peers).where(peers.c.domain == peer.domain).values(values))
     if found.rowcount == 0:
@@ -134,10 +143,19 @@ async def list_peers(conn: AsyncConnection, domain: str | None = None) -> list[P
         query = query.where(peers.c.domain == domain)
     records = [_record(row) for row in (await conn.execute(query)).all()]
     backlog = await outbox.backlog(conn, {record.origin for record in records})
-    return [
-        replace(record, queued=backlog[record.origin][0], failures=backlog[record.origin][1])
-        for record in records
-    ]
+    return [replace(record, delivery=backlog[record.origin]) for record in records]
+
+
+async def vouched_issuers(conn: AsyncConnection) -> dict[str, str]:
+    """The OpenID Connect issuers our active partners vouch for (from their discovery), each
+    to the partner's domain: a partner's user logging in here shows a token of one of them."""
+    rows = await conn.execute(select(peers.c.domain, peers.c.info).where(peers.c.status == ACTIVE))
+    return {
+        issuer: row.domain
+        for row in rows
+        for issuer in (row.info or {}).get("issuers", ())
+        if isinstance(issuer, str)
+    }
 
 
 def _record(row: Any) -> PeerRecord:
@@ -153,6 +171,7 @@ def _record(row: Any) -> PeerRecord:
         row.updated_at,
         row.last_contact_at,
         row.signed_at,
+        row.partner_state,
     )
 
 
@@ -161,6 +180,10 @@ async def set_state(conn: AsyncConnection, domain: str, state: str, now: datetim
         update(peers).where(peers.c.domain == domain).values(status=state, updated_at=now)
     )
     return done.rowcount == 1
+
+
+async def set_partner_state(conn: AsyncConnection, domain: str, state: str) -> None:
+    await conn.execute(update(peers).where(peers.c.domain == domain).values(partner_state=state))
 
 
 async def contacted(conn: AsyncConnection, domain: str, now: datetime, *, signed: bool) -> None:
@@ -182,9 +205,4 @@ async def first_use(
     """Record a signature as used until `until`, forgetting those past theirs; False if it
     was recorded already (the primary key makes this atomic across replicas)."""
     await conn.execute(delete(replays).where(replays.c.until < now))
-    try:
-        async with conn.begin_nested():
-            await conn.execute(insert(replays).values(signature_id=signature_id, until=until))
-    except IntegrityError:
-        return False
-    return True
+    return await insert_once(conn, replays, {"signature_id": signature_id, "until": until})

@@ -95,14 +95,16 @@ async def _action(args: argparse.Namespace, peering: Any) -> int:
 
 
 def _table(peers: list[dict[str, Any]]) -> str:
-    rows = [("DOMAIN", "STATE", "LAST CONTACT", "QUEUED", "FAILURES")]
+    rows = [("DOMAIN", "STATE", "LAST CONTACT", "QUEUED", "FAILURES", "CIRCUIT", "NEXT TRY")]
     rows += [
         (
             p["domain"],
-            p["state"],
+            p["state"] if p["partnerState"] == "active" else f"{p['state']}/suspended-by-it",
             p["lastContact"] or "-",
             str(p["queuedDeliveries"]),
             str(p["failures"]),
+            "open" if p["circuitOpen"] else "closed",
+            p["nextAttempt"] or "-",
         )
         for p in peers
     ]

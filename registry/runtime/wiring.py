@@ -42,6 +42,7 @@ from registry.outbox.delivery import DeliveryWorker
 from registry.outbox.senders import PeerSender, WebhookSender
 from registry.outbox.subscriptions import Subscriptions
 from registry.peers.guard import PeerGuard
+from registry.peers.rate import PeerRateLimits
 from registry.peers.service import Peering
 from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
@@ -142,9 +143,14 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     outbound = SafeHttpClient(discovery_config(settings))
     webhooks = WebhookClient(outbound)
     signing_keys = SigningKeys.load_or_create(settings.data_dir / "federation-keys")
+    peer_sender = PeerSender(outbound, signing_keys)
     delivery = DeliveryWorker(
         engine,
-        {outbox.WEBHOOK: WebhookSender(webhooks), outbox.PEER: PeerSender(outbound, signing_keys)},
+        {
+            outbox.WEBHOOK: WebhookSender(webhooks),
+            outbox.PEER: peer_sender,
+            outbox.PEER_NOTICE: peer_sender,
+        },
         timedelta(seconds=settings.delivery_max_age_seconds),
         clock=clock,
         poll_seconds=settings.change_poll_seconds,
@@ -210,7 +216,11 @@ def build_peering(
 ) -> Peering:
     """Peering over the database, signing with `keys` (also for `spacereg peer`, where no
     delivery worker runs to `wake`: the server's finds queued notices by polling)."""
-    guard = PeerGuard(engine.begin, PeerKeyring(outbound), settings.base_url, clock)
+    federation = settings.federation
+    limits = PeerRateLimits(
+        federation.peer_requests_per_second, federation.peer_request_burst, clock
+    )
+    guard = PeerGuard(engine.begin, PeerKeyring(outbound), settings.base_url, clock, limits)
     return Peering(
         engine.begin,
         discovery,
@@ -219,7 +229,7 @@ def build_peering(
         guard,
         local_instance(settings).domain,
         clock,
-        open_federation=settings.federation.open_peering,
+        open_federation=federation.open_peering,
         wake=wake,
     )
 

@@ -60,3 +60,25 @@ def test_peer_jwks_with_private_or_broken_keys_is_refused() -> None:
         parse_jwks({"keys": [{"kty": "OKP", "crv": "Ed25519"}]}, "u")
     with pytest.raises(MalformedDocument, match=r"'keys'"):
         parse_jwks({"keys": {}}, "u")
+
+
+def test_a_key_rotated_in_ahead_is_published_before_it_signs(tmp_path: Path) -> None:
+    clock = WallClock()
+    keys = SigningKeys.load_or_create(tmp_path, now=clock)
+    old = keys.active.kid
+
+    new = keys.rotate(overlap_s=3600, lead_s=600).kid
+
+    assert keys.sign(b"x")[0] == old  # the old key still signs...
+    assert [k["kid"] for k in keys.jwks()["keys"]] == [old, new]  # ...the new one is published
+    with pytest.raises(ValueError, match="does not sign yet"):
+        keys.rotate(lead_s=600)
+    assert [k["kid"] for k in SigningKeys.load_or_create(tmp_path, now=clock).jwks()["keys"]] == [
+        old,
+        new,
+    ]
+    clock.now += 600
+    assert keys.sign(b"x")[0] == new
+    assert [k["kid"] for k in keys.jwks()["keys"]] == [new, old]  # kept for the overlap
+    clock.now += 3601
+    assert [k["kid"] for k in keys.jwks()["keys"]] == [new]
