@@ -66,7 +66,10 @@ def create_app(
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         *PeerRoutes(services.peering, authenticate).routes(),
-        dav_mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
+        dav_mount(
+            DAV_MOUNT,
+            DavGateway(services.spaces, services.dav_backends, authenticate, services.dav),
+        ),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
         *well_known_routes(services.instance, services.users, services.signing_keys),

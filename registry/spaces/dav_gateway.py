@@ -11,6 +11,7 @@ subscribers without a scan.
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from typing import IO
 from urllib.parse import unquote, urlsplit
 
@@ -31,8 +32,11 @@ from registry.core.errors import (
 )
 from registry.core.http import whole_number
 from registry.core.routing import allow_header
-from registry.spaces.dav_backends import DavBackends, SpaceSizes
+from registry.spaces.dav_backends import DavBackends, SpaceFiles, SpaceSizes
 from registry.spaces.service import SpaceService
+from registry.spaces.webdav.asgi import with_header
+from registry.spaces.webdav.extensions import DavExtensions
+from registry.spaces.webdav.target import DavTarget
 from storage import PathNotFound, StorageError
 from storage.dav_paths import BadPath, PathTooLong, check_request
 
@@ -49,10 +53,12 @@ class DavGateway:
         spaces: SpaceService,
         backends: DavBackends,
         authenticate: Authenticate,
+        extensions: DavExtensions,
     ) -> None:
         self._spaces = spaces
         self._backends = backends
         self._authenticate = authenticate
+        self._extensions = extensions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -88,29 +94,32 @@ class DavGateway:
             raise NotSupported("the storage holding this space offers no WebDAV")
         if method == "OPTIONS":  # what the caller may do in the space, not on one resource
             writes = roles.at_least(role, roles.EDITOR)
-            send = _allowing(send, ALLOW_ALL if writes else ALLOW_READS)
-        spool = None
-        if method == "PUT":
-            spool, scope, receive = await _within_quota(
-                request, files.sizes, space_id, path, space.quota_total
-            )
-        try:
-            await files.app(scope, receive, send)  # the back end reports its own writes
-        finally:
-            if spool is not None:
-                spool.close()
+            send = with_header(send, b"allow", (ALLOW_ALL if writes else ALLOW_READS).encode())
+        target = DavTarget.of(request, principal, space_id, path, files)
+        forward = partial(_forward, files, space_id, path, space.quota_total)
+        await self._extensions.serve(target, forward, send)
 
 
-def _allowing(send: Send, allow: str) -> Send:
-    """`send` with the response's `Allow` replaced by `allow`."""
-
-    async def with_allow(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
-            message = {**message, "headers": [*headers, (b"allow", allow.encode())]}
-        await send(message)
-
-    return with_allow
+async def _forward(
+    files: SpaceFiles,
+    space_id: str,
+    path: str,
+    total: int | None,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    """Hand the request to the space's back end, a PUT only within the space's quota."""
+    spool = None
+    if scope["method"] == "PUT":
+        spool, scope, receive = await _within_quota(
+            Request(scope, receive), files.sizes, space_id, path, total
+        )
+    try:
+        await files.app(scope, receive, send)  # the back end reports its own writes
+    finally:
+        if spool is not None:
+            spool.close()
 
 
 def _split(relative: str) -> tuple[str, str]:

@@ -1,0 +1,90 @@
+"""The SQL of dead properties: per space, path and name, the property element as XML."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, exists, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from registry.core.models import DavProperty, table
+from registry.spaces.webdav.paths import moved
+
+PROPERTIES = table(DavProperty)
+PATHS_PER_QUERY = 500
+
+
+def _at_or_below(space_id: str, path: str) -> ColumnElement[bool]:
+    inside = PROPERTIES.c.path.startswith(path.rstrip("/") + "/", autoescape=True)
+    return (PROPERTIES.c.space_id == space_id) & or_(PROPERTIES.c.path == path, inside)
+
+
+async def any_in(conn: AsyncConnection, space_id: str) -> bool:
+    found = await conn.execute(select(exists().where(PROPERTIES.c.space_id == space_id)))
+    return bool(found.scalar())
+
+
+async def of_paths(
+    conn: AsyncConnection, space_id: str, paths: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """path -> name -> value, for those of `paths` that have dead properties."""
+    found: dict[str, dict[str, str]] = {}
+    for start in range(0, len(paths), PATHS_PER_QUERY):
+        rows = await conn.execute(
+            select(PROPERTIES.c.path, PROPERTIES.c.name, PROPERTIES.c.value).where(
+                PROPERTIES.c.space_id == space_id,
+                PROPERTIES.c.path.in_(paths[start : start + PATHS_PER_QUERY]),
+            )
+        )
+        for path, name, value in rows:
+            found.setdefault(path, {})[name] = value
+    return found
+
+
+async def put(conn: AsyncConnection, space_id: str, path: str, name: str, value: str) -> None:
+    await remove(conn, space_id, path, name)
+    await conn.execute(
+        insert(PROPERTIES).values(space_id=space_id, path=path, name=name, value=value)
+    )
+
+
+async def remove(conn: AsyncConnection, space_id: str, path: str, name: str) -> None:
+    await conn.execute(
+        delete(PROPERTIES).where(
+            PROPERTIES.c.space_id == space_id,
+            PROPERTIES.c.path == path,
+            PROPERTIES.c.name == name,
+        )
+    )
+
+
+async def remove_below(conn: AsyncConnection, space_id: str, path: str) -> None:
+    await conn.execute(delete(PROPERTIES).where(_at_or_below(space_id, path)))
+
+
+async def copy(
+    conn: AsyncConnection, space_id: str, source: str, target: str, *, subtree: bool, keep: bool
+) -> None:
+    """Give `target` (and what is below it) the properties of `source`, replacing its own;
+    `keep` False moves them instead of copying."""
+    where = (
+        _at_or_below(space_id, source)
+        if subtree
+        else ((PROPERTIES.c.space_id == space_id) & (PROPERTIES.c.path == source))
+    )
+    rows = (
+        await conn.execute(
+            select(PROPERTIES.c.path, PROPERTIES.c.name, PROPERTIES.c.value).where(where)
+        )
+    ).all()
+    await remove_below(conn, space_id, target)
+    if not keep:
+        await remove_below(conn, space_id, source)
+    values: Iterable[dict[str, str]] = (
+        {"space_id": space_id, "path": moved(path, source, target), "name": name, "value": value}
+        for path, name, value in rows
+    )
+    batch = list(values)
+    if batch:
+        await conn.execute(insert(PROPERTIES), batch)

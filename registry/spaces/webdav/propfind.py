@@ -1,0 +1,101 @@
+"""PROPFIND answers with what the registry keeps beside the storage: the dead properties and
+the lock properties (`DAV:lockdiscovery`, `DAV:supportedlock`). The back end answers first;
+its multistatus is completed here, and only when the space has something to add or the
+request asks for the lock properties, so a plain listing streams through untouched."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from registry.spaces.webdav.lock_store import Lock
+from registry.spaces.webdav.locking import lockdiscovery, supportedlock
+from registry.spaces.webdav.target import DavTarget
+from registry.spaces.webdav.xml import DAV, dav, element, parse, serialize
+
+LOCK_PROPERTIES = frozenset({dav("lockdiscovery"), dav("supportedlock")})
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a PROPFIND asks for: `allprop`, `propname`, or the properties named."""
+
+    mode: str
+    names: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, body: bytes) -> Asked:
+        root = parse(body)
+        if root is None or root.find(dav("allprop")) is not None:
+            return cls("allprop")
+        if root.find(dav("propname")) is not None:
+            return cls("propname")
+        prop = root.find(dav("prop"))
+        return cls("prop", frozenset(child.tag for child in (prop if prop is not None else [])))
+
+    def wants_dead(self) -> bool:
+        return self.mode != "prop" or any(not n.startswith(f"{{{DAV}}}") for n in self.names)
+
+    def wants_locks(self) -> bool:
+        return self.mode != "prop" or bool(self.names & LOCK_PROPERTIES)
+
+
+def paths(target: DavTarget, multistatus: ET.Element) -> list[str]:
+    """The paths of the resources a multistatus answers for."""
+    found = (target.path_of(r.findtext(dav("href"), "")) for r in multistatus.iter(dav("response")))
+    return [path for path in found if path is not None]
+
+
+def complete(
+    target: DavTarget,
+    multistatus: ET.Element,
+    asked: Asked,
+    dead: dict[str, dict[str, str]],
+    locks: list[Lock],
+) -> bytes:
+    """The back end's multistatus with our properties put in each response."""
+    for response in multistatus.findall(dav("response")):
+        path = target.path_of(response.findtext(dav("href"), ""))
+        if path is None:
+            continue
+        ours = {name: ET.fromstring(value) for name, value in dead.get(path, {}).items()}
+        if asked.wants_locks():
+            ours[dav("lockdiscovery")] = lockdiscovery(
+                target, [lock for lock in locks if lock.covers(path)]
+            )
+            ours[dav("supportedlock")] = supportedlock()
+        _place(response, ours, asked)
+    return serialize(multistatus)
+
+
+def _place(response: ET.Element, ours: dict[str, ET.Element], asked: Asked) -> None:
+    found = _propstat(response, 200)
+    if asked.mode == "prop":
+        names = asked.names & ours.keys()
+        for propstat in response.findall(dav("propstat")):
+            for prop in propstat.findall(dav("prop")):
+                for item in [item for item in prop if item.tag in names]:
+                    prop.remove(item)
+        found.extend(ours[name] for name in names)
+    else:
+        present = {item.tag for item in found}
+        for name, value in ours.items():
+            if name not in present:
+                found.append(value if asked.mode == "allprop" else element(name))
+    for propstat in response.findall(dav("propstat")):
+        if not any(len(prop) for prop in propstat.findall(dav("prop"))):
+            response.remove(propstat)
+
+
+def _propstat(response: ET.Element, status: int) -> ET.Element:
+    """The `prop` of the response's propstat with `status`, made if there is none."""
+    for propstat in response.findall(dav("propstat")):
+        if f" {status} " in f"{propstat.findtext(dav('status'), '')} ":
+            prop = propstat.find(dav("prop"))
+            if prop is not None:
+                return prop
+    prop = element(dav("prop"))
+    response.append(
+        element(dav("propstat"), None, prop, element(dav("status"), f"HTTP/1.1 {status} OK"))
+    )
+    return prop

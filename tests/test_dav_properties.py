@@ -1,0 +1,116 @@
+"""Dead properties through the registry's WebDAV: PROPPATCH stores them in the database,
+PROPFIND returns them, they follow MOVE and COPY, go with DELETE, and a failed PROPPATCH
+changes nothing."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+from tests.conftest import Registry
+from tests.test_dav_gateway import dav, personal_space
+from tests.test_drives_api import assert_error
+
+NS = "urn:example:spacereg"
+DAV = "{DAV:}"
+
+
+def proppatch_body(set_: dict[str, str] | None = None, remove: list[str] = ()) -> bytes:
+    sets = "".join(f"<x:{name}>{value}</x:{name}>" for name, value in (set_ or {}).items())
+    removes = "".join(f"<x:{name}/>" for name in remove)
+    parts = []
+    if sets:
+        parts.append(f"<d:set><d:prop>{sets}</d:prop></d:set>")
+    if removes:
+        parts.append(f"<d:remove><d:prop>{removes}</d:prop></d:remove>")
+    return (
+        f'<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" xmlns:x="{NS}">'
+        f"{''.join(parts)}</d:propertyupdate>"
+    ).encode()
+
+
+async def properties(client, url: str, *names: str, depth: str = "0") -> dict[str, dict]:
+    """href -> {name: (status, text)} of the named properties in our namespace."""
+    asked = "".join(f"<x:{name}/>" for name in names)
+    body = f'<d:propfind xmlns:d="DAV:" xmlns:x="{NS}"><d:prop>{asked}</d:prop></d:propfind>'
+    response = await client.request("PROPFIND", url, content=body, headers={"Depth": depth})
+    assert response.status_code == 207, response.text
+    found: dict[str, dict] = {}
+    for each in ElementTree.fromstring(response.content).iter(f"{DAV}response"):
+        href = each.findtext(f"{DAV}href")
+        for propstat in each.iter(f"{DAV}propstat"):
+            status = int(propstat.findtext(f"{DAV}status").split()[1])
+            for prop in propstat.find(f"{DAV}prop"):
+                local = prop.tag.removeprefix(f"{{{NS}}}")
+                found.setdefault(href, {})[local] = (status, prop.text)
+    return found
+
+
+async def test_properties_are_stored_returned_moved_copied_and_deleted(
+    registry: Registry, einstein
+):
+    space = (await personal_space(einstein))["id"]
+    assert (await einstein.put(dav(space, "a.txt"), content=b"a")).status_code == 201
+    patched = await einstein.request(
+        "PROPPATCH", dav(space, "a.txt"), content=proppatch_body({"colour": "blue"})
+    )
+    assert patched.status_code == 207, patched.text
+    assert "200 OK" in patched.text
+
+    found = await properties(einstein, dav(space, "a.txt"), "colour", "size")
+    assert found == {dav(space, "a.txt"): {"colour": (200, "blue"), "size": (404, None)}}
+
+    moved = await einstein.request(
+        "MOVE", dav(space, "a.txt"), headers={"Destination": registry.url + dav(space, "b.txt")}
+    )
+    assert moved.status_code == 201, moved.text
+    found = await properties(einstein, dav(space, "b.txt"), "colour")
+    assert found[dav(space, "b.txt")]["colour"] == (200, "blue")
+
+    copied = await einstein.request(
+        "COPY", dav(space, "b.txt"), headers={"Destination": registry.url + dav(space, "c.txt")}
+    )
+    assert copied.status_code == 201, copied.text
+    found = await properties(einstein, dav(space, ""), "colour", depth="1")
+    assert found[dav(space, "b.txt")]["colour"] == (200, "blue")
+    assert found[dav(space, "c.txt")]["colour"] == (200, "blue")
+
+    assert (await einstein.delete(dav(space, "c.txt"))).status_code == 204
+    assert (await einstein.put(dav(space, "c.txt"), content=b"new")).status_code == 201
+    found = await properties(einstein, dav(space, "c.txt"), "colour")
+    assert found[dav(space, "c.txt")]["colour"] == (404, None)
+
+
+async def test_a_proppatch_touching_a_live_property_changes_nothing(registry: Registry, einstein):
+    space = (await personal_space(einstein))["id"]
+    await einstein.put(dav(space, "a.txt"), content=b"a")
+    body = (
+        f'<d:propertyupdate xmlns:d="DAV:" xmlns:x="{NS}"><d:set><d:prop>'
+        "<x:colour>red</x:colour><d:getetag>forged</d:getetag>"
+        "</d:prop></d:set></d:propertyupdate>"
+    )
+    patched = await einstein.request("PROPPATCH", dav(space, "a.txt"), content=body)
+    assert patched.status_code == 207
+    assert "403 Forbidden" in patched.text and "424 Failed Dependency" in patched.text
+    found = await properties(einstein, dav(space, "a.txt"), "colour")
+    assert found[dav(space, "a.txt")]["colour"] == (404, None)
+
+
+async def test_proppatch_failures_are_json_errors(registry: Registry, einstein):
+    space = (await personal_space(einstein))["id"]
+    await einstein.put(dav(space, "a.txt"), content=b"a")
+    missing = await einstein.request(
+        "PROPPATCH", dav(space, "nothing.txt"), content=proppatch_body({"colour": "blue"})
+    )
+    assert_error(missing, 404, "itemNotFound")
+    broken = await einstein.request("PROPPATCH", dav(space, "a.txt"), content=b"<not xml")
+    assert_error(broken, 400, "invalidRequest")
+    entity = (
+        b'<!DOCTYPE d [<!ENTITY e "x">]><d:propertyupdate xmlns:d="DAV:">&e;</d:propertyupdate>'
+    )
+    assert_error(
+        await einstein.request("PROPPATCH", dav(space, "a.txt"), content=entity),
+        400,
+        "invalidRequest",
+    )
+    wrong = await einstein.request("PROPPATCH", dav(space, "a.txt"), content=b"<a/>")
+    assert_error(wrong, 400, "invalidRequest")
