@@ -1,5 +1,5 @@
-"""Keeps the change log, finished deliveries, lapsed subscriptions and old sign-in failures from
-growing forever: one hourly sweep over the prune functions the wings own."""
+"""Keeps the change log, finished deliveries, lapsed subscriptions, old sign-in failures and
+expired WebDAV locks from growing forever: one hourly sweep over the prune functions the wings own."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from registry.changes import log as changes
 from registry.core.clock import Clock
 from registry.outbox import store as outbox
 from registry.outbox import subscription_store as subscriptions
+from registry.spaces.webdav import lock_store
 
 logger = logging.getLogger("spacereg.retention")
 
@@ -39,6 +40,7 @@ class Retention:
             sent = await outbox.prune(conn, now - FINISHED_DELIVERIES_KEPT)
             lapsed = await subscriptions.remove_expired(conn, now - LAPSED_SUBSCRIPTIONS_KEPT)
             await throttle.prune(conn, now)
+            await lock_store.prune(conn, now)
         if dropped or sent or lapsed:
             logger.info(
                 "pruned %d changes, %d finished deliveries, %d lapsed subscriptions",
