@@ -1,5 +1,6 @@
 """Keeps the change log, finished deliveries, lapsed subscriptions, old sign-in failures and
-expired WebDAV locks from growing forever: one hourly sweep over the prune functions the wings own."""
+expired WebDAV locks from growing forever: one hourly sweep over the prune functions the wings
+own."""
 
 from __future__ import annotations
 
