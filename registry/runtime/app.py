@@ -27,6 +27,7 @@ from registry.spaces.dav_backends import DAV_MOUNT
 from registry.spaces.dav_gateway import DavGateway
 from registry.spaces.drive_routes import DriveRoutes
 from registry.spaces.permission_routes import PermissionRoutes
+from registry.spaces.webdav.uploads_app import UPLOADS_MOUNT, UploadsCollection
 from storage import HttpChangeSource
 from storage.dav_paths import dav_mount
 
@@ -59,6 +60,7 @@ def create_app(
             yield
 
     authenticate = services.authenticator.authenticate
+    gateway = DavGateway(services.spaces, services.dav_backends, authenticate, services.dav)
     routes: list[BaseRoute] = [
         Resource("/healthz", {"GET": health}),
         *DriveRoutes(services.spaces, authenticate, settings.base_url).routes(),
@@ -66,9 +68,10 @@ def create_app(
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         *PeerRoutes(services.peering, authenticate).routes(),
+        dav_mount(DAV_MOUNT, gateway),
         dav_mount(
-            DAV_MOUNT,
-            DavGateway(services.spaces, services.dav_backends, authenticate, services.dav),
+            UPLOADS_MOUNT,
+            UploadsCollection(authenticate, services.dav.uploads, [(DAV_MOUNT, gateway)]),
         ),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),

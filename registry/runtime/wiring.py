@@ -52,6 +52,7 @@ from registry.spaces.service import SpaceService
 from registry.spaces.webdav.extensions import DavExtensions
 from registry.spaces.webdav.locking import Locks
 from registry.spaces.webdav.properties import DeadProperties
+from registry.spaces.webdav.uploads import ChunkedUploads
 from storage import ChangeSource, StorageProvider, load_provider
 
 logger = logging.getLogger("spacereg")
@@ -192,7 +193,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         Supervisor(),
         discovery,
         peering,
-        DavExtensions(Locks(engine, clock), DeadProperties(engine)),
+        DavExtensions(Locks(engine, clock), DeadProperties(engine), ChunkedUploads(engine, clock)),
     )
 
 

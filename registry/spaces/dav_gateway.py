@@ -36,8 +36,8 @@ from registry.spaces.dav_backends import DavBackends, SpaceFiles, SpaceSizes
 from registry.spaces.service import SpaceService
 from registry.spaces.webdav.asgi import with_header
 from registry.spaces.webdav.extensions import DavExtensions
+from registry.spaces.webdav.quota import over_quota, room
 from registry.spaces.webdav.target import DavTarget
-from storage import PathNotFound, StorageError
 from storage.dav_paths import BadPath, PathTooLong, check_request
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
@@ -73,7 +73,7 @@ class DavGateway:
             raise UriTooLong(str(exc)) from exc
         except BadPath as exc:
             raise BadRequest(str(exc)) from exc
-        space_id, path = _split(scope["path"][len(scope.get("root_path", "")) :])
+        space_id, path = _split(_relative(scope))
         principal = await self._authenticate(request)
         view = await self._spaces.get_visible(principal, space_id)
         role = self._spaces.role(principal, view)
@@ -95,23 +95,18 @@ class DavGateway:
         if method == "OPTIONS":  # what the caller may do in the space, not on one resource
             writes = roles.at_least(role, roles.EDITOR)
             send = with_header(send, b"allow", (ALLOW_ALL if writes else ALLOW_READS).encode())
-        target = DavTarget.of(request, principal, space_id, path, files)
-        forward = partial(_forward, files, space_id, path, space.quota_total)
+        target = DavTarget.of(request, principal, space_id, path, files, space.quota_total)
+        forward = partial(_forward, files, space.quota_total)
         await self._extensions.serve(target, forward, send)
 
 
 async def _forward(
-    files: SpaceFiles,
-    space_id: str,
-    path: str,
-    total: int | None,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
+    files: SpaceFiles, total: int | None, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """Hand the request to the space's back end, a PUT only within the space's quota."""
     spool = None
     if scope["method"] == "PUT":
+        space_id, path = _split(_relative(scope))
         spool, scope, receive = await _within_quota(
             Request(scope, receive), files.sizes, space_id, path, total
         )
@@ -120,6 +115,10 @@ async def _forward(
     finally:
         if spool is not None:
             spool.close()
+
+
+def _relative(scope: Scope) -> str:
+    return str(scope["path"][len(scope.get("root_path", "")) :])
 
 
 def _split(relative: str) -> tuple[str, str]:
@@ -143,23 +142,15 @@ async def _within_quota(
     path: str,
     total: int | None,
 ) -> tuple[IO[bytes] | None, Scope, Receive]:
-    """Refuse a PUT that would take the space over its quota. Usage comes from the back end,
-    not our copy, which lags behind a burst of writes. A body without Content-Length is
-    spooled first (up to what is left), then replayed with its length."""
-    if not total:
+    """Refuse a PUT that would take the space over its quota. A body without Content-Length
+    is spooled first (up to what is left), then replayed with its length."""
+    allowed = await room(sizes, space_id, path, total)
+    if allowed is None:
         return None, request.scope, request.receive
-    try:
-        used = (await sizes.get_space(space_id)).used
-        replaced = (await sizes.stat(space_id, path)).size
-    except PathNotFound:
-        replaced = 0
-    except StorageError as exc:
-        raise Unavailable(f"the storage could not tell the space's usage: {exc}") from exc
-    allowed = total - used + replaced
     declared = whole_number(request.headers.get("content-length", ""))
     if declared is not None:
         if declared > allowed:
-            raise InsufficientStorage(_over_quota(declared, allowed))
+            raise InsufficientStorage(over_quota(declared, allowed))
         return None, request.scope, request.receive
     # Closed by the caller once the provider has read it.
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
@@ -168,7 +159,7 @@ async def _within_quota(
         size += len(chunk)
         if size > allowed:
             spool.close()
-            raise InsufficientStorage(_over_quota(size, allowed))
+            raise InsufficientStorage(over_quota(size, allowed))
         spool.write(chunk)
     spool.seek(0)
     headers = [(k, v) for k, v in request.scope["headers"] if k != b"transfer-encoding"]
@@ -189,7 +180,3 @@ def _replay(spool: IO[bytes], then: Receive) -> Receive:
         return {"type": "http.request", "body": chunk, "more_body": not done}
 
     return receive
-
-
-def _over_quota(size: int, allowed: int) -> str:
-    return f"the file ({size} bytes) does not fit in the space's quota ({allowed} bytes left)"

@@ -8,11 +8,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Scope, Send
 
 from registry.core.http import read_body
-from registry.spaces.webdav import propfind
+from registry.spaces.webdav import chunking_v1, propfind
 from registry.spaces.webdav.asgi import captured, replaying, with_header
 from registry.spaces.webdav.locking import Locks
 from registry.spaces.webdav.properties import DeadProperties
 from registry.spaces.webdav.target import DavTarget
+from registry.spaces.webdav.uploads import ChunkedUploads
 from registry.spaces.webdav.xml import parse
 
 # Ours alone: the back end would judge our lock tokens as unknown.
@@ -23,9 +24,10 @@ FOLLOWED = frozenset({"DELETE", "MOVE", "COPY"})
 
 
 class DavExtensions:
-    def __init__(self, locks: Locks, properties: DeadProperties) -> None:
+    def __init__(self, locks: Locks, properties: DeadProperties, uploads: ChunkedUploads) -> None:
         self.locks = locks
         self.properties = properties
+        self.uploads = uploads
 
     async def serve(self, target: DavTarget, forward: ASGIApp, send: Send) -> None:
         request = target.request
@@ -34,6 +36,9 @@ class DavExtensions:
             **request.scope,
             "headers": [(k, v) for k, v in request.scope["headers"] if k not in OUR_HEADERS],
         }
+        if chunking_v1.is_chunk(target):
+            await chunking_v1.put_chunk(self.uploads, self.locks, target, forward, scope, send)
+            return
         changed = _changes(target, method)
         if changed:
             await self.locks.check_write(target, changed)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -24,13 +24,24 @@ class DavTarget:
     path: str  # as `paths.normal` writes it
     prefix: str  # the URL path of the space's root: the mount point and the space's id
     files: SpaceFiles
+    quota: int | None  # the space's total, None without one
 
     @classmethod
     def of(
-        cls, request: Request, principal: Principal, space_id: str, path: str, files: SpaceFiles
+        cls,
+        request: Request,
+        principal: Principal,
+        space_id: str,
+        path: str,
+        files: SpaceFiles,
+        quota: int | None,
     ) -> DavTarget:
         prefix = f"{request.scope.get('root_path', '')}/{space_id}"
-        return cls(request, principal, space_id, normal(path), prefix, files)
+        return cls(request, principal, space_id, normal(path), prefix, files, quota)
+
+    def at(self, path: str) -> DavTarget:
+        """The same request's view of another path in the space."""
+        return replace(self, path=path)
 
     def href(self, path: str) -> str:
         return quote(self.prefix + (path if path != "/" else "/"), safe=HREF_SAFE)
