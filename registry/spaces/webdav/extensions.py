@@ -11,6 +11,7 @@ from registry.core.http import read_body
 from registry.spaces.webdav import chunking_v1, propfind
 from registry.spaces.webdav.asgi import captured, replaying, with_header
 from registry.spaces.webdav.locking import Locks
+from registry.spaces.webdav.paths import is_within
 from registry.spaces.webdav.properties import DeadProperties
 from registry.spaces.webdav.target import DavTarget
 from registry.spaces.webdav.uploads import ChunkedUploads
@@ -80,16 +81,22 @@ class DavExtensions:
         body = await read_body(target.request)
         asked = propfind.Asked.of(body)
         locks = await self.locks.active(target.space_id) if asked.wants_locks() else []
-        dead = asked.wants_dead() and await self.properties.any_in(target.space_id)
+        locks = [
+            lock for lock in locks if is_within(lock.path, target.path) or lock.covers(target.path)
+        ]
+        depth = target.request.headers.get("depth", "infinity")
+        dead = (
+            await self.properties.within(target.space_id, target.path, depth)
+            if asked.wants_dead()
+            else {}
+        )
         if not (locks or dead or asked.names & propfind.LOCK_PROPERTIES):
             await forward(scope, replaying(body), send)  # nothing to add: stream it through
             return
         answer = await captured(forward, scope, replaying(body))
         multistatus = parse(bytes(answer.body)) if answer.status_code == 207 else None
         if multistatus is not None:
-            paths = propfind.paths(target, multistatus)
-            found = await self.properties.of_paths(target.space_id, paths) if dead else {}
-            completed = propfind.complete(target, multistatus, asked, found, locks)
+            completed = propfind.complete(target, multistatus, asked, dead, locks)
             headers = {k: v for k, v in answer.headers.items() if k != "content-length"}
             answer = Response(completed, 207, headers)
         await answer(scope, replaying(b""), send)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from registry.core.models import DavLock, Space, table
-from registry.spaces.webdav.paths import ancestors
+from registry.spaces.webdav.paths import ancestors, is_within
 
 LOCKS = table(DavLock)
 
@@ -31,10 +31,7 @@ class Lock:
 
     def covers(self, path: str) -> bool:
         """Whether this lock protects `path` (its root, or below it at depth infinity)."""
-        if path == self.path:
-            return True
-        inside = self.path == "/" or path.startswith(self.path + "/")
-        return self.depth == "infinity" and inside
+        return path == self.path or (self.depth == "infinity" and is_within(path, self.path))
 
 
 def _live(now: datetime) -> ColumnElement[bool]:

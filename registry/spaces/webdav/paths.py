@@ -11,11 +11,15 @@ def normal(path: str) -> str:
     return stripped if stripped.startswith("/") else "/" + stripped
 
 
+def parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] or "/"
+
+
 def ancestors(path: str) -> list[str]:
     """`path` and every folder above it, up to `/`."""
     found = [path]
     while path != "/":
-        path = path.rsplit("/", 1)[0] or "/"
+        path = parent(path)
         found.append(path)
     return found
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from registry.core.errors import BadRequest, NotFound
 from registry.core.http import read_body
 from registry.spaces.webdav import property_store
+from registry.spaces.webdav.paths import parent
 from registry.spaces.webdav.target import DavTarget
 from registry.spaces.webdav.xml import (
     DAV,
@@ -59,13 +60,15 @@ class DeadProperties:
             statuses.setdefault(status, []).append(item.tag)
         return multistatus_of(target, statuses)
 
-    async def any_in(self, space_id: str) -> bool:
+    async def within(self, space_id: str, path: str, depth: str) -> dict[str, dict[str, str]]:
+        """path -> name -> value for the resources a PROPFIND of `path` at `depth` answers for."""
         async with self._engine.connect() as conn:
-            return await property_store.any_in(conn, space_id)
-
-    async def of_paths(self, space_id: str, paths: list[str]) -> dict[str, dict[str, str]]:
-        async with self._engine.connect() as conn:
-            return await property_store.of_paths(conn, space_id, paths)
+            found = await property_store.at_or_below(conn, space_id, path)
+        if depth == "0":
+            return {p: v for p, v in found.items() if p == path}
+        if depth == "1":
+            return {p: v for p, v in found.items() if p == path or parent(p) == path}
+        return found
 
     async def deleted(self, space_id: str, path: str) -> None:
         async with self._engine.begin() as conn:

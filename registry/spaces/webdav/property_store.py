@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from sqlalchemy import delete, exists, insert, or_, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -12,7 +12,6 @@ from registry.core.models import DavProperty, table
 from registry.spaces.webdav.paths import moved
 
 PROPERTIES = table(DavProperty)
-PATHS_PER_QUERY = 500
 
 
 def _at_or_below(space_id: str, path: str) -> ColumnElement[bool]:
@@ -20,25 +19,16 @@ def _at_or_below(space_id: str, path: str) -> ColumnElement[bool]:
     return (PROPERTIES.c.space_id == space_id) & or_(PROPERTIES.c.path == path, inside)
 
 
-async def any_in(conn: AsyncConnection, space_id: str) -> bool:
-    found = await conn.execute(select(exists().where(PROPERTIES.c.space_id == space_id)))
-    return bool(found.scalar())
-
-
-async def of_paths(
-    conn: AsyncConnection, space_id: str, paths: Sequence[str]
-) -> dict[str, dict[str, str]]:
-    """path -> name -> value, for those of `paths` that have dead properties."""
+async def at_or_below(conn: AsyncConnection, space_id: str, path: str) -> dict[str, dict[str, str]]:
+    """path -> name -> value, for `path` and everything below it that has dead properties."""
     found: dict[str, dict[str, str]] = {}
-    for start in range(0, len(paths), PATHS_PER_QUERY):
-        rows = await conn.execute(
-            select(PROPERTIES.c.path, PROPERTIES.c.name, PROPERTIES.c.value).where(
-                PROPERTIES.c.space_id == space_id,
-                PROPERTIES.c.path.in_(paths[start : start + PATHS_PER_QUERY]),
-            )
+    rows = await conn.execute(
+        select(PROPERTIES.c.path, PROPERTIES.c.name, PROPERTIES.c.value).where(
+            _at_or_below(space_id, path)
         )
-        for path, name, value in rows:
-            found.setdefault(path, {})[name] = value
+    )
+    for each, name, value in rows:
+        found.setdefault(each, {})[name] = value
     return found
 
 

@@ -40,12 +40,6 @@ class Asked:
         return self.mode != "prop" or bool(self.names & LOCK_PROPERTIES)
 
 
-def paths(target: DavTarget, multistatus: ET.Element) -> list[str]:
-    """The paths of the resources a multistatus answers for."""
-    found = (target.path_of(r.findtext(dav("href"), "")) for r in multistatus.iter(dav("response")))
-    return [path for path in found if path is not None]
-
-
 def complete(
     target: DavTarget,
     multistatus: ET.Element,
