@@ -3,9 +3,11 @@
 The space's WebDAV back end serves the files itself (chosen per space by `DavBackends`; today
 the WebDAV app of the provider holding it); this gateway decides who may do what first: viewers
 read, editors and managers write, anyone else gets 404 as if the space did not exist. A path
-no space can hold is refused first (400, 414: `storage.dav_paths`). Quota is enforced on PUT
-(507). The back end reports a successful write itself, so the change reaches
-subscribers without a scan.
+no space can hold is refused first (400, 414: `storage.dav_paths`). Then `webdav.extensions`
+takes the request (locks, dead properties, chunked uploads: what the registry keeps for every
+back end) and forwards what the back end serves; quota is enforced on each PUT it forwards
+(507). The back end reports a successful write itself, so the change reaches subscribers
+without a scan.
 """
 
 from __future__ import annotations
