@@ -11,6 +11,7 @@ from pathlib import Path
 from registry.core.models import DavLock
 from tests.clock import FakeClock
 from tests.conftest import Registry, running_registry
+from tests.rows import rows_of
 from tests.test_dav_gateway import dav, personal_space
 from tests.test_drives_api import assert_error, create_project
 from tests.test_permissions_api import invite
@@ -48,6 +49,10 @@ async def test_a_lock_keeps_writers_without_its_token_out(registry: Registry, ei
     assert ours.status_code == 204, ours.text
     wrong_etag = await einstein.put(url, content=b"x", headers={"If": f'(<{token}> ["nope"])'})
     assert_error(wrong_etag, 412, "preconditionFailed")
+    # An If header holds on reads too: it names the current entity tag or it fails.
+    etag = (await einstein.head(url)).headers["etag"]
+    assert (await einstein.get(url, headers={"If": f"([{etag}])"})).content == b"final"
+    assert_error(await einstein.get(url, headers={"If": '(["old"])'}), 412, "preconditionFailed")
 
     found = await einstein.request(
         "PROPFIND",
@@ -121,11 +126,8 @@ async def test_a_lock_ends_at_its_timeout_and_refreshes(tmp_path: Path, idp_key_
             assert_error(await einstein.put(url, content=b"b"), 423, "locked")
             clock.advance(timedelta(seconds=11))
             assert (await einstein.put(url, content=b"b")).status_code == 204
-        services = registry.app.state.services
-        await services.retention.sweep(clock.now())
-        async with services.engine.connect() as conn:
-            left = (await conn.execute(DavLock.__table__.select())).all()
-        assert left == []
+        await registry.app.state.services.retention.sweep(clock.now())
+        assert await rows_of(registry, DavLock) == 0
 
 
 async def test_lock_and_unlock_failures_are_json_errors(registry: Registry, einstein):

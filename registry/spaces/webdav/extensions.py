@@ -41,7 +41,7 @@ class DavExtensions:
             await chunking_v1.put_chunk(self.uploads, self.locks, target, forward, scope, send)
             return
         changed = _changes(target, method)
-        if changed:
+        if changed or "if" in request.headers:  # a read's If header holds too (RFC 4918 10.4)
             await self.locks.check_write(target, changed)
         answer: Response | None = None
         if method == "LOCK":
