@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from xml.etree import ElementTree
 
+from registry.runtime.db import create_engine
+from registry.spaces.webdav import property_store
 from tests.conftest import Registry
 from tests.test_dav_gateway import dav, personal_space
 from tests.test_drives_api import assert_error
@@ -114,3 +116,27 @@ async def test_proppatch_failures_are_json_errors(registry: Registry, einstein):
     )
     wrong = await einstein.request("PROPPATCH", dav(space, "a.txt"), content=b"<a/>")
     assert_error(wrong, 400, "invalidRequest")
+
+
+async def test_a_listing_reads_the_properties_of_what_it_lists_only(registry: Registry, einstein):
+    space = (await personal_space(einstein))["id"]
+    stored = ["/a_%", "/a_%/b", "/a_%/b/c", "/aX%/b", "/a_%x"]
+    engine = create_engine(registry.settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            for path in stored:
+                await property_store.put(conn, space, path, "{urn:x}p", "<p xmlns='urn:x'/>")
+        async with engine.connect() as conn:
+            listed = {
+                depth: set(await property_store.listed(conn, space, "/a_%", depth))
+                for depth in ("0", "1", "infinity")
+            }
+            top = set(await property_store.listed(conn, space, "/", "1"))
+    finally:
+        await engine.dispose()
+    assert listed == {
+        "0": {"/a_%"},
+        "1": {"/a_%", "/a_%/b"},
+        "infinity": {"/a_%", "/a_%/b", "/a_%/b/c"},
+    }
+    assert top == {"/a_%", "/a_%x"}

@@ -86,7 +86,7 @@ class DavExtensions:
         ]
         depth = target.request.headers.get("depth", "infinity")
         dead = (
-            await self.properties.within(target.space_id, target.path, depth)
+            await self.properties.listed(target.space_id, target.path, depth)
             if asked.wants_dead()
             else {}
         )

@@ -13,7 +13,6 @@ from starlette.responses import Response
 from registry.core.errors import BadRequest, NotFound
 from registry.core.http import read_body
 from registry.spaces.webdav import property_store
-from registry.spaces.webdav.paths import parent
 from registry.spaces.webdav.target import DavTarget
 from registry.spaces.webdav.xml import (
     DAV,
@@ -60,15 +59,10 @@ class DeadProperties:
             statuses.setdefault(status, []).append(item.tag)
         return multistatus_of(target, statuses)
 
-    async def within(self, space_id: str, path: str, depth: str) -> dict[str, dict[str, str]]:
-        """path -> name -> value for the resources a PROPFIND of `path` at `depth` answers for."""
+    async def listed(self, space_id: str, path: str, depth: str) -> dict[str, dict[str, str]]:
+        """path -> name -> value for the resources a PROPFIND of `path` at `depth` lists."""
         async with self._engine.connect() as conn:
-            found = await property_store.at_or_below(conn, space_id, path)
-        if depth == "0":
-            return {p: v for p, v in found.items() if p == path}
-        if depth == "1":
-            return {p: v for p, v in found.items() if p == path or parent(p) == path}
-        return found
+            return await property_store.listed(conn, space_id, path, depth)
 
     async def deleted(self, space_id: str, path: str) -> None:
         async with self._engine.begin() as conn:

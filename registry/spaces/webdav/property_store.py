@@ -19,17 +19,30 @@ def _at_or_below(space_id: str, path: str) -> ColumnElement[bool]:
     return (PROPERTIES.c.space_id == space_id) & or_(PROPERTIES.c.path == path, inside)
 
 
-async def at_or_below(conn: AsyncConnection, space_id: str, path: str) -> dict[str, dict[str, str]]:
-    """path -> name -> value, for `path` and everything below it that has dead properties."""
-    found: dict[str, dict[str, str]] = {}
+async def listed(
+    conn: AsyncConnection, space_id: str, path: str, depth: str
+) -> dict[str, dict[str, str]]:
+    """path -> name -> value, for what a PROPFIND of `path` at `depth` lists (`0`: the path,
+    `1`: and its members, else everything below it) that has dead properties."""
+    where: ColumnElement[bool] = (PROPERTIES.c.space_id == space_id) & (PROPERTIES.c.path == path)
+    if depth != "0":
+        members = _at_or_below(space_id, path)
+        if depth == "1":  # below it, but no deeper than one name
+            deeper = _escaped(path.rstrip("/") + "/") + "%/%"
+            members = members & ~PROPERTIES.c.path.like(deeper, escape="\\")
+        where = members
     rows = await conn.execute(
-        select(PROPERTIES.c.path, PROPERTIES.c.name, PROPERTIES.c.value).where(
-            _at_or_below(space_id, path)
-        )
+        select(PROPERTIES.c.path, PROPERTIES.c.name, PROPERTIES.c.value).where(where)
     )
+    found: dict[str, dict[str, str]] = {}
     for each, name, value in rows:
         found.setdefault(each, {})[name] = value
     return found
+
+
+def _escaped(text: str) -> str:
+    """`text` matched literally in a LIKE pattern with the escape character `\\`."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def put(conn: AsyncConnection, space_id: str, path: str, name: str, value: str) -> None:
