@@ -75,6 +75,9 @@ async def test_a_locked_folder_protects_what_is_below_it(registry: Registry, ein
     assert_error(await einstein.put(dav(space, "book/ch1.txt"), content=b"x"), 423, "locked")
     assert_error(await einstein.delete(dav(space, "book")), 423, "locked")
     tagged = {"If": f"<{registry.url}{dav(space, 'book/')}> (<{token}>)"}
+    inside = await einstein.request("LOCK", dav(space, "book/new.txt"), content=lockinfo())
+    assert_error(inside, 423, "locked")  # and nothing was made for that lock
+    assert (await einstein.get(dav(space, "book/new.txt"))).status_code == 404
     made = await einstein.put(dav(space, "book/ch1.txt"), content=b"x", headers=tagged)
     assert made.status_code == 201, made.text
     assert (await einstein.delete(dav(space, "book"), headers=tagged)).status_code == 204

@@ -45,14 +45,15 @@ class DavExtensions:
             await self.locks.check_write(target, changed)
         answer: Response | None = None
         if method == "LOCK":
-            created = None
-            if await target.etag(target.path) is None:
+
+            async def create() -> Response | None:
+                """An empty file where nothing is (RFC 4918 7.3); None where something is."""
+                if await target.etag(target.path) is not None:
+                    return None
                 await self.locks.check_write(target, [(target.path, False)])
-                created = await captured(forward, _empty_put(scope), replaying(b""))
-                if created.status_code >= 300:
-                    await created(scope, request.receive, send)
-                    return
-            answer = await self.locks.lock(target, created)
+                return await captured(forward, _empty_put(scope), replaying(b""))
+
+            answer = await self.locks.lock(target, create)
         elif method == "UNLOCK":
             answer = await self.locks.unlock(target)
         elif method == "PROPPATCH":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -66,9 +67,12 @@ class Locks:
 
         return holds
 
-    async def lock(self, target: DavTarget, create: Response | None) -> Response:
-        """A new lock from the body's `lockinfo`, or a refresh when there is no body. `create`
-        is the answer of making an empty file where nothing was (RFC 4918 7.3), or None."""
+    async def lock(
+        self, target: DavTarget, create: Callable[[], Awaitable[Response | None]]
+    ) -> Response:
+        """A new lock from the body's `lockinfo`, or a refresh when there is no body. Once no
+        lock is in the way, `create` makes what is locked if nothing is there yet: its answer
+        (a refusal is passed on, and no lock taken), or None when something was there."""
         info = parse(await read_body(target.request))
         seconds = _timeout(target.request.headers.get("timeout"))
         if info is None:
@@ -99,8 +103,11 @@ class Locks:
                 taken += await lock_store.below(conn, target.space_id, target.path, now)
             if any(scope == "exclusive" or held.scope == "exclusive" for held in taken):
                 raise Locked(f"{target.path} is locked already")
+            created = await create()
+            if created is not None and created.status_code >= 300:
+                return created
             await lock_store.add(conn, lock, now)
-        status = 200 if create is None else create.status_code
+        status = 200 if created is None else created.status_code
         headers = {"Lock-Token": f"<{lock.token}>"}
         return _answer(target, [lock], status, headers)
 
