@@ -4,6 +4,7 @@ changes nothing."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote
 from xml.etree import ElementTree
 
 from registry.runtime.db import create_engine
@@ -140,3 +141,19 @@ async def test_a_listing_reads_the_properties_of_what_it_lists_only(registry: Re
         "infinity": {"/a_%", "/a_%/b", "/a_%/b/c"},
     }
     assert top == {"/a_%", "/a_%x"}
+
+
+async def test_a_listing_names_the_properties_of_each_member_by_its_own_href(
+    registry: Registry, einstein
+):
+    space = (await personal_space(einstein))["id"]
+    names = ["a&b c.txt", "ü <x>.txt", "plain.txt"]
+    for n, name in enumerate(names):
+        assert (await einstein.put(dav(space, name), content=b"x")).status_code == 201
+        patched = await einstein.request(
+            "PROPPATCH", dav(space, name), content=proppatch_body({"n": str(n)})
+        )
+        assert patched.status_code == 207
+    found = await properties(einstein, dav(space, ""), "n", depth="1")
+    by_name = {unquote(href.rsplit("/", 1)[1]): props["n"] for href, props in found.items()}
+    assert by_name == {"": (404, None), **{name: (200, str(n)) for n, name in enumerate(names)}}

@@ -15,7 +15,6 @@ from registry.spaces.webdav.paths import is_within
 from registry.spaces.webdav.properties import DeadProperties
 from registry.spaces.webdav.target import DavTarget
 from registry.spaces.webdav.uploads import ChunkedUploads
-from registry.spaces.webdav.xml import parse
 
 # Ours alone: the back end would judge our lock tokens as unknown.
 OUR_HEADERS = frozenset({b"if", b"lock-token", b"timeout"})
@@ -95,9 +94,8 @@ class DavExtensions:
             await forward(scope, replaying(body), send)  # nothing to add: stream it through
             return
         answer = await captured(forward, scope, replaying(body))
-        multistatus = parse(bytes(answer.body)) if answer.status_code == 207 else None
-        if multistatus is not None:
-            completed = propfind.complete(target, multistatus, asked, dead, locks)
+        if answer.status_code == 207:
+            completed = propfind.complete(target, bytes(answer.body), asked, dead, locks)
             headers = {k: v for k, v in answer.headers.items() if k != "content-length"}
             answer = Response(completed, 207, headers)
         await answer(scope, replaying(b""), send)
