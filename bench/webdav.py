@@ -5,7 +5,8 @@ temporary folder), then measures, each the best of `--rounds`:
 
 - a PUT and a GET of one `--megabytes` file through `/dav/spaces/...` (httpx2, streamed),
   against writing and reading the same bytes to a file next to the provider's root;
-- PROPFIND Depth 1 of a folder of `--entries` files, against a bare listing of that folder
+- PROPFIND Depth 1 of a folder of `--entries` files (asking what a sync client asks, and a dead
+  property), against a bare listing of that folder
   (`os.scandir` with a `stat` of each entry), plain and with a dead property on one entry
   (which makes the gateway complete the back end's answer with the registry's properties).
 
@@ -33,6 +34,11 @@ from tests.servers import free_port
 
 PIECE_BYTES = 1024 * 1024
 MB = 1024 * 1024
+# What a sync client asks of each entry, and the dead property set on one of them.
+PROPERTIES_ASKED = (
+    b'<d:propfind xmlns:d="DAV:" xmlns:x="urn:bench"><d:prop><d:resourcetype/>'
+    b"<d:getcontentlength/><d:getetag/><d:getlastmodified/><x:colour/></d:prop></d:propfind>"
+)
 DEAD_PROPERTY = (
     b'<d:propertyupdate xmlns:d="DAV:" xmlns:x="urn:bench"><d:set><d:prop>'
     b"<x:colour>blue</x:colour></d:prop></d:set></d:propertyupdate>"
@@ -135,7 +141,9 @@ async def listing(
     url = f"/dav/spaces/{space}/many/"
 
     async def propfind() -> None:
-        response = await dav.request("PROPFIND", url, headers={"Depth": "1"})
+        response = await dav.request(
+            "PROPFIND", url, headers={"Depth": "1"}, content=PROPERTIES_ASKED
+        )
         assert response.status_code == 207
         assert response.text.count("file-") >= args.entries
 
