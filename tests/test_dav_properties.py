@@ -9,6 +9,7 @@ from xml.etree import ElementTree
 
 from registry.runtime.db import create_engine
 from registry.spaces.webdav import property_store
+from registry.spaces.webdav.properties import MAX_PER_RESOURCE
 from tests.conftest import Registry
 from tests.test_dav_gateway import dav, personal_space
 from tests.test_drives_api import assert_error
@@ -157,3 +158,17 @@ async def test_a_listing_names_the_properties_of_each_member_by_its_own_href(
     found = await properties(einstein, dav(space, ""), "n", depth="1")
     by_name = {unquote(href.rsplit("/", 1)[1]): props["n"] for href, props in found.items()}
     assert by_name == {"": (404, None), **{name: (200, str(n)) for n, name in enumerate(names)}}
+
+
+async def test_a_resource_holds_a_bounded_number_of_properties(registry: Registry, einstein):
+    space = (await personal_space(einstein))["id"]
+    await einstein.put(dav(space, "a.txt"), content=b"a")
+    many = {f"p{n}": "v" for n in range(MAX_PER_RESOURCE)}
+    filled = await einstein.request("PROPPATCH", dav(space, "a.txt"), content=proppatch_body(many))
+    assert filled.status_code == 207 and "424" not in filled.text
+    one_more = proppatch_body({"colour": "blue"})
+    refused = await einstein.request("PROPPATCH", dav(space, "a.txt"), content=one_more)
+    assert_error(refused, 507, "quotaLimitReached")
+    assert (await properties(einstein, dav(space, "a.txt"), "colour"))[dav(space, "a.txt")] == {
+        "colour": (404, None)
+    }

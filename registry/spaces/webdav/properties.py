@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
-from registry.core.errors import BadRequest, NotFound
+from registry.core.errors import BadRequest, InsufficientStorage, NotFound
 from registry.core.http import read_body
 from registry.spaces.webdav import property_store
 from registry.spaces.webdav.target import DavTarget
@@ -23,6 +23,8 @@ from registry.spaces.webdav.xml import (
     serialize,
     status_line,
 )
+
+MAX_PER_RESOURCE = 256
 
 
 class DeadProperties:
@@ -44,7 +46,7 @@ class DeadProperties:
                 changes += [(action.tag, item) for item in prop]
         protected = {item.tag for _, item in changes if item.tag.startswith(f"{{{DAV}}}")}
         if not protected:
-            async with self._engine.begin() as conn:
+            async with self._engine.begin() as conn:  # all or none: an error rolls back
                 for kind, item in changes:
                     if kind == dav("set"):
                         value = ET.tostring(item, encoding="unicode")
@@ -53,6 +55,11 @@ class DeadProperties:
                         )
                     else:
                         await property_store.remove(conn, target.space_id, target.path, item.tag)
+                held = await property_store.count(conn, target.space_id, target.path)
+                if held > MAX_PER_RESOURCE:
+                    raise InsufficientStorage(
+                        f"a resource holds at most {MAX_PER_RESOURCE} dead properties"
+                    )
         statuses: dict[int, list[str]] = {}
         for _, item in changes:
             status = (403 if item.tag in protected else 424) if protected else 200

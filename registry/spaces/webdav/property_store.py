@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -43,6 +43,13 @@ async def listed(
 def _escaped(text: str) -> str:
     """`text` matched literally in a LIKE pattern with the escape character `\\`."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def count(conn: AsyncConnection, space_id: str, path: str) -> int:
+    found = await conn.execute(
+        select(func.count()).where(PROPERTIES.c.space_id == space_id, PROPERTIES.c.path == path)
+    )
+    return int(found.scalar_one())
 
 
 async def put(conn: AsyncConnection, space_id: str, path: str, name: str, value: str) -> None:
