@@ -52,9 +52,10 @@ async def put_chunk(
     await locks.check_write(file, [(final, False)])
     request = target.request
     declared = whole_number(request.headers.get("oc-total-length", ""))
-    allowed = await room(target.files.sizes, target.space_id, final, target.quota)
-    if declared is not None and allowed is not None and declared > allowed:
-        raise InsufficientStorage(over_quota(declared, allowed))
+    if declared is not None:  # refused before any chunk is kept, if the total cannot fit
+        allowed = await room(target.files.sizes, target.space_id, final, target.quota)
+        if allowed is not None and declared > allowed:
+            raise InsufficientStorage(over_quota(declared, allowed))
     data = await read_capped(
         request.stream(), MAX_CHUNK_BYTES, request.headers.get("content-length")
     )
