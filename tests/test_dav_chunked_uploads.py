@@ -168,7 +168,13 @@ async def test_bad_chunked_requests_get_json_errors(registry: Registry, einstein
     assert_error(await einstein.get(f"{upload}/1"), 405, "methodNotAllowed")
     assert_error(await einstein.request("MKCOL", uploads("marie", "u3")), 404, "itemNotFound")
     assert_error(await einstein.request("MKCOL", uploads("einstein")), 403, "accessDenied")
-    assert_error(await einstein.request("MKCOL", "/dav/uploads/" + "x" * 300), 404, "itemNotFound")
+    long_name = uploads("einstein", "x" * 300)
+    assert_error(await einstein.request("MKCOL", long_name), 400, "invalidRequest")
+    nul = await einstein.put(uploads("einstein", "u2", "a%00b"), content=b"x")
+    assert_error(nul, 400, "invalidRequest")
+    assert_error(
+        await einstein.request("MKCOL", "/dav/uploads/einstein/a/b/c"), 404, "itemNotFound"
+    )
     assert (await einstein.delete(upload)).status_code == 204
     assert_error(await einstein.delete(upload), 404, "itemNotFound")
     async with registry.client() as anonymous:

@@ -24,13 +24,11 @@ from starlette.types import Message, Receive, Scope, Send
 from registry.access import roles
 from registry.access.principal import Authenticate
 from registry.core.errors import (
-    BadRequest,
     Forbidden,
     InsufficientStorage,
     NotFound,
     NotSupported,
     Unavailable,
-    UriTooLong,
 )
 from registry.core.http import whole_number
 from registry.core.routing import allow_header
@@ -38,9 +36,9 @@ from registry.spaces.dav_backends import DavBackends, SpaceFiles, SpaceSizes
 from registry.spaces.service import SpaceService
 from registry.spaces.webdav.asgi import with_header
 from registry.spaces.webdav.extensions import DavExtensions
+from registry.spaces.webdav.paths import check_paths
 from registry.spaces.webdav.quota import over_quota, room
 from registry.spaces.webdav.target import DavTarget
-from storage.dav_paths import BadPath, PathTooLong, check_request
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
@@ -69,12 +67,7 @@ class DavGateway:
             raise HTTPException(
                 405, f"WebDAV method {method} is not supported", {"Allow": ALLOW_ALL}
             )
-        try:
-            check_request(scope)
-        except PathTooLong as exc:
-            raise UriTooLong(str(exc)) from exc
-        except BadPath as exc:
-            raise BadRequest(str(exc)) from exc
+        check_paths(scope)
         space_id, path = _split(_relative(scope))
         principal = await self._authenticate(request)
         view = await self._spaces.get_visible(principal, space_id)

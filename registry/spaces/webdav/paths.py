@@ -5,6 +5,22 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
+from starlette.types import Scope
+
+from registry.core.errors import BadRequest, UriTooLong
+from storage.dav_paths import BadPath, PathTooLong, check_request
+
+
+def check_paths(scope: Scope) -> None:
+    """400 (414 for the request's own path) unless the request's path and any Destination
+    are paths a space can hold (`storage.dav_paths`)."""
+    try:
+        check_request(scope)
+    except PathTooLong as exc:
+        raise UriTooLong(str(exc)) from exc
+    except BadPath as exc:
+        raise BadRequest(str(exc)) from exc
+
 
 def normal(path: str) -> str:
     stripped = path.rstrip("/")

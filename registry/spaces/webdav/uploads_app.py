@@ -22,13 +22,13 @@ from registry.core.errors import BadRequest, Forbidden, NotFound, PayloadTooLarg
 from registry.core.http import whole_number
 from registry.core.routing import allow_header
 from registry.spaces.webdav.asgi import captured
+from registry.spaces.webdav.paths import check_paths
 from registry.spaces.webdav.uploads import MAX_CHUNK_BYTES, ChunkedUploads, Upload
 from registry.spaces.webdav.xml import XML_MEDIA_TYPE, dav, element, serialize, status_line
 
 UPLOADS_MOUNT = "/dav/uploads"
 METHODS = frozenset({"OPTIONS", "MKCOL", "PUT", "MOVE", "DELETE", "PROPFIND"})
 ALLOW = allow_header(METHODS)
-NAME_MAX = 255  # an upload's id and a chunk's name: one path segment each
 WHOLE_FILE = ".file"
 # Of the MOVE's headers, those about the move rather than about the file it writes.
 MOVE_HEADERS = frozenset(
@@ -52,6 +52,7 @@ class UploadsCollection:
         method = request.method
         if method not in METHODS:
             raise HTTPException(405, f"{method} is not supported on uploads", {"Allow": ALLOW})
+        check_paths(scope)
         user, upload_id, chunk = _parts(scope["path"][len(scope.get("root_path", "")) :])
         principal = await self._authenticate(request)
         if user != principal.username:
@@ -124,10 +125,8 @@ class UploadsCollection:
 
 def _parts(relative: str) -> tuple[str, str, str]:
     """(user, upload id, chunk) of `/<user>/<upload-id>/<chunk>`; the last two may be empty."""
-    parts = (
-        [unquote(part) for part in relative.strip("/").split("/")] if relative.strip("/") else []
-    )
-    if not parts or len(parts) > 3 or any(not p or len(p) > NAME_MAX for p in parts):
+    parts = relative.strip("/").split("/") if relative.strip("/") else []
+    if not parts or len(parts) > 3 or not all(parts):
         raise NotFound("uploads are at /dav/uploads/<user>/<upload-id>/<chunk>")
     user, upload_id, chunk = (*parts, "", "")[:3]
     return user, upload_id, chunk
