@@ -86,6 +86,21 @@ async def test_a_locked_folder_protects_what_is_below_it(registry: Registry, ein
     assert (await einstein.put(dav(space, "book/ch1.txt"), content=b"x")).status_code == 201
 
 
+async def test_a_depth_0_lock_on_a_folder_protects_its_membership(registry: Registry, einstein):
+    space = (await personal_space(einstein))["id"]
+    await einstein.request("MKCOL", dav(space, "box"))
+    await einstein.put(dav(space, "box/old.txt"), content=b"old")
+    token = await lock(einstein, dav(space, "box/"), Depth="0")
+    assert_error(await einstein.put(dav(space, "box/new.txt"), content=b"x"), 423, "locked")
+    assert_error(await einstein.request("MKCOL", dav(space, "box/sub")), 423, "locked")
+    assert_error(await einstein.delete(dav(space, "box/old.txt")), 423, "locked")
+    # A member's content is not the folder's membership: it may change without the token.
+    assert (await einstein.put(dav(space, "box/old.txt"), content=b"new")).status_code == 204
+    tagged = {"If": f"<{registry.url}{dav(space, 'box/')}> (<{token}>)"}
+    made = await einstein.put(dav(space, "box/new.txt"), content=b"x", headers=tagged)
+    assert made.status_code == 201, made.text
+
+
 async def test_exclusive_and_shared_locks(registry: Registry, admin):
     project = await create_project(admin, "Shared locks")
     await invite(admin, project["id"], "einstein", EDITOR)

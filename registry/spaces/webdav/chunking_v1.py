@@ -14,7 +14,7 @@ from common.bounded import read_capped
 from registry.core.errors import BadRequest, InsufficientStorage, PayloadTooLarge
 from registry.core.http import whole_number
 from registry.spaces.webdav.asgi import captured, replaying
-from registry.spaces.webdav.locking import Locks
+from registry.spaces.webdav.locking import Change, Locks
 from registry.spaces.webdav.quota import over_quota, room
 from registry.spaces.webdav.target import DavTarget
 from registry.spaces.webdav.uploads import MAX_CHUNK_BYTES, ChunkedUploads, Upload
@@ -49,7 +49,7 @@ async def put_chunk(
         raise BadRequest(f"chunk {index} of {count} does not exist")
     final = f"{folder}/{parsed['name']}"
     file = target.at(final)
-    await locks.check_write(file, [(final, False)])
+    await locks.check_write(file, [Change(final, membership=None)])
     request = target.request
     declared = whole_number(request.headers.get("oc-total-length", ""))
     if declared is not None:  # refused before any chunk is kept, if the total cannot fit

@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Scope, Send
 from registry.core.http import read_body
 from registry.spaces.webdav import chunking_v1, propfind
 from registry.spaces.webdav.asgi import captured, replaying, with_header
-from registry.spaces.webdav.locking import Locks
+from registry.spaces.webdav.locking import Change, Locks
 from registry.spaces.webdav.paths import is_within
 from registry.spaces.webdav.properties import DeadProperties
 from registry.spaces.webdav.target import DavTarget
@@ -49,7 +49,7 @@ class DavExtensions:
                 """An empty file where nothing is (RFC 4918 7.3); None where something is."""
                 if await target.etag(target.path) is not None:
                     return None
-                await self.locks.check_write(target, [(target.path, False)])
+                await self.locks.check_write(target, [Change(target.path, membership=True)])
                 return await captured(forward, _empty_put(scope), replaying(b""))
 
             answer = await self.locks.lock(target, create)
@@ -116,17 +116,18 @@ class DavExtensions:
             )
 
 
-def _changes(target: DavTarget, method: str) -> list[tuple[str, bool]]:
-    """What a method changes, each path with whether what is below it changes too: the
-    resources whose locks it must hold the tokens of."""
+def _changes(target: DavTarget, method: str) -> list[Change]:
+    """What a method changes: the resources whose locks it must hold the tokens of."""
     destination = target.destination()
-    if method in {"PUT", "PROPPATCH", "MKCOL"}:
-        return [(target.path, False)]
-    if method == "DELETE":
-        return [(target.path, True)]
+    if method == "PUT":
+        return [Change(target.path, membership=None)]
+    if method == "PROPPATCH":
+        return [Change(target.path)]
+    if method in {"MKCOL", "DELETE"}:
+        return [Change(target.path, subtree=method == "DELETE", membership=True)]
     if method in {"MOVE", "COPY"} and destination is not None:
-        source = [(target.path, True)] if method == "MOVE" else []
-        return [*source, (destination, True)]
+        source = [Change(target.path, True, True)] if method == "MOVE" else []
+        return [*source, Change(destination, True, None)]
     return []
 
 

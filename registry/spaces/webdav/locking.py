@@ -7,9 +7,10 @@ from __future__ import annotations
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.responses import Response
 
 from registry.core.clock import Clock
@@ -17,6 +18,7 @@ from registry.core.errors import BadRequest, Conflict, Forbidden, Locked, Precon
 from registry.core.http import read_body
 from registry.spaces.webdav import if_header, lock_store
 from registry.spaces.webdav.lock_store import Lock
+from registry.spaces.webdav.paths import parent
 from registry.spaces.webdav.target import DavTarget
 from registry.spaces.webdav.xml import XML_MEDIA_TYPE, dav, element, parse, serialize
 
@@ -25,23 +27,37 @@ DEFAULT_TIMEOUT_S = 3600
 MAX_TIMEOUT_S = 7 * 24 * 3600  # also what "Infinite" gets: abandoned locks end some day
 
 
+@dataclass(frozen=True)
+class Change:
+    """What a write does to one resource, which decides whose locks it must submit: its own
+    and those above it at depth infinity, and those below it when `subtree` (it is deleted
+    or replaced whole); when it joins or leaves its folder (`membership`; None: if it does
+    not exist yet), a depth-0 lock of that folder too (RFC 4918 7.5)."""
+
+    path: str
+    subtree: bool = False
+    membership: bool | None = False
+
+
 class Locks:
     def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
         self._engine = engine
         self._clock = clock
 
-    async def check_write(self, target: DavTarget, paths: list[tuple[str, bool]]) -> None:
-        """423 unless the request submits a token of every lock protecting one of `paths`
-        (each with whether its subtree is changed too); 412 if its `If` header is false."""
+    async def check_write(self, target: DavTarget, changes: list[Change]) -> None:
+        """423 unless the request submits a token of every lock protecting what it
+        `changes`; 412 if its `If` header is false."""
         header = target.request.headers.get("if")
         lists = if_header.parse(header) if header is not None else []
         now = self._clock.now()
         async with self._engine.connect() as conn:
             held: list[Lock] = []
-            for path, subtree in paths:
-                held += await lock_store.covering(conn, target.space_id, path, now)
-                if subtree:
-                    held += await lock_store.below(conn, target.space_id, path, now)
+            for change in changes:
+                held += await lock_store.covering(conn, target.space_id, change.path, now)
+                if change.subtree:
+                    held += await lock_store.below(conn, target.space_id, change.path, now)
+                if change.membership is not False and change.path != "/":
+                    held += await self._membership(conn, target, change, now)
             submitted = await lock_store.by_tokens(conn, sorted(if_header.tokens(lists)), now)
         if lists and not await if_header.evaluate(lists, self._holds(target, submitted)):
             raise PreconditionFailed("the If header's conditions are not met")
@@ -49,6 +65,17 @@ class Locks:
         for root in {lock.path for lock in held}:
             if not any(lock.token in ours for lock in held if lock.path == root):
                 raise Locked(f"{root} is locked; submit its lock token in an If header")
+
+    async def _membership(
+        self, conn: AsyncConnection, target: DavTarget, change: Change, now: datetime
+    ) -> list[Lock]:
+        """The depth-0 locks of the folder `change.path` joins or leaves."""
+        folder = parent(change.path)
+        above = await lock_store.covering(conn, target.space_id, folder, now)
+        found = [lock for lock in above if lock.path == folder and lock.depth == "0"]
+        if found and change.membership is None and await target.etag(change.path) is not None:
+            return []  # it is there already: writing it changes no membership
+        return found
 
     def _holds(self, target: DavTarget, submitted: list[Lock]) -> if_header.Holds:
         async def holds(resource: str | None, condition: if_header.Condition) -> bool:
