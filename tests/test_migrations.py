@@ -36,6 +36,7 @@ TABLES_0003 = TABLES_0001 | {
 TABLES_0004 = TABLES_0003 | {"login_failures"}
 TABLES_0005 = TABLES_0004 | {"peer_invitations", "signature_replays"}
 TABLES = TABLES_0005 | {"peer_inbox", "web_sessions"}
+TABLES |= {"dav_locks", "dav_properties", "dav_uploads", "dav_upload_chunks"}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
     "changes": {"ix_changes_space_seq": ["space_id", "seq"]},

@@ -99,3 +99,5 @@ def test_a_first_look_runs_as_pasted(tmp_path: Path) -> None:
     assert re.fullmatch(events["content"]["text/event-stream"]["schema"]["pattern"], stream)
     assert "event: content\n" in stream, stream
     assert "notes.txt" in stream, stream
+    puts = [out for command, out in by_command.items() if command.startswith("curl -s -o /dev")]
+    assert puts == ["423\n", "204\n"]  # locked, then written with the lock's token

@@ -92,3 +92,29 @@ async def test_each_outbox_entry_is_sent_once_by_one_replica(replicas):
     assert {e["data"]["name"] for e in receiver.events.values()} == {
         f"Once {n}" for n in range(RENAMES)
     }
+
+
+async def test_a_lock_taken_at_one_replica_holds_at_the_other(replicas):
+    a, b = replicas
+    headers = {"Authorization": f"Bearer {a.token('einstein')}"}
+    async with (
+        httpx2.AsyncClient(base_url=a.url, headers=headers) as through_a,
+        httpx2.AsyncClient(base_url=b.url, headers=headers) as through_b,
+    ):
+        space = (await through_a.get("/graph/v1.0/me/drive")).json()["id"]
+        url = f"/dav/spaces/{space}/contract.txt"
+        assert (await through_a.put(url, content=b"v1")).status_code == 201
+        body = (
+            b'<d:lockinfo xmlns:d="DAV:"><d:lockscope><d:exclusive/></d:lockscope>'
+            b"<d:locktype><d:write/></d:locktype></d:lockinfo>"
+        )
+        locked = await through_a.request("LOCK", url, content=body)
+        assert locked.status_code == 200, locked.text
+        refused = await through_b.put(url, content=b"v2")
+        assert (refused.status_code, refused.json()["error"]["code"]) == (423, "locked")
+        # Here each replica has a storage of its own, so only what the gateway decides
+        # before any storage is asked is compared: the lock and its token.
+        token = locked.headers["lock-token"]
+        unlocked = await through_b.request("UNLOCK", url, headers={"Lock-Token": token})
+        assert unlocked.status_code == 204
+        assert (await through_a.put(url, content=b"v2")).status_code == 204

@@ -68,6 +68,18 @@ class PayloadTooLarge(ApiError):
     code = "requestTooLarge"
 
 
+class PreconditionFailed(ApiError):
+    status = 412
+    code = "preconditionFailed"
+
+
+class Locked(ApiError):
+    """A WebDAV lock protects the resource and the request did not submit its token."""
+
+    status = 423
+    code = "locked"
+
+
 class UriTooLong(ApiError):
     status = 414
     code = "uriTooLong"

@@ -28,6 +28,7 @@ from registry.spaces.dav_backends import DAV_MOUNT
 from registry.spaces.dav_gateway import DavGateway
 from registry.spaces.drive_routes import DriveRoutes
 from registry.spaces.permission_routes import PermissionRoutes
+from registry.spaces.webdav.uploads_app import UPLOADS_MOUNT, UploadsCollection
 from registry.web.auth import CALLBACK_PATH, WebAuth
 from registry.web.files import Files
 from registry.web.oidc_client import OidcClient
@@ -66,7 +67,7 @@ def web_ui(settings: Settings, services: Services) -> WebUi:
     )
     sessions = SessionStore(services.engine, services.clock)
     auth = WebAuth(sessions, oidc, services.authenticator.principal, settings.base_url)
-    files = Files(services.spaces, services.dav_backends)
+    files = Files(services.spaces, services.dav_backends, services.dav)
     return WebUi(
         auth,
         SpacePages(auth, services.spaces, services.members, files),
@@ -87,6 +88,7 @@ def create_app(
             yield
 
     authenticate = services.authenticator.authenticate
+    gateway = DavGateway(services.spaces, services.dav_backends, authenticate, services.dav)
     routes: list[BaseRoute] = [
         Resource("/healthz", {"GET": health}),
         *DriveRoutes(services.spaces, authenticate, settings.base_url).routes(),
@@ -94,7 +96,11 @@ def create_app(
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         *PeerRoutes(services.peering, authenticate).routes(),
-        dav_mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
+        dav_mount(DAV_MOUNT, gateway),
+        dav_mount(
+            UPLOADS_MOUNT,
+            UploadsCollection(authenticate, services.dav.uploads, [(DAV_MOUNT, gateway)]),
+        ),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
         *well_known_routes(services.instance, services.users, services.signing_keys),

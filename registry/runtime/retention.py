@@ -1,6 +1,6 @@
-"""Keeps the change log, finished deliveries, lapsed subscriptions, old sign-in failures and the
-ids of peers' messages from growing forever: one hourly sweep over the prune functions the
-wings own."""
+"""Keeps the change log, finished deliveries, lapsed subscriptions, old sign-in failures, the
+ids of peers' messages, expired WebDAV locks and abandoned chunked uploads from growing forever:
+one hourly sweep over the prune functions the wings own."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from registry.core.clock import Clock
 from registry.outbox import store as outbox
 from registry.outbox import subscription_store as subscriptions
 from registry.peers import inbox
+from registry.spaces.webdav import chunk_store, lock_store
+from registry.spaces.webdav.uploads import ABANDONED_AFTER
 
 logger = logging.getLogger("spacereg.retention")
 
@@ -42,6 +44,8 @@ class Retention:
             lapsed = await subscriptions.remove_expired(conn, now - LAPSED_SUBSCRIPTIONS_KEPT)
             await throttle.prune(conn, now)
             messages = await inbox.prune(conn, now)
+            await lock_store.prune(conn, now)
+            await chunk_store.prune(conn, now - ABANDONED_AFTER)
         if dropped or sent or lapsed or messages:
             logger.info(
                 "pruned %d changes, %d finished deliveries, %d lapsed subscriptions, "

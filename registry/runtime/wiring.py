@@ -51,6 +51,10 @@ from registry.spaces.dav_backends import DavBackends, ProviderBackends
 from registry.spaces.members import MemberService
 from registry.spaces.provider_events import ProviderEvents
 from registry.spaces.service import SpaceService
+from registry.spaces.webdav.extensions import DavExtensions
+from registry.spaces.webdav.locking import Locks
+from registry.spaces.webdav.properties import DeadProperties
+from registry.spaces.webdav.uploads import ChunkedUploads
 from storage import ChangeSource, StorageProvider, load_provider
 
 logger = logging.getLogger("spacereg")
@@ -85,6 +89,7 @@ class Services:
     supervisor: Supervisor
     discovery: Discovery
     peering: Peering
+    dav: DavExtensions
 
 
 def load_idp(settings: Settings, engine: AsyncEngine, clock: Clock) -> EmbeddedIdp:
@@ -201,6 +206,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         Supervisor(),
         discovery,
         peering,
+        DavExtensions(Locks(engine, clock), DeadProperties(engine), ChunkedUploads(engine, clock)),
     )
 
 

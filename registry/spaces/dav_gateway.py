@@ -3,14 +3,17 @@
 The space's WebDAV back end serves the files itself (chosen per space by `DavBackends`; today
 the WebDAV app of the provider holding it); this gateway decides who may do what first: viewers
 read, editors and managers write, anyone else gets 404 as if the space did not exist. A path
-no space can hold is refused first (400, 414: `storage.dav_paths`). Quota is enforced on PUT
-(507). The back end reports a successful write itself, so the change reaches
-subscribers without a scan.
+no space can hold is refused first (400, 414: `storage.dav_paths`). Then `webdav.extensions`
+takes the request (locks, dead properties, chunked uploads: what the registry keeps for every
+back end) and forwards what the back end serves; quota is enforced on each PUT it forwards
+(507). The back end reports a successful write itself, so the change reaches subscribers
+without a scan.
 """
 
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from typing import IO
 from urllib.parse import unquote, urlsplit
 
@@ -21,20 +24,21 @@ from starlette.types import Message, Receive, Scope, Send
 from registry.access import roles
 from registry.access.principal import Authenticate
 from registry.core.errors import (
-    BadRequest,
     Forbidden,
     InsufficientStorage,
     NotFound,
     NotSupported,
     Unavailable,
-    UriTooLong,
 )
 from registry.core.http import whole_number
 from registry.core.routing import allow_header
-from registry.spaces.dav_backends import DavBackends, SpaceSizes
+from registry.spaces.dav_backends import DavBackends, SpaceFiles, SpaceSizes
 from registry.spaces.service import SpaceService
-from storage import PathNotFound, StorageError
-from storage.dav_paths import BadPath, PathTooLong, check_request
+from registry.spaces.webdav.asgi import with_header
+from registry.spaces.webdav.extensions import DavExtensions
+from registry.spaces.webdav.paths import check_paths
+from registry.spaces.webdav.quota import over_quota, room
+from registry.spaces.webdav.target import DavTarget
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
@@ -49,10 +53,12 @@ class DavGateway:
         spaces: SpaceService,
         backends: DavBackends,
         authenticate: Authenticate,
+        extensions: DavExtensions,
     ) -> None:
         self._spaces = spaces
         self._backends = backends
         self._authenticate = authenticate
+        self._extensions = extensions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -61,13 +67,8 @@ class DavGateway:
             raise HTTPException(
                 405, f"WebDAV method {method} is not supported", {"Allow": ALLOW_ALL}
             )
-        try:
-            check_request(scope)
-        except PathTooLong as exc:
-            raise UriTooLong(str(exc)) from exc
-        except BadPath as exc:
-            raise BadRequest(str(exc)) from exc
-        space_id, path = _split(scope["path"][len(scope.get("root_path", "")) :])
+        check_paths(scope)
+        space_id, path = _split(_relative(scope))
         principal = await self._authenticate(request)
         view = await self._spaces.get_visible(principal, space_id)
         role = self._spaces.role(principal, view)
@@ -88,29 +89,31 @@ class DavGateway:
             raise NotSupported("the storage holding this space offers no WebDAV")
         if method == "OPTIONS":  # what the caller may do in the space, not on one resource
             writes = roles.at_least(role, roles.EDITOR)
-            send = _allowing(send, ALLOW_ALL if writes else ALLOW_READS)
-        spool = None
-        if method == "PUT":
-            spool, scope, receive = await _within_quota(
-                request, files.sizes, space_id, path, space.quota_total
-            )
-        try:
-            await files.app(scope, receive, send)  # the back end reports its own writes
-        finally:
-            if spool is not None:
-                spool.close()
+            send = with_header(send, b"allow", (ALLOW_ALL if writes else ALLOW_READS).encode())
+        target = DavTarget.of(request, principal, space_id, path, files, space.quota_total)
+        forward = partial(_forward, files, space.quota_total)
+        await self._extensions.serve(target, forward, send)
 
 
-def _allowing(send: Send, allow: str) -> Send:
-    """`send` with the response's `Allow` replaced by `allow`."""
+async def _forward(
+    files: SpaceFiles, total: int | None, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Hand the request to the space's back end, a PUT only within the space's quota."""
+    spool = None
+    if scope["method"] == "PUT":
+        space_id, path = _split(_relative(scope))
+        spool, scope, receive = await _within_quota(
+            Request(scope, receive), files.sizes, space_id, path, total
+        )
+    try:
+        await files.app(scope, receive, send)  # the back end reports its own writes
+    finally:
+        if spool is not None:
+            spool.close()
 
-    async def with_allow(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
-            message = {**message, "headers": [*headers, (b"allow", allow.encode())]}
-        await send(message)
 
-    return with_allow
+def _relative(scope: Scope) -> str:
+    return str(scope["path"][len(scope.get("root_path", "")) :])
 
 
 def _split(relative: str) -> tuple[str, str]:
@@ -134,23 +137,15 @@ async def _within_quota(
     path: str,
     total: int | None,
 ) -> tuple[IO[bytes] | None, Scope, Receive]:
-    """Refuse a PUT that would take the space over its quota. Usage comes from the back end,
-    not our copy, which lags behind a burst of writes. A body without Content-Length is
-    spooled first (up to what is left), then replayed with its length."""
-    if not total:
+    """Refuse a PUT that would take the space over its quota. A body without Content-Length
+    is spooled first (up to what is left), then replayed with its length."""
+    allowed = await room(sizes, space_id, path, total)
+    if allowed is None:
         return None, request.scope, request.receive
-    try:
-        used = (await sizes.get_space(space_id)).used
-        replaced = (await sizes.stat(space_id, path)).size
-    except PathNotFound:
-        replaced = 0
-    except StorageError as exc:
-        raise Unavailable(f"the storage could not tell the space's usage: {exc}") from exc
-    allowed = total - used + replaced
     declared = whole_number(request.headers.get("content-length", ""))
     if declared is not None:
         if declared > allowed:
-            raise InsufficientStorage(_over_quota(declared, allowed))
+            raise InsufficientStorage(over_quota(declared, allowed))
         return None, request.scope, request.receive
     # Closed by the caller once the provider has read it.
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
@@ -159,7 +154,7 @@ async def _within_quota(
         size += len(chunk)
         if size > allowed:
             spool.close()
-            raise InsufficientStorage(_over_quota(size, allowed))
+            raise InsufficientStorage(over_quota(size, allowed))
         spool.write(chunk)
     spool.seek(0)
     headers = [(k, v) for k, v in request.scope["headers"] if k != b"transfer-encoding"]
@@ -180,7 +175,3 @@ def _replay(spool: IO[bytes], then: Receive) -> Receive:
         return {"type": "http.request", "body": chunk, "more_body": not done}
 
     return receive
-
-
-def _over_quota(size: int, allowed: int) -> str:
-    return f"the file ({size} bytes) does not fit in the space's quota ({allowed} bytes left)"

@@ -27,6 +27,7 @@ from registry.core.errors import (
 from registry.spaces.dav_backends import DAV_MOUNT, DavBackends
 from registry.spaces.dav_gateway import DavGateway
 from registry.spaces.service import SpaceService
+from registry.spaces.webdav.extensions import DavExtensions
 from registry.web.render import error_page
 
 _PRINCIPAL = "spacereg.web_principal"
@@ -65,8 +66,10 @@ def child(folder: str, name: str) -> str:
 
 
 class Files:
-    def __init__(self, spaces: SpaceService, backends: DavBackends) -> None:
-        self._gateway = DavGateway(spaces, backends, _logged_in)
+    def __init__(
+        self, spaces: SpaceService, backends: DavBackends, extensions: DavExtensions
+    ) -> None:
+        self._gateway = DavGateway(spaces, backends, _logged_in, extensions)
 
     async def listing(self, principal: Principal, space_id: str, folder: str) -> list[Entry]:
         status, body = await self._call(principal, "PROPFIND", space_id, folder, {"depth": "1"})
