@@ -33,12 +33,18 @@ TABLES_0003 = TABLES_0001 | {
     "destinations",
 }
 TABLES_0004 = TABLES_0003 | {"login_failures"}
-TABLES = TABLES_0004 | {"peer_invitations", "signature_replays"}
+TABLES = TABLES_0004 | {
+    "peer_invitations",
+    "signature_replays",
+    "outgoing_shares",
+    "incoming_shares",
+}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
     "changes": {"ix_changes_space_seq": ["space_id", "seq"]},
     "outbox": {"ix_outbox_due": ["state", "next_attempt_at"]},
     "signature_replays": {"ix_signature_replays_until": ["until"]},
+    "incoming_shares": {"ix_incoming_shares_user": ["user_id", "created_at"]},
 }
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
