@@ -36,8 +36,10 @@ def openapi_document() -> dict[str, Any]:
 
 @cache
 def path_pattern(template: str) -> re.Pattern[str]:
-    """What the request paths of a path template look like: `{id}` stands for one segment."""
-    return re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)))
+    """What the request paths of a path template look like: `{id}` stands for one segment,
+    `{path}` for a path (slashes included)."""
+    pattern = re.escape(template).replace(r"\{path\}", ".+")
+    return re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", pattern))
 
 
 def resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:

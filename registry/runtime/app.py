@@ -23,6 +23,7 @@ from registry.peers.routes import PeerRoutes
 from registry.runtime.middleware import RequestContext
 from registry.runtime.settings import Settings
 from registry.runtime.wiring import Services, build, running
+from registry.shares.routes import ShareRoutes
 from registry.spaces.dav_backends import DAV_MOUNT
 from registry.spaces.dav_gateway import DavGateway
 from registry.spaces.drive_routes import DriveRoutes
@@ -59,17 +60,23 @@ def create_app(
             yield
 
     authenticate = services.authenticator.authenticate
+    shares = services.shares
     routes: list[BaseRoute] = [
         Resource("/healthz", {"GET": health}),
         *DriveRoutes(services.spaces, authenticate, settings.base_url).routes(),
-        *PermissionRoutes(services.spaces, services.members, authenticate, services.clock).routes(),
+        *PermissionRoutes(
+            services.spaces, services.members, authenticate, services.clock, shares.outgoing
+        ).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         *PeerRoutes(services.peering, authenticate).routes(),
+        *ShareRoutes(shares.outgoing, shares.incoming, shares.notifications, authenticate).routes(),
         dav_mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
-        *well_known_routes(services.instance, services.users, services.signing_keys),
+        *well_known_routes(
+            services.instance, services.users, services.signing_keys, ocm_notifications=True
+        ),
     ]
     app = Starlette(
         routes=routes,

@@ -45,6 +45,9 @@ from registry.peers.service import Peering
 from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
+from registry.shares.incoming import IncomingShares
+from registry.shares.notifications import Notifications
+from registry.shares.outgoing import OutgoingShares
 from registry.spaces.dav_backends import DavBackends, ProviderBackends
 from registry.spaces.members import MemberService
 from registry.spaces.provider_events import ProviderEvents
@@ -82,6 +85,14 @@ class Services:
     supervisor: Supervisor
     discovery: Discovery
     peering: Peering
+    shares: Shares
+
+
+@dataclass
+class Shares:
+    outgoing: OutgoingShares
+    incoming: IncomingShares
+    notifications: Notifications
 
 
 def load_idp(settings: Settings, engine: AsyncEngine, clock: Clock) -> EmbeddedIdp:
@@ -159,6 +170,12 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     peering = build_peering(
         settings, engine, outbound, discovery, signing_keys, clock, wake=delivery.wake
     )
+    dav_backends = ProviderBackends(providers)
+    instance = local_instance(settings)
+    shares = build_shares(
+        spaces, dav_backends, discovery, peering, instance, clock, wake=delivery.wake
+    )
+    unit_of_work.fan_out(shares.outgoing.notify_members)
     return Services(
         settings,
         clock,
@@ -167,11 +184,11 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         providers,
         spaces,
         MemberService(spaces, clock=clock),
-        ProviderBackends(providers),
+        dav_backends,
         validator,
         authenticator,
         idp,
-        local_instance(settings),
+        instance,
         signing_keys,
         RegisteredUsers(engine, issuers[0].url),
         bus,
@@ -188,7 +205,25 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         Supervisor(),
         discovery,
         peering,
+        shares,
     )
+
+
+def build_shares(
+    spaces: SpaceService,
+    backends: DavBackends,
+    discovery: Discovery,
+    peering: Peering,
+    instance: LocalInstance,
+    clock: Clock,
+    *,
+    wake: Callable[[], None],
+) -> Shares:
+    incoming = IncomingShares(spaces, peering.guard, discovery, instance.domain, clock)
+    outgoing = OutgoingShares(
+        spaces, backends, discovery, instance.domain, instance.base_url, clock, wake=wake
+    )
+    return Shares(outgoing, incoming, Notifications(spaces, peering.guard, incoming, clock))
 
 
 def build_peering(
@@ -238,6 +273,7 @@ def local_instance(settings: Settings) -> LocalInstance:
         allow_http=settings.federation.allow_http or settings.base_url.startswith("http://"),
         reveal_unknown_users=settings.federation.reveal_unknown_users,
         endpoints=Endpoints(changes="/api/v1/changes", events="/api/v1/events"),
+        ocm_api_available=True,
     )
 
 

@@ -1,0 +1,211 @@
+"""Shares peers send to our users (paris's side of the acceptance story).
+
+`POST /ocm/shares` (signed by the sending peer, whose domain is that of `owner` and
+`sender`) records a *pending* share for one of our users, once per `providerId` and sender:
+a repeat answers as the first did. The user accepts it (a *mountpoint* space appears in
+their drives and change feed, pointing at the share's WebDAV URL at the peer) or declines
+it; the peer hears either through the outbox (`SHARE_ACCEPTED`, `SHARE_DECLINED`, with the
+shared secret as Nextcloud wants it). The peer's `SHARE_UNSHARED` removes the mountpoint;
+its permission change changes the user's role.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+
+from federation.discovery import Discovery
+from federation.errors import DiscoveryError
+from registry.access.principal import USER, Principal, PrincipalKey
+from registry.auth.user_store import user_id_named
+from registry.changes import log as changes
+from registry.core.clock import Clock
+from registry.core.errors import Unavailable
+from registry.core.http import json_object
+from registry.outbox import store as outbox
+from registry.peers.guard import PeerGuard
+from registry.shares import ocm, store
+from registry.shares.errors import InvalidShare, ShareStateConflict, ShareUnknown, TooManyShares
+from registry.spaces import store as spaces
+from registry.spaces.service import SpaceService
+from registry.spaces.validation import slug
+
+ALIAS_ATTEMPTS = 20
+# Per recipient: at most this many new shares in RATE_WINDOW (share spam, the OCM notes say).
+SHARES_PER_RECIPIENT = 50
+RATE_WINDOW = timedelta(hours=1)
+RATE_RETRY_AFTER_S = 600
+
+
+class IncomingShares:
+    def __init__(
+        self,
+        spaces_service: SpaceService,
+        guard: PeerGuard,
+        discovery: Discovery,
+        domain: str,
+        clock: Clock,
+        *,
+        shares_per_recipient: int = SHARES_PER_RECIPIENT,
+    ) -> None:
+        self._spaces = spaces_service
+        self._guard = guard
+        self._discovery = discovery
+        self._domain = domain
+        self._clock = clock
+        self._limit = shares_per_recipient
+
+    async def receive(self, request: Request, body: bytes) -> dict[str, Any]:
+        offer = ocm.parse_offer(json_object(body))
+        if offer.owner.domain != offer.sender.domain:
+            raise InvalidShare([("owner", "owner and sender are accounts of one domain")])
+        if offer.share_with.domain != self._domain:
+            raise InvalidShare([("shareWith", f"not an account at {self._domain}")])
+        peer = await self._guard.check(request, body, offer.sender.domain)
+        endpoint = await self._ocm_endpoint(peer.domain)
+        now = self._clock.now()
+        async with self._spaces.transaction() as conn:
+            user_id = await user_id_named(conn, offer.share_with.user)
+            if user_id is None:
+                raise InvalidShare([("shareWith", "no such user here")])
+            found = await store.incoming_for(conn, offer.provider_id, str(offer.sender))
+            if found is None:
+                if await store.received_since(conn, user_id, now - RATE_WINDOW) >= self._limit:
+                    raise TooManyShares(
+                        "too many shares for this user; try later", RATE_RETRY_AFTER_S
+                    )
+                await store.add_incoming(
+                    conn,
+                    {
+                        "id": uuid.uuid4().hex,
+                        "provider_id": offer.provider_id,
+                        "sender": str(offer.sender),
+                        "owner": str(offer.owner),
+                        "sender_name": offer.sender_name,
+                        "owner_name": offer.owner_name,
+                        "peer_domain": peer.domain,
+                        "ocm_endpoint": endpoint,
+                        "user_id": user_id,
+                        "name": offer.name,
+                        "resource_type": offer.resource_type,
+                        "role": offer.role,
+                        "webdav_uri": offer.webdav_uri,
+                        "secret": offer.secret,
+                        "state": store.PENDING,
+                    },
+                    now,
+                )
+            name = await store.display_name(conn, user_id)
+        return {"recipientDisplayName": name}
+
+    async def _ocm_endpoint(self, domain: str) -> str:
+        try:
+            return (await self._discovery.discover_domain(domain)).ocm.end_point
+        except DiscoveryError as exc:
+            message = f"cannot discover {domain}: {exc}"
+            raise Unavailable(message, headers={"Retry-After": "30"}) from exc
+
+    async def shared_with(self, principal: Principal) -> list[Any]:
+        async with self._spaces.transaction() as conn:
+            return list(await store.incoming_of_user(conn, principal.user_id))
+
+    async def accept(self, principal: Principal, share_id: str) -> Any:
+        """Mount a pending share (accepting an accepted one again changes nothing)."""
+        async with self._spaces.transaction() as conn:
+            share = await self._own(conn, principal, share_id)
+            if share.state == store.ACCEPTED:
+                return share
+            if share.state != store.PENDING:
+                raise ShareStateConflict(f"the share is {share.state}; it cannot be accepted")
+            mountpoint = await self._mount(conn, share)
+            now = self._clock.now()
+            values = {"state": store.ACCEPTED, "mountpoint_id": mountpoint}
+            await store.set_incoming(conn, share.id, values, now)
+            await _tell(conn, share, "SHARE_ACCEPTED", now)
+            return await store.incoming_by_id(conn, share.id)
+
+    async def decline(self, principal: Principal, share_id: str) -> None:
+        """Decline a pending share, or remove an accepted one (its mountpoint goes)."""
+        async with self._spaces.transaction() as conn:
+            share = await self._own(conn, principal, share_id)
+            if share.state == store.DECLINED:
+                return
+            await _unmount(conn, share, self._clock)
+            now = self._clock.now()
+            await store.set_incoming(conn, share.id, {"state": store.DECLINED}, now)
+            await _tell(conn, share, "SHARE_DECLINED", now)
+
+    async def unshared(self, conn: AsyncConnection, share: Any) -> None:
+        """The peer ended the share: the mountpoint goes, and the share with it."""
+        await _unmount(conn, share, self._clock)
+        await store.delete_incoming(conn, share.id)
+
+    async def role_changed(self, conn: AsyncConnection, share: Any, role: str) -> None:
+        now = self._clock.now()
+        await store.set_incoming(conn, share.id, {"role": role}, now)
+        if share.mountpoint_id is None:
+            return
+        await store.set_member_role(conn, share.mountpoint_id, share.user_id, role)
+        data = {"principalType": USER, "principalId": share.user_id, "role": role}
+        await changes.append(conn, share.mountpoint_id, "member_changed", data, now)
+
+    async def _own(self, conn: AsyncConnection, principal: Principal, share_id: str) -> Any:
+        share = await store.incoming_by_id(conn, share_id)
+        if share is None or share.user_id != principal.user_id:
+            raise ShareUnknown(f"no share {share_id} for you")
+        return share
+
+    async def _mount(self, conn: AsyncConnection, share: Any) -> str:
+        """A mountpoint space for the share, held by the peer; the user holds its role."""
+        now = self._clock.now()
+        space_id = uuid.uuid4().hex
+        row = {
+            "id": space_id,
+            "name": share.name,
+            "description": f"shared by {share.owner_name} ({share.owner})",
+            "drive_type": "mountpoint",
+            "provider": "",
+            "root_id": f"{space_id}!{space_id}",
+            "etag": "",
+            "quota_total": None,
+            "quota_used": 0,
+            "status": "enabled",
+            "remote_peer_id": await store.peer_id(conn, share.peer_domain),
+            "remote_url": share.webdav_uri,
+            "availability": "available",
+            "created_by": share.user_id,
+        }
+        alias = f"mountpoint/{slug(share.name)}"
+        if not await spaces.insert_with_free_alias(conn, alias, row, now, ALIAS_ATTEMPTS):
+            raise ShareStateConflict(f"no free alias like {alias}; try again")
+        member = {"id": spaces.new_member_id(), "space_id": space_id, "role": share.role}
+        await spaces.add_member(
+            conn, {**member, "principal_type": USER, "principal_id": share.user_id}, now
+        )
+        data = {"driveType": "mountpoint", "name": share.name, "etag": ""}
+        await changes.append(conn, space_id, "created", {**data, "createdBy": share.user_id}, now)
+        return space_id
+
+
+async def _unmount(conn: AsyncConnection, share: Any, clock: Clock) -> None:
+    if share.mountpoint_id is None:
+        return
+    lost = [PrincipalKey(USER, share.user_id)]
+    await changes.append(conn, share.mountpoint_id, "deleted", {}, clock.now(), lost=lost)
+    await spaces.delete_space(conn, share.mountpoint_id)
+
+
+async def _tell(conn: AsyncConnection, share: Any, kind: str, now: Any) -> None:
+    """Queue a notification of `kind` to the share's sender, in the caller's transaction."""
+    body = {
+        "notificationType": kind,
+        "resourceType": share.resource_type,
+        "providerId": share.provider_id,
+        "notification": {"sharedSecret": share.secret},
+    }
+    event_id = f"{share.id}:{kind}"
+    await outbox.queue_peer(conn, event_id, share.ocm_endpoint + "/notifications", body, now)
