@@ -57,7 +57,7 @@ class IncomingShares:
         self._discovery = discovery
         self._domain = domain
         self._clock = clock
-        self._limit = shares_per_recipient
+        self.limit = shares_per_recipient
 
     async def receive(self, request: Request, body: bytes) -> dict[str, Any]:
         offer = ocm.parse_offer(json_object(body))
@@ -74,7 +74,7 @@ class IncomingShares:
                 raise InvalidShare([("shareWith", "no such user here")])
             found = await store.incoming_for(conn, offer.provider_id, str(offer.sender))
             if found is None:
-                if await store.received_since(conn, user_id, now - RATE_WINDOW) >= self._limit:
+                if await store.received_since(conn, user_id, now - RATE_WINDOW) >= self.limit:
                     raise TooManyShares(
                         "too many shares for this user; try later", RATE_RETRY_AFTER_S
                     )

@@ -168,7 +168,10 @@ def _protocol(value: Any, errors: list[tuple[str, str]]) -> tuple[str, str, str]
     if not isinstance(secret, str) or not secret or len(secret) > MAX_TEXT:
         errors.append((f"{where}.sharedSecret", "a string of 1 to 255 characters is required"))
         secret = ""
-    role = role_of_permissions(source.get("permissions"))
+    permissions = source.get("permissions")
+    if where == "protocol.options" and isinstance(permissions, str) and permissions.startswith("{"):
+        permissions = ["read"]  # Nextcloud names the property here, not the permissions
+    role = role_of_permissions(permissions)
     if role is None:
         errors.append((f"{where}.permissions", "must grant at least 'read'"))
         role = roles.VIEWER
