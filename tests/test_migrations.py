@@ -38,6 +38,7 @@ TABLES = TABLES_0004 | {
     "signature_replays",
     "outgoing_shares",
     "incoming_shares",
+    "share_tokens",
 }
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
@@ -45,6 +46,10 @@ INDEXES = {
     "outbox": {"ix_outbox_due": ["state", "next_attempt_at"]},
     "signature_replays": {"ix_signature_replays_until": ["until"]},
     "incoming_shares": {"ix_incoming_shares_user": ["user_id", "created_at"]},
+    "share_tokens": {
+        "ix_share_tokens_share_id": ["share_id"],
+        "ix_share_tokens_expires_at": ["expires_at"],
+    },
 }
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

@@ -102,9 +102,29 @@ def upgrade() -> None:
     op.create_index(
         "ix_incoming_shares_user", "incoming_shares", ["user_id", "created_at"], unique=False
     )
+    op.create_table(
+        "share_tokens",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("share_id", sa.String(length=64), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["share_id"],
+            ["outgoing_shares.id"],
+            name=op.f("fk_share_tokens_share_id_outgoing_shares"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_share_tokens")),
+    )
+    op.create_index(op.f("ix_share_tokens_share_id"), "share_tokens", ["share_id"], unique=False)
+    op.create_index(
+        op.f("ix_share_tokens_expires_at"), "share_tokens", ["expires_at"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_share_tokens_expires_at"), table_name="share_tokens")
+    op.drop_index(op.f("ix_share_tokens_share_id"), table_name="share_tokens")
+    op.drop_table("share_tokens")
     op.drop_index("ix_incoming_shares_user", table_name="incoming_shares")
     op.drop_table("incoming_shares")
     op.drop_table("outgoing_shares")

@@ -354,3 +354,16 @@ class IncomingShare(Base):
     mountpoint_id: Mapped[str | None] = mapped_column(ForeignKey("spaces.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ShareToken(Base):
+    """A short-lived access token to one share, by SHA-256 only: what the recipient's
+    registry got for the share's secret at our token endpoint (OCM's code flow)."""
+
+    __tablename__ = "share_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    share_id: Mapped[str] = mapped_column(
+        ForeignKey("outgoing_shares.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -24,6 +24,7 @@ from registry.runtime.middleware import RequestContext
 from registry.runtime.settings import Settings
 from registry.runtime.wiring import Services, build, running
 from registry.shares.routes import ShareRoutes
+from registry.shares.tokens import TOKEN_PATH
 from registry.spaces.dav_backends import DAV_MOUNT
 from registry.spaces.dav_gateway import DavGateway
 from registry.spaces.drive_routes import DriveRoutes
@@ -70,12 +71,19 @@ def create_app(
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         *PeerRoutes(services.peering, authenticate).routes(),
-        *ShareRoutes(shares.outgoing, shares.incoming, shares.notifications, authenticate).routes(),
-        dav_mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
+        *ShareRoutes(shares, authenticate).routes(),
+        dav_mount(
+            DAV_MOUNT,
+            DavGateway(services.spaces, services.dav_backends, shares.tokens.for_dav(authenticate)),
+        ),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
         *well_known_routes(
-            services.instance, services.users, services.signing_keys, ocm_notifications=True
+            services.instance,
+            services.users,
+            services.signing_keys,
+            ocm_notifications=True,
+            ocm_token_endpoint=TOKEN_PATH,
         ),
     ]
     app = Starlette(

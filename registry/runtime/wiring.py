@@ -45,9 +45,12 @@ from registry.peers.service import Peering
 from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
+from registry.shares import Shares
 from registry.shares.incoming import IncomingShares
+from registry.shares.mountpoints import MountpointBackends, MountpointProxy
 from registry.shares.notifications import Notifications
 from registry.shares.outgoing import OutgoingShares
+from registry.shares.tokens import ShareTokens
 from registry.spaces.dav_backends import DavBackends, ProviderBackends
 from registry.spaces.members import MemberService
 from registry.spaces.provider_events import ProviderEvents
@@ -86,13 +89,6 @@ class Services:
     discovery: Discovery
     peering: Peering
     shares: Shares
-
-
-@dataclass
-class Shares:
-    outgoing: OutgoingShares
-    incoming: IncomingShares
-    notifications: Notifications
 
 
 def load_idp(settings: Settings, engine: AsyncEngine, clock: Clock) -> EmbeddedIdp:
@@ -170,10 +166,15 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     peering = build_peering(
         settings, engine, outbound, discovery, signing_keys, clock, wake=delivery.wake
     )
-    dav_backends = ProviderBackends(providers)
     instance = local_instance(settings)
     shares = build_shares(
-        spaces, dav_backends, discovery, peering, instance, clock, wake=delivery.wake
+        spaces,
+        ProviderBackends(providers),
+        discovery,
+        peering,
+        Federation(outbound, signing_keys, instance),
+        clock,
+        wake=delivery.wake,
     )
     unit_of_work.fan_out(shares.outgoing.notify_members)
     return Services(
@@ -184,7 +185,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         providers,
         spaces,
         MemberService(spaces, clock=clock),
-        dav_backends,
+        shares.backends,
         validator,
         authenticator,
         idp,
@@ -209,21 +210,42 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     )
 
 
+@dataclass(frozen=True)
+class Federation:
+    """What shares need to talk to peers: the SSRF-safe client, our keys, who we are."""
+
+    outbound: SafeHttpClient
+    keys: SigningKeys
+    instance: LocalInstance
+
+
 def build_shares(
     spaces: SpaceService,
-    backends: DavBackends,
+    held: DavBackends,
     discovery: Discovery,
     peering: Peering,
-    instance: LocalInstance,
+    federation: Federation,
     clock: Clock,
     *,
     wake: Callable[[], None],
 ) -> Shares:
-    incoming = IncomingShares(spaces, peering.guard, discovery, instance.domain, clock)
+    """Shares both ways; `held`: the back ends of the spaces we hold (a share space's
+    folder is checked there), extended with the proxy to peers for mountpoints."""
+    domain, guard = federation.instance.domain, peering.guard
+    incoming = IncomingShares(spaces, guard, discovery, domain, clock)
     outgoing = OutgoingShares(
-        spaces, backends, discovery, instance.domain, instance.base_url, clock, wake=wake
+        spaces, held, discovery, domain, federation.instance.base_url, clock, wake=wake
     )
-    return Shares(outgoing, incoming, Notifications(spaces, peering.guard, incoming, clock))
+    proxy = MountpointProxy(
+        spaces, incoming, federation.outbound, discovery, federation.keys, domain, clock
+    )
+    return Shares(
+        outgoing,
+        incoming,
+        Notifications(spaces, guard, incoming, clock),
+        ShareTokens(spaces.transaction, guard, clock),
+        MountpointBackends(held, proxy),
+    )
 
 
 def build_peering(

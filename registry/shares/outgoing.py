@@ -13,7 +13,6 @@ unit of work): `SHARE_CHANGE_PERMISSION` and `SHARE_UNSHARED`, queued with the c
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from registry.core.clock import Clock
 from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
 from registry.outbox import store as outbox
 from registry.peers import store as peers
+from registry.peers.guard import hash_token
 from registry.shares import ocm, store
 from registry.spaces import store as spaces
 from registry.spaces.dav_backends import DavBackends, webdav_url
@@ -43,10 +43,6 @@ from storage import PathNotFound, StorageError
 
 ALIAS_ATTEMPTS = 20
 LEGACY_OCM = ("1.0", "1.1")
-
-
-def secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -144,7 +140,7 @@ class OutgoingShares:
                 "member_id": member_id,
                 "role": role,
                 "state": store.DELIVERING,
-                "secret_hash": secret_hash(secret),
+                "secret_hash": hash_token(secret),
                 "created_by": principal.user_id,
             },
             now,

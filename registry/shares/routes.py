@@ -13,26 +13,20 @@ from registry.core.errors import BadRequest
 from registry.core.http import json_body, read_body
 from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
-from registry.shares.incoming import IncomingShares
-from registry.shares.notifications import Notifications
-from registry.shares.outgoing import OutgoingShares
+from registry.shares import Shares
 from registry.shares.share_json import SHARES_DRIVE_ID, received_item, sent_item
+from registry.shares.tokens import TOKEN_PATH, InvalidGrant
 
 OCM_SHARES_PATH = "/ocm/shares"
 OCM_NOTIFICATIONS_PATH = "/ocm/notifications"
 
 
 class ShareRoutes:
-    def __init__(
-        self,
-        outgoing: OutgoingShares,
-        incoming: IncomingShares,
-        notifications: Notifications,
-        authenticate: Authenticate,
-    ) -> None:
-        self._outgoing = outgoing
-        self._incoming = incoming
-        self._notifications = notifications
+    def __init__(self, shares: Shares, authenticate: Authenticate) -> None:
+        self._outgoing = shares.outgoing
+        self._incoming = shares.incoming
+        self._notifications = shares.notifications
+        self._tokens = shares.tokens
         self._authenticate = authenticate
 
     async def receive_share(self, request: Request) -> Response:
@@ -43,6 +37,15 @@ class ShareRoutes:
         body = await read_body(request)
         await self._notifications.receive(request, body)
         return JSONResponse({}, status_code=201)
+
+    async def exchange_token(self, request: Request) -> Response:
+        """OCM's code flow; its refusals in OAuth's shape, as OCM servers expect them."""
+        body = await read_body(request)
+        try:
+            return JSONResponse(await self._tokens.exchange(request, body))
+        except InvalidGrant as exc:
+            answer = {"error": exc.code, "error_description": exc.message}
+            return JSONResponse(answer, status_code=400)
 
     async def shared_by_me(self, request: Request) -> Response:
         principal = await self._authenticate(request)
@@ -74,6 +77,7 @@ class ShareRoutes:
         return [
             Resource(OCM_SHARES_PATH, {"POST": self.receive_share}),
             Resource(OCM_NOTIFICATIONS_PATH, {"POST": self.receive_notification}),
+            Resource(TOKEN_PATH, {"POST": self.exchange_token}),
             Resource("/graph/v1beta1/me/drive/sharedByMe", {"GET": self.shared_by_me}),
             Resource("/graph/v1beta1/me/drive/sharedWithMe", {"GET": self.shared_with_me}),
             Resource(f"{shares}/root/children", {"POST": self.accept}),

@@ -76,7 +76,7 @@ class DavGateway:
         space = view.space
         if space.status == "disabled":
             raise Forbidden("the space is disabled; restore it to use its files")
-        if space.availability != "available":
+        if space.availability != "available" and space.remote_url is None:  # a peer's: try
             raise Unavailable("the storage holding this space cannot be reached; try again later")
         if method in WRITE_METHODS:
             if not roles.at_least(role, roles.EDITOR):

@@ -44,7 +44,7 @@ class FolderAsSpace:
             "headers": headers,
         }
         if scope["method"] == "PROPFIND":
-            send = _hrefs_renamed(send, quote(root + self._inner, _HREF_SAFE), quote(outer))
+            send = hrefs_renamed(send, quote(root + self._inner, _HREF_SAFE), quote(outer))
         await self._app(inner_scope, receive, send)
 
     def _destination(self, value: bytes, outer: str, root: str) -> bytes:
@@ -57,7 +57,7 @@ class FolderAsSpace:
         return url._replace(path=quote(moved)).geturl().encode("latin-1")
 
 
-def _hrefs_renamed(send: Send, inner: str, outer: str) -> Send:
+def hrefs_renamed(send: Send, inner: str, outer: str) -> Send:
     """`send` with the holding space's prefix in a multistatus body replaced by the share's."""
     start: Message | None = None
     body: list[bytes] = []

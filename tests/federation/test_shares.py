@@ -10,10 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx2
 import pytest
 
+from federation.safe_http import SafeHttpClient
+from federation.signing import OcmSignatureAuth
+from registry.runtime.wiring import discovery_config
+from registry.shares.store import incoming_by_id
 from tests.federation import test_peering
 from tests.federation.test_peering import Pair, Site, peered
 
@@ -35,8 +40,9 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], seconds: float = 
     raise AssertionError("not within time")
 
 
-async def project_with_folder(pair: Pair, name: str) -> str:
-    """A project space at zurich that Einstein manages, holding /a/rel/path/hello.txt."""
+async def project_with_folder(pair: Pair, name: str, leaf: str = "path") -> str:
+    """A project space at zurich that Einstein manages, holding /a/rel/<leaf>/hello.txt
+    (each test shares a folder of its own name: Marie's lists hold every test's shares)."""
     zurich, certs = pair.zurich, pair.certs
     async with zurich.client(certs) as admin:
         created = await admin.post("/graph/v1beta1/drives", json={"name": name})
@@ -47,10 +53,10 @@ async def project_with_folder(pair: Pair, name: str) -> str:
             await admin.post(f"/graph/v1beta1/drives/{drive}/root/invite", json=invite)
         ).is_success
     async with zurich.client(certs, "einstein") as einstein:
-        for folder in ("a", "a/rel", "a/rel/path"):
+        for folder in ("a", "a/rel", f"a/rel/{leaf}"):
             made = await einstein.request("MKCOL", f"/dav/spaces/{drive}/{folder}")
             assert made.status_code == 201, made.text
-        put = await einstein.put(f"/dav/spaces/{drive}/a/rel/path/hello.txt", content=b"E = mc^2")
+        put = await einstein.put(f"/dav/spaces/{drive}/a/rel/{leaf}/hello.txt", content=b"E = mc^2")
         assert put.status_code == 201, put.text
     return drive
 
@@ -82,14 +88,12 @@ async def state_at_zurich(pair: Pair, share_name: str, state: str) -> dict[str, 
     async def probe() -> dict[str, Any] | None:
         async with pair.zurich.client(pair.certs, "einstein") as einstein:
             items = (await einstein.get("/graph/v1beta1/me/drive/sharedByMe")).json()["value"]
-        return next(
-            (
-                i
-                for i in items
-                if i["name"] == share_name and i["permissions"][0]["@spacereg.state"] == state
-            ),
-            None,
-        )
+        found = [
+            i
+            for i in items
+            if i["name"] == share_name and i["permissions"][0]["@spacereg.state"] == state
+        ]
+        return found[-1] if found else None  # the newest
 
     return await eventually(probe)
 
@@ -140,6 +144,27 @@ async def test_a_shared_folder_waits_for_marie_is_accepted_listed_and_removed(pa
     assert [(c["driveId"], c["type"]) for c in feed] == [(mountpoint_id, "created")]
     await state_at_zurich(pair, "path", "accepted")
 
+    # Marie's files, through paris: read what Einstein wrote, write what he then reads.
+    files = f"/dav/spaces/{mountpoint_id}"
+    async with pair.paris.client(pair.certs, "marie") as marie:
+        read = await marie.get(f"{files}/hello.txt")
+        assert (read.status_code, read.content) == (200, b"E = mc^2")
+        etag = read.headers["etag"]
+        assert (
+            await marie.get(f"{files}/hello.txt", headers={"If-None-Match": etag})
+        ).status_code == 304
+        listing = await marie.request("PROPFIND", f"{files}/", headers={"Depth": "1"})
+        assert listing.status_code == 207
+        assert f"{files}/hello.txt" in listing.text
+        assert share_space not in listing.text
+        wrote = await marie.put(f"{files}/from-marie.txt", content=b"radium")
+        assert wrote.status_code == 201, wrote.text
+        stale = await marie.put(f"{files}/hello.txt", content=b"x", headers={"If-Match": '"old"'})
+        assert stale.status_code == 412
+    async with pair.zurich.client(pair.certs, "einstein") as einstein:
+        held = await einstein.get(f"/dav/spaces/{drive}/a/rel/path/from-marie.txt")
+    assert held.content == b"radium"
+
     async with pair.zurich.client(pair.certs, "einstein") as einstein:
         removed = await einstein.delete(
             f"/graph/v1beta1/drives/{share_space}/root/permissions/{granted['id']}"
@@ -151,6 +176,7 @@ async def test_a_shared_folder_waits_for_marie_is_accepted_listed_and_removed(pa
 
     await eventually(gone)
     async with pair.paris.client(pair.certs, "marie") as marie:
+        assert (await marie.get(f"{files}/hello.txt")).status_code == 404
         feed = (await marie.get("/api/v1/changes", params={"since": cursor})).json()["value"]
     assert (mountpoint_id, "deleted") in [(c["driveId"], c["type"]) for c in feed]
 
@@ -192,9 +218,9 @@ async def test_sharing_twice_is_idempotent(pair: Pair) -> None:
 
 async def test_a_share_space_serves_its_folder_and_nothing_above(pair: Pair) -> None:
     await peered(pair)
-    drive = await project_with_folder(pair, "Folder")
-    assert (await share(pair.zurich, pair, drive, "/a/rel/path")).status_code == 200
-    sent = await state_at_zurich(pair, "path", "pending")
+    drive = await project_with_folder(pair, "Folder", "served")
+    assert (await share(pair.zurich, pair, drive, "/a/rel/served")).status_code == 200
+    sent = await state_at_zurich(pair, "served", "pending")
     share_space = sent["remoteItem"]["driveId"]
     async with pair.zurich.client(pair.certs, "einstein") as einstein:
         listing = await einstein.request(
@@ -207,7 +233,7 @@ async def test_a_share_space_serves_its_folder_and_nothing_above(pair: Pair) -> 
         assert read.content == b"E = mc^2"
         refused = await einstein.delete(f"/dav/spaces/{share_space}/")
         assert refused.status_code == 403
-        above = await einstein.get(f"/dav/spaces/{share_space}/../rel/path/hello.txt")
+        above = await einstein.get(f"/dav/spaces/{share_space}/../rel/served/hello.txt")
         assert above.status_code in (400, 404)
 
         before = {
@@ -216,7 +242,7 @@ async def test_a_share_space_serves_its_folder_and_nothing_above(pair: Pair) -> 
         }
         put = await einstein.put(f"/dav/spaces/{share_space}/new.txt", content=b"new")
         assert put.status_code == 201
-        held = await einstein.get(f"/dav/spaces/{drive}/a/rel/path/new.txt")
+        held = await einstein.get(f"/dav/spaces/{drive}/a/rel/served/new.txt")
         assert held.content == b"new"
 
         async def both_changed() -> bool | None:
@@ -260,3 +286,81 @@ async def test_a_folder_share_that_cannot_be_made_is_refused(
         )
     assert response.status_code == status, response.text
     assert missing.status_code == 404, missing.text
+
+
+async def test_a_viewer_reads_but_cannot_write_and_a_role_change_reaches_her(pair: Pair) -> None:
+    await peered(pair)
+    drive = await project_with_folder(pair, "Viewer", "viewed")
+    granted = (await share(pair.zurich, pair, drive, "/a/rel/viewed", VIEWER)).json()["value"][0]
+    waiting = await waiting_for_marie(pair, "viewed")
+    sent = await state_at_zurich(pair, "viewed", "pending")
+    async with pair.paris.client(pair.certs, "marie") as marie:
+        accepted = await marie.post(
+            f"/graph/v1beta1/drives/{SHARES_DRIVE}/root/children",
+            json={"remoteItem": {"id": waiting["id"]}},
+        )
+        files = f"/dav/spaces/{accepted.json()['remoteItem']['driveId']}"
+        assert (await marie.get(f"{files}/hello.txt")).content == b"E = mc^2"
+        refused = await marie.put(f"{files}/nope.txt", content=b"no")
+        assert refused.status_code == 403
+
+    async with pair.zurich.client(pair.certs, "einstein") as einstein:
+        changed = await einstein.patch(
+            f"/graph/v1beta1/drives/{sent['remoteItem']['driveId']}/root/permissions/{granted['id']}",
+            json={"roles": [EDITOR]},
+        )
+    assert changed.status_code == 200, changed.text
+
+    async def may_write() -> bool | None:
+        async with pair.paris.client(pair.certs, "marie") as marie:
+            wrote = await marie.put(f"{files}/now.txt", content=b"yes")
+        return True if wrote.status_code == 201 else None
+
+    await eventually(may_write)
+
+
+async def test_a_share_token_opens_its_share_only_and_ends_with_it(pair: Pair) -> None:
+    await peered(pair)
+    drive = await project_with_folder(pair, "Tokens", "tokened")
+    await share(pair.zurich, pair, drive, "/a/rel/tokened")
+    waiting = await waiting_for_marie(pair, "tokened")
+    sent = await state_at_zurich(pair, "tokened", "pending")
+    share_space = sent["remoteItem"]["driveId"]
+    async with pair.paris.services.engine.connect() as conn:
+        secret = (await incoming_by_id(conn, waiting["id"])).secret  # paris's to know
+    token_url = pair.zurich.base_url + "/ocm/token"
+    form = {"grant_type": "authorization_code", "client_id": "paris.test", "code": secret}
+
+    status, answer = await signed_form(pair.paris, token_url, form)
+    assert status == 200, answer
+    assert answer["token_type"] == "Bearer" and answer["expires_in"] == 600
+    token = answer["access_token"]
+    status, wrong = await signed_form(pair.paris, token_url, {**form, "code": "guess"})
+    assert (status, wrong["error"]) == (400, "invalid_grant")
+    status, wrong = await signed_form(pair.paris, token_url, {**form, "client_id": "zurich.test"})
+    assert status in (400, 401, 403)
+
+    async with pair.zurich.client(pair.certs) as anyone:
+        anyone.headers["Authorization"] = f"Bearer {token}"
+        assert (await anyone.get(f"/dav/spaces/{share_space}/hello.txt")).content == b"E = mc^2"
+        assert (await anyone.get(f"/dav/spaces/{drive}/a/rel/tokened/hello.txt")).status_code == 404
+        async with pair.zurich.client(pair.certs, "einstein") as einstein:
+            await einstein.delete(f"/graph/v1beta1/drives/{share_space}")  # disable
+            purged = await einstein.delete(
+                f"/graph/v1beta1/drives/{share_space}", headers={"Purge": "T"}
+            )
+            assert purged.status_code == 204, purged.text
+        assert (await anyone.get(f"/dav/spaces/{share_space}/hello.txt")).status_code == 401
+
+
+async def signed_form(sender: Site, url: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    auth = OcmSignatureAuth(sender.services.signing_keys, sender.services.clock)
+    client = SafeHttpClient(discovery_config(sender.settings))
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    try:
+        answer = await client.exchange(
+            url, urlencode(form).encode(), headers, what="test", auth=auth
+        )
+    finally:
+        await client.aclose()
+    return answer.status, answer.json_object("answer")
