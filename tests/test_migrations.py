@@ -39,6 +39,7 @@ TABLES = TABLES_0004 | {
     "outgoing_shares",
     "incoming_shares",
     "share_tokens",
+    "ocm_invitations",
 }
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},

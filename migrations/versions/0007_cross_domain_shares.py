@@ -1,4 +1,5 @@
-"""cross-domain shares: share spaces (a folder of another space), shares sent and received
+"""cross-domain shares: share spaces (a folder of another space), shares sent and received,
+share tokens, OCM user invitations
 
 Revision ID: 0007
 Revises: 0005
@@ -120,8 +121,26 @@ def upgrade() -> None:
         op.f("ix_share_tokens_expires_at"), "share_tokens", ["expires_at"], unique=False
     )
 
+    op.create_table(
+        "ocm_invitations",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("accepted_by", sa.String(length=255), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_ocm_invitations_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_ocm_invitations")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("ocm_invitations")
     op.drop_index(op.f("ix_share_tokens_expires_at"), table_name="share_tokens")
     op.drop_index(op.f("ix_share_tokens_share_id"), table_name="share_tokens")
     op.drop_table("share_tokens")

@@ -367,3 +367,17 @@ class ShareToken(Base):
         ForeignKey("outgoing_shares.id", ondelete="CASCADE"), index=True
     )
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class OcmInvitation(Base):
+    """An OCM invitation one of our users made for someone at another server, by SHA-256 of
+    its token only; single use (`accepted_by`: who took it, `user@their-domain`), expiring."""
+
+    __tablename__ = "ocm_invitations"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    accepted_by: Mapped[str | None] = mapped_column(String(255))

@@ -83,6 +83,7 @@ def create_app(
             services.users,
             services.signing_keys,
             ocm_notifications=True,
+            ocm_invites=True,
             ocm_token_endpoint=TOKEN_PATH,
         ),
     ]

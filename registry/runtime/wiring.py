@@ -47,6 +47,7 @@ from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
 from registry.shares import Shares
 from registry.shares.incoming import IncomingShares
+from registry.shares.invites import OcmInvites
 from registry.shares.mountpoints import MountpointBackends, MountpointProxy
 from registry.shares.notifications import Notifications
 from registry.shares.outgoing import OutgoingShares
@@ -245,6 +246,7 @@ def build_shares(
         Notifications(spaces, guard, incoming, clock),
         ShareTokens(spaces.transaction, guard, clock),
         MountpointBackends(held, proxy),
+        OcmInvites(spaces, guard, discovery, federation.outbound, federation.keys, domain, clock),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from registry.shares.incoming import IncomingShares
+from registry.shares.invites import OcmInvites
 from registry.shares.mountpoints import MountpointBackends
 from registry.shares.notifications import Notifications
 from registry.shares.outgoing import OutgoingShares
@@ -21,3 +22,4 @@ class Shares:
     notifications: Notifications
     tokens: ShareTokens
     backends: MountpointBackends
+    invites: OcmInvites

@@ -14,6 +14,7 @@ from registry.core.http import json_body, read_body
 from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
 from registry.shares import Shares
+from registry.shares.invites import INVITE_ACCEPTED_PATH
 from registry.shares.share_json import SHARES_DRIVE_ID, received_item, sent_item
 from registry.shares.tokens import TOKEN_PATH, InvalidGrant
 
@@ -27,6 +28,7 @@ class ShareRoutes:
         self._incoming = shares.incoming
         self._notifications = shares.notifications
         self._tokens = shares.tokens
+        self._invites = shares.invites
         self._authenticate = authenticate
 
     async def receive_share(self, request: Request) -> Response:
@@ -46,6 +48,21 @@ class ShareRoutes:
         except InvalidGrant as exc:
             answer = {"error": exc.code, "error_description": exc.message}
             return JSONResponse(answer, status_code=400)
+
+    async def invite(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        return JSONResponse(await self._invites.invite(principal), status_code=201)
+
+    async def accept_invitation(self, request: Request) -> Response:
+        principal = await self._authenticate(request)
+        text = (await json_body(request)).get("invitation")
+        if not isinstance(text, str) or not text:
+            raise BadRequest("'invitation' is required (the string the inviter handed you)")
+        return JSONResponse(await self._invites.accept(principal, text))
+
+    async def invitation_accepted(self, request: Request) -> Response:
+        body = await read_body(request)
+        return JSONResponse(await self._invites.accepted(request, body))
 
     async def shared_by_me(self, request: Request) -> Response:
         principal = await self._authenticate(request)
@@ -78,6 +95,9 @@ class ShareRoutes:
             Resource(OCM_SHARES_PATH, {"POST": self.receive_share}),
             Resource(OCM_NOTIFICATIONS_PATH, {"POST": self.receive_notification}),
             Resource(TOKEN_PATH, {"POST": self.exchange_token}),
+            Resource(INVITE_ACCEPTED_PATH, {"POST": self.invitation_accepted}),
+            Resource("/api/v1/ocm/invitations", {"POST": self.invite}),
+            Resource("/api/v1/ocm/invitations/accept", {"POST": self.accept_invitation}),
             Resource("/graph/v1beta1/me/drive/sharedByMe", {"GET": self.shared_by_me}),
             Resource("/graph/v1beta1/me/drive/sharedWithMe", {"GET": self.shared_with_me}),
             Resource(f"{shares}/root/children", {"POST": self.accept}),
