@@ -64,7 +64,9 @@ def create_app(
     shares = services.shares
     routes: list[BaseRoute] = [
         Resource("/healthz", {"GET": health}),
-        *DriveRoutes(services.spaces, authenticate, settings.base_url).routes(),
+        *DriveRoutes(
+            services.spaces, authenticate, settings.base_url, shares.incoming.shares_drive
+        ).routes(),
         *PermissionRoutes(
             services.spaces, services.members, authenticate, services.clock, shares.outgoing
         ).routes(),

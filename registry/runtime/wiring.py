@@ -233,10 +233,9 @@ def build_shares(
     """Shares both ways; `held`: the back ends of the spaces we hold (a share space's
     folder is checked there), extended with the proxy to peers for mountpoints."""
     domain, guard = federation.instance.domain, peering.guard
-    incoming = IncomingShares(spaces, guard, discovery, domain, clock)
-    outgoing = OutgoingShares(
-        spaces, held, discovery, domain, federation.instance.base_url, clock, wake=wake
-    )
+    base_url = federation.instance.base_url
+    incoming = IncomingShares(spaces, guard, discovery, domain, base_url, clock)
+    outgoing = OutgoingShares(spaces, held, discovery, domain, base_url, clock, wake=wake)
     proxy = MountpointProxy(
         spaces, incoming, federation.outbound, discovery, federation.keys, domain, clock
     )

@@ -30,6 +30,7 @@ from registry.outbox import store as outbox
 from registry.peers.guard import PeerGuard
 from registry.shares import ocm, store
 from registry.shares.errors import InvalidShare, ShareStateConflict, ShareUnknown, TooManyShares
+from registry.shares.share_json import shares_drive
 from registry.spaces import store as spaces
 from registry.spaces.service import SpaceService
 from registry.spaces.validation import slug
@@ -48,10 +49,12 @@ class IncomingShares:
         guard: PeerGuard,
         discovery: Discovery,
         domain: str,
+        base_url: str,
         clock: Clock,
         *,
         shares_per_recipient: int = SHARES_PER_RECIPIENT,
     ) -> None:
+        self._base_url = base_url
         self._spaces = spaces_service
         self._guard = guard
         self._discovery = discovery
@@ -112,6 +115,15 @@ class IncomingShares:
     async def shared_with(self, principal: Principal) -> list[Any]:
         async with self._spaces.transaction() as conn:
             return list(await store.incoming_of_user(conn, principal.user_id))
+
+    async def shares_drive(self, principal: Principal) -> list[dict[str, Any]]:
+        """The virtual Shares drive, for a user who received shares (`DriveRoutes`)."""
+        if principal.remote is not None:
+            return []
+        async with self._spaces.transaction() as conn:
+            found = await store.incoming_of_user(conn, principal.user_id)
+        live = [share for share in found if share.state != store.DECLINED]
+        return [shares_drive(live, self._base_url)] if live else []
 
     async def accept(self, principal: Principal, share_id: str) -> Any:
         """Mount a pending share (accepting an accepted one again changes nothing)."""

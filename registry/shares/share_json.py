@@ -3,6 +3,7 @@ the virtual Shares drive)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from registry.access import roles
@@ -70,4 +71,28 @@ def received_item(share: Any) -> dict[str, Any]:
             ],
             **({"driveId": share.mountpoint_id} if share.mountpoint_id else {}),
         },
+    }
+
+
+def shares_drive(shares: list[Any], base_url: str) -> dict[str, Any]:
+    """The virtual drive that holds a user's received shares (oCIS's `virtual/shares`)."""
+    newest = max(share.updated_at for share in shares)
+    state = "".join(f"{share.id}:{share.state}:{share.updated_at.isoformat()}" for share in shares)
+    etag = '"' + hashlib.sha256(state.encode()).hexdigest()[:32] + '"'
+    return {
+        "id": SHARES_DRIVE_ID,
+        "name": "Shares",
+        "driveType": "virtual",
+        "driveAlias": "virtual/shares",
+        "description": "",
+        "createdDateTime": timestamp(min(share.created_at for share in shares)),
+        "lastModifiedDateTime": timestamp(newest),
+        "quota": {"used": 0, "state": "normal"},
+        "root": {
+            "id": f"{SHARES_DRIVE_ID}!{SHARES_DRIVE_ID}",
+            "eTag": etag,
+            "webDavUrl": f"{base_url}/dav/spaces/{SHARES_DRIVE_ID}",
+            "permissions": [],
+        },
+        "webUrl": f"{base_url}/#/shares/with-me",
     }

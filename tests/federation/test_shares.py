@@ -20,7 +20,7 @@ from federation.signing import OcmSignatureAuth
 from registry.runtime.wiring import discovery_config
 from registry.shares.store import incoming_by_id
 from tests.federation import test_peering
-from tests.federation.test_peering import Pair, Site, peered
+from tests.federation.test_peering import Pair, Site, peered, signed_post
 
 pair = test_peering.pair  # the module's own pair of registries
 
@@ -119,6 +119,8 @@ async def test_a_shared_folder_waits_for_marie_is_accepted_listed_and_removed(pa
     assert granted["roles"] == [EDITOR]
     waiting = await waiting_for_marie(pair, "path")
     assert waiting["@client.synchronize"] is False
+    shares_drive = (await marie_drives(pair))[SHARES_DRIVE]
+    assert (shares_drive["driveType"], shares_drive["driveAlias"]) == ("virtual", "virtual/shares")
     assert waiting["remoteItem"]["shared"]["owner"]["user"]["id"] == "einstein@zurich.test"
     assert waiting["remoteItem"]["permissions"][0]["roles"] == [EDITOR]
     sent = await state_at_zurich(pair, "path", "pending")
@@ -263,6 +265,44 @@ async def test_a_whole_space_is_shared_with_a_federated_member(pair: Pair) -> No
     waiting = await waiting_for_marie(pair, "Whole")
     assert waiting["remoteItem"]["webDavUrl"] == f"{pair.zurich.base_url}/dav/spaces/{drive}"
     assert waiting["remoteItem"]["permissions"][0]["roles"] == [VIEWER]
+    async with pair.paris.client(pair.certs, "marie") as marie:
+        accepted = await marie.post(
+            f"/graph/v1beta1/drives/{SHARES_DRIVE}/root/children",
+            json={"remoteItem": {"id": waiting["id"]}},
+        )
+        files = f"/dav/spaces/{accepted.json()['remoteItem']['driveId']}"
+        read = await marie.get(f"{files}/a/rel/path/hello.txt")
+        assert (read.status_code, read.content) == (200, b"E = mc^2")
+        assert (await marie.request("MKCOL", f"{files}/mine")).status_code == 403  # a viewer
+    async with pair.zurich.client(pair.certs, "einstein") as einstein:
+        space = (await einstein.get(f"/graph/v1beta1/drives/{drive}")).json()
+    remote = [
+        p["grantedToV2"]["remote"]
+        for p in space["root"]["permissions"]
+        if "remote" in p["grantedToV2"]
+    ]
+    assert [r["id"] for r in remote] == ["marie@paris.test"]
+
+
+async def test_share_unshared_by_the_recipient_is_a_decline(pair: Pair) -> None:
+    await peered(pair)
+    drive = await project_with_folder(pair, "Unshared", "left")
+    await share(pair.zurich, pair, drive, "/a/rel/left")
+    sent = await state_at_zurich(pair, "left", "pending")
+    notice = {
+        "notificationType": "SHARE_UNSHARED",
+        "resourceType": "folder",
+        "providerId": sent["id"],
+    }
+    status, _answer = await signed_post(
+        pair.paris, pair.zurich.base_url + "/ocm/notifications", notice
+    )
+    assert status == 201
+    await state_at_zurich(pair, "left", "declined")
+    status, answer = await signed_post(
+        pair.zurich, pair.zurich.base_url + "/ocm/notifications", notice
+    )
+    assert status in (401, 403), answer  # zurich itself is no peer of this share
 
 
 @pytest.mark.parametrize(
