@@ -1,6 +1,5 @@
-"""Benchmark of cross-domain shares, in one run, with two registries (zurich.test and
-paris.test) peered over TLS on loopback with the tests' DNS server, as `tests/federation`
-runs them (in this process, each server in a thread):
+"""Benchmark of cross-domain shares, in one run, with two registries (`spacereg serve`, each
+its own process, as deployed) peered over TLS on loopback:
 
 1. share to pending: the time from Einstein's invite at zurich until the share is listed as
    pending in Marie's `sharedWithMe` at paris (delivered through zurich's outbox), p50 and max;
@@ -15,57 +14,104 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from registry.auth.idp.keys import IdpKeys
-from tests.federation.test_peering import Pair, peered, two_registries
-from tests.federation.test_shares import (
-    SHARES_DRIVE,
-    project_with_folder,
-    share,
-    waiting_for_marie,
-)
+from bench.discovery import wait_for_port
+from registry.shares.share_json import SHARES_DRIVE_ID
+from tests.federation.tls_servers import CertFiles, make_certs
+from tests.servers import free_port
 
 MB = 1024 * 1024
 TARGET_RATIO = 0.7
+READS_AT_ONCE = 4
 
 
-class TempDirs:
-    """What `two_registries` asks of pytest's tmp_path_factory."""
+@dataclass
+class Registry:
+    url: str
+    env: dict[str, str]
+    data_dir: Path
 
-    def __init__(self, root: Path) -> None:
-        self._root = root
+    def spacereg(self, *args: str) -> str:
+        command = [sys.executable, "-m", "registry", "--data-dir", str(self.data_dir), *args]
+        done = subprocess.run(command, env=self.env, capture_output=True, text=True, check=True)
+        return done.stdout.strip().splitlines()[-1]
 
-    def mktemp(self, name: str) -> Path:
-        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self._root))
+    def client(self, user: str, certs: CertFiles) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.spacereg('token', user)}"},
+            verify=ssl.create_default_context(cafile=certs.ca_file),
+            timeout=30,
+        )
 
 
-async def share_to_pending(pair: Pair, count: int) -> list[float]:
-    drive = await project_with_folder(pair, "Bench timing", "timed")
-    seconds = []
-    async with pair.zurich.client(pair.certs, "einstein") as einstein:
-        for number in range(count):
-            folder = f"a/rel/timed/{number}"
-            assert (
-                await einstein.request("MKCOL", f"/dav/spaces/{drive}/{folder}")
-            ).status_code == 201
-            start = time.perf_counter()
-            assert (await share(pair.zurich, pair, drive, folder)).status_code == 200
-            await waiting_for_marie(pair, str(number))
-            seconds.append(time.perf_counter() - start)
-    return seconds
+@contextmanager
+def registries(root: Path) -> Iterator[tuple[Registry, Registry, CertFiles]]:
+    certs = make_certs(root, ["127.0.0.1"])
+    found = []
+    with ExitStack() as stack:
+        for name in ("zurich", "paris"):
+            port = free_port()
+            url = f"https://127.0.0.1:{port}"
+            env = {
+                **os.environ,
+                "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+                "SPACEREG_PORT": str(port),
+                "SPACEREG_BASE_URL": url,
+                "SPACEREG_TLS_CERTFILE": certs.cert_file,
+                "SPACEREG_TLS_KEYFILE": certs.key_file,
+                "SPACEREG_CA_FILE": certs.ca_file,
+                "SPACEREG_ALLOW_PRIVATE_NETWORKS": "127.0.0.1/32",
+            }
+            registry = Registry(url, env, root / name)
+            command = [sys.executable, "-m", "registry", "--data-dir", str(root / name), "serve"]
+            server = subprocess.Popen(
+                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            stack.callback(server.wait, 15)
+            stack.callback(server.terminate)
+            wait_for_port(port, 60)
+            found.append(registry)
+        zurich, paris = found
+        paris.spacereg("peer", "accept", zurich.spacereg("peer", "invite"))
+        yield zurich, paris, certs
+
+
+async def share_folder(
+    einstein: httpx2.AsyncClient, drive: str, folder: str, recipient: str
+) -> None:
+    body = {"recipients": [{"objectId": recipient}], "roles": ["editor"]}
+    answer = await einstein.post(f"/graph/v1beta1/drives/{drive}/root:/{folder}:/invite", json=body)
+    assert answer.status_code == 200, answer.text
+
+
+async def pending(marie: httpx2.AsyncClient, name: str) -> dict[str, Any]:
+    while True:
+        items = (await marie.get("/graph/v1beta1/me/drive/sharedWithMe")).json()["value"]
+        for item in items:
+            if item["name"] == name and item["@spacereg.state"] == "pending":
+                return dict(item)
+        await asyncio.sleep(0.01)
 
 
 async def read_all(client: httpx2.AsyncClient, urls: list[str]) -> float:
-    """MB/s of reading every URL once, four at a time."""
+    """MB/s of reading every URL once, READS_AT_ONCE at a time."""
     start = time.perf_counter()
     total = 0
 
@@ -76,60 +122,52 @@ async def read_all(client: httpx2.AsyncClient, urls: list[str]) -> float:
             async for chunk in response.aiter_raw():
                 total += len(chunk)
 
-    for batch in range(0, len(urls), 4):
-        await asyncio.gather(*(one(url) for url in urls[batch : batch + 4]))
+    for batch in range(0, len(urls), READS_AT_ONCE):
+        await asyncio.gather(*(one(url) for url in urls[batch : batch + READS_AT_ONCE]))
     return total / MB / (time.perf_counter() - start)
 
 
-async def gateway_against_direct(pair: Pair, files: int, rounds: int) -> tuple[float, float]:
-    drive = await project_with_folder(pair, "Bench reads", "read")
-    async with pair.zurich.client(pair.certs, "einstein") as einstein:
-        for number in range(files):
-            put = await einstein.put(
-                f"/dav/spaces/{drive}/a/rel/read/{number}.bin", content=bytes(MB)
-            )
+async def measure(zurich: Registry, paris: Registry, certs: CertFiles, args: Any) -> None:
+    recipient = f"marie@{paris.url.removeprefix('https://')}"
+    async with zurich.client("einstein", certs) as einstein, paris.client("marie", certs) as marie:
+        drive = (await einstein.get("/graph/v1beta1/me/drive")).json()["id"]
+        seconds = []
+        for number in range(args.shares):
+            assert (await einstein.request("MKCOL", f"/dav/spaces/{drive}/s{number}")).is_success
+            start = time.perf_counter()
+            await share_folder(einstein, drive, f"s{number}", recipient)
+            await asyncio.wait_for(pending(marie, f"s{number}"), 30)
+            seconds.append(time.perf_counter() - start)
+        p50, worst = statistics.median(seconds) * 1000, max(seconds) * 1000
+        print(f"share to pending ({args.shares} shares): p50 {p50:.0f} ms, max {worst:.0f} ms")
+
+        assert (await einstein.request("MKCOL", f"/dav/spaces/{drive}/read")).is_success
+        names = [f"{number}.bin" for number in range(args.files)]
+        for name in names:
+            put = await einstein.put(f"/dav/spaces/{drive}/read/{name}", content=os.urandom(MB))
             assert put.status_code == 201
-    granted = await share(pair.zurich, pair, drive, "/a/rel/read")
-    assert granted.status_code == 200
-    waiting = await waiting_for_marie(pair, "read")
-    async with pair.paris.client(pair.certs, "marie") as marie:
+        await share_folder(einstein, drive, "read", recipient)
+        waiting = await asyncio.wait_for(pending(marie, "read"), 30)
         accepted = await marie.post(
-            f"/graph/v1beta1/drives/{SHARES_DRIVE}/root/children",
+            f"/graph/v1beta1/drives/{SHARES_DRIVE_ID}/root/children",
             json={"remoteItem": {"id": waiting["id"]}},
         )
-    mountpoint = accepted.json()["remoteItem"]["driveId"]
-    share_space = waiting["remoteItem"]["webDavUrl"].rsplit("/", 1)[-1]
-    names = [f"{number}.bin" for number in range(files)]
-    through = [f"/dav/spaces/{mountpoint}/{name}" for name in names]
-    direct = [f"/dav/spaces/{share_space}/{name}" for name in names]
-    gateway_mbs, direct_mbs = [], []
-    async with (
-        pair.paris.client(pair.certs, "marie") as marie,
-        pair.zurich.client(pair.certs, "einstein") as einstein,
-    ):
-        marie.event_hooks["response"] = []  # no schema checks on file bodies
-        einstein.event_hooks["response"] = []
-        await read_all(marie, through[:1])  # warm: the token, the connections
-        await read_all(einstein, direct[:1])
-        for _round in range(rounds):
-            gateway_mbs.append(await read_all(marie, through))
-            direct_mbs.append(await read_all(einstein, direct))
-    return statistics.median(gateway_mbs), statistics.median(direct_mbs)
-
-
-async def measure(pair: Pair, args: argparse.Namespace) -> None:
-    await peered(pair)
-    seconds = await share_to_pending(pair, args.shares)
-    print(
-        f"share to pending ({args.shares} shares): p50 {statistics.median(seconds) * 1000:.0f} ms,"
-        f" max {max(seconds) * 1000:.0f} ms"
-    )
-    gateway, direct = await gateway_against_direct(pair, args.files, args.rounds)
-    ratio = gateway / direct
+        mountpoint = accepted.json()["remoteItem"]["driveId"]
+        share_space = waiting["remoteItem"]["webDavUrl"].rsplit("/", 1)[-1]
+        through = [f"/dav/spaces/{mountpoint}/{name}" for name in names]
+        direct = [f"/dav/spaces/{share_space}/{name}" for name in names]
+        await read_all(marie, through[:READS_AT_ONCE])  # warm: the token, the connections
+        await read_all(einstein, direct[:READS_AT_ONCE])
+        gateway, straight = [], []
+        for _round in range(args.rounds):
+            gateway.append(await read_all(marie, through))
+            straight.append(await read_all(einstein, direct))
+    via, at = statistics.median(gateway), statistics.median(straight)
+    ratio = via / at
     verdict = "PASS" if ratio >= TARGET_RATIO else "MISS"
     print(
-        f"1 MB reads ({args.files} files x {args.rounds} rounds): through paris {gateway:.1f}"
-        f" MB/s, zurich directly {direct:.1f} MB/s, ratio {ratio:.2f}"
+        f"1 MB reads ({args.files} files x {args.rounds} rounds, {READS_AT_ONCE} at once):"
+        f" through paris {via:.1f} MB/s, zurich directly {at:.1f} MB/s, ratio {ratio:.2f}"
         f" (target >= {TARGET_RATIO}) {verdict}"
     )
 
@@ -140,12 +178,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as root:
-        dirs = TempDirs(Path(root))
-        key_dir = dirs.mktemp("idp-key")
-        IdpKeys.load_or_create(key_dir)
-        with two_registries(dirs, key_dir) as pair:  # type: ignore[arg-type]
-            asyncio.run(measure(pair, args))
+    with tempfile.TemporaryDirectory() as root, registries(Path(root)) as (zurich, paris, certs):
+        asyncio.run(measure(zurich, paris, certs, args))
 
 
 if __name__ == "__main__":
