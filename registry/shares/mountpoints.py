@@ -52,7 +52,11 @@ HOP_BY_HOP = frozenset(
         b"authorization",
     }
 )
-TOKEN_MARGIN = timedelta(seconds=30)  # a token this close to its end is renewed first
+TOKEN_MARGIN = timedelta(seconds=30)
+# The peer's answer arrives a TLS record (16 KiB) at a time; each piece passed on costs a trip
+# through the ASGI stack, so pieces are gathered up to this size first.
+FORWARD_CHUNK_BYTES = 256 * 1024
+SHARES_KNOWN_MAX = 10_000  # a token this close to its end is renewed first
 
 
 class ShareGone(Exception):
@@ -91,6 +95,9 @@ class MountpointProxy:
         self._domain = domain
         self._clock = clock
         self._tokens: dict[str, tuple[str, datetime]] = {}  # share id: token, until
+        # Mountpoint id to its share as read once: where the files are and the secret do not
+        # change (the gateway checks the caller's role on the mountpoint on every request).
+        self._shares: dict[str, Any] = {}
 
     def app(self, space_id: str, availability: str) -> ASGIApp:
         async def serve(scope: Scope, receive: Receive, send: Send) -> None:
@@ -101,10 +108,7 @@ class MountpointProxy:
     async def _serve(
         self, space_id: str, availability: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        async with self._spaces.transaction() as conn:
-            share = await store.incoming_by_mountpoint(conn, space_id)
-        if share is None:
-            raise NotFound(f"no space {space_id}")
+        share = await self._share(space_id)
         outer = f"{scope.get('root_path', '')}/{space_id}"
         rest = scope["path"][len(outer) :]
         remote = share.webdav_uri.rstrip("/")
@@ -130,10 +134,11 @@ class MountpointProxy:
                         "headers": headers_out,
                     }
                 )
-                async for chunk in answer.aiter_raw():
+                async for chunk in answer.aiter_raw(FORWARD_CHUNK_BYTES):
                     await reply({"type": "http.response.body", "body": chunk, "more_body": True})
                 await reply({"type": "http.response.body", "body": b""})
         except ShareGone as exc:
+            self._shares.pop(space_id, None)
             async with self._spaces.transaction() as conn:
                 await self._incoming.unshared(conn, share)
             raise NotFound("the share was ended by its owner") from exc
@@ -143,6 +148,18 @@ class MountpointProxy:
                 f"{share.peer_domain} holds these files and cannot be reached; try again later",
                 headers={"Retry-After": "30"},
             ) from exc
+
+    async def _share(self, space_id: str) -> Any:
+        share = self._shares.get(space_id)
+        if share is None:
+            async with self._spaces.transaction() as conn:
+                share = await store.incoming_by_mountpoint(conn, space_id)
+            if share is None:
+                raise NotFound(f"no space {space_id}")
+            if len(self._shares) >= SHARES_KNOWN_MAX:
+                self._shares.clear()
+            self._shares[space_id] = share
+        return share
 
     async def _token(self, share: Any) -> str:
         held = self._tokens.get(share.id)
