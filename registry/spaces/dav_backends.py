@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from starlette.types import ASGIApp
 
-from registry.spaces.share_dav import FolderAsSpace
+from registry.spaces.share_dav import FolderAsSpace, FolderSizes
 from storage import DavBackend, Entry, SpaceInfo, SpaceStore
 
 # Where the gateway is mounted: a space's files are at `<base_url>/dav/spaces/<space-id>/<path>`.
@@ -56,7 +56,7 @@ class ProviderBackends:
             return None
         if space.parent_id is not None:  # a share space: a folder of the space holding it
             app = FolderAsSpace(provider.dav_app(), space.id, space.parent_id, space.parent_path)
-            return SpaceFiles(app, provider)
+            return SpaceFiles(app, FolderSizes(provider, space.parent_id, space.parent_path))
         return SpaceFiles(provider.dav_app(), provider)
 
 

@@ -91,9 +91,10 @@ class DavGateway:
             send = _allowing(send, ALLOW_ALL if writes else ALLOW_READS)
         spool = None
         if method == "PUT":
-            spool, scope, receive = await _within_quota(
-                request, files.sizes, space_id, path, space.quota_total
-            )
+            total = space.quota_total
+            if space.parent_id is not None:  # a share space: its holding space's quota
+                total = await self._spaces.quota_of(space.parent_id)
+            spool, scope, receive = await _within_quota(request, files.sizes, space_id, path, total)
         try:
             await files.app(scope, receive, send)  # the back end reports its own writes
         finally:

@@ -92,6 +92,11 @@ class SpaceService:
         async with self._engine.connect() as conn:
             return await self.visible(conn, principal, space_id)
 
+    async def quota_of(self, space_id: str) -> int | None:
+        """A space's quota, whoever asks (the gateway, for a share space's holding space)."""
+        async with self._engine.connect() as conn:
+            return await store.quota_total(conn, space_id)
+
     def role(self, principal: Principal, view: SpaceView) -> str | None:
         """The role the caller holds in the space now (None: none; an admin still sees it)."""
         return rule.role_held(principal.keys, view.members, self._clock.now())

@@ -13,6 +13,8 @@ from urllib.parse import quote, unquote, urlsplit
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from storage import Entry, SpaceInfo, SpaceStore
+
 _READS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 _HREF_SAFE = "/!*'(),$|"  # what the provider's WebDAV leaves unquoted in hrefs
 
@@ -55,6 +57,22 @@ class FolderAsSpace:
             return value
         moved = f"{root}{self._inner}/{path[len(outer) + 1 :]}"
         return url._replace(path=quote(moved)).geturl().encode("latin-1")
+
+
+class FolderSizes:
+    """The usage a share space's writes count against: the holding space's (its quota is the
+    one that applies), a path in the share being one in its folder there."""
+
+    def __init__(self, provider: SpaceStore, parent_id: str, folder: str) -> None:
+        self._provider = provider
+        self._parent_id = parent_id
+        self._folder = "/" + folder.strip("/")
+
+    async def get_space(self, space_id: str) -> SpaceInfo:
+        return await self._provider.get_space(self._parent_id)
+
+    async def stat(self, space_id: str, path: str) -> Entry:
+        return await self._provider.stat(self._parent_id, self._folder + path)
 
 
 def hrefs_renamed(send: Send, inner: str, outer: str) -> Send:

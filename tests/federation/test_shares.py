@@ -404,3 +404,20 @@ async def signed_form(sender: Site, url: str, form: dict[str, str]) -> tuple[int
     finally:
         await client.aclose()
     return answer.status, answer.json_object("answer")
+
+
+async def test_a_share_space_writes_within_its_holding_space_s_quota(pair: Pair) -> None:
+    await peered(pair)
+    drive = await project_with_folder(pair, "Quota", "full")
+    async with pair.zurich.client(pair.certs) as admin:
+        patched = await admin.patch(
+            f"/graph/v1beta1/drives/{drive}", json={"quota": {"total": 100}}
+        )
+        assert patched.status_code == 200, patched.text
+    assert (await share(pair.zurich, pair, drive, "/a/rel/full")).status_code == 200
+    share_space = (await state_at_zurich(pair, "full", "pending"))["remoteItem"]["driveId"]
+    async with pair.zurich.client(pair.certs, "einstein") as einstein:
+        over = await einstein.put(f"/dav/spaces/{share_space}/big.bin", content=bytes(200))
+        assert over.status_code == 507, over.text
+        fits = await einstein.put(f"/dav/spaces/{share_space}/small.bin", content=bytes(50))
+        assert fits.status_code == 201, fits.text
