@@ -47,6 +47,7 @@ INDEXES = {
     "outbox": {"ix_outbox_due": ["state", "next_attempt_at"]},
     "signature_replays": {"ix_signature_replays_until": ["until"]},
     "incoming_shares": {"ix_incoming_shares_user": ["user_id", "created_at"]},
+    "outgoing_shares": {"ix_outgoing_shares_space_id": ["space_id"]},
     "share_tokens": {
         "ix_share_tokens_share_id": ["share_id"],
         "ix_share_tokens_expires_at": ["expires_at"],

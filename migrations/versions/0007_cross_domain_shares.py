@@ -42,18 +42,6 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["space_id"],
-            ["spaces.id"],
-            name=op.f("fk_outgoing_shares_space_id_spaces"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["source_space_id"],
-            ["spaces.id"],
-            name=op.f("fk_outgoing_shares_source_space_id_spaces"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outgoing_shares")),
         sa.UniqueConstraint(
             "source_space_id",
@@ -62,6 +50,9 @@ def upgrade() -> None:
             name=op.f("uq_outgoing_shares_source_space_id_path_recipient"),
         ),
         sa.UniqueConstraint("secret_hash", name=op.f("uq_outgoing_shares_secret_hash")),
+    )
+    op.create_index(
+        op.f("ix_outgoing_shares_space_id"), "outgoing_shares", ["space_id"], unique=False
     )
     op.create_table(
         "incoming_shares",
@@ -146,6 +137,7 @@ def downgrade() -> None:
     op.drop_table("share_tokens")
     op.drop_index("ix_incoming_shares_user", table_name="incoming_shares")
     op.drop_table("incoming_shares")
+    op.drop_index(op.f("ix_outgoing_shares_space_id"), table_name="outgoing_shares")
     op.drop_table("outgoing_shares")
     with op.batch_alter_table("spaces", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_spaces_parent_id_spaces"), type_="foreignkey")

@@ -310,8 +310,10 @@ class OutgoingShare(Base):
     __table_args__ = (UniqueConstraint("source_space_id", "path", "recipient"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"))
-    source_space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"))
+    # No foreign keys: a share outlives its space for as long as it takes to tell the peer
+    # that the space was purged (the shares wing's fan-out does, and then removes it).
+    space_id: Mapped[str] = mapped_column(String(64), index=True)
+    source_space_id: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(String(1024))
     recipient: Mapped[str] = mapped_column(String(255))
     peer_domain: Mapped[str] = mapped_column(String(255))

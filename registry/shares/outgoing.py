@@ -233,9 +233,13 @@ class OutgoingShares:
             return list(await store.outgoing_created_by(conn, principal.user_id))
 
     async def notify_members(self, conn: AsyncConnection, events: Sequence[ChangeEvent]) -> None:
-        """The unit of work's fan-out: a remote member's role changed or removed tells the
-        recipient's registry, in the transaction that made the change."""
+        """The unit of work's fan-out: a remote member's role changed or removed, or a shared
+        space purged, tells the recipient's registry, in the transaction of the change."""
         for event in events:
+            if event.kind == "deleted":
+                for purged in await store.outgoing_in(conn, event.space_id):
+                    await self._notify(conn, purged, event, "SHARE_UNSHARED")
+                continue
             if event.data.get("principalType") != REMOTE:
                 continue
             if event.kind not in ("member_changed", "member_removed"):
@@ -245,19 +249,23 @@ class OutgoingShares:
             )
             if share is None or share.state == store.DECLINED:  # the recipient ended it
                 continue
-            await self._notify(conn, share, event)
+            if event.kind == "member_removed":
+                await self._notify(conn, share, event, "SHARE_UNSHARED")
+            else:
+                await self._notify(conn, share, event, "SHARE_CHANGE_PERMISSION")
 
-    async def _notify(self, conn: AsyncConnection, share: Any, event: ChangeEvent) -> None:
-        now = event.time
+    async def _notify(
+        self, conn: AsyncConnection, share: Any, event: ChangeEvent, kind: str
+    ) -> None:
         notification: dict[str, Any] = {}
-        if event.kind == "member_removed":
-            kind = "SHARE_UNSHARED"
+        if kind == "SHARE_UNSHARED":
             await store.delete_outgoing(conn, share.id)
         else:
-            kind = "SHARE_CHANGE_PERMISSION"
             role = str(event.data["role"])
             notification["permissions"] = ocm.PERMISSIONS[role]
-            await store.set_outgoing(conn, share.id, {"role": role}, now)
+            await store.set_outgoing(conn, share.id, {"role": role}, event.time)
+        if share.state == store.DECLINED:
+            return  # the recipient has nothing left to hear of
         body = {
             "notificationType": kind,
             "resourceType": "folder",
@@ -265,7 +273,8 @@ class OutgoingShares:
             "notification": notification,
         }
         event_id = f"{share.id}:{event.seq}"
-        await outbox.queue_peer(conn, event_id, share.ocm_endpoint + "/notifications", body, now)
+        url = share.ocm_endpoint + "/notifications"
+        await outbox.queue_peer(conn, event_id, url, body, event.time)
 
 
 @dataclass(frozen=True)

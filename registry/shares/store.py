@@ -68,6 +68,14 @@ async def outgoing_of_member(
     return (await conn.execute(found)).first()
 
 
+async def outgoing_in(conn: AsyncConnection, space_id: str) -> Sequence[Row[Any]]:
+    """The shares of a space, or of folders of it (their share spaces go with it)."""
+    found = select(outgoing).where(
+        (outgoing.c.space_id == space_id) | (outgoing.c.source_space_id == space_id)
+    )
+    return (await conn.execute(found)).all()
+
+
 async def outgoing_created_by(conn: AsyncConnection, user_id: str) -> Sequence[Row[Any]]:
     """The user's shares, each with `delivery`: the state of the outbox row that carries it
     (None once finished rows are pruned)."""

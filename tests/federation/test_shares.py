@@ -392,6 +392,13 @@ async def test_a_share_token_opens_its_share_only_and_ends_with_it(pair: Pair) -
             assert purged.status_code == 204, purged.text
         assert (await anyone.get(f"/dav/spaces/{share_space}/hello.txt")).status_code == 401
 
+    async def mountpoint_gone() -> bool | None:  # the purge was told paris: SHARE_UNSHARED
+        async with pair.paris.client(pair.certs, "marie") as marie:
+            items = (await marie.get("/graph/v1beta1/me/drive/sharedWithMe")).json()["value"]
+        return True if all(item["id"] != waiting["id"] for item in items) else None
+
+    await eventually(mountpoint_gone)
+
 
 async def signed_form(sender: Site, url: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
     auth = OcmSignatureAuth(sender.services.signing_keys, sender.services.clock)
