@@ -234,8 +234,8 @@ def build_shares(
     folder is checked there), extended with the proxy to peers for mountpoints."""
     domain, guard = federation.instance.domain, peering.guard
     base_url = federation.instance.base_url
-    incoming = IncomingShares(spaces, guard, discovery, domain, base_url, clock)
-    outgoing = OutgoingShares(spaces, held, discovery, domain, base_url, clock, wake=wake)
+    incoming = IncomingShares(spaces, guard, peering.discover, domain, base_url, clock)
+    outgoing = OutgoingShares(spaces, held, peering.discover, domain, base_url, clock, wake=wake)
     proxy = MountpointProxy(
         spaces, incoming, federation.outbound, discovery, federation.keys, domain, clock
     )
@@ -245,7 +245,7 @@ def build_shares(
         Notifications(spaces, guard, incoming, clock),
         ShareTokens(spaces.transaction, guard, clock),
         MountpointBackends(held, proxy),
-        OcmInvites(spaces, guard, discovery, federation.outbound, federation.keys, domain, clock),
+        OcmInvites(spaces, peering, clock),
     )
 
 

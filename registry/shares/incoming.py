@@ -18,18 +18,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
-from federation.discovery import Discovery
-from federation.errors import DiscoveryError
 from registry.access.principal import USER, Principal, PrincipalKey
 from registry.auth.user_store import user_id_named
 from registry.changes import log as changes
 from registry.core.clock import Clock
-from registry.core.errors import Unavailable
 from registry.core.http import json_object
 from registry.outbox import store as outbox
 from registry.peers.guard import PeerGuard
 from registry.shares import ocm, store
 from registry.shares.errors import InvalidShare, ShareStateConflict, ShareUnknown, TooManyShares
+from registry.shares.outgoing import Discover
 from registry.shares.share_json import shares_drive
 from registry.spaces import store as spaces
 from registry.spaces.service import SpaceService
@@ -47,7 +45,7 @@ class IncomingShares:
         self,
         spaces_service: SpaceService,
         guard: PeerGuard,
-        discovery: Discovery,
+        discover: Discover,
         domain: str,
         base_url: str,
         clock: Clock,
@@ -57,7 +55,7 @@ class IncomingShares:
         self._base_url = base_url
         self._spaces = spaces_service
         self._guard = guard
-        self._discovery = discovery
+        self._discover = discover
         self._domain = domain
         self._clock = clock
         self.limit = shares_per_recipient
@@ -69,7 +67,7 @@ class IncomingShares:
         if offer.share_with.domain != self._domain:
             raise InvalidShare([("shareWith", f"not an account at {self._domain}")])
         peer = await self._guard.check(request, body, offer.sender.domain)
-        endpoint = await self._ocm_endpoint(peer.domain)
+        endpoint = (await self._discover(peer.domain)).ocm.end_point
         now = self._clock.now()
         async with self._spaces.transaction() as conn:
             user_id = await user_id_named(conn, offer.share_with.user)
@@ -104,13 +102,6 @@ class IncomingShares:
                 )
             name = await store.display_name(conn, user_id)
         return {"recipientDisplayName": name}
-
-    async def _ocm_endpoint(self, domain: str) -> str:
-        try:
-            return (await self._discovery.discover_domain(domain)).ocm.end_point
-        except DiscoveryError as exc:
-            message = f"cannot discover {domain}: {exc}"
-            raise Unavailable(message, headers={"Retry-After": "30"}) from exc
 
     async def shared_with(self, principal: Principal) -> list[Any]:
         async with self._spaces.transaction() as conn:

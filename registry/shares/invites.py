@@ -13,23 +13,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
-from federation.discovery import Discovery
-from federation.errors import DiscoveryError
 from federation.invitations import InvalidInvitation, new_invitation, parse_invitation
-from federation.keys import SigningKeys
-from federation.safe_http import SafeHttpClient
-from federation.signing import OcmSignatureAuth
 from registry.access.principal import Principal
 from registry.core.clock import Clock
-from registry.core.errors import ApiError, BadRequest, Conflict, Unavailable
+from registry.core.errors import BadRequest, Conflict
 from registry.core.http import json_object
 from registry.core.models import OcmInvitation, User, table
-from registry.peers.guard import PeerGuard, hash_token
+from registry.peers.errors import PeerUnreachable
+from registry.peers.guard import hash_token
+from registry.peers.service import Peering
 from registry.shares.errors import InvalidShare
 from registry.spaces.service import SpaceService
 
@@ -49,33 +45,12 @@ class InvitationTaken(Conflict):
     code = "invitation_used"
 
 
-class InvitationNotTaken(ApiError):
-    """The inviting server refused our acceptance: its 4xx, or 502 for anything else."""
-
-    code = "invitation_refused"
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status if 400 <= status < 500 else 502
-
-
 class OcmInvites:
-    def __init__(
-        self,
-        spaces_service: SpaceService,
-        guard: PeerGuard,
-        discovery: Discovery,
-        outbound: SafeHttpClient,
-        keys: SigningKeys,
-        domain: str,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, spaces_service: SpaceService, peering: Peering, clock: Clock) -> None:
         self._spaces = spaces_service
-        self._guard = guard
-        self._discovery = discovery
-        self._outbound = outbound
-        self._auth = OcmSignatureAuth(keys, clock)
-        self._domain = domain
+        self._peering = peering
+        self._guard = peering.guard
+        self._domain = peering.domain
         self._clock = clock
 
     async def invite(self, principal: Principal) -> dict[str, Any]:
@@ -132,10 +107,7 @@ class OcmInvites:
             invitation = parse_invitation(text)
         except InvalidInvitation as exc:
             raise InvitationRefused(str(exc)) from exc
-        try:
-            found = await self._discovery.discover_domain(invitation.fqdn)
-        except DiscoveryError as exc:
-            raise Unavailable(f"cannot discover {invitation.fqdn}: {exc}") from exc
+        found = await self._peering.discover(invitation.fqdn)
         async with self._spaces.transaction() as conn:
             email = (
                 await conn.execute(select(users.c.email).where(users.c.id == principal.user_id))
@@ -147,20 +119,10 @@ class OcmInvites:
             "email": email or "",
             "name": principal.display_name,
         }
-        url = found.ocm.end_point + "/invite-accepted"
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        try:
-            answer = await self._outbound.exchange(
-                url, orjson.dumps(message), headers, what="invitation acceptance", auth=self._auth
-            )
-            doc = answer.json_object("invitation acceptance answer")
-        except DiscoveryError as exc:
-            raise Unavailable(f"{invitation.fqdn}: {exc}") from exc
-        if answer.status != 200 or not _text(doc.get("userID")):
-            error = doc.get("error")
-            said = error.get("message") if isinstance(error, dict) else doc.get("message")
-            refusal = f"{invitation.fqdn} refused: {said or answer.status}"
-            raise InvitationNotTaken(refusal, answer.status)
+        url = found.ocm.end_point + INVITE_ACCEPTED_PATH.removeprefix("/ocm")
+        doc = await self._peering.send(url, message, invitation.fqdn)
+        if not _text(doc.get("userID")):
+            raise PeerUnreachable(f"{invitation.fqdn} answered without a userID")
         return {
             "userID": doc["userID"],
             "email": doc.get("email", ""),

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from federation.addresses import Address, parse_address
-from federation.discovery import Discovery
-from federation.errors import DiscoveryError, InvalidAddress
+from federation.discovery import DiscoveredPeer
+from federation.errors import InvalidAddress
 from registry.access import roles
 from registry.access.principal import REMOTE, USER, Principal
 from registry.changes import log as changes
@@ -42,6 +42,8 @@ from registry.spaces.views import MemberView
 from storage import PathNotFound, StorageError
 
 ALIAS_ATTEMPTS = 20
+# The registry at a domain, or the error saying it cannot be reached (`Peering.discover`).
+Discover = Callable[[str], Awaitable[DiscoveredPeer]]
 LEGACY_OCM = ("1.0", "1.1")
 
 
@@ -56,7 +58,7 @@ class OutgoingShares:
         self,
         spaces_service: SpaceService,
         backends: DavBackends,
-        discovery: Discovery,
+        discover: Discover,
         domain: str,
         base_url: str,
         clock: Clock,
@@ -65,7 +67,7 @@ class OutgoingShares:
     ) -> None:
         self._spaces = spaces_service
         self._backends = backends
-        self._discovery = discovery
+        self._discover = discover
         self._domain = domain
         self._base_url = base_url
         self._clock = clock
@@ -219,12 +221,7 @@ class OutgoingShares:
 
     async def _ocm_endpoint(self, domain: str) -> tuple[str, bool]:
         """The peer's OCM API base, and whether it speaks only OCM 1.0/1.1 (legacy shape)."""
-        try:
-            found = await self._discovery.discover_domain(domain)
-        except DiscoveryError as exc:
-            raise Unavailable(
-                f"cannot discover {domain}: {exc}", headers={"Retry-After": "30"}
-            ) from exc
+        found = await self._discover(domain)
         version = found.ocm.api_version.lstrip("v")
         return found.ocm.end_point, version.startswith(LEGACY_OCM)
 
