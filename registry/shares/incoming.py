@@ -164,7 +164,6 @@ class IncomingShares:
 
     async def _mount(self, conn: AsyncConnection, share: Any) -> str:
         """A mountpoint space for the share, held by the peer; the user holds its role."""
-        now = self._clock.now()
         space_id = uuid.uuid4().hex
         row = {
             "id": space_id,
@@ -182,15 +181,7 @@ class IncomingShares:
             "availability": "available",
             "created_by": share.user_id,
         }
-        alias = f"mountpoint/{slug(share.name)}"
-        if not await spaces.insert_with_free_alias(conn, alias, row, now, ALIAS_ATTEMPTS):
-            raise ShareStateConflict(f"no free alias like {alias}; try again")
-        member = {"id": spaces.new_member_id(), "space_id": space_id, "role": share.role}
-        await spaces.add_member(
-            conn, {**member, "principal_type": USER, "principal_id": share.user_id}, now
-        )
-        data = {"driveType": "mountpoint", "name": share.name, "etag": ""}
-        await changes.append(conn, space_id, "created", {**data, "createdBy": share.user_id}, now)
+        await self._spaces.add_space(conn, f"mountpoint/{slug(share.name)}", row, share.role)
         return space_id
 
 

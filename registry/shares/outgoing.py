@@ -25,11 +25,11 @@ from federation.addresses import Address, parse_address
 from federation.discovery import DiscoveredPeer
 from federation.errors import InvalidAddress
 from registry.access import roles
-from registry.access.principal import REMOTE, USER, Principal
+from registry.access.principal import REMOTE, Principal
 from registry.changes import log as changes
 from registry.changes.events import ChangeEvent
 from registry.core.clock import Clock
-from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
+from registry.core.errors import BadRequest, Forbidden, NotFound, Unavailable
 from registry.outbox import store as outbox
 from registry.peers import store as peers
 from registry.peers.guard import hash_token
@@ -169,7 +169,6 @@ class OutgoingShares:
     ) -> str:
         """A new space whose root is the folder `path` of `space`; the sharer manages it."""
         share_space_id = uuid.uuid4().hex
-        now = self._clock.now()
         name = path.rsplit("/", 1)[-1]
         row = {
             "id": share_space_id,
@@ -186,16 +185,7 @@ class OutgoingShares:
             "parent_path": path,
             "created_by": principal.user_id,
         }
-        alias = f"share/{slug(name)}"
-        if not await spaces.insert_with_free_alias(conn, alias, row, now, ALIAS_ATTEMPTS):
-            raise Conflict(f"no free alias like {alias}; try again", code="conflict")
-        manager = {"principal_type": USER, "principal_id": principal.user_id}
-        member = {"id": spaces.new_member_id(), "space_id": share_space_id, "role": roles.MANAGER}
-        await spaces.add_member(conn, {**member, **manager}, now)
-        created = {"driveType": "share", "name": name, "etag": space.etag}
-        await changes.append(
-            conn, share_space_id, "created", {**created, "createdBy": principal.user_id}, now
-        )
+        await self._spaces.add_space(conn, f"share/{slug(name)}", row, roles.MANAGER)
         return share_space_id
 
     async def _check_folder(self, space: Any, path: str) -> None:
