@@ -281,4 +281,6 @@ def _folder(path: str) -> str:
     segments = [s for s in path.split("/") if s]
     if any(s in (".", "..") for s in segments):
         raise BadRequest("a path to share has no . or .. segments")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in path):
+        raise BadRequest("a path to share has no control characters")
     return "/" + "/".join(segments)

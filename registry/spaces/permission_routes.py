@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -12,7 +13,7 @@ from starlette.routing import Route
 from registry.access import roles
 from registry.access.principal import Authenticate, Principal
 from registry.core.clock import Clock
-from registry.core.errors import BadRequest, NotFound
+from registry.core.errors import BadRequest, Forbidden, NotFound
 from registry.core.http import json_body
 from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
@@ -67,7 +68,9 @@ class PermissionRoutes:
         local = [(kind, name) for kind, name in recipients if name not in remote]
         space_id, path = request.path_params["id"], request.path_params.get("path", "/")
         if local and path != "/":
-            raise BadRequest("a folder is shared with users of other registries only")
+            raise Forbidden(
+                "a folder is shared with users of other registries only", code="notFederated"
+            )
         if remote and expires is not None:
             raise BadRequest("a share with a user of another registry does not expire")
         granted = (
@@ -130,7 +133,7 @@ class PermissionRoutes:
         definitions = "/graph/v1beta1/roleManagement/permissions/roleDefinitions"
         return [
             Resource(f"{root}/invite", {"POST": self.invite}),
-            Resource(f"{root}:/{{path:path}}:/invite", {"POST": self.invite}),
+            _any_path(Resource(f"{root}:/{{path:path}}:/invite", {"POST": self.invite})),
             Resource(f"{root}/permissions", {"GET": self.list_permissions}),
             Resource(
                 f"{root}/permissions/{{perm_id}}",
@@ -139,6 +142,13 @@ class PermissionRoutes:
             Resource(definitions, {"GET": self.role_definitions}),
             Resource(f"{definitions}/{{role_id}}", {"GET": self.role_definition}),
         ]
+
+
+def _any_path(route: Route) -> Route:
+    """`route` for every `{path}`, line breaks included (Starlette's pattern stops at one),
+    so that such a path is refused as one, not as a route that does not exist."""
+    route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
+    return route
 
 
 def _role(value: Any) -> str:

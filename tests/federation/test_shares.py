@@ -309,7 +309,7 @@ async def test_share_unshared_by_the_recipient_is_a_decline(pair: Pair) -> None:
     ("body", "status"),
     [
         ({"recipients": [{"objectId": "marie@nowhere.test"}], "roles": ["editor"]}, 403),
-        ({"recipients": [{"objectId": "einstein"}], "roles": ["editor"]}, 400),
+        ({"recipients": [{"objectId": "einstein"}], "roles": ["editor"]}, 403),
         ({"recipients": [{"objectId": "marie@paris.test"}], "roles": ["owner"]}, 400),
     ],
 )
