@@ -15,6 +15,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
@@ -68,40 +69,48 @@ class IncomingShares:
             raise InvalidShare([("shareWith", f"not an account at {self._domain}")])
         peer = await self._guard.check(request, body, offer.sender.domain)
         endpoint = (await self._discover(peer.domain)).ocm.end_point
+        try:
+            user_id = await self._record(offer, peer.domain, endpoint)
+        except IntegrityError:  # the same share, recorded meanwhile by a concurrent delivery
+            user_id = await self._record(offer, peer.domain, endpoint)
+        async with self._spaces.transaction() as conn:
+            name = await store.display_name(conn, user_id)
+        return {"recipientDisplayName": name}
+
+    async def _record(self, offer: ocm.Offer, domain: str, endpoint: str) -> str:
+        """Record `offer` as pending for its recipient unless it is recorded already (once
+        per provider id and sender); the recipient's user id."""
         now = self._clock.now()
         async with self._spaces.transaction() as conn:
             user_id = await user_id_named(conn, offer.share_with.user)
             if user_id is None:
                 raise InvalidShare([("shareWith", "no such user here")])
-            found = await store.incoming_for(conn, offer.provider_id, str(offer.sender))
-            if found is None:
-                if await store.received_since(conn, user_id, now - RATE_WINDOW) >= self.limit:
-                    raise TooManyShares(
-                        "too many shares for this user; try later", RATE_RETRY_AFTER_S
-                    )
-                await store.add_incoming(
-                    conn,
-                    {
-                        "id": uuid.uuid4().hex,
-                        "provider_id": offer.provider_id,
-                        "sender": str(offer.sender),
-                        "owner": str(offer.owner),
-                        "sender_name": offer.sender_name,
-                        "owner_name": offer.owner_name,
-                        "peer_domain": peer.domain,
-                        "ocm_endpoint": endpoint,
-                        "user_id": user_id,
-                        "name": offer.name,
-                        "resource_type": offer.resource_type,
-                        "role": offer.role,
-                        "webdav_uri": offer.webdav_uri,
-                        "secret": offer.secret,
-                        "state": store.PENDING,
-                    },
-                    now,
-                )
-            name = await store.display_name(conn, user_id)
-        return {"recipientDisplayName": name}
+            if await store.incoming_for(conn, offer.provider_id, str(offer.sender)) is not None:
+                return user_id
+            if await store.received_since(conn, user_id, now - RATE_WINDOW) >= self.limit:
+                raise TooManyShares("too many shares for this user; try later", RATE_RETRY_AFTER_S)
+            await store.add_incoming(
+                conn,
+                {
+                    "id": uuid.uuid4().hex,
+                    "provider_id": offer.provider_id,
+                    "sender": str(offer.sender),
+                    "owner": str(offer.owner),
+                    "sender_name": offer.sender_name,
+                    "owner_name": offer.owner_name,
+                    "peer_domain": domain,
+                    "ocm_endpoint": endpoint,
+                    "user_id": user_id,
+                    "name": offer.name,
+                    "resource_type": offer.resource_type,
+                    "role": offer.role,
+                    "webdav_uri": offer.webdav_uri,
+                    "secret": offer.secret,
+                    "state": store.PENDING,
+                },
+                now,
+            )
+        return user_id
 
     async def shared_with(self, principal: Principal) -> list[Any]:
         async with self._spaces.transaction() as conn:

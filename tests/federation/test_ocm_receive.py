@@ -6,6 +6,7 @@ do not understand, unknown notification types (501, no side effects), too many s
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -68,10 +69,14 @@ async def send(pair: Pair, path: str, doc: dict[str, Any]) -> tuple[int, dict[st
     return await signed_post(pair.zurich, pair.paris.base_url + path, doc)
 
 
-async def shared_with(pair: Pair, user: str = "marie") -> dict[str, dict[str, Any]]:
-    async with pair.paris.client(pair.certs, user) as client:
+async def marie_items(pair: Pair) -> list[dict[str, Any]]:
+    async with pair.paris.client(pair.certs, "marie") as client:
         response = await client.get("/graph/v1beta1/me/drive/sharedWithMe")
-    return {item["name"]: item for item in response.json()["value"]}
+    return list(response.json()["value"])
+
+
+async def shared_with(pair: Pair) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in await marie_items(pair)}
 
 
 @pytest.mark.parametrize(
@@ -102,6 +107,18 @@ async def test_each_shape_other_servers_send_is_recorded_pending(
     again = await send(pair, "/ocm/shares", doc)  # the same providerId and sender: one share
     assert again == (status, answer)
     assert sum(i["name"] == name for i in (await shared_with(pair)).values()) == 1
+
+
+async def test_the_same_share_delivered_twice_at_once_is_recorded_once(pair: Pair) -> None:
+    await peered(pair)
+    name = f"Racing {uuid.uuid4().hex[:8]}"
+    doc = offer(SINGLE_WEBDAV, name=name)
+
+    answers = await asyncio.gather(*(send(pair, "/ocm/shares", doc) for _ in range(4)))
+
+    assert {status for status, _answer in answers} == {201}
+    listed = await marie_items(pair)
+    assert [item["name"] for item in listed].count(name) == 1
 
 
 @pytest.mark.parametrize(
