@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from federation.addresses import Address, parse_address
@@ -48,9 +49,17 @@ LEGACY_OCM = ("1.0", "1.1")
 
 
 @dataclass(frozen=True)
-class Recipient:
+class Shared:
+    """A share asked for: by whom, of what, with whom, and where the peer takes it."""
+
+    principal: Principal
+    space_id: str
+    path: str
     address: Address
     role: str
+    peer: peers.PeerRecord
+    endpoint: str
+    legacy: bool
 
 
 class OutgoingShares:
@@ -89,6 +98,21 @@ class OutgoingShares:
         path = _folder(path)
         peer = await self._peer(address.domain)
         endpoint, legacy = await self._ocm_endpoint(address.domain)
+        shared = Shared(principal, space_id, path, address, role, peer, endpoint, legacy)
+        try:
+            member = await self._share(shared)
+        except IntegrityError:  # the same share, made meanwhile by a concurrent request
+            member = await self._share(shared)
+        self._wake()
+        return member
+
+    async def _share(self, asked: Shared) -> MemberView:
+        principal, space_id, path, address = (
+            asked.principal,
+            asked.space_id,
+            asked.path,
+            asked.address,
+        )
         async with self._spaces.transaction() as conn:
             view = await self._spaces.managed(conn, principal, space_id)
             if view.space.parent_id is not None or view.space.remote_url is not None:
@@ -97,27 +121,14 @@ class OutgoingShares:
             if found is None:
                 if path != "/":
                     await self._check_folder(view.space, path)
-                found = await self._create(
-                    conn, principal, view.space, path, address, role, peer, endpoint, legacy
-                )
+                found = await self._create(conn, asked, view.space)
             shared = await self._spaces.visible(conn, principal, found.space_id)
-        self._wake()
         member = shared.member(found.member_id)
         assert member is not None
         return member
 
-    async def _create(
-        self,
-        conn: AsyncConnection,
-        principal: Principal,
-        space: Any,
-        path: str,
-        address: Address,
-        role: str,
-        peer: peers.PeerRecord,
-        endpoint: str,
-        legacy: bool,
-    ) -> Any:
+    async def _create(self, conn: AsyncConnection, asked: Shared, space: Any) -> Any:
+        principal, path, address, role = asked.principal, asked.path, asked.address, asked.role
         now = self._clock.now()
         share_id = uuid.uuid4().hex
         shared_id = (
@@ -137,8 +148,8 @@ class OutgoingShares:
                 "source_space_id": space.id,
                 "path": path,
                 "recipient": str(address),
-                "peer_domain": peer.domain,
-                "ocm_endpoint": endpoint,
+                "peer_domain": asked.peer.domain,
+                "ocm_endpoint": asked.endpoint,
                 "member_id": member_id,
                 "role": role,
                 "state": store.DELIVERING,
@@ -157,9 +168,9 @@ class OutgoingShares:
             webdav_uri=webdav_url(_Id(shared_id), self._base_url),
             secret=secret,
             role=role,
-            legacy=legacy,
+            legacy=asked.legacy,
         )
-        await outbox.queue_peer(conn, share_id, endpoint + "/shares", document, now)
+        await outbox.queue_peer(conn, share_id, asked.endpoint + "/shares", document, now)
         found = await store.outgoing_by_id(conn, share_id)
         assert found is not None
         return found

@@ -428,3 +428,16 @@ async def test_a_share_space_writes_within_its_holding_space_s_quota(pair: Pair)
         assert over.status_code == 507, over.text
         fits = await einstein.put(f"/dav/spaces/{share_space}/small.bin", content=bytes(50))
         assert fits.status_code == 201, fits.text
+
+
+async def test_the_same_share_asked_for_at_once_is_made_once(pair: Pair) -> None:
+    await peered(pair)
+    drive = await project_with_folder(pair, "At once", "once")
+    answers = await asyncio.gather(
+        *(share(pair.zurich, pair, drive, "/a/rel/once") for _ in range(3))
+    )
+    assert {answer.status_code for answer in answers} == {200}
+    assert len({answer.json()["value"][0]["id"] for answer in answers}) == 1
+    async with pair.zurich.client(pair.certs, "einstein") as einstein:
+        items = (await einstein.get("/graph/v1beta1/me/drive/sharedByMe")).json()["value"]
+    assert [i["parentReference"]["driveId"] for i in items].count(drive) == 1
