@@ -50,6 +50,7 @@ class OcmProvider:
     criteria: tuple[str, ...] = ()
     jwks_uri: str | None = None
     public_key: OcmPublicKey | None = None
+    token_end_point: str | None = None
 
     @property
     def signs_http_sig(self) -> bool:
@@ -58,14 +59,22 @@ class OcmProvider:
 
 
 def ocm_discovery_document(
-    instance: LocalInstance, *, notifications: bool = False, invites: bool = False
+    instance: LocalInstance,
+    *,
+    notifications: bool = False,
+    invites: bool = False,
+    token_endpoint: str | None = None,
 ) -> dict[str, Any]:
-    """`notifications` and `invites`: whether the registry serves those OCM endpoints."""
+    """`notifications` and `invites`: whether the registry serves those OCM endpoints;
+    `token_endpoint`: the path where it exchanges share secrets for tokens (`exchange-token`)."""
     paths = instance.endpoints
     capabilities = ["http-sig"]
     capabilities += ["notifications"] if notifications else []
     capabilities += ["invites"] if invites else []
+    capabilities += ["exchange-token"] if token_endpoint else []
+    extra = {"tokenEndPoint": instance.url(token_endpoint)} if token_endpoint else {}
     return {
+        **extra,
         "enabled": instance.ocm_api_available,
         "apiVersion": OCM_API_VERSION,
         "endPoint": instance.url(paths.ocm),
@@ -113,11 +122,12 @@ def parse_ocm_discovery(doc: dict[str, Any], url: str) -> OcmProvider:
         raise fail("'capabilities' is not an array")
     if not isinstance(criteria, list):
         raise fail("'criteria' is not an array")
-    jwks_uri = doc.get("jwksUri")
-    if jwks_uri is not None and (
-        not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://"))
-    ):
-        raise fail("'jwksUri' is not an absolute URL")
+    jwks_uri, token_end_point = doc.get("jwksUri"), doc.get("tokenEndPoint")
+    for name, value in (("jwksUri", jwks_uri), ("tokenEndPoint", token_end_point)):
+        if value is not None and (
+            not isinstance(value, str) or not value.startswith(("https://", "http://"))
+        ):
+            raise fail(f"'{name}' is not an absolute URL")
     return OcmProvider(
         enabled=enabled,
         api_version=version,
@@ -127,6 +137,7 @@ def parse_ocm_discovery(doc: dict[str, Any], url: str) -> OcmProvider:
         criteria=tuple(str(c) for c in criteria),
         jwks_uri=jwks_uri,
         public_key=_public_key(doc.get("publicKey"), fail),
+        token_end_point=token_end_point,
     )
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,6 +226,31 @@ class SafeHttpClient:
         if answer is None:
             raise ResponseTooLarge(f"answer to {what} at {url} is too large")
         return Fetched(str(request.url), response.status_code, response.headers, answer, None)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        content: AsyncIterable[bytes] | None = None,
+    ) -> AsyncIterator[httpx2.Response]:
+        """Any request to `url` under the same rules (no redirects followed), its body
+        streamed from `content`; yields the answer with its body still to read. Failing to
+        connect or to get the answer's head is FetchFailed or FetchTimeout."""
+        request = self._client.build_request(
+            method, self.check_url(url), headers=headers, content=content
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx2.TimeoutException as exc:
+            raise FetchTimeout(f"{method} {url}: timed out ({type(exc).__name__})") from exc
+        except httpx2.TransportError as exc:
+            raise FetchFailed(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     async def _send(
         self, request: httpx2.Request, what: str, auth: httpx2.Auth | None = None

@@ -73,11 +73,15 @@ def well_known_routes(
     *,
     ocm_notifications: bool = False,
     ocm_invites: bool = False,
+    ocm_token_endpoint: str | None = None,
 ) -> list[BaseRoute]:
-    """`ocm_notifications`, `ocm_invites`: whether the registry serves those OCM endpoints,
-    so that OCM discovery announces them."""
+    """`ocm_notifications`, `ocm_invites`, `ocm_token_endpoint`: whether the registry serves
+    those OCM endpoints (the last: at that path), so that OCM discovery announces them."""
     document = ocm_discovery_document(
-        instance, notifications=ocm_notifications, invites=ocm_invites
+        instance,
+        notifications=ocm_notifications,
+        invites=ocm_invites,
+        token_endpoint=ocm_token_endpoint,
     )
     ocm = _static_json(document, METADATA_MAX_AGE_S)
     routes: list[BaseRoute] = [

@@ -36,6 +36,7 @@ TABLES_0003 = TABLES_0001 | {
 TABLES_0004 = TABLES_0003 | {"login_failures"}
 TABLES_0005 = TABLES_0004 | {"peer_invitations", "signature_replays"}
 TABLES = TABLES_0005 | {"peer_inbox", "web_sessions"}
+TABLES |= {"outgoing_shares", "incoming_shares", "share_tokens", "ocm_invitations"}
 TABLES |= {"dav_locks", "dav_properties", "dav_uploads", "dav_upload_chunks"}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
@@ -44,6 +45,12 @@ INDEXES = {
     "signature_replays": {"ix_signature_replays_until": ["until"]},
     "web_sessions": {"ix_web_sessions_expires_at": ["expires_at"]},
     "peer_inbox": {"ix_peer_inbox_received_at": ["received_at"]},
+    "incoming_shares": {"ix_incoming_shares_user": ["user_id", "created_at"]},
+    "outgoing_shares": {"ix_outgoing_shares_space_id": ["space_id"]},
+    "share_tokens": {
+        "ix_share_tokens_share_id": ["share_id"],
+        "ix_share_tokens_expires_at": ["expires_at"],
+    },
 }
 __all__ = ["database_url"]  # a fixture
 

@@ -32,9 +32,14 @@ class Principal:
     display_name: str
     groups: tuple[str, ...]
     is_admin: bool
+    # A peer's user acting through a share's access token (`marie@paris.test`): then that
+    # address is their one key, and `user_id` is empty.
+    remote: str | None = None
 
     @property
     def keys(self) -> frozenset[PrincipalKey]:
+        if self.remote is not None:
+            return frozenset([PrincipalKey(REMOTE, self.remote)])
         return principal_keys(self.user_id, self.groups)
 
 

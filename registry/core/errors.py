@@ -26,12 +26,19 @@ class ApiError(Exception):
     code = "invalidRequest"
 
     def __init__(
-        self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.code
         self.headers = headers
+        # Members beside `error` that a protocol wants (OCM's `message`, `validationErrors`).
+        self.extra = extra
 
 
 class BadRequest(ApiError):
@@ -122,8 +129,10 @@ def error_response(
     code: str,
     message: str,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
+        **(extra or {}),
         "error": {
             "code": code,
             "message": message,
@@ -131,7 +140,7 @@ def error_response(
                 "date": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "request-id": request.scope.get("spacereg.request_id", ""),
             },
-        }
+        },
     }
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -145,7 +154,9 @@ def exception_handlers(clock: Clock) -> dict[Any, Handler]:
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_response(request, clock.now(), exc.status, exc.code, exc.message, exc.headers)
+        return error_response(
+            request, clock.now(), exc.status, exc.code, exc.message, exc.headers, exc.extra
+        )
 
     async def http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

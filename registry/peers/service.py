@@ -112,7 +112,7 @@ class Peering:
             invitation = self._parse(str(text), ours=True)
             token_hash = hash_token(invitation.token)
             await self._check_unused(token_hash)
-        found = await self._discover(domain)
+        found = await self.discover(domain)
         keys = self.guard.keys_of(domain, found.jwks_url)
         await self.guard.signed_by(request, body, keys)
         now = self._clock.now()
@@ -149,8 +149,8 @@ class Peering:
         if domain is None:
             raise InvitationMalformed("give an invitation")
         domain = peer_domain(domain)
-        found = await self._discover(domain)
-        answer = await self._send(found.metadata.base_url + ACCEPT_PATH, body, domain)
+        found = await self.discover(domain)
+        answer = await self.send(found.metadata.base_url + ACCEPT_PATH, body, domain)
         if answer.get("domain") != domain:
             raise PeerUnreachable(f"{domain} answered for {answer.get('domain')!r}")
         now = self._clock.now()
@@ -237,7 +237,7 @@ class Peering:
     async def ping(self, domain: str) -> dict[str, Any]:
         """A signed hello to a peer (it records the contact); its answer, or the refusal."""
         peer = await self.get(domain)
-        answer = await self._send(peer.base_url + PING_PATH, {"domain": self.domain}, domain)
+        answer = await self.send(peer.base_url + PING_PATH, {"domain": self.domain}, domain)
         async with self._transaction() as conn:
             await store.contacted(conn, peer.domain, self._clock.now(), signed=False)
         return answer
@@ -255,13 +255,16 @@ class Peering:
             raise InvitationWrongDomain(f"the invitation is for {where} ({invitation.fqdn})")
         return invitation
 
-    async def _discover(self, domain: str) -> DiscoveredPeer:
+    async def discover(self, domain: str) -> DiscoveredPeer:
+        """The registry at `domain`, or PeerUnreachable."""
         try:
             return await self._discovery.discover_domain(domain)
         except DiscoveryError as exc:
             raise PeerUnreachable(f"cannot discover {domain}: {exc} [{exc.code}]") from exc
 
-    async def _send(self, url: str, doc: dict[str, Any], domain: str) -> dict[str, Any]:
+    async def send(self, url: str, doc: dict[str, Any], domain: str) -> dict[str, Any]:
+        """POST `doc` to a partner's `url`, signed; its JSON answer, or PeerRefused (with the
+        partner's code and 4xx status) or PeerUnreachable."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         try:
             answer = await self._outbound.exchange(

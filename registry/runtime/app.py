@@ -24,6 +24,8 @@ from registry.peers.routes import PeerRoutes
 from registry.runtime.middleware import RequestContext
 from registry.runtime.settings import Settings
 from registry.runtime.wiring import Services, build, running
+from registry.shares.routes import ShareRoutes
+from registry.shares.tokens import TOKEN_PATH
 from registry.spaces.dav_backends import DAV_MOUNT
 from registry.spaces.dav_gateway import DavGateway
 from registry.spaces.drive_routes import DriveRoutes
@@ -88,14 +90,22 @@ def create_app(
             yield
 
     authenticate = services.authenticator.authenticate
-    gateway = DavGateway(services.spaces, services.dav_backends, authenticate, services.dav)
+    shares = services.shares
+    gateway = DavGateway(
+        services.spaces, services.dav_backends, shares.tokens.for_dav(authenticate), services.dav
+    )
     routes: list[BaseRoute] = [
         Resource("/healthz", {"GET": health}),
-        *DriveRoutes(services.spaces, authenticate, settings.base_url).routes(),
-        *PermissionRoutes(services.spaces, services.members, authenticate, services.clock).routes(),
+        *DriveRoutes(
+            services.spaces, authenticate, settings.base_url, shares.incoming.shares_drive
+        ).routes(),
+        *PermissionRoutes(
+            services.spaces, services.members, authenticate, services.clock, shares.outgoing
+        ).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         *PeerRoutes(services.peering, authenticate).routes(),
+        *ShareRoutes(shares, authenticate).routes(),
         dav_mount(DAV_MOUNT, gateway),
         dav_mount(
             UPLOADS_MOUNT,
@@ -103,7 +113,14 @@ def create_app(
         ),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
-        *well_known_routes(services.instance, services.users, services.signing_keys),
+        *well_known_routes(
+            services.instance,
+            services.users,
+            services.signing_keys,
+            ocm_notifications=True,
+            ocm_invites=True,
+            ocm_token_endpoint=TOKEN_PATH,
+        ),
         *web_ui(settings, services).routes(),
     ]
     handlers = exception_handlers(services.clock)

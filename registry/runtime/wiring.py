@@ -47,6 +47,13 @@ from registry.peers.service import Peering
 from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
+from registry.shares import Shares
+from registry.shares.incoming import IncomingShares
+from registry.shares.invites import OcmInvites
+from registry.shares.mountpoints import MountpointBackends, MountpointProxy
+from registry.shares.notifications import Notifications
+from registry.shares.outgoing import OutgoingShares
+from registry.shares.tokens import ShareTokens
 from registry.spaces.dav_backends import DavBackends, ProviderBackends
 from registry.spaces.members import MemberService
 from registry.spaces.provider_events import ProviderEvents
@@ -90,6 +97,7 @@ class Services:
     discovery: Discovery
     peering: Peering
     dav: DavExtensions
+    shares: Shares
 
 
 def load_idp(settings: Settings, engine: AsyncEngine, clock: Clock) -> EmbeddedIdp:
@@ -176,6 +184,17 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     peering = build_peering(
         settings, engine, outbound, discovery, signing_keys, clock, wake=delivery.wake
     )
+    instance = local_instance(settings)
+    shares = build_shares(
+        spaces,
+        ProviderBackends(providers),
+        discovery,
+        peering,
+        Federation(outbound, signing_keys, instance),
+        clock,
+        wake=delivery.wake,
+    )
+    unit_of_work.fan_out(shares.outgoing.notify_members)
     return Services(
         settings,
         clock,
@@ -185,11 +204,11 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         providers,
         spaces,
         MemberService(spaces, clock=clock),
-        ProviderBackends(providers),
+        shares.backends,
         validator,
         authenticator,
         idp,
-        local_instance(settings),
+        instance,
         signing_keys,
         RegisteredUsers(engine, issuers[0].url),
         bus,
@@ -207,6 +226,45 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         discovery,
         peering,
         DavExtensions(Locks(engine, clock), DeadProperties(engine), ChunkedUploads(engine, clock)),
+        shares,
+    )
+
+
+@dataclass(frozen=True)
+class Federation:
+    """What shares need to talk to peers: the SSRF-safe client, our keys, who we are."""
+
+    outbound: SafeHttpClient
+    keys: SigningKeys
+    instance: LocalInstance
+
+
+def build_shares(
+    spaces: SpaceService,
+    held: DavBackends,
+    discovery: Discovery,
+    peering: Peering,
+    federation: Federation,
+    clock: Clock,
+    *,
+    wake: Callable[[], None],
+) -> Shares:
+    """Shares both ways; `held`: the back ends of the spaces we hold (a share space's
+    folder is checked there), extended with the proxy to peers for mountpoints."""
+    domain, guard = federation.instance.domain, peering.guard
+    base_url = federation.instance.base_url
+    incoming = IncomingShares(spaces, guard, peering.discover, domain, base_url, clock)
+    outgoing = OutgoingShares(spaces, held, peering.discover, domain, base_url, clock, wake=wake)
+    proxy = MountpointProxy(
+        spaces, incoming, federation.outbound, discovery, federation.keys, domain, clock
+    )
+    return Shares(
+        outgoing,
+        incoming,
+        Notifications(spaces, guard, incoming, clock),
+        ShareTokens(spaces.transaction, guard, clock),
+        MountpointBackends(held, proxy),
+        OcmInvites(spaces, peering, clock),
     )
 
 
@@ -261,6 +319,7 @@ def local_instance(settings: Settings) -> LocalInstance:
         allow_http=settings.federation.allow_http or settings.base_url.startswith("http://"),
         reveal_unknown_users=settings.federation.reveal_unknown_users,
         endpoints=Endpoints(changes="/api/v1/changes", events="/api/v1/events"),
+        ocm_api_available=True,
     )
 
 

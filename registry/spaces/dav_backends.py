@@ -1,8 +1,9 @@
 """Where a space's files are: which WebDAV back end serves them behind the gateway, and the URL
 clients find them at.
 
-Today both follow from the provider holding the space. A space held by a peer will be served
-by a back end proxying to the peer, chosen here; the gateway does not change.
+Today both follow from the provider holding the space (for a share space: holding the space
+its folder is in). A space held by a peer will be served by a back end proxying to the peer,
+chosen here; the gateway does not change.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Protocol
 
 from starlette.types import ASGIApp
 
+from registry.spaces.share_dav import FolderAsSpace, FolderSizes
 from storage import DavBackend, Entry, SpaceInfo, SpaceStore
 
 # Where the gateway is mounted: a space's files are at `<base_url>/dav/spaces/<space-id>/<path>`.
@@ -52,6 +54,9 @@ class ProviderBackends:
         provider = self._providers.get(space.provider)
         if not isinstance(provider, DavBackend):
             return None
+        if space.parent_id is not None:  # a share space: a folder of the space holding it
+            app = FolderAsSpace(provider.dav_app(), space.id, space.parent_id, space.parent_path)
+            return SpaceFiles(app, FolderSizes(provider, space.parent_id, space.parent_path))
         return SpaceFiles(provider.dav_app(), provider)
 
 

@@ -77,7 +77,7 @@ class DavGateway:
         space = view.space
         if space.status == "disabled":
             raise Forbidden("the space is disabled; restore it to use its files")
-        if space.availability != "available":
+        if space.availability != "available" and space.remote_url is None:  # a peer's: try
             raise Unavailable("the storage holding this space cannot be reached; try again later")
         if method in WRITE_METHODS:
             if not roles.at_least(role, roles.EDITOR):
@@ -90,8 +90,11 @@ class DavGateway:
         if method == "OPTIONS":  # what the caller may do in the space, not on one resource
             writes = roles.at_least(role, roles.EDITOR)
             send = with_header(send, b"allow", (ALLOW_ALL if writes else ALLOW_READS).encode())
-        target = DavTarget.of(request, principal, space_id, path, files, space.quota_total)
-        forward = partial(_forward, files, space.quota_total)
+        total = space.quota_total
+        if space.parent_id is not None and method in WRITE_METHODS:  # a share space
+            total = await self._spaces.quota_of(space.parent_id)  # its holding space's quota
+        target = DavTarget.of(request, principal, space_id, path, files, total)
+        forward = partial(_forward, files, total)
         await self._extensions.serve(target, forward, send)
 
 

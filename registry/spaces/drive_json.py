@@ -51,6 +51,8 @@ def drive(view: SpaceView, base_url: str, unified_roles: bool = True) -> dict[st
     }
     if space.status == "disabled":
         root["deleted"] = {"state": "trashed"}
+    if space.remote_url is not None:  # a mountpoint: the files are at a peer
+        root["remoteItem"] = {"id": space.root_id, "webDavUrl": space.remote_url}
     result: dict[str, Any] = {
         "id": space_id,
         "name": space.name,

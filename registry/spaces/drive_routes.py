@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from registry.access.principal import Authenticate
+from registry.access.principal import Authenticate, Principal
 from registry.core.errors import BadRequest, NotSupported
 from registry.core.http import flag, has_body, json_body, query, whole_number
 from registry.core.responses import JSONResponse
@@ -19,14 +21,29 @@ from registry.spaces.odata import Filter, OrderBy, parse_filter, parse_orderby
 from registry.spaces.service import SpaceService
 from registry.spaces.views import SpaceView
 
+# Drives that are no space of ours, listed first among the caller's (the shares wing's
+# virtual Shares drive), as drive JSON.
+VirtualDrives = Callable[[Principal], Awaitable[list[dict[str, Any]]]]
+
+
+async def _none(principal: Principal) -> list[dict[str, Any]]:
+    return []
+
 
 class DriveRoutes:
     """The drive endpoints, bound to the space service and the caller's authentication."""
 
-    def __init__(self, spaces: SpaceService, authenticate: Authenticate, base_url: str) -> None:
+    def __init__(
+        self,
+        spaces: SpaceService,
+        authenticate: Authenticate,
+        base_url: str,
+        virtual: VirtualDrives = _none,
+    ) -> None:
         self._spaces = spaces
         self._authenticate = authenticate
         self._base_url = base_url
+        self._virtual = virtual
 
     async def my_drives(self, request: Request) -> Response:
         principal = await self._authenticate(request)
@@ -34,7 +51,8 @@ class DriveRoutes:
         views, more = await self._spaces.list_visible(
             principal, where, order, offset, held_only=True
         )
-        return self._collection(request, views, more, offset)
+        first = await self._virtual(principal) if offset == 0 and where is None else []
+        return self._collection(request, views, more, offset, first)
 
     async def all_drives(self, request: Request) -> Response:
         principal = await self._authenticate(request)
@@ -89,11 +107,17 @@ class DriveRoutes:
         return Response(status_code=204)
 
     def _collection(
-        self, request: Request, views: list[SpaceView], more: bool, offset: int
+        self,
+        request: Request,
+        views: list[SpaceView],
+        more: bool,
+        offset: int,
+        first: list[dict[str, Any]] | None = None,
     ) -> Response:
         base_url = self._base_url
         unified = _unified(request)
-        body: dict[str, object] = {"value": [drive(v, base_url, unified) for v in views]}
+        listed = [drive(v, base_url, unified) for v in views]
+        body: dict[str, object] = {"value": [*(first or []), *listed]}
         if more:
             token = base64.urlsafe_b64encode(str(offset + len(views)).encode()).decode().rstrip("=")
             body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skiptoken": token}))

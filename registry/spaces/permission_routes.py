@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from registry.access import roles
-from registry.access.principal import Authenticate
+from registry.access.principal import Authenticate, Principal
 from registry.core.clock import Clock
-from registry.core.errors import BadRequest, NotFound
+from registry.core.errors import BadRequest, Forbidden, NotFound
 from registry.core.http import json_body
 from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
@@ -20,8 +21,20 @@ from registry.core.text import unsafe_character
 from registry.spaces.drive_json import permission
 from registry.spaces.members import UNCHANGED, MemberService, Unchanged
 from registry.spaces.service import SpaceService
+from registry.spaces.views import MemberView
 
 RECIPIENT_TYPE = "@libre.graph.recipient.type"
+
+
+class FederatedInvites(Protocol):
+    """Invitations of a peer's users, which the shares wing implements (a folder, or the
+    whole space at `/`)."""
+
+    def is_federated(self, object_id: str) -> bool: ...
+
+    async def share(
+        self, principal: Principal, space_id: str, path: str, recipient: str, role: str
+    ) -> MemberView: ...
 
 
 class PermissionRoutes:
@@ -34,11 +47,13 @@ class PermissionRoutes:
         members: MemberService,
         authenticate: Authenticate,
         clock: Clock,
+        federated: FederatedInvites | None = None,
     ) -> None:
         self._spaces = spaces
         self._members = members
         self._authenticate = authenticate
         self._clock = clock
+        self._federated = federated
 
     async def invite(self, request: Request) -> Response:
         principal = await self._authenticate(request)
@@ -49,10 +64,26 @@ class PermissionRoutes:
         if not isinstance(raw_recipients, list) or not raw_recipients or len(raw_recipients) > 100:
             raise BadRequest("recipients must be a list of 1 to 100 recipients")
         recipients = [_recipient(item) for item in raw_recipients]
-        granted = await self._members.invite(
-            principal, request.path_params["id"], recipients, role, expires
+        remote = [name for kind, name in recipients if kind == "user" and self._is_federated(name)]
+        local = [(kind, name) for kind, name in recipients if name not in remote]
+        space_id, path = request.path_params["id"], request.path_params.get("path", "/")
+        if local and path != "/":
+            raise Forbidden(
+                "a folder is shared with users of other registries only", code="notFederated"
+            )
+        if remote and expires is not None:
+            raise BadRequest("a share with a user of another registry does not expire")
+        granted = (
+            await self._members.invite(principal, space_id, local, role, expires) if local else []
         )
+        federated = self._federated
+        for name in remote:
+            assert federated is not None  # `_is_federated` said so
+            granted.append(await federated.share(principal, space_id, path, name, role))
         return JSONResponse({"value": [permission(m, unified_roles=True) for m in granted]})
+
+    def _is_federated(self, object_id: str) -> bool:
+        return self._federated is not None and self._federated.is_federated(object_id)
 
     async def list_permissions(self, request: Request) -> Response:
         principal = await self._authenticate(request)
@@ -102,6 +133,7 @@ class PermissionRoutes:
         definitions = "/graph/v1beta1/roleManagement/permissions/roleDefinitions"
         return [
             Resource(f"{root}/invite", {"POST": self.invite}),
+            _any_path(Resource(f"{root}:/{{path:path}}:/invite", {"POST": self.invite})),
             Resource(f"{root}/permissions", {"GET": self.list_permissions}),
             Resource(
                 f"{root}/permissions/{{perm_id}}",
@@ -110,6 +142,13 @@ class PermissionRoutes:
             Resource(definitions, {"GET": self.role_definitions}),
             Resource(f"{definitions}/{{role_id}}", {"GET": self.role_definition}),
         ]
+
+
+def _any_path(route: Route) -> Route:
+    """`route` for every `{path}`, line breaks included (Starlette's pattern stops at one),
+    so that such a path is refused as one, not as a route that does not exist."""
+    route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
+    return route
 
 
 def _role(value: Any) -> str:

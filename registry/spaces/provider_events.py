@@ -10,17 +10,20 @@ report, or a full reconciliation after a restart (which names no paths) logs not
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry.changes import log as changes
 from registry.core.clock import Clock
 from registry.spaces import provider_store as provider_reports
 from registry.spaces.provider_store import Recorded
 from registry.spaces.service import SpaceService
+from registry.spaces.store import update_space
 from storage import Availability, Change, ProviderEvent, SpaceStore, StorageError, change_path
 
 logger = logging.getLogger("spacereg.providers")
@@ -107,6 +110,7 @@ class ProviderEvents:
             if len(paths) > PATHS_PER_CHANGE_MAX:
                 data["pathsTruncated"] = True
             await changes.append(conn, change.space_id, "content", data, now)
+            await _share_spaces_changed(conn, change, paths, now)
 
     async def _availability_changed(self, provider: str, event: Availability) -> None:
         state = "available" if event.available else "unavailable"
@@ -120,3 +124,18 @@ class ProviderEvents:
             logger.warning(
                 "provider %s is %s (%s): %d spaces", provider, state, event.reason, len(affected)
             )
+
+
+async def _share_spaces_changed(
+    conn: AsyncConnection, change: Change, paths: list[str], now: datetime
+) -> None:
+    """A change inside a shared folder is a change of its share space too: a new root ETag
+    (derived from the holding space's) and the paths below the folder."""
+    for space_id, folder, used in await provider_reports.share_spaces_of(conn, change.space_id):
+        below = provider_reports.paths_below(folder, paths)
+        if not below:
+            continue
+        etag = '"' + hashlib.sha256(f"{change.etag}:{space_id}".encode()).hexdigest()[:32] + '"'
+        await update_space(conn, space_id, {"etag": etag}, now)
+        data = {"etag": etag, "used": used, "paths": below[:PATHS_PER_CHANGE_MAX]}
+        await changes.append(conn, space_id, "content", data, now)

@@ -20,8 +20,11 @@ LOGGED_AT_ETAG_MAX = 20
 
 
 async def held_spaces(conn: AsyncConnection) -> list[tuple[str, str]]:
-    """(space id, provider name) of every space."""
-    rows = await conn.execute(select(spaces.c.id, spaces.c.provider))
+    """(space id, provider name) of every space a provider holds (share spaces are folders of
+    those)."""
+    rows = await conn.execute(
+        select(spaces.c.id, spaces.c.provider).where(spaces.c.parent_id.is_(None))
+    )
     return [(space_id, provider) for space_id, provider in rows]
 
 
@@ -90,3 +93,26 @@ async def mark_availability(conn: AsyncConnection, provider: str, state: str) ->
             update(spaces).where(spaces.c.id.in_(affected)).values(availability=state)
         )
     return affected
+
+
+async def share_spaces_of(conn: AsyncConnection, parent_id: str) -> list[tuple[str, str, int]]:
+    """(id, folder, usage) of the share spaces made of folders of the space `parent_id`."""
+    rows = await conn.execute(
+        select(spaces.c.id, spaces.c.parent_path, spaces.c.quota_used).where(
+            spaces.c.parent_id == parent_id
+        )
+    )
+    return [(space_id, folder, used) for space_id, folder, used in rows]
+
+
+def paths_below(folder: str, paths: Sequence[str]) -> list[str]:
+    """Of `paths` in a space, those in `folder`, as paths below it (`/`: the folder itself,
+    or anything in the space)."""
+    folder = "/" + folder.strip("/")
+    below = []
+    for path in paths:
+        if path == "/" or path == folder:
+            below.append("/")
+        elif path.startswith(folder + "/"):
+            below.append(path[len(folder) :])
+    return list(dict.fromkeys(below))

@@ -92,6 +92,11 @@ class SpaceService:
         async with self._engine.connect() as conn:
             return await self.visible(conn, principal, space_id)
 
+    async def quota_of(self, space_id: str) -> int | None:
+        """A space's quota, whoever asks (the gateway, for a share space's holding space)."""
+        async with self._engine.connect() as conn:
+            return await store.quota_total(conn, space_id)
+
     def role(self, principal: Principal, view: SpaceView) -> str | None:
         """The role the caller holds in the space now (None: none; an admin still sees it)."""
         return rule.role_held(principal.keys, view.members, self._clock.now())
@@ -141,7 +146,6 @@ class SpaceService:
         space_id = uuid.uuid4().hex
         provider = self._provider(drive_type)
         info = await provider.create_space(space_id)
-        now = self._clock.now()
         try:
             row = {
                 "id": space_id,
@@ -156,30 +160,28 @@ class SpaceService:
                 "status": "enabled",
                 "created_by": creator,
             }
-            if not await store.insert_with_free_alias(conn, alias, row, now, ALIAS_ATTEMPTS):
-                raise Conflict(f"no free alias like {alias}; try again", code="conflict")
-            await store.add_member(
-                conn,
-                {
-                    "id": store.new_member_id(),
-                    "space_id": space_id,
-                    "principal_type": USER,
-                    "principal_id": creator,
-                    "role": roles.MANAGER,
-                },
-                now,
-            )
-            await changes.append(
-                conn,
-                space_id,
-                "created",
-                {"driveType": drive_type, "name": name, "etag": info.etag, "createdBy": creator},
-                now,
-            )
+            await self.add_space(conn, alias, row, roles.MANAGER)
         except BaseException:
             await _forget(provider, space_id)
             raise
         return space_id
+
+    async def add_space(
+        self, conn: AsyncConnection, alias: str, row: dict[str, Any], role: str
+    ) -> None:
+        """Insert the space `row` under `alias` (or the first free `alias-2`, ...), its
+        creator (`row["created_by"]`, one of our users) holding `role` in it, and log its
+        creation, in the caller's transaction."""
+        now = self._clock.now()
+        if not await store.insert_with_free_alias(conn, alias, row, now, ALIAS_ATTEMPTS):
+            raise Conflict(f"no free alias like {alias}; try again", code="conflict")
+        creator = row["created_by"]
+        member = {"principal_type": USER, "principal_id": creator, "role": role}
+        await store.add_member(
+            conn, {"id": store.new_member_id(), "space_id": row["id"], **member}, now
+        )
+        data = {"driveType": row["drive_type"], "name": row["name"], "etag": row["etag"]}
+        await changes.append(conn, row["id"], "created", {**data, "createdBy": creator}, now)
 
     async def update(
         self, principal: Principal, space_id: str, patch: Mapping[str, Any], restore: bool

@@ -148,6 +148,11 @@ async def personal_space_id(conn: AsyncConnection, user_id: str) -> str | None:
     return (await conn.execute(statement)).scalar()
 
 
+async def quota_total(conn: AsyncConnection, space_id: str) -> int | None:
+    found = select(spaces.c.quota_total).where(spaces.c.id == space_id)
+    return (await conn.execute(found)).scalar()
+
+
 async def alias_taken(conn: AsyncConnection, alias: str) -> bool:
     return (
         await conn.execute(select(spaces.c.id).where(spaces.c.alias == alias))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from tests.federation.dnsserver import DnsServer
 from tests.federation.signed_servers import ShiftedClock
 from tests.federation.tls_servers import CertFiles, make_certs
 from tests.schema import check_response
-from tests.servers import free_port, serve
+from tests.servers import TcpRelay, free_port, serve
 
 REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1/32"
@@ -65,6 +66,7 @@ class Pair:
     clock: ShiftedClock
     zurich: Site
     paris: Site
+    relays: dict[str, TcpRelay] = field(default_factory=dict)
 
 
 class LoopKeeper:
@@ -84,16 +86,20 @@ async def _close_clients(services: Services) -> None:
     await services.discovery.aclose()
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path) -> Iterator[Pair]:
+@contextmanager
+def two_registries(
+    tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path, *, relayed: bool = False
+) -> Iterator[Pair]:
+    """zurich.test and paris.test, serving until the block ends. `relayed`: each is reached
+    through a `TcpRelay` on its published port (`Pair.relays`), so a test can take it down."""
     certs = make_certs(tmp_path_factory.mktemp("peering-tls"), NAMES)
     clock = ShiftedClock()
-    with DnsServer().running() as dns:
+    with DnsServer().running() as dns, ExitStack() as stack:
         ports = {"zurich.test": free_port(), "paris.test": free_port()}
         for domain, port in ports.items():
             dns.add(f"registry.{domain}", "A", ["127.0.0.1"])
             dns.add(f"_spacereg._tcp.{domain}", "SRV", [f"10 5 {port} registry.{domain}."])
-        sites, servers, keepers = {}, [], []
+        sites, relays, keepers = {}, {}, []
         for domain, port in ports.items():
             settings = registry_settings(
                 tmp_path_factory.mktemp(domain),
@@ -112,17 +118,28 @@ def pair(tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path) -> Iterato
             app, _plain = start_registry_context(settings, idp_key_dir, clock)
             keeper = LoopKeeper(app)
             tls = {"ssl_certfile": certs.cert_file, "ssl_keyfile": certs.key_file}
-            servers.append(serve(keeper, port, **tls))
+            served = free_port() if relayed else port
+            stack.enter_context(serve(keeper, served, **tls))
+            if relayed:
+                relays[domain] = TcpRelay(port, served)
+                stack.callback(relays[domain].close)
             services = app.state.services
             sites[domain] = Site(domain, port, settings.base_url, settings, services)
             keepers.append((keeper, services))
-        with servers[0], servers[1]:
-            yield Pair(dns, certs, clock, sites["zurich.test"], sites["paris.test"])
-            # Each registry's pool holds idle TLS connections to the other, which read no
-            # close_notify: close both pools first, or each server waits for them at shutdown.
-            for keeper, services in keepers:
-                assert keeper.loop is not None
-                asyncio.run_coroutine_threadsafe(_close_clients(services), keeper.loop).result(10)
+        yield Pair(dns, certs, clock, sites["zurich.test"], sites["paris.test"], relays)
+        for relay in relays.values():
+            relay.up()  # the registries' pools close their connections through it
+        # Each registry's pool holds idle TLS connections to the other, which read no
+        # close_notify: close both pools first, or each server waits for them at shutdown.
+        for keeper, services in keepers:
+            assert keeper.loop is not None
+            asyncio.run_coroutine_threadsafe(_close_clients(services), keeper.loop).result(10)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path) -> Iterator[Pair]:
+    with two_registries(tmp_path_factory, idp_key_dir) as both:
+        yield both
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.browser import assert_accessible
-from tests.federation.test_peering import Pair, Site, pair  # noqa: F401 (the fixture)
+from tests.federation.peer_pair import Pair, Site, pair  # noqa: F401 (the fixture)
 from tests.web.test_browser import log_in
 
 
