@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterable
@@ -34,13 +35,17 @@ from wsgidav.fs_dav_provider import FileResource, FilesystemProvider, FolderReso
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from storage import uploads
+from storage import checksums, file_ids, oc_props, uploads
 from storage.dav_paths import BadPath, PathTooLong, check_request
+from storage.folder_tree import FolderTree
 
 # Each request holds a thread while its body is read or its response written; past this many,
 # requests wait for a free thread instead of piling threads up.
 DAV_THREADS = 32
 _READS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
+_WRITES = frozenset({"PUT", "DELETE", "MKCOL", "COPY", "MOVE"})
+_MTIME = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")  # X-OC-Mtime: seconds since 1970
+MTIME_ACCEPTED = "spacereg.mtime_accepted"
 _HREF_SAFE = "/!*'(),$|"
 
 Environ = dict[str, Any]
@@ -48,16 +53,23 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
-def dav_app(root: Path, is_space: Callable[[str], bool], threads: int = DAV_THREADS) -> ASGIApp:
+def dav_app(
+    root: Path,
+    is_space: Callable[[str], bool],
+    threads: int = DAV_THREADS,
+    tree: FolderTree | None = None,
+) -> ASGIApp:
     """Serve `root/<space-id>/<path>` at `/<space-id>/<path>`, anonymously: the host that
-    mounts it authenticates and authorises each request for the space it names."""
+    mounts it authenticates and authorises each request for the space it names. `tree` keeps
+    the folders' recursive ETags and sizes (the driver tells it of changes made on disk)."""
+    tree = tree or FolderTree()
     root.mkdir(parents=True, exist_ok=True)
     logging.getLogger("wsgidav").setLevel(logging.ERROR)
     for name in ("wsgidav.request_server", "wsgidav.error_printer"):
         logging.getLogger(name).addFilter(_not_a_hang_up)
     wsgidav = WsgiDAVApp(
         {
-            "provider_mapping": {"/": _SpacesProvider(root)},
+            "provider_mapping": {"/": _SpacesProvider(root, tree)},
             # No authenticator, no HTML directory browser, no CORS: the host does those.
             "middleware_stack": [ErrorPrinter, RequestResolver],
             "http_authenticator": {"accept_basic": False, "accept_digest": False},
@@ -66,7 +78,7 @@ def dav_app(root: Path, is_space: Callable[[str], bool], threads: int = DAV_THRE
             "logging": {"enable": False},
         }
     )
-    guard = _SpaceGuard(wsgidav, root, is_space)
+    guard = _SpaceGuard(wsgidav, root, is_space, tree)
     wsgi = WSGIMiddleware(cast(Any, guard), workers=threads)  # a2wsgi types environ narrowly
     return _ValidPaths(_AbortOnDisconnect(cast(ASGIApp, wsgi)))
 
@@ -123,10 +135,13 @@ class _SpaceGuard:
     after the host authorised space a), space roots are read-only, and a Destination
     stays in the same space (it is rewritten relative to this app for WsgiDAV)."""
 
-    def __init__(self, app: WSGIApp, root: Path, is_space: Callable[[str], bool]) -> None:
+    def __init__(
+        self, app: WSGIApp, root: Path, is_space: Callable[[str], bool], tree: FolderTree
+    ) -> None:
         self.app = app
         self.root = root
         self.is_space = is_space
+        self.tree = tree
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         environ["wsgidav.auth.user_name"] = ""  # authenticated by the host
@@ -134,7 +149,42 @@ class _SpaceGuard:
             self._check(environ)
         except DAVError as exc:
             return cast(Iterable[bytes], util.send_status_response(environ, start_response, exc))
+        if environ["REQUEST_METHOD"] in _WRITES:
+            start_response = self._after_write(environ, start_response)
         return self.app(environ, start_response)
+
+    def _after_write(self, environ: Environ, start_response: StartResponse) -> StartResponse:
+        """Once a write succeeded, before it is answered: the folders above what it touched
+        get new ETags, and the answer names the id and ETag of what it made (`OC-FileId`,
+        `OC-ETag`) and whether it took the client's `X-OC-Mtime`."""
+        method = environ["REQUEST_METHOD"]
+        paths = [_unicode(environ["PATH_INFO"])]
+        if method in {"COPY", "MOVE"} and "HTTP_DESTINATION" in environ:
+            paths.append(unquote(environ["HTTP_DESTINATION"]))
+        targets = [os.path.join(self.root, p.lstrip("/")) for p in paths]
+        space_dir = os.path.join(self.root, paths[0].lstrip("/").partition("/")[0])
+
+        def answer(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            if status.startswith("2"):
+                self.tree.changed(targets, space_dir)
+                if method != "DELETE":
+                    headers = [*headers, *self._made(environ, space_dir, targets[-1])]
+            return start_response(status, headers, *exc_info)
+
+        return answer
+
+    def _made(self, environ: Environ, space_dir: str, target: str) -> list[tuple[str, str]]:
+        try:
+            is_dir = os.path.isdir(target)
+            item = oc_props.Item(os.path.basename(space_dir), space_dir, target, is_dir, environ)
+            number = oc_props.item_number(item)
+            etag = self.tree.summary(target).etag if is_dir else stat_etag(os.stat(target))
+        except OSError:
+            return []  # gone again already
+        headers = [("OC-FileId", file_ids.item_id(item.space_id, number)), ("OC-ETag", f'"{etag}"')]
+        if environ.get(MTIME_ACCEPTED):
+            headers.append(("X-OC-Mtime", "accepted"))
+        return headers
 
     def _check(self, environ: Environ) -> None:
         method = environ["REQUEST_METHOD"]
@@ -179,8 +229,9 @@ class _SpacesProvider(FilesystemProvider):
     """The provider root as one tree; symbolic links are never followed, so nothing outside
     the space a path names is reachable."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tree: FolderTree) -> None:
         super().__init__(str(root), readonly=False, fs_opts={"follow_symlinks": False})
+        self.tree = tree
 
     def _loc_to_file_path(self, path: str, environ: Environ | None = None) -> str:
         # WsgiDAV only checks that the target resolves inside the root, which a link from one
@@ -218,7 +269,10 @@ class _SpacesProvider(FilesystemProvider):
 
 class _Stamped(_DAVResource):
     """What files and folders share here: ETags from `stat_etag`, quoted in PROPFIND answers,
-    and hrefs under the request's own mount prefix."""
+    hrefs under the request's own mount prefix, the ownCloud properties (`oc_props`), and a
+    copy's own id."""
+
+    _file_path: str
 
     def get_etag(self) -> str:
         return stat_etag(self.file_stat)
@@ -229,11 +283,29 @@ class _Stamped(_DAVResource):
     def get_property_value(self, name: str) -> Any:
         if name == "{DAV:}getetag":
             return f'"{self.get_etag()}"'  # RFC 4918 15.6: the entity tag, with its quotes
+        if name.startswith(oc_props.OC):
+            try:
+                return oc_props.value(name, self._item(), self.provider.tree)
+            except oc_props.UnknownProperty as exc:
+                raise DAVError(HTTP_NOT_FOUND) from exc
         return super().get_property_value(name)
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        super().copy_move_single(dest_path, is_move=is_move)
+        if not is_move:  # the copy took the original's id over with its attributes
+            file_ids.forget(self.provider._loc_to_file_path(dest_path, self.environ))
+
+    def _item(self) -> oc_props.Item:
+        space_id = self.path.lstrip("/").partition("/")[0]
+        space_dir = os.path.join(self.provider.root_folder_path, space_id)
+        return oc_props.Item(space_id, space_dir, self._file_path, self.is_collection, self.environ)
 
 
 class _File(_Stamped, FileResource):
     _upload: uploads.Upload | None = None
+    _writer: checksums.HashingWriter | None = None
+    _expected: tuple[str, str] | None = None
+    _mtime_ns: int | None = None
 
     def begin_write(self, *, content_type: str | None = None) -> BinaryIO:
         """Write to a file of its own, renamed over this one in `end_write` when the whole
@@ -242,16 +314,47 @@ class _File(_Stamped, FileResource):
         if not os.access(self._file_path, os.W_OK):
             raise DAVError(HTTP_FORBIDDEN, "the file is read-only")  # renaming would not ask
         mode = stat.S_IMODE(self.file_stat.st_mode)
+        return self._begin(mode)
+
+    def _begin(self, mode: int | None) -> BinaryIO:
+        """The upload, digested as it is written, once the client's `OC-Checksum` and
+        `X-OC-Mtime` are found well-formed."""
+        try:
+            self._expected = checksums.expected(self.environ.get("HTTP_OC_CHECKSUM"))
+        except checksums.ChecksumError as exc:
+            raise DAVError(HTTP_BAD_REQUEST, str(exc)) from exc
+        self._mtime_ns = _mtime_ns(self.environ.get("HTTP_X_OC_MTIME"))
         self._upload = uploads.begin(self.provider.root_folder_path, mode)
-        return self._upload.file
+        self._writer = checksums.HashingWriter(self._upload.file)
+        return cast(BinaryIO, self._writer)
 
     def end_write(self, *, with_errors: bool) -> None:
-        assert self._upload is not None
-        # WsgiDAV closes the file only when the whole body arrived.
-        self._upload.finish(None if with_errors else self._file_path)
-        if not with_errors:
-            self.file_stat = os.stat(self._file_path)
-        self._upload = None
+        """Keep the upload (WsgiDAV closes the file only when the whole body arrived) if its
+        checksum is the client's, with the id of the file it replaces, the client's mtime
+        and its SHA-1, all set before it takes the file's place."""
+        upload, writer = self._upload, self._writer
+        self._upload = self._writer = None
+        if upload is None or writer is None:
+            return  # refused before it began
+        if with_errors:
+            upload.finish(None)
+            return
+        if self._expected is not None:
+            algorithm, digest = self._expected
+            if writer.digests.hex(algorithm) != digest:
+                upload.finish(None)
+                raise DAVError(HTTP_BAD_REQUEST, f"the content's {algorithm} is not {digest}")
+        try:
+            file_ids.carry(self._file_path, upload.path)
+            if self._mtime_ns is not None:
+                os.utime(upload.path, ns=(self._mtime_ns, self._mtime_ns))
+                self.environ[MTIME_ACCEPTED] = True
+            checksums.store_sha1(upload.path, writer.digests.hex("SHA1"))
+        except BaseException:
+            upload.finish(None)
+            raise
+        upload.finish(self._file_path)
+        self.file_stat = os.stat(self._file_path)
 
 
 class _NewFile(_File):
@@ -264,13 +367,14 @@ class _NewFile(_File):
         self.name = os.path.basename(file_path)
 
     def begin_write(self, *, content_type: str | None = None) -> BinaryIO:
-        self._upload = uploads.begin(self.provider.root_folder_path, None)
-        return self._upload.file
+        return self._begin(None)
 
 
 class _Folder(_Stamped, FolderResource):
-    # A folder's ETag changes when a member is added, removed or renamed, not when a member's
-    # content does: the recursive root ETag is the registry's (LocalProvider.get_space).
+    """A folder's ETag and size are those of everything below it (`folder_tree`)."""
+
+    def get_etag(self) -> str:
+        return self.provider.tree.summary(self._file_path).etag
 
     def create_empty_resource(self, name: str) -> _NewFile:
         path = util.join_uri(self.path, name)
@@ -283,11 +387,21 @@ class _Folder(_Stamped, FolderResource):
         # A name that is not UTF-8 cannot go in a URL or XML: leave it out, not the listing.
         return [name for name in super().get_member_names() if _is_utf8(name)]
 
-    def get_used_bytes(self) -> None:
-        return None  # WsgiDAV reports the whole disk here; a space's usage is the registry's
+    def get_used_bytes(self) -> str:
+        return str(self.provider.tree.summary(self._file_path).size)
 
-    def get_available_bytes(self) -> None:
+    def get_available_bytes(self) -> str:
+        return oc_props.available(self._item(), self.provider.tree)
+
+
+def _mtime_ns(header: str | None) -> int | None:
+    """The modification time a client's `X-OC-Mtime` asks for, in nanoseconds."""
+    if header is None:
         return None
+    if not _MTIME.fullmatch(header.strip()):
+        raise DAVError(HTTP_BAD_REQUEST, "X-OC-Mtime must be seconds since 1970")
+    seconds, _, fraction = header.strip().partition(".")
+    return int(seconds) * 10**9 + int(fraction.ljust(9, "0") or 0)
 
 
 def _href(environ: Environ, path: str) -> str:

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 from storage import uploads
 from storage.dav import DAV_THREADS, dav_app, stat_etag
 from storage.dav_paths import ROOT_MAX_BYTES
+from storage.folder_tree import FolderTree
 from storage.notify_writes import NotifyWrites
 from storage.provider import (
     Change,
@@ -70,6 +71,7 @@ class LocalProvider(Emitter):
         self.root = root
         self.dav_threads = dav_threads
         self._emitted: dict[str, _Emitted] = {}
+        self._tree = FolderTree()
 
     async def create_space(self, space_id: str) -> SpaceInfo:
         path = self._space_dir(space_id)
@@ -124,7 +126,7 @@ class LocalProvider(Emitter):
 
     @cached_property
     def _dav(self) -> ASGIApp:
-        return NotifyWrites(dav_app(self.root, is_space_id, self.dav_threads), self)
+        return NotifyWrites(dav_app(self.root, is_space_id, self.dav_threads, self._tree), self)
 
     async def written(self, space_id: str, paths: Sequence[str]) -> None:
         self._existing_dir(space_id)
@@ -146,6 +148,8 @@ class LocalProvider(Emitter):
         await watch_spaces(self.root, is_space_id, self._changed_on_disk)
 
     async def _changed_on_disk(self, space_id: str, paths: Collection[str]) -> None:
+        top = str(self._space_dir(space_id))
+        self._tree.changed((top + path for path in paths), top)
         try:
             await self._rescan(space_id, paths)
         except SpaceNotFound:
