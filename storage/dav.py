@@ -374,7 +374,8 @@ class _Folder(_Stamped, FolderResource):
     """A folder's ETag and size are those of everything below it (`folder_tree`)."""
 
     def get_etag(self) -> str:
-        return self.provider.tree.summary(self._file_path).etag
+        tree: FolderTree = self.provider.tree
+        return tree.summary(self._file_path).etag
 
     def create_empty_resource(self, name: str) -> _NewFile:
         path = util.join_uri(self.path, name)

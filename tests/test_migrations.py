@@ -33,12 +33,14 @@ TABLES_0003 = TABLES_0001 | {
     "destinations",
 }
 TABLES_0004 = TABLES_0003 | {"login_failures"}
-TABLES = TABLES_0004 | {"peer_invitations", "signature_replays"}
+TABLES_0005 = TABLES_0004 | {"peer_invitations", "signature_replays"}
+TABLES = TABLES_0005 | {"app_passwords"}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
     "changes": {"ix_changes_space_seq": ["space_id", "seq"]},
     "outbox": {"ix_outbox_due": ["state", "next_attempt_at"]},
     "signature_replays": {"ix_signature_replays_until": ["until"]},
+    "app_passwords": {"ix_app_passwords_user_id": ["user_id"]},
 }
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -108,6 +110,7 @@ async def test_upgrade_to_head_creates_every_table_and_index(engine: AsyncEngine
     assert ("space_id", "principal_type", "principal_id") in found["unique"]["members"]
     assert (("space_id",), "spaces") in found["foreign_keys"]["members"]
     assert (("remote_peer_id",), "peers") in found["foreign_keys"]["spaces"]
+    assert (("user_id",), "users") in found["foreign_keys"]["app_passwords"]
 
 
 async def test_downgrade_to_base_removes_every_table_and_upgrade_restores_them(

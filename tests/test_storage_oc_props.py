@@ -50,9 +50,7 @@ async def dav(provider):
 
 async def props(dav: httpx2.AsyncClient, path: str, depth: str = "0") -> dict[str, dict]:
     """href -> {property: text, or for oc:checksums the checksum's text} of found properties."""
-    names = "".join(
-        f"<{n}/>" if n.startswith("oc:") else f"<d:{n}/>" for n in PROPS
-    )
+    names = "".join(f"<{n}/>" if n.startswith("oc:") else f"<d:{n}/>" for n in PROPS)
     body = (
         '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
         f"<d:prop>{names}</d:prop></d:propfind>"
@@ -68,7 +66,8 @@ async def props(dav: httpx2.AsyncClient, path: str, depth: str = "0") -> dict[st
                 continue
             for prop in propstat.find(f"{DAV}prop"):
                 name = prop.tag.replace(DAV, "").replace(OC, "oc:")
-                values[name] = prop.findtext(f"{OC}checksum") if name == "oc:checksums" else prop.text
+                checksum = prop.findtext(f"{OC}checksum")
+                values[name] = checksum if name == "oc:checksums" else prop.text
         found[href] = values
     return found
 

@@ -68,6 +68,11 @@ class PayloadTooLarge(ApiError):
     code = "requestTooLarge"
 
 
+class TooManyRequests(ApiError):
+    status = 429
+    code = "tooManyRequests"
+
+
 class UriTooLong(ApiError):
     status = 414
     code = "uriTooLong"

@@ -295,3 +295,17 @@ class LoginFailure(Base):
     failures: Mapped[int] = mapped_column(Integer)
     last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AppPassword(Base):
+    """A password a user made for a client that cannot sign in with OpenID Connect (a desktop
+    client, rclone, a mounted drive): usable for WebDAV and the client endpoints only. `id` is
+    the password's first characters, by which it is found; `digest` is scrypt of the rest."""
+
+    __tablename__ = "app_passwords"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    digest: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -13,7 +13,9 @@ from starlette.routing import BaseRoute, Route
 
 from common.server_errors import ServerErrors
 from federation.wellknown import well_known_routes
+from registry.auth.app_password_routes import AppPasswordRoutes
 from registry.changes.routes import ChangeRoutes
+from registry.clients.routes import ClientRoutes
 from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.core.errors import exception_handlers, internal_error
 from registry.core.responses import JSONResponse
@@ -59,6 +61,9 @@ def create_app(
             yield
 
     authenticate = services.authenticator.authenticate
+    # WebDAV and the client endpoints also take app passwords (HTTP Basic).
+    clients = services.client_authenticator
+    gateway = DavGateway(services.spaces, services.dav_backends, clients.authenticate)
     routes: list[BaseRoute] = [
         Resource("/healthz", {"GET": health}),
         *DriveRoutes(services.spaces, authenticate, settings.base_url).routes(),
@@ -66,7 +71,9 @@ def create_app(
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         *PeerRoutes(services.peering, authenticate).routes(),
-        dav_mount(DAV_MOUNT, DavGateway(services.spaces, services.dav_backends, authenticate)),
+        *AppPasswordRoutes(services.app_passwords, authenticate).routes(),
+        dav_mount(DAV_MOUNT, gateway),
+        *ClientRoutes(services.spaces, gateway, clients.authenticate, clients.email).routes(),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
         *well_known_routes(services.instance, services.users, services.signing_keys),

@@ -23,6 +23,8 @@ from federation.oidc import TokenValidator, TrustedIssuer
 from federation.peer_keys import PeerKeyring
 from federation.safe_http import SafeHttpClient
 from federation.webhooks import WebhookClient
+from registry.auth.app_passwords import AppPasswords
+from registry.auth.basic import ClientAuthenticator
 from registry.auth.directory import RegisteredUsers
 from registry.auth.identity import Authenticator, register
 from registry.auth.idp.keys import IdpKeys
@@ -66,6 +68,8 @@ class Services:
     dav_backends: DavBackends
     validator: TokenValidator
     authenticator: Authenticator
+    app_passwords: AppPasswords
+    client_authenticator: ClientAuthenticator
     idp: EmbeddedIdp | None
     instance: LocalInstance
     signing_keys: SigningKeys
@@ -84,7 +88,9 @@ class Services:
     peering: Peering
 
 
-def load_idp(settings: Settings, engine: AsyncEngine, clock: Clock) -> EmbeddedIdp:
+def load_idp(
+    settings: Settings, engine: AsyncEngine, clock: Clock, throttle: LoginThrottle
+) -> EmbeddedIdp:
     directory = settings.data_dir / "idp"
     keys = IdpKeys.load_or_create(directory, clock)
     users = load_users(directory, settings.idp_users, logger.warning)
@@ -96,7 +102,7 @@ def load_idp(settings: Settings, engine: AsyncEngine, clock: Clock) -> EmbeddedI
         users,
         engine,
         clock,
-        LoginThrottle(engine, clock),
+        throttle,
     )
 
 
@@ -108,7 +114,8 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     http = httpx2.AsyncClient(
         timeout=10, follow_redirects=False, verify=_tls_context(settings.federation.ca_file)
     )
-    idp = load_idp(settings, engine, clock) if settings.embedded_idp else None
+    throttle = LoginThrottle(engine, clock)  # app passwords' failures count with sign-ins'
+    idp = load_idp(settings, engine, clock, throttle) if settings.embedded_idp else None
     issuers = [
         TrustedIssuer(
             issuer.url,
@@ -155,6 +162,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         roles_claim=settings.roles_claim,
         clock=clock,
     )
+    app_passwords = app_password_service(settings, engine, clock, throttle, issuers[0].url)
     discovery = Discovery(discovery_config(settings))
     peering = build_peering(
         settings, engine, outbound, discovery, signing_keys, clock, wake=delivery.wake
@@ -170,6 +178,8 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         ProviderBackends(providers),
         validator,
         authenticator,
+        app_passwords,
+        ClientAuthenticator(authenticator.authenticate, app_passwords, engine.begin),
         idp,
         local_instance(settings),
         signing_keys,
@@ -189,6 +199,13 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         discovery,
         peering,
     )
+
+
+def app_password_service(
+    settings: Settings, engine: AsyncEngine, clock: Clock, throttle: LoginThrottle, issuer: str
+) -> AppPasswords:
+    """App passwords over the database (also for `spacereg app-password`)."""
+    return AppPasswords(engine.begin, throttle, clock, issuer, frozenset(settings.admin_users))
 
 
 def build_peering(

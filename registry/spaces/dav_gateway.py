@@ -35,12 +35,18 @@ from registry.spaces.dav_backends import DavBackends, SpaceSizes
 from registry.spaces.service import SpaceService
 from storage import PathNotFound, StorageError
 from storage.dav_paths import BadPath, PathTooLong, check_request
+from storage.oc_props import PERMISSIONS_HEADER, QUOTA_HEADER
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
 DAV_METHODS = READ_METHODS | WRITE_METHODS
 ALLOW_ALL, ALLOW_READS = allow_header(DAV_METHODS), allow_header(READ_METHODS)
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024
+# What a role may do, as the letters of ownCloud's `oc:permissions` (delete, rename, move,
+# write files, create files and folders); viewers only read. Sharing single items (R) is not
+# built yet.
+WRITER_PERMISSIONS = "DNVWCK"
+_TOLD = (PERMISSIONS_HEADER.lower().encode(), QUOTA_HEADER.lower().encode())
 
 
 class DavGateway:
@@ -86,19 +92,29 @@ class DavGateway:
         files = self._backends.for_space(space)
         if files is None:
             raise NotSupported("the storage holding this space offers no WebDAV")
+        writes = roles.at_least(role, roles.EDITOR)
         if method == "OPTIONS":  # what the caller may do in the space, not on one resource
-            writes = roles.at_least(role, roles.EDITOR)
             send = _allowing(send, ALLOW_ALL if writes else ALLOW_READS)
+        scope = _telling(scope, WRITER_PERMISSIONS if writes else "", space.quota_total)
         spool = None
         if method == "PUT":
             spool, scope, receive = await _within_quota(
-                request, files.sizes, space_id, path, space.quota_total
+                Request(scope, receive), files.sizes, space_id, path, space.quota_total
             )
         try:
             await files.app(scope, receive, send)  # the back end reports its own writes
         finally:
             if spool is not None:
                 spool.close()
+
+
+def _telling(scope: Scope, permissions: str, quota: int | None) -> Scope:
+    """The request, telling the back end what the caller may do and the space's quota, in
+    headers no client can set (theirs are dropped)."""
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _TOLD]
+    headers.append((_TOLD[0], permissions.encode()))
+    headers.append((_TOLD[1], str(quota or 0).encode()))
+    return {**scope, "headers": headers}
 
 
 def _allowing(send: Send, allow: str) -> Send:

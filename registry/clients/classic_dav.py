@@ -1,0 +1,90 @@
+"""The classic WebDAV roots, `/remote.php/webdav/` and `/remote.php/dav/files/<user>/`, mapped
+onto the caller's personal space: the request goes on to the WebDAV gateway as if for
+`<root>/<space-id>/<path>`, and the answer's hrefs lose the space id again, so the client sees
+the prefix it asked for."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from registry.access.principal import Authenticate
+from registry.core.errors import NotFound
+from registry.spaces.service import SpaceService
+from storage.hrefs import HrefRewriter
+
+WEBDAV_ROOT = "/remote.php/webdav"
+FILES_ROOT = "/remote.php/dav/files"
+
+
+class ClassicRoot:
+    """Mounted at `WEBDAV_ROOT`, or at `FILES_ROOT` with `per_user` (the next segment names the
+    user, who must be the caller)."""
+
+    def __init__(
+        self, spaces: SpaceService, gateway: ASGIApp, authenticate: Authenticate, per_user: bool
+    ) -> None:
+        self._spaces = spaces
+        self._gateway = gateway
+        self._authenticate = authenticate
+        self._per_user = per_user
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        principal = await self._authenticate(Request(scope))
+        prefix: str = scope.get("root_path", "")
+        rest = scope["path"][len(prefix) :]
+        if self._per_user:
+            user, _, below = rest.lstrip("/").partition("/")
+            if user != principal.username:
+                raise NotFound(f"no files of {user!r} here; use {FILES_ROOT}/<your user name>/")
+            prefix, rest = f"{prefix}/{user}", "/" + below
+        space_id = (await self._spaces.personal_space(principal)).space.id
+        path = f"{prefix}/{space_id}{rest or '/'}"
+        headers = [
+            (key, _destination(value, prefix, space_id) if key == b"destination" else value)
+            for key, value in scope["headers"]
+        ]
+        inner = {
+            **scope,
+            "root_path": prefix,
+            "path": path,
+            "raw_path": quote(path).encode(),
+            "headers": headers,
+        }
+        mine, theirs = quote(f"{prefix}/{space_id}").encode(), quote(prefix).encode()
+        await self._gateway(inner, receive, _hrefs_without_space(send, mine, theirs, scope))
+
+
+def _destination(value: bytes, prefix: str, space_id: str) -> bytes:
+    """A Destination in the classic root, made the same path in the space."""
+    url = urlsplit(value.decode("latin-1"))
+    path = unquote(url.path)
+    if not path.startswith(prefix + "/"):
+        return value  # the gateway refuses it as outside the space
+    inside = quote(f"{prefix}/{space_id}{path[len(prefix) :]}")
+    return urlunsplit((url.scheme, url.netloc, inside, "", "")).encode("latin-1")
+
+
+def _hrefs_without_space(send: Send, mine: bytes, theirs: bytes, scope: Scope) -> Send:
+    """`send` with the hrefs of a multistatus or lock answer moved from `mine` to `theirs`."""
+    rewriter: HrefRewriter | None = None
+
+    def href(text: bytes) -> bytes:
+        return theirs + text[len(mine) :] if text.startswith(mine) else text
+
+    async def rewriting(message: Message) -> None:
+        nonlocal rewriter
+        if message["type"] == "http.response.start":
+            if message["status"] == 207 or scope["method"] == "LOCK":
+                rewriter = HrefRewriter(href)
+                headers = [(k, v) for k, v in message["headers"] if k.lower() != b"content-length"]
+                message = {**message, "headers": headers}
+        elif message["type"] == "http.response.body" and rewriter is not None:
+            more = message.get("more_body", False)
+            body = rewriter.feed(message.get("body", b""))
+            message = {**message, "body": body + (b"" if more else rewriter.end())}
+        await send(message)
+
+    return rewriting
