@@ -1,7 +1,8 @@
 """Content checksums as ownCloud clients exchange them (`OC-Checksum: SHA1:<hex>` on upload,
 `oc:checksums` in PROPFIND). An upload's are computed while it is written and checked against
-the client's; the SHA-1 is kept in an extended attribute together with the size and mtime it
-belongs to, so an edit on disk makes it stale rather than wrong (it is then computed again)."""
+the client's; they are kept in an extended attribute together with the size and mtime they
+belong to, so an edit on disk makes them stale rather than wrong (they are then computed
+again). MD5 is listed beside SHA-1 because rclone checks with the first hash both sides have."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 import zlib
 from typing import Any, BinaryIO
 
-SHA1_ATTR = "user.spacereg.sha1"
+DIGESTS_ATTR = "user.spacereg.checksums"
 CHUNK_BYTES = 1024 * 1024
 ALGORITHMS = ("SHA1", "MD5", "ADLER32")
 
@@ -76,25 +77,34 @@ class HashingWriter:
         return getattr(self.file, name)
 
 
-def store_sha1(path: str, hex_digest: str) -> None:
+def store(path: str, digests: Digests) -> None:
+    """Keep the file's digests with it, valid while its size and mtime stay what they are now."""
     st = os.stat(path)
-    value = f"{st.st_size}:{st.st_mtime_ns}:{hex_digest}".encode()
-    os.setxattr(path, SHA1_ATTR, value, follow_symlinks=False)
+    hexes = ":".join(digests.hex(algorithm) for algorithm in ALGORITHMS)
+    value = f"{st.st_size}:{st.st_mtime_ns}:{hexes}".encode()
+    os.setxattr(path, DIGESTS_ATTR, value, follow_symlinks=False)
 
 
-def sha1(path: str) -> str:
-    """The file's SHA-1: the one kept with it while its size and mtime are the same, else read
-    from its content (and kept)."""
+def listed(path: str) -> str:
+    """The file's checksums as `oc:checksum` lists them (`SHA1:<hex> MD5:<hex> ADLER32:<hex>`):
+    those kept with it while its size and mtime are the same, else read from its content (and
+    kept)."""
     st = os.stat(path)
     try:
-        size, mtime, digest = os.getxattr(path, SHA1_ATTR).decode().split(":")
-        if (int(size), int(mtime)) == (st.st_size, st.st_mtime_ns):
-            return digest
+        size, mtime, *hexes = os.getxattr(path, DIGESTS_ATTR).decode().split(":")
+        if (int(size), int(mtime)) == (st.st_size, st.st_mtime_ns) and len(hexes) == 3:
+            return _listing(hexes)
     except (OSError, ValueError):
         pass
     digests = Digests()
     with open(path, "rb") as file:
         while chunk := file.read(CHUNK_BYTES):
             digests.update(chunk)
-    store_sha1(path, digests.hex("SHA1"))
-    return digests.hex("SHA1")
+    store(path, digests)
+    return _listing([digests.hex(algorithm) for algorithm in ALGORITHMS])
+
+
+def _listing(hexes: list[str]) -> str:
+    return " ".join(
+        f"{algorithm}:{hex_}" for algorithm, hex_ in zip(ALGORITHMS, hexes, strict=True)
+    )

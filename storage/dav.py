@@ -331,7 +331,7 @@ class _File(_Stamped, FileResource):
     def end_write(self, *, with_errors: bool) -> None:
         """Keep the upload (WsgiDAV closes the file only when the whole body arrived) if its
         checksum is the client's, with the id of the file it replaces, the client's mtime
-        and its SHA-1, all set before it takes the file's place."""
+        and its checksums, all set before it takes the file's place."""
         upload, writer = self._upload, self._writer
         self._upload = self._writer = None
         if upload is None or writer is None:
@@ -349,7 +349,7 @@ class _File(_Stamped, FileResource):
             if self._mtime_ns is not None:
                 os.utime(upload.path, ns=(self._mtime_ns, self._mtime_ns))
                 self.environ[MTIME_ACCEPTED] = True
-            checksums.store_sha1(upload.path, writer.digests.hex("SHA1"))
+            checksums.store(upload.path, writer.digests)
         except BaseException:
             upload.finish(None)
             raise

@@ -59,8 +59,7 @@ def value(name: str, item: Item, tree: FolderTree) -> Any:
         return str(size(item, tree))
     if local == "checksums" and not item.is_dir:
         element = etree.Element(name)
-        sha1 = checksums.sha1(item.file_path)
-        etree.SubElement(element, OC + "checksum").text = f"SHA1:{sha1}"
+        etree.SubElement(element, OC + "checksum").text = checksums.listed(item.file_path)
         return element
     if local == "share-types":
         return etree.Element(name)  # shares of single files and folders do not exist yet

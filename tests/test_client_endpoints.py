@@ -136,3 +136,14 @@ async def test_permissions_come_from_the_role_and_cannot_be_claimed(registry):
             "PROPFIND", f"/dav/spaces/{drive}/", headers=claimed, content=PROPS
         )
     assert listing(viewed.content)[f"/dav/spaces/{drive}/lens.txt"]["oc:permissions"] is None
+
+
+async def test_a_chunk_of_the_old_chunked_upload_is_refused_not_stored(registry):
+    password = await app_password(registry, "einstein")
+    async with httpx2.AsyncClient(base_url=registry.url, auth=("einstein", password)) as client:
+        chunk = await client.put(
+            "/remote.php/webdav/big.bin-chunking-42-3-0", content=b"x", headers={"OC-Chunked": "1"}
+        )
+        assert chunk.status_code == 501 and chunk.json()["error"]["code"] == "notSupported"
+        listed = await client.request("PROPFIND", "/remote.php/webdav/", headers={"Depth": "1"})
+    assert list(listing(listed.content)) == ["/remote.php/webdav/"]

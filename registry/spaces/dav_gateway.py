@@ -84,6 +84,9 @@ class DavGateway:
             raise Forbidden("the space is disabled; restore it to use its files")
         if space.availability != "available":
             raise Unavailable("the storage holding this space cannot be reached; try again later")
+        if method == "PUT" and "oc-chunked" in request.headers:
+            # Each chunk would be stored as a file of its own name (data loss for the client).
+            raise NotSupported("chunked uploads (OC-Chunked) are not supported")
         if method in WRITE_METHODS:
             if not roles.at_least(role, roles.EDITOR):
                 raise Forbidden("viewers may not change files in this space")
