@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from storage import uploads
+from storage import file_ids, uploads
 from storage.dav import DAV_THREADS, dav_app, stat_etag
 from storage.dav_paths import ROOT_MAX_BYTES
 from storage.folder_tree import FolderTree
@@ -123,6 +123,18 @@ class LocalProvider(Emitter):
 
     def dav_app(self) -> ASGIApp:
         return self._dav
+
+    async def item_path(self, space_id: str, item_id: str) -> str:
+        top = self._existing_dir(space_id)
+        owner, _, number = item_id.partition("!")
+        if owner != space_id or not number:
+            raise PathNotFound(item_id)
+        if number == space_id:
+            return "/"
+        found = await asyncio.to_thread(file_ids.find, str(top), number)
+        if found is None:
+            raise PathNotFound(item_id)
+        return found
 
     @cached_property
     def _dav(self) -> ASGIApp:

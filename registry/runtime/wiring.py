@@ -48,6 +48,7 @@ from registry.runtime.db import create_engine
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
 from registry.spaces.dav_backends import DavBackends, ProviderBackends
+from registry.spaces.items import ItemPaths
 from registry.spaces.members import MemberService
 from registry.spaces.provider_events import ProviderEvents
 from registry.spaces.service import SpaceService
@@ -65,6 +66,7 @@ class Services:
     providers: dict[str, StorageProvider]
     spaces: SpaceService
     members: MemberService
+    items: ItemPaths
     dav_backends: DavBackends
     validator: TokenValidator
     authenticator: Authenticator
@@ -175,6 +177,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         providers,
         spaces,
         MemberService(spaces, clock=clock),
+        ItemPaths(spaces, providers),
         ProviderBackends(providers),
         validator,
         authenticator,
