@@ -5,10 +5,8 @@ folders, hrefs under the host's mount prefix, atomic uploads)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
 import stat
 import sys
 from collections.abc import Callable, Iterable
@@ -35,17 +33,14 @@ from wsgidav.fs_dav_provider import FileResource, FilesystemProvider, FolderReso
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from storage import checksums, file_ids, oc_props, uploads
+from storage import checksums, dav_writes, file_ids, oc_props, uploads
 from storage.dav_paths import BadPath, PathTooLong, check_request
-from storage.folder_tree import FolderTree
+from storage.folder_tree import FolderTree, stat_etag
 
 # Each request holds a thread while its body is read or its response written; past this many,
 # requests wait for a free thread instead of piling threads up.
 DAV_THREADS = 32
 _READS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
-_WRITES = frozenset({"PUT", "DELETE", "MKCOL", "COPY", "MOVE"})
-_MTIME = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")  # X-OC-Mtime: seconds since 1970
-MTIME_ACCEPTED = "spacereg.mtime_accepted"
 _HREF_SAFE = "/!*'(),$|"
 
 Environ = dict[str, Any]
@@ -81,12 +76,6 @@ def dav_app(
     guard = _SpaceGuard(wsgidav, root, is_space, tree)
     wsgi = WSGIMiddleware(cast(Any, guard), workers=threads)  # a2wsgi types environ narrowly
     return _ValidPaths(_AbortOnDisconnect(cast(ASGIApp, wsgi)))
-
-
-def stat_etag(st: os.stat_result) -> str:
-    """An unquoted strong ETag from inode, size and mtime in nanoseconds (WsgiDAV's own uses
-    whole seconds, so two same-size writes within a second would share one)."""
-    return hashlib.sha256(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32]
 
 
 def _not_a_hang_up(record: logging.LogRecord) -> bool:
@@ -149,42 +138,12 @@ class _SpaceGuard:
             self._check(environ)
         except DAVError as exc:
             return cast(Iterable[bytes], util.send_status_response(environ, start_response, exc))
-        if environ["REQUEST_METHOD"] in _WRITES:
-            start_response = self._after_write(environ, start_response)
+        if environ["REQUEST_METHOD"] in dav_writes.WRITES:
+            path = _unicode(environ["PATH_INFO"])
+            start_response = dav_writes.answering(
+                environ, start_response, str(self.root), self.tree, path
+            )
         return self.app(environ, start_response)
-
-    def _after_write(self, environ: Environ, start_response: StartResponse) -> StartResponse:
-        """Once a write succeeded, before it is answered: the folders above what it touched
-        get new ETags, and the answer names the id and ETag of what it made (`OC-FileId`,
-        `OC-ETag`) and whether it took the client's `X-OC-Mtime`."""
-        method = environ["REQUEST_METHOD"]
-        paths = [_unicode(environ["PATH_INFO"])]
-        if method in {"COPY", "MOVE"} and "HTTP_DESTINATION" in environ:
-            paths.append(unquote(environ["HTTP_DESTINATION"]))
-        targets = [os.path.join(self.root, p.lstrip("/")) for p in paths]
-        space_dir = os.path.join(self.root, paths[0].lstrip("/").partition("/")[0])
-
-        def answer(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
-            if status.startswith("2"):
-                self.tree.changed(targets, space_dir)
-                if method != "DELETE":
-                    headers = [*headers, *self._made(environ, space_dir, targets[-1])]
-            return start_response(status, headers, *exc_info)
-
-        return answer
-
-    def _made(self, environ: Environ, space_dir: str, target: str) -> list[tuple[str, str]]:
-        try:
-            is_dir = os.path.isdir(target)
-            item = oc_props.Item(os.path.basename(space_dir), space_dir, target, is_dir, environ)
-            number = oc_props.item_number(item)
-            etag = self.tree.summary(target).etag if is_dir else stat_etag(os.stat(target))
-        except OSError:
-            return []  # gone again already
-        headers = [("OC-FileId", file_ids.item_id(item.space_id, number)), ("OC-ETag", f'"{etag}"')]
-        if environ.get(MTIME_ACCEPTED):
-            headers.append(("X-OC-Mtime", "accepted"))
-        return headers
 
     def _check(self, environ: Environ) -> None:
         method = environ["REQUEST_METHOD"]
@@ -323,7 +282,7 @@ class _File(_Stamped, FileResource):
             self._expected = checksums.expected(self.environ.get("HTTP_OC_CHECKSUM"))
         except checksums.ChecksumError as exc:
             raise DAVError(HTTP_BAD_REQUEST, str(exc)) from exc
-        self._mtime_ns = _mtime_ns(self.environ.get("HTTP_X_OC_MTIME"))
+        self._mtime_ns = dav_writes.mtime_ns(self.environ.get("HTTP_X_OC_MTIME"))
         self._upload = uploads.begin(self.provider.root_folder_path, mode)
         self._writer = checksums.HashingWriter(self._upload.file)
         return cast(BinaryIO, self._writer)
@@ -348,7 +307,7 @@ class _File(_Stamped, FileResource):
             file_ids.carry(self._file_path, upload.path)
             if self._mtime_ns is not None:
                 os.utime(upload.path, ns=(self._mtime_ns, self._mtime_ns))
-                self.environ[MTIME_ACCEPTED] = True
+                self.environ[dav_writes.MTIME_ACCEPTED] = True
             checksums.store(upload.path, writer.digests)
         except BaseException:
             upload.finish(None)
@@ -393,16 +352,6 @@ class _Folder(_Stamped, FolderResource):
 
     def get_available_bytes(self) -> str:
         return oc_props.available(self._item(), self.provider.tree)
-
-
-def _mtime_ns(header: str | None) -> int | None:
-    """The modification time a client's `X-OC-Mtime` asks for, in nanoseconds."""
-    if header is None:
-        return None
-    if not _MTIME.fullmatch(header.strip()):
-        raise DAVError(HTTP_BAD_REQUEST, "X-OC-Mtime must be seconds since 1970")
-    seconds, _, fraction = header.strip().partition(".")
-    return int(seconds) * 10**9 + int(fraction.ljust(9, "0") or 0)
 
 
 def _href(environ: Environ, path: str) -> str:

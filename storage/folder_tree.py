@@ -96,6 +96,12 @@ class FolderTree:
                 self._known.popitem(last=False)
 
 
+def stat_etag(st: os.stat_result) -> str:
+    """A file's unquoted strong ETag, from inode, size and mtime in nanoseconds (WsgiDAV's own
+    uses whole seconds, so two same-size writes within a second would share one)."""
+    return hashlib.sha256(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32]
+
+
 def _key(path: str) -> _Key | None:
     try:
         st = os.stat(path, follow_symlinks=False)

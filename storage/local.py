@@ -18,9 +18,9 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from storage import file_ids, uploads
-from storage.dav import DAV_THREADS, dav_app, stat_etag
+from storage.dav import DAV_THREADS, dav_app
 from storage.dav_paths import ROOT_MAX_BYTES
-from storage.folder_tree import FolderTree
+from storage.folder_tree import FolderTree, stat_etag
 from storage.notify_writes import NotifyWrites
 from storage.provider import (
     Change,
