@@ -1,18 +1,25 @@
 """Content checksums as ownCloud clients exchange them (`OC-Checksum: SHA1:<hex>` on upload,
 `oc:checksums` in PROPFIND). An upload's are computed while it is written and checked against
 the client's; they are kept in an extended attribute together with the size and mtime they
-belong to, so an edit on disk makes them stale rather than wrong (they are then computed
-again). MD5 is listed beside SHA-1 because rclone checks with the first hash both sides have."""
+belong to, so an edit on disk makes them stale rather than wrong (they are then read again
+from the content). MD5 is listed beside SHA-1 because rclone checks with the first hash both
+sides have."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import zlib
+from collections import OrderedDict
 from typing import Any, BinaryIO
 
 DIGESTS_ATTR = "user.spacereg.checksums"
 CHUNK_BYTES = 1024 * 1024
+READ_CACHE_FILES = 100_000
+# Digests read from files that had none kept (made on disk): by device, inode, size and mtime.
+_read: OrderedDict[tuple[int, int, int, int], list[str]] = OrderedDict()
+_read_lock = threading.Lock()
 ALGORITHMS = ("SHA1", "MD5", "ADLER32")
 
 
@@ -87,8 +94,9 @@ def store(path: str, digests: Digests) -> None:
 
 def listed(path: str) -> str:
     """The file's checksums as `oc:checksum` lists them (`SHA1:<hex> MD5:<hex> ADLER32:<hex>`):
-    those kept with it while its size and mtime are the same, else read from its content (and
-    kept)."""
+    those kept with it while its size and mtime are the same, else read from its content. What
+    is read is remembered in memory, not written to the file: a write of an attribute would be
+    an event for the watcher, and a change nobody made."""
     st = os.stat(path)
     try:
         size, mtime, *hexes = os.getxattr(path, DIGESTS_ATTR).decode().split(":")
@@ -96,12 +104,20 @@ def listed(path: str) -> str:
             return _listing(hexes)
     except (OSError, ValueError):
         pass
-    digests = Digests()
-    with open(path, "rb") as file:
-        while chunk := file.read(CHUNK_BYTES):
-            digests.update(chunk)
-    store(path, digests)
-    return _listing([digests.hex(algorithm) for algorithm in ALGORITHMS])
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _read_lock:
+        known = _read.get(key)
+    if known is None:
+        digests = Digests()
+        with open(path, "rb") as file:
+            while chunk := file.read(CHUNK_BYTES):
+                digests.update(chunk)
+        known = [digests.hex(algorithm) for algorithm in ALGORITHMS]
+        with _read_lock:
+            _read[key] = known
+            if len(_read) > READ_CACHE_FILES:
+                _read.popitem(last=False)
+    return _listing(known)
 
 
 def _listing(hexes: list[str]) -> str:

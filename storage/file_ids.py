@@ -10,11 +10,12 @@ same way.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 ID_ATTR = "user.spacereg.id"
 ID_BOUND = 2**63  # a number that fits a signed 64-bit integer, as clients store it
@@ -43,6 +44,35 @@ def number_of(path: str) -> str:
     except FileExistsError:
         return os.getxattr(path, ID_ATTR, follow_symlinks=False).decode()
     return number.decode()
+
+
+def give_missing(paths: Iterable[str]) -> None:
+    """Give an id to each of `paths` that exists and has none (made on disk, just seen by the
+    watcher), and to everything below a folder that had none (the watcher may report a new
+    folder, not what was made in it at once). Such an attribute write is an event for the
+    watcher too, but of a path it reported at the same state of the space, so no change is
+    told that nobody made; giving ids when they are first read would tell one."""
+    for path in paths:
+        try:
+            os.getxattr(path, ID_ATTR, follow_symlinks=False)
+            continue
+        except OSError as exc:
+            if exc.errno != errno.ENODATA:
+                continue  # gone again, or a link (never followed)
+        _give(path)
+        if os.path.isdir(path) and not os.path.islink(path):
+            give_below(path)
+
+
+def give_below(folder: str) -> None:
+    """Give an id to everything below `folder` that has none."""
+    for path in _below(folder):
+        _give(path)
+
+
+def _give(path: str) -> None:
+    with contextlib.suppress(OSError):  # gone again, or a link (never followed)
+        number_of(path)
 
 
 def carry(old: str, new: str) -> None:

@@ -157,11 +157,17 @@ class LocalProvider(Emitter):
             logger.warning("provider %s: removed %d abandoned uploads", self.name, len(removed))
 
     async def _watch(self) -> None:
+        # Ids for what was made while nobody watched, before watching: given later, when first
+        # read, each would be an event for the watcher (see `file_ids.give_missing`).
+        for space_id in await self.list_spaces():
+            await asyncio.to_thread(file_ids.give_below, str(self.root / space_id))
         await watch_spaces(self.root, is_space_id, self._changed_on_disk)
 
     async def _changed_on_disk(self, space_id: str, paths: Collection[str]) -> None:
         top = str(self._space_dir(space_id))
-        self._tree.changed((top + path for path in paths), top)
+        absolute = [top + path for path in paths if path != "/"]
+        self._tree.changed(absolute, top)
+        await asyncio.to_thread(file_ids.give_missing, absolute)
         try:
             await self._rescan(space_id, paths)
         except SpaceNotFound:

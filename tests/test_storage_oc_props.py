@@ -189,3 +189,31 @@ async def test_the_other_ownCloud_properties_have_values(dav):
         content=b'<propfind xmlns="DAV:"><prop><quota-available-bytes/></prop></propfind>',
     )  # fmt: skip
     assert ">-3<" in unlimited.text
+
+
+async def test_reading_ids_and_checksums_of_files_made_on_disk_tells_no_change(
+    dav, spaces, provider
+):
+    heard = []
+
+    async def hear(event) -> None:
+        heard.append(event)
+
+    provider.subscribe(hear)
+    watcher = asyncio.create_task(provider.workers()["watch"]())
+    try:
+        (spaces / "d").mkdir()
+
+        def reported() -> bool:  # written again until the watcher, starting, reports it
+            (spaces / "d" / "made-on-disk.txt").write_text("by an editor")
+            return any("/d/made-on-disk.txt" in e.paths for e in heard)
+
+        assert await eventually(reported, interval=0.1)
+        await asyncio.sleep(1)  # the watcher's own batches (the ids it gave) are over
+        told = len(heard)
+        listed = await props(dav, "/s1/d", "1")
+        assert all(p.get("oc:id") and p.get("oc:checksums", "x") for p in listed.values())
+        await asyncio.sleep(1)  # a watcher batch would have come by now
+        assert len(heard) == told, heard[told:]
+    finally:
+        watcher.cancel()
