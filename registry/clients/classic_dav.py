@@ -53,8 +53,8 @@ class ClassicRoot:
             "raw_path": quote(path).encode(),
             "headers": headers,
         }
-        mine, theirs = quote(f"{prefix}/{space_id}").encode(), quote(prefix).encode()
-        await self._gateway(inner, receive, _hrefs_without_space(send, mine, theirs, scope))
+        depth = prefix.count("/")
+        await self._gateway(inner, receive, _hrefs_without_space(send, depth, space_id, scope))
 
 
 def _destination(value: bytes, prefix: str, space_id: str) -> bytes:
@@ -67,12 +67,21 @@ def _destination(value: bytes, prefix: str, space_id: str) -> bytes:
     return urlunsplit((url.scheme, url.netloc, inside, "", "")).encode("latin-1")
 
 
-def _hrefs_without_space(send: Send, mine: bytes, theirs: bytes, scope: Scope) -> Send:
-    """`send` with the hrefs of a multistatus or lock answer moved from `mine` to `theirs`."""
+def _hrefs_without_space(send: Send, depth: int, space_id: str, scope: Scope) -> Send:
+    """`send` with the space id taken out of the hrefs of a multistatus or lock answer: the
+    segment after the prefix's `depth` segments (back ends quote the prefix differently, the
+    id never needs quoting)."""
     rewriter: HrefRewriter | None = None
+    segment = space_id.encode()
 
     def href(text: bytes) -> bytes:
-        return theirs + text[len(mine) :] if text.startswith(mine) else text
+        pieces = text.split(b"/", depth + 1)
+        if len(pieces) != depth + 2:
+            return text
+        first, _, rest = pieces[-1].partition(b"/")
+        if first != segment:
+            return text
+        return b"/".join([*pieces[:-1], rest])
 
     async def rewriting(message: Message) -> None:
         nonlocal rewriter
