@@ -255,9 +255,16 @@ class _Stamped(_DAVResource):
             file_ids.forget(self.provider._loc_to_file_path(dest_path, self.environ))
 
     def _item(self) -> oc_props.Item:
-        space_id = self.path.lstrip("/").partition("/")[0]
-        space_dir = os.path.join(self.provider.root_folder_path, space_id)
-        return oc_props.Item(space_id, space_dir, self._file_path, self.is_collection, self.environ)
+        """The resource as `oc_props` sees it, made once per resource and request."""
+        item: oc_props.Item | None = getattr(self, "_oc_item", None)
+        if item is None:
+            space_id = self.path.lstrip("/").partition("/")[0]
+            space_dir = os.path.join(self.provider.root_folder_path, space_id)
+            item = oc_props.Item(
+                space_id, space_dir, self._file_path, self.is_collection, self.environ
+            )
+            self._oc_item = item
+        return item
 
 
 class _File(_Stamped, FileResource):

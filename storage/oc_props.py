@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from wsgidav.xml_tools import etree
@@ -28,7 +29,7 @@ ENVIRON_PERMISSIONS = "HTTP_" + PERMISSIONS_HEADER.upper().replace("-", "_")
 ENVIRON_QUOTA = "HTTP_" + QUOTA_HEADER.upper().replace("-", "_")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Item:
     """A file or folder of a space, as a request sees it."""
 
@@ -38,7 +39,7 @@ class Item:
     is_dir: bool
     environ: dict[str, Any]
 
-    @property
+    @cached_property
     def at_root(self) -> bool:
         return os.path.normpath(self.file_path) == os.path.normpath(self.space_dir)
 
