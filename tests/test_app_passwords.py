@@ -4,12 +4,15 @@ the IdP's sign-ins are, and made by `spacereg app-password` beside a running ser
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registry.auth.idp.throttle import USER_FAILURES
 from tests.clock import FakeClock
@@ -28,6 +31,12 @@ def clock() -> FakeClock:
 @pytest.fixture
 def registry(tmp_path: Path, idp_key_dir: Path, clock: FakeClock) -> Iterator[Registry]:
     with running_registry(tmp_path / "data", idp_key_dir, clock=clock) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def served_once(tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path) -> Iterator[Registry]:
+    with running_registry(tmp_path_factory.mktemp("basic") / "data", idp_key_dir) as running:
         yield running
 
 
@@ -135,3 +144,28 @@ def test_the_command_makes_one_beside_a_running_server(tmp_path, idp_key_dir):
         assert user.json()["ocs"]["data"]["id"] == "marie"
     finally:
         served.stop()
+
+
+@settings(max_examples=80, deadline=None, database=None)
+@given(
+    credentials=st.one_of(
+        st.binary(max_size=120).map(base64.b64encode),  # often no colon, often not UTF-8
+        st.tuples(st.text(max_size=40), st.text(max_size=60)).map(
+            lambda pair: base64.b64encode(":".join(pair).encode("utf-8", "surrogatepass"))
+        ),
+        st.binary(max_size=80),  # not base64 at all
+    )
+)
+def test_any_basic_credentials_get_401_or_429_never_a_server_error(
+    served_once: Registry, credentials: bytes
+) -> None:
+    value = (b"Basic " + credentials.translate(None, b"\x00\r\n\x0b\x0c")).strip(b" \t")
+    with httpx2.Client(base_url=served_once.url, timeout=10) as client:
+        for method, path in (
+            ("PROPFIND", "/remote.php/webdav/"),
+            ("GET", "/ocs/v2.php/cloud/user"),
+        ):
+            answer = client.request(method, path, headers={"Authorization": value})
+            assert answer.status_code in (400, 401, 429), (value, answer.text)
+            if answer.status_code != 400:  # 400: the server could not parse the header at all
+                assert answer.json()["error"]["code"] in ("unauthenticated", "tooManyRequests")

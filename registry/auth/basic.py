@@ -5,7 +5,6 @@ every other route. A 401 there offers both."""
 from __future__ import annotations
 
 import base64
-import binascii
 
 from starlette.requests import HTTPConnection
 
@@ -45,7 +44,7 @@ class ClientAuthenticator:
     async def _basic(self, connection: HTTPConnection, credentials: str) -> Principal:
         try:
             decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (of ASCII text at all), or not UTF-8 inside
             decoded = ""
         username, colon, password = decoded.partition(":")
         address = connection.client.host if connection.client else None
