@@ -147,3 +147,20 @@ async def test_a_chunk_of_the_old_chunked_upload_is_refused_not_stored(registry)
         assert chunk.status_code == 501 and chunk.json()["error"]["code"] == "notSupported"
         listed = await client.request("PROPFIND", "/remote.php/webdav/", headers={"Depth": "1"})
     assert list(listing(listed.content)) == ["/remote.php/webdav/"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/remote.php/webdav/a%FFb",
+        "/remote.php/dav/files/einstein/a%01b",
+        "/remote.php/webdav/x/a%C3",
+    ],
+)
+async def test_a_name_no_space_can_hold_is_refused_in_the_classic_roots_too(registry, path):
+    password = await app_password(registry, "einstein")
+    async with httpx2.AsyncClient(base_url=registry.url, auth=("einstein", password)) as client:
+        refused = await client.put(httpx2.URL(registry.url + path), content=b"x")
+        listed = await client.request("PROPFIND", "/remote.php/webdav/", headers={"Depth": "1"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalidRequest"
+    assert list(listing(listed.content)) == ["/remote.php/webdav/"]

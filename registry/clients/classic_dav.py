@@ -46,15 +46,25 @@ class ClassicRoot:
             (key, _destination(value, prefix, space_id) if key == b"destination" else value)
             for key, value in scope["headers"]
         ]
+        depth = prefix.count("/")
         inner = {
             **scope,
             "root_path": prefix,
             "path": path,
-            "raw_path": quote(path).encode(),
+            "raw_path": _raw_path(scope, depth, f"{prefix}/{space_id}"),
             "headers": headers,
         }
-        depth = prefix.count("/")
         await self._gateway(inner, receive, _hrefs_without_space(send, depth, space_id, scope))
+
+
+def _raw_path(scope: Scope, depth: int, inside: str) -> bytes:
+    """The path as the client sent it, but for the prefix (its first `depth` segments), which
+    becomes `inside`: the gateway checks the bytes the client sent, which decoding may have
+    changed (a byte that is not UTF-8 becomes U+FFFD in `path`)."""
+    raw: bytes = scope.get("raw_path") or quote(scope["path"]).encode()
+    pieces = raw.partition(b"?")[0].split(b"/", depth + 1)
+    rest = pieces[-1] if len(pieces) == depth + 2 else b""
+    return quote(inside).encode() + b"/" + rest
 
 
 def _destination(value: bytes, prefix: str, space_id: str) -> bytes:
