@@ -164,3 +164,15 @@ async def test_a_name_no_space_can_hold_is_refused_in_the_classic_roots_too(regi
         listed = await client.request("PROPFIND", "/remote.php/webdav/", headers={"Depth": "1"})
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalidRequest"
     assert list(listing(listed.content)) == ["/remote.php/webdav/"]
+
+
+async def test_a_destination_no_space_can_hold_is_refused_in_the_classic_roots(registry):
+    password = await app_password(registry, "einstein")
+    async with httpx2.AsyncClient(base_url=registry.url, auth=("einstein", password)) as client:
+        await client.put("/remote.php/webdav/a.txt", content=b"a")
+        refused = await client.request(
+            "MOVE", "/remote.php/webdav/a.txt", headers={"Destination": "/remote.php/webdav/b%FF"}
+        )
+        listed = await client.request("PROPFIND", "/remote.php/webdav/", headers={"Depth": "1"})
+    assert refused.status_code == 400
+    assert list(listing(listed.content)) == ["/remote.php/webdav/", "/remote.php/webdav/a.txt"]

@@ -42,16 +42,16 @@ class ClassicRoot:
             prefix, rest = f"{prefix}/{user}", "/" + below
         space_id = (await self._spaces.personal_space(principal)).space.id
         path = f"{prefix}/{space_id}{rest or '/'}"
+        depth, inside = prefix.count("/"), f"{prefix}/{space_id}"
         headers = [
-            (key, _destination(value, prefix, space_id) if key == b"destination" else value)
+            (key, _destination(value, prefix, depth, inside) if key == b"destination" else value)
             for key, value in scope["headers"]
         ]
-        depth = prefix.count("/")
         inner = {
             **scope,
             "root_path": prefix,
             "path": path,
-            "raw_path": _raw_path(scope, depth, f"{prefix}/{space_id}"),
+            "raw_path": _raw_path(scope, depth, inside),
             "headers": headers,
         }
         await self._gateway(inner, receive, _hrefs_without_space(send, depth, space_id, scope))
@@ -67,14 +67,15 @@ def _raw_path(scope: Scope, depth: int, inside: str) -> bytes:
     return quote(inside).encode() + b"/" + rest
 
 
-def _destination(value: bytes, prefix: str, space_id: str) -> bytes:
-    """A Destination in the classic root, made the same path in the space."""
+def _destination(value: bytes, prefix: str, depth: int, inside: str) -> bytes:
+    """A Destination in the classic root, made the same path in the space (its bytes after
+    the prefix kept as sent, for the gateway to check)."""
     url = urlsplit(value.decode("latin-1"))
-    path = unquote(url.path)
-    if not path.startswith(prefix + "/"):
+    pieces = url.path.split("/", depth + 1)
+    if len(pieces) != depth + 2 or unquote("/".join(pieces[:-1])) != prefix:
         return value  # the gateway refuses it as outside the space
-    inside = quote(f"{prefix}/{space_id}{path[len(prefix) :]}")
-    return urlunsplit((url.scheme, url.netloc, inside, "", "")).encode("latin-1")
+    path = quote(inside) + "/" + pieces[-1]
+    return urlunsplit((url.scheme, url.netloc, path, "", "")).encode("latin-1")
 
 
 def _hrefs_without_space(send: Send, depth: int, space_id: str, scope: Scope) -> Send:
