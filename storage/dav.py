@@ -5,7 +5,6 @@ folders, hrefs under the host's mount prefix, atomic uploads)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
@@ -34,8 +33,9 @@ from wsgidav.fs_dav_provider import FileResource, FilesystemProvider, FolderReso
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from storage import uploads
+from storage import checksums, dav_writes, file_ids, oc_props, uploads
 from storage.dav_paths import BadPath, PathTooLong, check_request
+from storage.folder_tree import FolderTree, stat_etag
 
 # Each request holds a thread while its body is read or its response written; past this many,
 # requests wait for a free thread instead of piling threads up.
@@ -51,16 +51,23 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
-def dav_app(root: Path, is_space: Callable[[str], bool], threads: int = DAV_THREADS) -> ASGIApp:
+def dav_app(
+    root: Path,
+    is_space: Callable[[str], bool],
+    threads: int = DAV_THREADS,
+    tree: FolderTree | None = None,
+) -> ASGIApp:
     """Serve `root/<space-id>/<path>` at `/<space-id>/<path>`, anonymously: the host that
-    mounts it authenticates and authorises each request for the space it names."""
+    mounts it authenticates and authorises each request for the space it names. `tree` keeps
+    the folders' recursive ETags and sizes (the driver tells it of changes made on disk)."""
+    tree = tree or FolderTree()
     root.mkdir(parents=True, exist_ok=True)
     logging.getLogger("wsgidav").setLevel(logging.ERROR)
     for name in ("wsgidav.request_server", "wsgidav.error_printer"):
         logging.getLogger(name).addFilter(_not_a_hang_up)
     wsgidav = WsgiDAVApp(
         {
-            "provider_mapping": {"/": _SpacesProvider(root)},
+            "provider_mapping": {"/": _SpacesProvider(root, tree)},
             # No authenticator, no HTML directory browser, no CORS: the host does those.
             "middleware_stack": [ErrorPrinter, RequestResolver],
             "http_authenticator": {"accept_basic": False, "accept_digest": False},
@@ -70,15 +77,9 @@ def dav_app(root: Path, is_space: Callable[[str], bool], threads: int = DAV_THRE
             "logging": {"enable": False},
         }
     )
-    guard = _SpaceGuard(wsgidav, root, is_space)
+    guard = _SpaceGuard(wsgidav, root, is_space, tree)
     wsgi = WSGIMiddleware(cast(Any, guard), workers=threads)  # a2wsgi types environ narrowly
     return _ValidPaths(_AbortOnDisconnect(cast(ASGIApp, wsgi)))
-
-
-def stat_etag(st: os.stat_result) -> str:
-    """An unquoted strong ETag from inode, size and mtime in nanoseconds (WsgiDAV's own uses
-    whole seconds, so two same-size writes within a second would share one)."""
-    return hashlib.sha256(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32]
 
 
 def _not_a_hang_up(record: logging.LogRecord) -> bool:
@@ -127,10 +128,13 @@ class _SpaceGuard:
     after the host authorised space a), space roots are read-only, and a Destination
     stays in the same space (it is rewritten relative to this app for WsgiDAV)."""
 
-    def __init__(self, app: WSGIApp, root: Path, is_space: Callable[[str], bool]) -> None:
+    def __init__(
+        self, app: WSGIApp, root: Path, is_space: Callable[[str], bool], tree: FolderTree
+    ) -> None:
         self.app = app
         self.root = root
         self.is_space = is_space
+        self.tree = tree
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         environ["wsgidav.auth.user_name"] = ""  # authenticated by the host
@@ -138,6 +142,11 @@ class _SpaceGuard:
             self._check(environ)
         except DAVError as exc:
             return cast(Iterable[bytes], util.send_status_response(environ, start_response, exc))
+        if environ["REQUEST_METHOD"] in dav_writes.WRITES:
+            path = _unicode(environ["PATH_INFO"])
+            start_response = dav_writes.answering(
+                environ, start_response, str(self.root), self.tree, path
+            )
         return self.app(environ, start_response)
 
     def _check(self, environ: Environ) -> None:
@@ -183,8 +192,9 @@ class _SpacesProvider(FilesystemProvider):
     """The provider root as one tree; symbolic links are never followed, so nothing outside
     the space a path names is reachable."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tree: FolderTree) -> None:
         super().__init__(str(root), readonly=False, fs_opts={"follow_symlinks": False})
+        self.tree = tree
 
     def _loc_to_file_path(self, path: str, environ: Environ | None = None) -> str:
         # WsgiDAV only checks that the target resolves inside the root, which a link from one
@@ -222,7 +232,10 @@ class _SpacesProvider(FilesystemProvider):
 
 class _Stamped(_DAVResource):
     """What files and folders share here: ETags from `stat_etag`, quoted in PROPFIND answers,
-    and hrefs under the request's own mount prefix."""
+    hrefs under the request's own mount prefix, the ownCloud properties (`oc_props`), and a
+    copy's own id."""
+
+    _file_path: str
 
     def get_etag(self) -> str:
         return stat_etag(self.file_stat)
@@ -233,11 +246,36 @@ class _Stamped(_DAVResource):
     def get_property_value(self, name: str) -> Any:
         if name == "{DAV:}getetag":
             return f'"{self.get_etag()}"'  # RFC 4918 15.6: the entity tag, with its quotes
+        if name.startswith(oc_props.OC):
+            try:
+                return oc_props.value(name, self._item(), self.provider.tree)
+            except oc_props.UnknownProperty as exc:
+                raise DAVError(HTTP_NOT_FOUND) from exc
         return super().get_property_value(name)
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        super().copy_move_single(dest_path, is_move=is_move)
+        if not is_move:  # the copy took the original's id over with its attributes
+            file_ids.forget(self.provider._loc_to_file_path(dest_path, self.environ))
+
+    def _item(self) -> oc_props.Item:
+        """The resource as `oc_props` sees it, made once per resource and request."""
+        item: oc_props.Item | None = getattr(self, "_oc_item", None)
+        if item is None:
+            space_id = self.path.lstrip("/").partition("/")[0]
+            space_dir = os.path.join(self.provider.root_folder_path, space_id)
+            item = oc_props.Item(
+                space_id, space_dir, self._file_path, self.is_collection, self.environ
+            )
+            self._oc_item = item
+        return item
 
 
 class _File(_Stamped, FileResource):
     _upload: uploads.Upload | None = None
+    _writer: checksums.HashingWriter | None = None
+    _expected: tuple[str, str] | None = None
+    _mtime_ns: int | None = None
 
     def begin_write(self, *, content_type: str | None = None) -> BinaryIO:
         """Write to a file of its own, renamed over this one in `end_write` when the whole
@@ -246,16 +284,47 @@ class _File(_Stamped, FileResource):
         if not os.access(self._file_path, os.W_OK):
             raise DAVError(HTTP_FORBIDDEN, "the file is read-only")  # renaming would not ask
         mode = stat.S_IMODE(self.file_stat.st_mode)
+        return self._begin(mode)
+
+    def _begin(self, mode: int | None) -> BinaryIO:
+        """The upload, digested as it is written, once the client's `OC-Checksum` and
+        `X-OC-Mtime` are found well-formed."""
+        try:
+            self._expected = checksums.expected(self.environ.get("HTTP_OC_CHECKSUM"))
+        except checksums.ChecksumError as exc:
+            raise DAVError(HTTP_BAD_REQUEST, str(exc)) from exc
+        self._mtime_ns = dav_writes.mtime_ns(self.environ.get("HTTP_X_OC_MTIME"))
         self._upload = uploads.begin(self.provider.root_folder_path, mode)
-        return self._upload.file
+        self._writer = checksums.HashingWriter(self._upload.file)
+        return cast(BinaryIO, self._writer)
 
     def end_write(self, *, with_errors: bool) -> None:
-        assert self._upload is not None
-        # WsgiDAV closes the file only when the whole body arrived.
-        self._upload.finish(None if with_errors else self._file_path)
-        if not with_errors:
-            self.file_stat = os.stat(self._file_path)
-        self._upload = None
+        """Keep the upload (WsgiDAV closes the file only when the whole body arrived) if its
+        checksum is the client's, with the id of the file it replaces, the client's mtime
+        and its checksums, all set before it takes the file's place."""
+        upload, writer = self._upload, self._writer
+        self._upload = self._writer = None
+        if upload is None or writer is None:
+            return  # refused before it began
+        if with_errors:
+            upload.finish(None)
+            return
+        if self._expected is not None:
+            algorithm, digest = self._expected
+            if writer.digests.hex(algorithm) != digest:
+                upload.finish(None)
+                raise DAVError(HTTP_BAD_REQUEST, f"the content's {algorithm} is not {digest}")
+        try:
+            file_ids.carry(self._file_path, upload.path)
+            if self._mtime_ns is not None:
+                os.utime(upload.path, ns=(self._mtime_ns, self._mtime_ns))
+                self.environ[dav_writes.MTIME_ACCEPTED] = True
+            checksums.store(upload.path, writer.digests)
+        except BaseException:
+            upload.finish(None)
+            raise
+        upload.finish(self._file_path)
+        self.file_stat = os.stat(self._file_path)
 
 
 class _NewFile(_File):
@@ -268,13 +337,15 @@ class _NewFile(_File):
         self.name = os.path.basename(file_path)
 
     def begin_write(self, *, content_type: str | None = None) -> BinaryIO:
-        self._upload = uploads.begin(self.provider.root_folder_path, None)
-        return self._upload.file
+        return self._begin(None)
 
 
 class _Folder(_Stamped, FolderResource):
-    # A folder's ETag changes when a member is added, removed or renamed, not when a member's
-    # content does: the recursive root ETag is the registry's (LocalProvider.get_space).
+    """A folder's ETag and size are those of everything below it (`folder_tree`)."""
+
+    def get_etag(self) -> str:
+        tree: FolderTree = self.provider.tree
+        return tree.summary(self._file_path).etag
 
     def create_empty_resource(self, name: str) -> _NewFile:
         path = util.join_uri(self.path, name)
@@ -287,11 +358,11 @@ class _Folder(_Stamped, FolderResource):
         # A name that is not UTF-8 cannot go in a URL or XML: leave it out, not the listing.
         return [name for name in super().get_member_names() if _is_utf8(name)]
 
-    def get_used_bytes(self) -> None:
-        return None  # WsgiDAV reports the whole disk here; a space's usage is the registry's
+    def get_used_bytes(self) -> str:
+        return str(self.provider.tree.summary(self._file_path).size)
 
-    def get_available_bytes(self) -> None:
-        return None
+    def get_available_bytes(self) -> str:
+        return oc_props.available(self._item(), self.provider.tree)
 
 
 def _href(environ: Environ, path: str) -> str:

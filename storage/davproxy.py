@@ -6,13 +6,13 @@ own credentials, streams bodies both ways, and rewrites URLs that name the backe
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx2
 from starlette.types import Message, Receive, Scope, Send
 
+from storage.hrefs import rewritten
 from storage.wire import error_response
 
 # Meaningful for one connection only (RFC 9110 7.6.1), plus what must not cross the proxy: the
@@ -34,8 +34,6 @@ HOP_BY_HOP = frozenset(
 REQUEST_DROPPED = HOP_BY_HOP | {"host", "authorization", "cookie"}
 RESPONSE_DROPPED = HOP_BY_HOP | {"set-cookie", "date", "server"}
 UTF8 = ("utf-8", "surrogateescape")  # hrefs pass through byte for byte, whatever they hold
-# An href element's start tag and its text, which runs to the next "<".
-_HREF = re.compile(rb"(<(?:[A-Za-z_][\w.-]*:)?href(?:\s[^>]*)?>)(\s*)([^<]*)")
 
 
 class DavProxy:
@@ -100,11 +98,7 @@ class DavProxy:
         start = {"type": "http.response.start", "status": response.status_code, "headers": headers}
         await send(start)
         if rewrite:
-
-            def hrefs(text: bytes) -> bytes:
-                return _HREF.sub(lambda m: m[1] + m[2] + self._href(m[3], mount), text)
-
-            body = _rewritten(response.aiter_bytes(), hrefs)
+            body = rewritten(response.aiter_bytes(), lambda href: self._href(href, mount))
         else:
             body = response.aiter_raw()
         async for chunk in body:
@@ -160,18 +154,3 @@ async def _body(receive: Receive) -> AsyncIterator[bytes]:
             yield message["body"]
         if not message.get("more_body"):
             return
-
-
-async def _rewritten(
-    chunks: AsyncIterator[bytes], rewrite: Callable[[bytes], bytes]
-) -> AsyncIterator[bytes]:
-    """Rewrite as the body streams. Every text before the last "<" received is complete (it
-    ends at a "<"), so only the bytes from that "<" on wait for the next chunk."""
-    pending = b""
-    async for chunk in chunks:
-        pending += chunk
-        cut = pending.rfind(b"<")
-        if cut > 0:
-            yield rewrite(pending[:cut])
-            pending = pending[cut:]
-    yield rewrite(pending)

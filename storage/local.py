@@ -17,9 +17,10 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from storage import uploads
-from storage.dav import DAV_THREADS, dav_app, stat_etag
+from storage import file_ids, uploads
+from storage.dav import DAV_THREADS, dav_app
 from storage.dav_paths import ROOT_MAX_BYTES
+from storage.folder_tree import FolderTree, stat_etag
 from storage.notify_writes import NotifyWrites
 from storage.provider import (
     Change,
@@ -70,6 +71,7 @@ class LocalProvider(Emitter):
         self.root = root
         self.dav_threads = dav_threads
         self._emitted: dict[str, _Emitted] = {}
+        self._tree = FolderTree()
 
     async def create_space(self, space_id: str) -> SpaceInfo:
         path = self._space_dir(space_id)
@@ -122,9 +124,21 @@ class LocalProvider(Emitter):
     def dav_app(self) -> ASGIApp:
         return self._dav
 
+    async def item_path(self, space_id: str, item_id: str) -> str:
+        top = self._existing_dir(space_id)
+        owner, _, number = item_id.partition("!")
+        if owner != space_id or not number:
+            raise PathNotFound(item_id)
+        if number == space_id:
+            return "/"
+        found = await asyncio.to_thread(file_ids.find, str(top), number)
+        if found is None:
+            raise PathNotFound(item_id)
+        return found
+
     @cached_property
     def _dav(self) -> ASGIApp:
-        return NotifyWrites(dav_app(self.root, is_space_id, self.dav_threads), self)
+        return NotifyWrites(dav_app(self.root, is_space_id, self.dav_threads, self._tree), self)
 
     async def written(self, space_id: str, paths: Sequence[str]) -> None:
         self._existing_dir(space_id)
@@ -143,9 +157,17 @@ class LocalProvider(Emitter):
             logger.warning("provider %s: removed %d abandoned uploads", self.name, len(removed))
 
     async def _watch(self) -> None:
+        # Ids for what was made while nobody watched, before watching: given later, when first
+        # read, each would be an event for the watcher (see `file_ids.give_missing`).
+        for space_id in await self.list_spaces():
+            await asyncio.to_thread(file_ids.give_below, str(self.root / space_id))
         await watch_spaces(self.root, is_space_id, self._changed_on_disk)
 
     async def _changed_on_disk(self, space_id: str, paths: Collection[str]) -> None:
+        top = str(self._space_dir(space_id))
+        absolute = [top + path for path in paths if path != "/"]
+        self._tree.changed(absolute, top)
+        await asyncio.to_thread(file_ids.give_missing, absolute)
         try:
             await self._rescan(space_id, paths)
         except SpaceNotFound:

@@ -120,6 +120,16 @@ class DavBackend(Protocol):
 
 
 @runtime_checkable
+class ItemLocator(Protocol):
+    """Finds a file or folder of a space by its id (`oc:id`, `<space-id>!<number>`)."""
+
+    async def item_path(self, space_id: str, item_id: str) -> str:
+        """The item's path below the space's root (`/a/b`; `/` for the root); PathNotFound
+        if no item of the space has that id."""
+        ...
+
+
+@runtime_checkable
 class ChangeSource(Protocol):
     """Tells its subscribers when a space's content changes or the provider comes and goes."""
 

@@ -126,15 +126,22 @@ class RegistryProcess(ServiceProcess):
             install_idp_key(idp_key_dir, data_dir)
 
     def token(self, username: str) -> str:
+        return self._last_line("token", username)
+
+    def app_password(self, username: str, label: str = "") -> str:
+        """A new app password of `username`, made by `spacereg app-password` while it serves."""
+        return self._last_line("app-password", username, "--label", label)
+
+    def _last_line(self, *command: str) -> str:
         done = subprocess.run(
-            [*SPACEREG, "--data-dir", str(self.data_dir), "token", username],
+            [*SPACEREG, "--data-dir", str(self.data_dir), *command],
             env=self.env,
             capture_output=True,
             text=True,
             timeout=60,
             check=True,
         )
-        return done.stdout.strip()
+        return done.stdout.strip().splitlines()[-1]
 
 
 def install_idp_key(idp_key_dir: Path, data_dir: Path) -> None:

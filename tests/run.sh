@@ -13,6 +13,8 @@ command -v rclone >/dev/null || need_apt+=(rclone)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v chromium >/dev/null || need_apt+=(chromium)  # the web UI's browser tests
 command -v litmus >/dev/null || need_apt+=(litmus)
+command -v owncloudcmd >/dev/null || need_apt+=(owncloud-client-cmd)
+command -v nextcloudcmd >/dev/null || need_apt+=(nextcloud-desktop-cmd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests need Debian packages: ${need_apt[*]} (run as root or install them)" >&2

@@ -38,6 +38,7 @@ TABLES_0005 = TABLES_0004 | {"peer_invitations", "signature_replays"}
 TABLES = TABLES_0005 | {"peer_inbox", "web_sessions"}
 TABLES |= {"outgoing_shares", "incoming_shares", "share_tokens", "ocm_invitations"}
 TABLES |= {"dav_locks", "dav_properties", "dav_uploads", "dav_upload_chunks"}
+TABLES |= {"app_passwords"}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
     "changes": {"ix_changes_space_seq": ["space_id", "seq"]},
@@ -51,6 +52,7 @@ INDEXES = {
         "ix_share_tokens_share_id": ["share_id"],
         "ix_share_tokens_expires_at": ["expires_at"],
     },
+    "app_passwords": {"ix_app_passwords_user_id": ["user_id"]},
 }
 __all__ = ["database_url"]  # a fixture
 
@@ -113,6 +115,7 @@ async def test_upgrade_to_head_creates_every_table_and_index(engine: AsyncEngine
     assert ("space_id", "principal_type", "principal_id") in found["unique"]["members"]
     assert (("space_id",), "spaces") in found["foreign_keys"]["members"]
     assert (("remote_peer_id",), "peers") in found["foreign_keys"]["spaces"]
+    assert (("user_id",), "users") in found["foreign_keys"]["app_passwords"]
 
 
 async def test_downgrade_to_base_removes_every_table_and_upgrade_restores_them(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx2
 import pytest
@@ -118,3 +119,37 @@ async def test_unreachable_provider_marks_its_spaces_unavailable_until_it_return
 
     provider.start()
     assert await eventually(available_again)
+
+
+async def test_a_remote_providers_files_keep_ids_recursive_etags_and_the_callers_permissions(
+    admin, registry_with_remote: Registry
+):
+    """The provider service runs the local driver; the registry's proxy passes through its
+    ownCloud properties and the gateway's permission and quota headers."""
+    project = await create_project(admin, "Ids elsewhere")
+    root = f"/dav/spaces/{project['id']}"
+    body = (
+        b'<d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop><d:getetag/>'
+        b"<oc:id/><oc:permissions/><oc:size/><d:quota-available-bytes/></d:prop></d:propfind>"
+    )
+
+    async def props(path: str) -> dict[str, str | None]:
+        found = await admin.request("PROPFIND", path, headers={"Depth": "0"}, content=body)
+        assert found.status_code == 207, found.text
+        tree = ElementTree.fromstring(found.content)
+        prop = tree.find(".//{DAV:}propstat/{DAV:}prop")
+        assert prop is not None
+        return {child.tag.rpartition("}")[2]: child.text for child in prop}
+
+    await admin.request("MKCOL", f"{root}/a")
+    await admin.request("MKCOL", f"{root}/a/b")
+    put = await admin.put(f"{root}/a/b/f.txt", content=b"12345")
+    assert put.headers["oc-fileid"].startswith(f"{project['id']}!")
+    before = await props(f"{root}/a")
+    await admin.request("MOVE", f"{root}/a/b/f.txt", headers={"Destination": f"{root}/a/b/g.txt"})
+    await admin.put(f"{root}/a/b/g.txt", content=b"1234567")
+    after = await props(f"{root}/a")
+    assert after["getetag"] != before["getetag"] and after["size"] == "7"
+    assert after["permissions"] == "DNVCK"
+    assert (await props(f"{root}/a/b/g.txt"))["id"] == put.headers["oc-fileid"]
+    assert int((await props(f"{root}/"))["quota-available-bytes"] or 0) > 0

@@ -118,3 +118,21 @@ async def test_a_lock_taken_at_one_replica_holds_at_the_other(replicas):
         unlocked = await through_b.request("UNLOCK", url, headers={"Lock-Token": token})
         assert unlocked.status_code == 204
         assert (await through_a.put(url, content=b"v2")).status_code == 204
+
+
+async def test_an_app_password_revoked_at_one_replica_is_refused_at_the_other(replicas):
+    a, b = replicas
+    password = a.app_password("einstein", "laptop")  # the command, beside both servers
+    token = a.token("einstein")
+    async with (
+        httpx2.AsyncClient(base_url=b.url, auth=("einstein", password)) as via_b,
+        httpx2.AsyncClient(
+            base_url=a.url, headers={"Authorization": f"Bearer {token}"}
+        ) as through_a,
+    ):
+        assert (await via_b.get("/ocs/v1.php/cloud/user?format=json")).status_code == 200
+        made = (await through_a.get("/api/v1/me/app-passwords")).json()["value"]
+        assert [m["label"] for m in made] == ["laptop"]
+        revoked = await through_a.delete(f"/api/v1/me/app-passwords/{made[0]['id']}")
+        assert revoked.status_code == 204
+        assert (await via_b.get("/ocs/v1.php/cloud/user?format=json")).status_code == 401

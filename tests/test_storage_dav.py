@@ -130,7 +130,7 @@ async def test_propfind_shows_etags_dates_and_prefixed_hrefs(dav, spaces):
         assert props["getlastmodified"].endswith("GMT")
     file_etag = (await dav.get("/s1/a.txt")).headers["etag"]
     assert listing[f"{PREFIX}/s1/a.txt"]["getetag"] == file_etag
-    assert "quota-used-bytes" not in listing[f"{PREFIX}/s1/"]
+    assert listing[f"{PREFIX}/s1/"]["quota-used-bytes"] == "4"  # the space's, not the disk's
     zero = await dav.request("PROPFIND", "/s1/folder", headers={"Depth": "0"})
     assert list(propfind(zero.content)) == [f"{PREFIX}/s1/folder/"]
     for depth in ({"Depth": "infinity"}, {}):

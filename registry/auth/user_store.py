@@ -77,7 +77,18 @@ async def user_id_named(conn: AsyncConnection, id_or_username: str) -> str | Non
 
 
 async def home_user_exists(conn: AsyncConnection, issuer: str, username: str) -> bool:
+    return await home_user_id(conn, issuer, username) is not None
+
+
+async def home_user_id(conn: AsyncConnection, issuer: str, username: str) -> str | None:
     result = await conn.execute(
         select(users.c.id).where(users.c.issuer == issuer, users.c.username == username).limit(1)
     )
-    return result.first() is not None
+    found = result.scalar()
+    return None if found is None else str(found)
+
+
+async def email_of(conn: AsyncConnection, user_id: str) -> str | None:
+    result = await conn.execute(select(users.c.email).where(users.c.id == user_id))
+    email = result.scalar()
+    return None if email is None else str(email)

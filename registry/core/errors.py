@@ -87,6 +87,11 @@ class Locked(ApiError):
     code = "locked"
 
 
+class TooManyRequests(ApiError):
+    status = 429
+    code = "tooManyRequests"
+
+
 class UriTooLong(ApiError):
     status = 414
     code = "uriTooLong"

@@ -411,6 +411,8 @@ class DavUploadChunk(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class OutgoingShare(Base):
     """A share we sent to a peer's user (`recipient`, an OCM address): the space it grants
     (a share space for a folder, or the whole space), its role, its state as the recipient's
@@ -494,3 +496,17 @@ class OcmInvitation(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     accepted_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class AppPassword(Base):
+    """A password a user made for a client that cannot sign in with OpenID Connect (a desktop
+    client, rclone, a mounted drive): usable for WebDAV and the client endpoints only. `id` is
+    the password's first characters, by which it is found; `digest` is scrypt of the rest."""
+
+    __tablename__ = "app_passwords"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    digest: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -14,7 +14,9 @@ from starlette.routing import BaseRoute, Route
 
 from common.server_errors import ServerErrors
 from federation.wellknown import well_known_routes
+from registry.auth.app_password_routes import AppPasswordRoutes
 from registry.changes.routes import ChangeRoutes
+from registry.clients.routes import ClientRoutes
 from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.core.errors import exception_handlers, internal_error
 from registry.core.responses import JSONResponse
@@ -91,9 +93,10 @@ def create_app(
 
     authenticate = services.authenticator.authenticate
     shares = services.shares
-    gateway = DavGateway(
-        services.spaces, services.dav_backends, shares.tokens.for_dav(authenticate), services.dav
-    )
+    # WebDAV and the client endpoints also take app passwords (HTTP Basic).
+    clients = services.client_authenticator
+    dav_authenticate = shares.tokens.for_dav(clients.authenticate)
+    gateway = DavGateway(services.spaces, services.dav_backends, dav_authenticate, services.dav)
     routes: list[BaseRoute] = [
         Resource("/healthz", {"GET": health}),
         *DriveRoutes(
@@ -106,11 +109,13 @@ def create_app(
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         *PeerRoutes(services.peering, authenticate).routes(),
         *ShareRoutes(shares, authenticate).routes(),
+        *AppPasswordRoutes(services.app_passwords, authenticate).routes(),
         dav_mount(DAV_MOUNT, gateway),
         dav_mount(
             UPLOADS_MOUNT,
-            UploadsCollection(authenticate, services.dav.uploads, [(DAV_MOUNT, gateway)]),
+            UploadsCollection(clients.authenticate, services.dav.uploads, [(DAV_MOUNT, gateway)]),
         ),
+        *ClientRoutes(services.spaces, gateway, clients.authenticate, clients.email).routes(),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
         *well_known_routes(

@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("username")
     token.set_defaults(command=cmd_token)
 
+    app_password = commands.add_parser(
+        "app-password", help="print a new app password of USER (for WebDAV and desktop clients)"
+    )
+    app_password.add_argument("username")
+    app_password.add_argument("--label", default="", help="what the password is for")
+    app_password.set_defaults(command=cmd_app_password)
+
     discover = commands.add_parser("discover", help="find the registry serving USER@DOMAIN")
     discover.add_argument("address")
     discover.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -158,6 +165,44 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     return 0
+
+
+def cmd_app_password(args: argparse.Namespace, settings: Settings) -> int:
+    """Works beside a running `spacereg serve`: it only adds a row to the shared database."""
+    from registry.auth import user_store
+    from registry.auth.idp.throttle import LoginThrottle
+    from registry.core.clock import SYSTEM_CLOCK
+    from registry.core.errors import ApiError
+    from registry.runtime.db import create_engine
+    from registry.runtime.wiring import app_password_service
+
+    async def make() -> int:
+        await _migrate(settings, "head")
+        engine = create_engine(settings.database_url)
+        issuer = settings.trusted_issuers()[0].url
+        try:
+            async with engine.connect() as conn:
+                user_id = await user_store.home_user_id(conn, issuer, args.username)
+            if user_id is None:
+                print(
+                    f"spacereg: no user {args.username!r} yet (users are known once they "
+                    "signed in, or when `spacereg serve` started with them in the embedded IdP)",
+                    file=sys.stderr,
+                )
+                return 1
+            throttle = LoginThrottle(engine, SYSTEM_CLOCK)
+            service = app_password_service(settings, engine, SYSTEM_CLOCK, throttle, issuer)
+            made = await service.create(user_id, args.label)
+        except ApiError as exc:
+            print(f"spacereg: {exc.message}", file=sys.stderr)
+            return 2
+        finally:
+            await engine.dispose()
+        print(f"app password {made.key} of {args.username} (shown once):")
+        print(made.password)
+        return 0
+
+    return asyncio.run(make())
 
 
 def cmd_discover(args: argparse.Namespace, settings: Settings) -> int:

@@ -24,6 +24,8 @@ from federation.oidc import TokenValidator, TrustedIssuer
 from federation.peer_keys import PeerKeyring
 from federation.safe_http import SafeHttpClient
 from federation.webhooks import WebhookClient
+from registry.auth.app_passwords import AppPasswords
+from registry.auth.basic import ClientAuthenticator
 from registry.auth.directory import RegisteredUsers
 from registry.auth.identity import Authenticator, register
 from registry.auth.idp.keys import IdpKeys
@@ -55,6 +57,7 @@ from registry.shares.notifications import Notifications
 from registry.shares.outgoing import OutgoingShares
 from registry.shares.tokens import ShareTokens
 from registry.spaces.dav_backends import DavBackends, ProviderBackends
+from registry.spaces.items import ItemPaths
 from registry.spaces.members import MemberService
 from registry.spaces.provider_events import ProviderEvents
 from registry.spaces.service import SpaceService
@@ -77,9 +80,12 @@ class Services:
     providers: dict[str, StorageProvider]
     spaces: SpaceService
     members: MemberService
+    items: ItemPaths
     dav_backends: DavBackends
     validator: TokenValidator
     authenticator: Authenticator
+    app_passwords: AppPasswords
+    client_authenticator: ClientAuthenticator
     idp: EmbeddedIdp | None
     instance: LocalInstance
     signing_keys: SigningKeys
@@ -100,7 +106,9 @@ class Services:
     shares: Shares
 
 
-def load_idp(settings: Settings, engine: AsyncEngine, clock: Clock) -> EmbeddedIdp:
+def load_idp(
+    settings: Settings, engine: AsyncEngine, clock: Clock, throttle: LoginThrottle
+) -> EmbeddedIdp:
     directory = settings.data_dir / "idp"
     keys = IdpKeys.load_or_create(directory, clock)
     users = load_users(directory, settings.idp_users, logger.warning)
@@ -112,7 +120,7 @@ def load_idp(settings: Settings, engine: AsyncEngine, clock: Clock) -> EmbeddedI
         users,
         engine,
         clock,
-        LoginThrottle(engine, clock),
+        throttle,
     )
 
 
@@ -124,7 +132,8 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     http = httpx2.AsyncClient(
         timeout=10, follow_redirects=False, verify=_tls_context(settings.federation.ca_file)
     )
-    idp = load_idp(settings, engine, clock) if settings.embedded_idp else None
+    throttle = LoginThrottle(engine, clock)  # app passwords' failures count with sign-ins'
+    idp = load_idp(settings, engine, clock, throttle) if settings.embedded_idp else None
     issuer_http = http
     if idp is not None:  # its own URL may not resolve from here (a name only clients know)
         transport = httpx2.ASGITransport(Starlette(routes=idp.routes()))
@@ -180,6 +189,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         roles_claim=settings.roles_claim,
         clock=clock,
     )
+    app_passwords = app_password_service(settings, engine, clock, throttle, issuers[0].url)
     discovery = Discovery(discovery_config(settings))
     peering = build_peering(
         settings, engine, outbound, discovery, signing_keys, clock, wake=delivery.wake
@@ -204,9 +214,12 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         providers,
         spaces,
         MemberService(spaces, clock=clock),
+        ItemPaths(spaces, providers),
         shares.backends,
         validator,
         authenticator,
+        app_passwords,
+        ClientAuthenticator(authenticator.authenticate, app_passwords, engine.begin),
         idp,
         instance,
         signing_keys,
@@ -266,6 +279,13 @@ def build_shares(
         MountpointBackends(held, proxy),
         OcmInvites(spaces, peering, clock),
     )
+
+
+def app_password_service(
+    settings: Settings, engine: AsyncEngine, clock: Clock, throttle: LoginThrottle, issuer: str
+) -> AppPasswords:
+    """App passwords over the database (also for `spacereg app-password`)."""
+    return AppPasswords(engine.begin, throttle, clock, issuer, frozenset(settings.admin_users))
 
 
 def build_peering(

@@ -39,12 +39,18 @@ from registry.spaces.webdav.extensions import DavExtensions
 from registry.spaces.webdav.paths import check_paths
 from registry.spaces.webdav.quota import over_quota, room
 from registry.spaces.webdav.target import DavTarget
+from storage.oc_props import PERMISSIONS_HEADER, QUOTA_HEADER
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 WRITE_METHODS = frozenset({"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"})
 DAV_METHODS = READ_METHODS | WRITE_METHODS
 ALLOW_ALL, ALLOW_READS = allow_header(DAV_METHODS), allow_header(READ_METHODS)
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024
+# What a role may do, as the letters of ownCloud's `oc:permissions` (delete, rename, move,
+# write files, create files and folders); viewers only read. Sharing single items (R) is not
+# built yet.
+WRITER_PERMISSIONS = "DNVWCK"
+_TOLD = (PERMISSIONS_HEADER.lower().encode(), QUOTA_HEADER.lower().encode())
 
 
 class DavGateway:
@@ -87,12 +93,14 @@ class DavGateway:
         files = self._backends.for_space(space)
         if files is None:
             raise NotSupported("the storage holding this space offers no WebDAV")
+        writes = roles.at_least(role, roles.EDITOR)
         if method == "OPTIONS":  # what the caller may do in the space, not on one resource
-            writes = roles.at_least(role, roles.EDITOR)
             send = with_header(send, b"allow", (ALLOW_ALL if writes else ALLOW_READS).encode())
         total = space.quota_total
         if space.parent_id is not None and method in WRITE_METHODS:  # a share space
             total = await self._spaces.quota_of(space.parent_id)  # its holding space's quota
+        scope = _telling(scope, WRITER_PERMISSIONS if writes else "", total)
+        request = Request(scope, receive)
         target = DavTarget.of(request, principal, space_id, path, files, total)
         forward = partial(_forward, files, total)
         await self._extensions.serve(target, forward, send)
@@ -113,6 +121,15 @@ async def _forward(
     finally:
         if spool is not None:
             spool.close()
+
+
+def _telling(scope: Scope, permissions: str, quota: int | None) -> Scope:
+    """The request, telling the back end what the caller may do and the space's quota, in
+    headers no client can set (theirs are dropped)."""
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _TOLD]
+    headers.append((_TOLD[0], permissions.encode()))
+    headers.append((_TOLD[1], str(quota or 0).encode()))
+    return {**scope, "headers": headers}
 
 
 def _relative(scope: Scope) -> str:

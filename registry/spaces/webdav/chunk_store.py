@@ -8,6 +8,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.core.models import DavUpload, DavUploadChunk, table
+from registry.core.unique import insert_once
 
 UPLOADS = table(DavUpload)
 CHUNKS = table(DavUploadChunk)
@@ -23,12 +24,11 @@ async def find(conn: AsyncConnection, owner: str, key: str, *, hold: bool = Fals
 
 async def create(
     conn: AsyncConnection, upload_id: str, owner: str, key: str, space_id: str | None, now: datetime
-) -> None:
-    await conn.execute(
-        insert(UPLOADS).values(
-            id=upload_id, owner=owner, key=key, space_id=space_id, created_at=now
-        )
-    )
+) -> bool:
+    """Start the upload; False if the owner has one of that key already (a client sends
+    its first chunks at once, and every replica agrees which of them started it)."""
+    values = {"id": upload_id, "owner": owner, "key": key, "space_id": space_id, "created_at": now}
+    return await insert_once(conn, UPLOADS, values)
 
 
 async def put_chunk(conn: AsyncConnection, upload_id: str, name: str, data: bytes) -> None:

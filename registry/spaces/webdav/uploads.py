@@ -40,12 +40,9 @@ class ChunkedUploads:
     async def begin(self, owner: str, key: str, space_id: str | None = None) -> bool:
         """Start an upload; False if the owner has one of that key already."""
         async with self._engine.begin() as conn:
-            if await chunk_store.find(conn, owner, _digest(key)) is not None:
-                return False
-            await chunk_store.create(
+            return await chunk_store.create(
                 conn, uuid.uuid4().hex, owner, _digest(key), space_id, self._clock.now()
             )
-        return True
 
     async def add(
         self, owner: str, key: str, name: str, data: bytes, *, space_id: str | None = None
@@ -58,10 +55,11 @@ class ChunkedUploads:
             if upload_id is None:
                 if space_id is None:
                     return None
-                upload_id = uuid.uuid4().hex
                 await chunk_store.create(
-                    conn, upload_id, owner, _digest(key), space_id, self._clock.now()
-                )
+                    conn, uuid.uuid4().hex, owner, _digest(key), space_id, self._clock.now()
+                )  # or another chunk of the same upload started it just now
+                upload_id = await chunk_store.find(conn, owner, _digest(key), hold=True)
+                assert upload_id is not None
             await chunk_store.put_chunk(conn, upload_id, name, data)
             return Upload(upload_id, _ordered(await chunk_store.chunks(conn, upload_id)))
 
