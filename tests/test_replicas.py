@@ -68,8 +68,9 @@ async def test_each_outbox_entry_is_sent_once_by_one_replica(replicas):
     headers = {"Authorization": f"Bearer {a.token('admin')}"}
     with running_receiver() as receiver:
         async with (
-            httpx2.AsyncClient(base_url=a.url, headers=headers) as through_a,
-            httpx2.AsyncClient(base_url=b.url, headers=headers) as through_b,
+            # 60 renames of one space at once queue on its row: patience, not speed, is tested.
+            httpx2.AsyncClient(base_url=a.url, headers=headers, timeout=60) as through_a,
+            httpx2.AsyncClient(base_url=b.url, headers=headers, timeout=60) as through_b,
         ):
             project = (await through_a.post("/graph/v1.0/drives", json={"name": "Once"})).json()
             made = await through_b.post(
