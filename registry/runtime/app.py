@@ -103,7 +103,12 @@ def create_app(
             services.spaces, authenticate, settings.base_url, shares.incoming.shares_drive
         ).routes(),
         *PermissionRoutes(
-            services.spaces, services.members, authenticate, services.clock, shares.outgoing
+            services.spaces,
+            services.members,
+            authenticate,
+            services.clock,
+            services.items,
+            shares.outgoing,
         ).routes(),
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),

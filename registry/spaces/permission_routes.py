@@ -19,6 +19,7 @@ from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
 from registry.core.text import unsafe_character
 from registry.spaces.drive_json import permission
+from registry.spaces.items import ItemPaths
 from registry.spaces.members import UNCHANGED, MemberService, Unchanged
 from registry.spaces.service import SpaceService
 from registry.spaces.views import MemberView
@@ -47,16 +48,37 @@ class PermissionRoutes:
         members: MemberService,
         authenticate: Authenticate,
         clock: Clock,
+        items: ItemPaths,
         federated: FederatedInvites | None = None,
     ) -> None:
         self._spaces = spaces
         self._members = members
         self._authenticate = authenticate
         self._clock = clock
+        self._items = items
         self._federated = federated
 
     async def invite(self, request: Request) -> Response:
+        """The root (`root/invite`) or a folder by path (`root:/{path}:/invite`)."""
         principal = await self._authenticate(request)
+        path = request.path_params.get("path", "/")
+        return await self._invite(request, principal, request.path_params["id"], path)
+
+    async def invite_item(self, request: Request) -> Response:
+        """A folder by its item id: `oc:id` and the drive JSON's ids (`<drive>!<number>`), or
+        the bare number WebDAV reports as `oc:fileid`, which names an item of this drive."""
+        principal = await self._authenticate(request)
+        space_id, item_id = request.path_params["id"], request.path_params["item_id"]
+        view, path = await self._items.locate(
+            principal, item_id if "!" in item_id else f"{space_id}!{item_id}"
+        )
+        if view.space.id != space_id:
+            raise NotFound(f"no item {item_id} in drive {space_id}")
+        return await self._invite(request, principal, space_id, path)
+
+    async def _invite(
+        self, request: Request, principal: Principal, space_id: str, path: str
+    ) -> Response:
         body = await json_body(request)
         role = _role(body.get("roles"))
         expires = _expiry(body.get("expirationDateTime"), self._clock.now())
@@ -66,7 +88,6 @@ class PermissionRoutes:
         recipients = [_recipient(item) for item in raw_recipients]
         remote = [name for kind, name in recipients if kind == "user" and self._is_federated(name)]
         local = [(kind, name) for kind, name in recipients if name not in remote]
-        space_id, path = request.path_params["id"], request.path_params.get("path", "/")
         if local and path != "/":
             raise Forbidden(
                 "a folder is shared with users of other registries only", code="notFederated"
@@ -134,6 +155,9 @@ class PermissionRoutes:
         return [
             Resource(f"{root}/invite", {"POST": self.invite}),
             _any_path(Resource(f"{root}:/{{path:path}}:/invite", {"POST": self.invite})),
+            Resource(
+                "/graph/v1beta1/drives/{id}/items/{item_id}/invite", {"POST": self.invite_item}
+            ),
             Resource(f"{root}/permissions", {"GET": self.list_permissions}),
             Resource(
                 f"{root}/permissions/{{perm_id}}",

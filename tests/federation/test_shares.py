@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import httpx2
 import pytest
+from defusedxml import ElementTree
 
 from federation.safe_http import SafeHttpClient
 from federation.signing import OcmSignatureAuth
@@ -216,6 +217,38 @@ async def test_sharing_twice_is_idempotent(pair: Pair) -> None:
     async with pair.zurich.client(pair.certs, "einstein") as einstein:
         items = (await einstein.get("/graph/v1beta1/me/drive/sharedByMe")).json()["value"]
     assert len([i for i in items if i["parentReference"]["driveId"] == drive]) == 1
+
+
+async def test_a_folder_named_by_its_item_id_is_the_folder_of_its_path(pair: Pair) -> None:
+    await peered(pair)
+    drive = await project_with_folder(pair, "By id", leaf="by-id")
+    other = await project_with_folder(pair, "Other", leaf="other")
+    body = {"recipients": [{"objectId": "marie@paris.test"}], "roles": [EDITOR]}
+    async with pair.zurich.client(pair.certs, "einstein") as einstein:
+        found = await einstein.request(
+            "PROPFIND",
+            f"/dav/spaces/{drive}/a/rel/by-id/",
+            headers={"Depth": "0"},
+            content=b'<d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
+            b"<d:prop><oc:id/><oc:fileid/></d:prop></d:propfind>",
+        )
+        assert found.status_code == 207, found.text
+        props = ElementTree.fromstring(found.content)
+        item_id = props.findtext(".//{http://owncloud.org/ns}id")
+        file_id = props.findtext(".//{http://owncloud.org/ns}fileid")
+        assert item_id and file_id, found.text
+
+        async def invite(drive_id: str, item: str) -> httpx2.Response:
+            url = f"/graph/v1beta1/drives/{drive_id}/items/{item}/invite"
+            return await einstein.post(url, json=body)
+
+        by_id, by_file_id = await invite(drive, item_id), await invite(drive, file_id)
+        elsewhere, unknown = await invite(other, item_id), await invite(drive, f"{drive}!9999")
+    by_path = await share(pair.zurich, pair, drive, "/a/rel/by-id")
+    assert by_id.status_code == by_file_id.status_code == by_path.status_code == 200, by_id.text
+    assert by_id.json() == by_file_id.json() == by_path.json()  # one share, however named
+    assert (elsewhere.status_code, unknown.status_code) == (404, 404)
+    assert (await waiting_for_marie(pair, "by-id"))["name"] == "by-id"
 
 
 async def test_a_share_space_serves_its_folder_and_nothing_above(pair: Pair) -> None:
