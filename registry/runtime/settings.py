@@ -132,6 +132,8 @@ class Settings(TopSettings):
     # How often workers look in the database for changes and deliveries nobody told them of.
     change_poll_seconds: PositiveFloat = 1.0
     federation: FederationSettings = FederationSettings()
+    # A bearer token that Prometheus sends to read /metrics (besides an admin's); empty: none.
+    metrics_token: str = ""
 
     @field_validator("idp_users", mode="before")
     @classmethod
@@ -200,6 +202,7 @@ _ENV_KEYS = (
     "delivery_max_age_seconds",
     "sse_keepalive_seconds",
     "change_poll_seconds",
+    "metrics_token",
 )
 ENVIRONMENT: dict[str, EnvVar] = {
     **{f"SPACEREG_{key.upper()}": EnvVar((key,)) for key in _ENV_KEYS},
