@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry.runtime.logs import request_id as current_request_id
+
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 
 # (scope after routing, status, seconds until the response started)
@@ -22,7 +24,7 @@ def _ignore(scope: Scope, status: int, seconds: float) -> None:
 class RequestContext:
     """Reuses a sane incoming X-Request-Id or makes one; adds `Server-Timing: app;dur=<ms>`
     (time until the response starts), which the benchmarks read, and tells `observe` the same
-    time (the metrics' latency histogram)."""
+    time (the metrics' latency histogram). Log events of the request carry its id."""
 
     def __init__(self, app: ASGIApp, observe: Observer = _ignore) -> None:
         self.app = app
@@ -36,6 +38,7 @@ class RequestContext:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex.encode()
         scope["spacereg.request_id"] = request_id.decode()
+        logged_as = current_request_id.set(scope["spacereg.request_id"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -48,4 +51,7 @@ class RequestContext:
                 self.observe(scope, message["status"], elapsed)
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            current_request_id.reset(logged_as)
