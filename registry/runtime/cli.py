@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.set_defaults(command=cmd_migrate)
 
+    keys = commands.add_parser(
+        "keys",
+        help="make the signing keys in the data directory if missing (once, before replicas "
+        "that share it start), print the federation key id",
+    )
+    keys.set_defaults(command=cmd_keys)
+
     token = commands.add_parser("token", help="print an access token from the embedded IdP")
     token.add_argument("username")
     token.set_defaults(command=cmd_token)
@@ -134,6 +141,19 @@ async def _migrate(settings: Settings, revision: str) -> None:
         await upgrade(engine, revision)
     finally:
         await engine.dispose()
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    """Replicas sharing a data directory would each make their own keys on a first start at
+    once; a one-shot job runs this first, so that they all find the same ones."""
+    from federation.keys import SigningKeys
+    from registry.auth.idp.keys import IdpKeys
+
+    signing_keys = SigningKeys.load_or_create(settings.data_dir / "federation-keys")
+    if settings.embedded_idp:
+        IdpKeys.load_or_create(settings.data_dir / "idp")
+    print(signing_keys.active.kid)
+    return 0
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
