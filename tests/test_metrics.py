@@ -12,8 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
 from registry.core.models import OutboxEntry, Peer, table
+from registry.runtime.db import create_engine
 from tests.clock import FakeClock
 from tests.conftest import Registry, running_registry
+from tests.databases import database_url  # noqa: F401 (a fixture)
 from tests.test_idp import log_in, pkce
 from tests.waiting import eventually
 
@@ -26,9 +28,19 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def scraped(tmp_path: Path, idp_key_dir: Path, clock: FakeClock) -> Iterator[Registry]:
+def scraped(
+    tmp_path: Path,
+    idp_key_dir: Path,
+    clock: FakeClock,
+    database_url: str,  # noqa: F811
+) -> Iterator[Registry]:
+    """A registry on SQLite and on PostgreSQL: the gauges' queries run on both."""
     with running_registry(
-        tmp_path / "data", idp_key_dir, clock=clock, metrics_token=SCRAPE_TOKEN
+        tmp_path / "data",
+        idp_key_dir,
+        clock=clock,
+        metrics_token=SCRAPE_TOKEN,
+        database_url=database_url,
     ) as registry:
         yield registry
 
@@ -76,7 +88,7 @@ async def test_latency_is_counted_per_route_template_not_per_path(scraped: Regis
 async def test_gauges_tell_what_the_database_and_this_replica_hold(
     scraped: Registry, clock: FakeClock
 ) -> None:
-    engine = scraped.app.state.services.engine
+    engine = create_engine(scraped.settings.database_url)  # this loop's, not the server's
     async with engine.begin() as conn:
         await conn.execute(
             insert(table(Peer)).values(
@@ -102,6 +114,7 @@ async def test_gauges_tell_what_the_database_and_this_replica_hold(
                     created_at=clock.now(),
                 )
             )
+    await engine.dispose()
     clock.advance(timedelta(seconds=90))
     _, challenge = pkce()
     async with scraped.client() as anonymous:
