@@ -88,3 +88,13 @@ def test_configuration_errors_are_reported(tmp_path):
     result = run("--config", str(config), "migrate")
     assert result.returncode == 2
     assert "unknown configuration keys: colour" in result.stderr
+
+
+def test_keys_are_made_once_and_then_found_by_every_later_run(tmp_path):
+    first = run("--data-dir", str(tmp_path), "keys")
+    assert first.returncode == 0, first.stderr
+    kid = first.stdout.strip()
+    assert (tmp_path / "federation-keys" / f"{kid}.pem").exists()
+    assert any((tmp_path / "idp").iterdir())
+    again = run("--data-dir", str(tmp_path), "keys")
+    assert again.stdout.strip() == kid

@@ -8,8 +8,6 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from common.server_errors import ServerErrors
@@ -19,11 +17,11 @@ from registry.changes.routes import ChangeRoutes
 from registry.clients.routes import ClientRoutes
 from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.core.errors import exception_handlers, internal_error
-from registry.core.responses import JSONResponse
-from registry.core.routing import Resource
 from registry.outbox.routes import SubscriptionRoutes
 from registry.peers.routes import PeerRoutes
+from registry.runtime.metrics import Metrics
 from registry.runtime.middleware import RequestContext
+from registry.runtime.ops_routes import OpsRoutes
 from registry.runtime.settings import Settings
 from registry.runtime.wiring import Services, build, running
 from registry.shares.routes import ShareRoutes
@@ -43,10 +41,6 @@ from registry.web.sessions import SessionStore
 from registry.web.space_pages import SpacePages
 from storage import HttpChangeSource
 from storage.dav_paths import dav_mount
-
-
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
 
 
 def provider_callbacks(services: Services) -> list[BaseRoute]:
@@ -92,13 +86,14 @@ def create_app(
             yield
 
     authenticate = services.authenticator.authenticate
+    metrics = Metrics()
     shares = services.shares
     # WebDAV and the client endpoints also take app passwords (HTTP Basic).
     clients = services.client_authenticator
     dav_authenticate = shares.tokens.for_dav(clients.authenticate)
     gateway = DavGateway(services.spaces, services.dav_backends, dav_authenticate, services.dav)
     routes: list[BaseRoute] = [
-        Resource("/healthz", {"GET": health}),
+        *OpsRoutes(services, authenticate, metrics, settings.metrics_token).routes(),
         *DriveRoutes(
             services.spaces, authenticate, settings.base_url, shares.incoming.shares_drive
         ).routes(),
@@ -138,7 +133,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(RequestContext),
+            Middleware(RequestContext, observe=metrics.observe),
             Middleware(ServerErrors, handler=internal_error(services.clock)),
         ],
         exception_handlers=handlers,

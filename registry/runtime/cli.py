@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from registry.runtime import logs
 from registry.runtime.peer_cli import add_peer_commands, cmd_peer
 from registry.runtime.settings import ConfigError, Settings, load_settings
 
@@ -18,7 +19,8 @@ from registry.runtime.settings import ConfigError, Settings, load_settings
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO)
+    logs.configure("text")
     for noisy in ("alembic", "httpx2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # stamina logs every retry it schedules; the loops log what failed themselves, in words.
@@ -37,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"spacereg: configuration error: {exc}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format)
     return int(args.command(args, settings))
 
 
@@ -59,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="upgrade the database schema")
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.set_defaults(command=cmd_migrate)
+
+    keys = commands.add_parser(
+        "keys",
+        help="make the signing keys in the data directory if missing (once, before replicas "
+        "that share it start), print the federation key id",
+    )
+    keys.set_defaults(command=cmd_keys)
 
     token = commands.add_parser("token", help="print an access token from the embedded IdP")
     token.add_argument("username")
@@ -106,7 +116,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(app: Any, host: str, port: int, certfile: str | None, keyfile: str | None) -> None:
-    """Serve an app, registry or provider, the same way: behind proxies, no access log."""
+    """Serve an app, registry or provider, the same way: behind proxies, no access log, and
+    uvicorn's own events through our handlers (`log_config=None`), formatted as configured."""
     import uvicorn
 
     uvicorn.run(
@@ -116,6 +127,7 @@ def _run(app: Any, host: str, port: int, certfile: str | None, keyfile: str | No
         proxy_headers=True,
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
+        log_config=None,
         log_level="info",
         access_log=False,
     )
@@ -136,6 +148,19 @@ async def _migrate(settings: Settings, revision: str) -> None:
         await upgrade(engine, revision)
     finally:
         await engine.dispose()
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    """Replicas sharing a data directory would each make their own keys on a first start at
+    once; a one-shot job runs this first, so that they all find the same ones."""
+    from federation.keys import SigningKeys
+    from registry.auth.idp.keys import IdpKeys
+
+    signing_keys = SigningKeys.load_or_create(settings.data_dir / "federation-keys")
+    if settings.embedded_idp:
+        IdpKeys.load_or_create(settings.data_dir / "idp")
+    print(signing_keys.active.kid)
+    return 0
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:

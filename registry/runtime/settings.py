@@ -12,7 +12,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -132,6 +132,10 @@ class Settings(TopSettings):
     # How often workers look in the database for changes and deliveries nobody told them of.
     change_poll_seconds: PositiveFloat = 1.0
     federation: FederationSettings = FederationSettings()
+    # A bearer token that Prometheus sends to read /metrics (besides an admin's); empty: none.
+    metrics_token: str = ""
+    # `json`: one JSON object a line (time, level, logger, message, request_id, fields).
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("idp_users", mode="before")
     @classmethod
@@ -200,6 +204,8 @@ _ENV_KEYS = (
     "delivery_max_age_seconds",
     "sse_keepalive_seconds",
     "change_poll_seconds",
+    "metrics_token",
+    "log_format",
 )
 ENVIRONMENT: dict[str, EnvVar] = {
     **{f"SPACEREG_{key.upper()}": EnvVar((key,)) for key in _ENV_KEYS},

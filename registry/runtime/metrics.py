@@ -1,0 +1,34 @@
+"""The metrics this process keeps itself (request latency); gauges that live in the database
+are read at scrape time by `registry.runtime.gauges`, so every replica reports the truth."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Histogram
+from starlette.types import Scope
+
+from registry.core.routing import METHOD_ORDER
+
+_METHODS = frozenset(METHOD_ORDER)
+# Seconds until the response starts: a Server-Sent-Events stream counts until it opens.
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """One registry of instruments per app (tests run several apps in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self._latency = Histogram(
+            "spacereg_http_request_duration_seconds",
+            "Time until the response started, per route template (not per raw path).",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        """Called by `RequestContext` as each response starts. Labels stay bounded: the route's
+        template, a known method or `other`, the status."""
+        method = scope["method"] if scope["method"] in _METHODS else "other"
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        self._latency.labels(method, route, str(status)).observe(seconds)
