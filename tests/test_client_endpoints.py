@@ -55,7 +55,7 @@ async def test_capabilities_announce_only_what_works(registry, version, code):
     assert capabilities["checksums"]["supportedTypes"] == ["SHA1"]
     assert capabilities["core"]["webdav-root"] == "remote.php/webdav"
     assert capabilities["files"]["bigfilechunking"] is True  # OC-Chunked v1, at the gateway
-    assert "dav" not in capabilities  # no chunking NG announced: the clients then send v1
+    assert capabilities["dav"]["chunking"] == "1.0"  # chunking NG, at /remote.php/dav/uploads
     assert capabilities["spaces"]["enabled"] is True
     root = ElementTree.fromstring(xml.content)
     assert root.findtext("meta/statuscode") == str(code)

@@ -20,6 +20,7 @@ SECTIONS: dict[str, dict[str, Any]] = {
         "blacklisted_files": [".htaccess"],
     },
     "checksums": {"supportedTypes": ["SHA1"], "preferredUploadType": "SHA1"},
+    "dav": {"chunking": "1.0"},  # chunking NG at /remote.php/dav/uploads/<user>/
     "spaces": {"enabled": True, "version": "1.0.0", "projects": True},
 }
 

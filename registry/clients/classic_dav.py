@@ -17,6 +17,7 @@ from storage.hrefs import HrefRewriter
 
 WEBDAV_ROOT = "/remote.php/webdav"
 FILES_ROOT = "/remote.php/dav/files"
+UPLOADS_ROOT = "/remote.php/dav/uploads"
 
 
 class ClassicRoot:

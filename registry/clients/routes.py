@@ -12,10 +12,13 @@ from starlette.types import ASGIApp
 
 from registry.access.principal import Authenticate
 from registry.clients import capabilities, ocs
-from registry.clients.classic_dav import FILES_ROOT, WEBDAV_ROOT, ClassicRoot
+from registry.clients.classic_dav import FILES_ROOT, UPLOADS_ROOT, WEBDAV_ROOT, ClassicRoot
 from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
+from registry.spaces.dav_backends import DAV_MOUNT
 from registry.spaces.service import SpaceService
+from registry.spaces.webdav.uploads import ChunkedUploads
+from registry.spaces.webdav.uploads_app import UploadsCollection
 from storage.dav_paths import dav_mount
 
 Email = Callable[[str], Awaitable[str | None]]
@@ -23,12 +26,18 @@ Email = Callable[[str], Awaitable[str | None]]
 
 class ClientRoutes:
     def __init__(
-        self, spaces: SpaceService, gateway: ASGIApp, authenticate: Authenticate, email: Email
+        self,
+        spaces: SpaceService,
+        gateway: ASGIApp,
+        authenticate: Authenticate,
+        email: Email,
+        uploads: ChunkedUploads,
     ) -> None:
         self._spaces = spaces
         self._gateway = gateway
         self._authenticate = authenticate
         self._email = email
+        self._uploads = uploads
 
     async def status(self, request: Request) -> Response:
         return JSONResponse(capabilities.status())
@@ -53,15 +62,17 @@ class ClientRoutes:
             for v in ("v1", "v2")
             for name, handler in (("capabilities", self.capabilities), ("user", self.user))
         ]
-        classic = (
-            (WEBDAV_ROOT, False),
-            (FILES_ROOT, True),
+        roots = [
+            (path, ClassicRoot(self._spaces, self._gateway, self._authenticate, per_user))
+            for path, per_user in ((WEBDAV_ROOT, False), (FILES_ROOT, True))
+        ]
+        # Chunking NG where the clients look for it; the file goes to any root they name.
+        uploads = UploadsCollection(
+            self._authenticate, self._uploads, [(DAV_MOUNT, self._gateway), *roots]
         )
         return [
             Resource("/status.php", {"GET": self.status}),
             *ocs_routes,
-            *(
-                dav_mount(path, ClassicRoot(self._spaces, self._gateway, self._authenticate, user))
-                for path, user in classic
-            ),
+            *(dav_mount(path, root) for path, root in roots),
+            dav_mount(UPLOADS_ROOT, uploads),
         ]

@@ -115,7 +115,9 @@ def create_app(
             UPLOADS_MOUNT,
             UploadsCollection(clients.authenticate, services.dav.uploads, [(DAV_MOUNT, gateway)]),
         ),
-        *ClientRoutes(services.spaces, gateway, clients.authenticate, clients.email).routes(),
+        *ClientRoutes(
+            services.spaces, gateway, clients.authenticate, clients.email, services.dav.uploads
+        ).routes(),
         *provider_callbacks(services),
         *(services.idp.routes() if services.idp is not None else []),
         *well_known_routes(
