@@ -1,4 +1,4 @@
-"""`spacereg`: serve, migrate, token, discover, peer, provider serve."""
+"""`spacereg`: serve, migrate, keys, token, app-password, discover, peer, provider serve."""
 
 from __future__ import annotations
 

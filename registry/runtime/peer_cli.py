@@ -20,7 +20,7 @@ from registry.runtime.settings import Settings
 
 def add_peer_commands(commands: Any, run: Any) -> None:
     """The `peer` subcommands on the CLI's parser; `run(args, settings)` runs one."""
-    peer = commands.add_parser("peer", help="peer with partner registries (issue 11)")
+    peer = commands.add_parser("peer", help="peer with partner registries")
     actions = peer.add_subparsers(required=True, metavar="ACTION", dest="action")
     invite = actions.add_parser("invite", help="print a single-use invitation (last line)")
     invite.add_argument("--expires", default="7d", help="like 7d, 12h, 30m (default 7d)")
