@@ -3,7 +3,7 @@ shares a folder from zurich with marie@paris.test on the folder's "Share with" d
 field's live feedback says paris is a partner); Marie, logged in at paris with her Shares
 page open, sees it arrive without reloading (the page asks for itself again), accepts it,
 finds it under Spaces with where it comes from, opens the folder and reads the file through
-paris's gateway; a second share she declines. Einstein's Shares page shows both states.
+paris's gateway; a whole space, shared from the space's page, she declines. Einstein's Shares page shows both states.
 The registries are a peered pair of tests/federation/peer_pair.py, over TLS on `*.test`."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from tests.browser import assert_accessible
 from tests.federation.peer_pair import Pair, Site, pair, peered  # noqa: F401 (the fixture)
-from tests.federation.test_shares import project_with_folder, share
+from tests.federation.test_shares import project_with_folder
 from tests.web.test_browser import log_in
 
 
@@ -75,10 +75,14 @@ async def test_marie_receives_accepts_opens_and_declines_shares_in_the_browser(
     assert (tmp_path / "hello.txt").read_bytes() == b"E = mc^2"
     assert "Upload" not in await marie.content()  # a viewer: no writing controls
 
+    # A whole space, from the space's own "Share with" (local users and groups share there too).
     others = await project_with_folder(pair, "Thermo", leaf="heat")
-    assert (await share(pair.zurich, pair, others, "/a/rel/heat")).status_code == 200
+    await einstein.goto(f"{pair.zurich.base_url}/spaces/{others}")
+    await einstein.get_by_label("Share with").fill("marie@paris.test")
+    await einstein.get_by_role("button", name="Share").click()
+    await expect(einstein.get_by_role("row", name="marie@paris.test remote editor")).to_be_visible()
     await marie.get_by_role("navigation", name="Main").get_by_role("link", name="Shares").click()
-    await marie.get_by_role("button", name="Decline heat").click()
+    await marie.get_by_role("button", name="Decline Thermo").click()
     await expect(marie.get_by_text("No shares are waiting for you.")).to_be_visible()
 
     await einstein.get_by_role("navigation", name="Main").get_by_role("link", name="Shares").click()
@@ -87,6 +91,6 @@ async def test_marie_receives_accepts_opens_and_declines_shares_in_the_browser(
         sent.get_by_role("row", name="/a/rel/lenses marie@paris.test viewer accepted")
     ).to_be_visible()
     await expect(
-        sent.get_by_role("row", name="/a/rel/heat marie@paris.test editor declined")
+        sent.get_by_role("row", name="the whole space marie@paris.test editor declined")
     ).to_be_visible()
     await assert_accessible(einstein)
