@@ -3,7 +3,8 @@ shares a folder from zurich with marie@paris.test on the folder's "Share with" d
 field's live feedback says paris is a partner); Marie, logged in at paris with her Shares
 page open, sees it arrive without reloading (the page asks for itself again), accepts it,
 finds it under Spaces with where it comes from, opens the folder and reads the file through
-paris's gateway; a whole space, shared from the space's page, she declines. Einstein's Shares page shows both states.
+paris's gateway; a whole space, shared from the space's page, she declines. Einstein's
+Shares page shows both states.
 The registries are a peered pair of tests/federation/peer_pair.py, over TLS on `*.test`."""
 
 from __future__ import annotations
