@@ -38,6 +38,7 @@ from registry.web.peer_pages import PeerPages
 from registry.web.render import pages_for_browsers
 from registry.web.routes import WebUi
 from registry.web.sessions import SessionStore
+from registry.web.share_pages import SharePages
 from registry.web.space_pages import SpacePages
 from storage import HttpChangeSource
 from storage.dav_paths import dav_mount
@@ -68,7 +69,8 @@ def web_ui(settings: Settings, services: Services) -> WebUi:
     files = Files(services.spaces, services.dav_backends, services.dav)
     return WebUi(
         auth,
-        SpacePages(auth, services.spaces, services.members, files),
+        SpacePages(auth, services.spaces, services.members, files, services.shares.outgoing),
+        SharePages(auth, services.shares.incoming, services.shares.outgoing),
         PeerPages(auth, services.peering, services.discovery),
     )
 

@@ -56,6 +56,12 @@ class PeerPages:
         await self._peering.suspend(request.path_params["domain"])
         return see_other("/peers")
 
+    async def resume(self, request: Request) -> Response:
+        _session, principal, _form = await self._auth.form(request)
+        _admin(principal)
+        await self._peering.resume(request.path_params["domain"])
+        return see_other("/peers")
+
     async def revoke(self, request: Request) -> Response:
         _session, principal, _form = await self._auth.form(request)
         _admin(principal)
@@ -95,6 +101,7 @@ class PeerPages:
             Resource("/peers/invitations", {"POST": page(self.invite)}),
             Resource("/peers/accepted", {"POST": page(self.accept)}),
             Resource("/peers/{domain}/suspend", {"POST": page(self.suspend)}),
+            Resource("/peers/{domain}/resume", {"POST": page(self.resume)}),
             Resource("/peers/{domain}/revoke", {"POST": page(self.revoke)}),
             Resource("/lookup", {"GET": page(self.lookup)}),
         ]

@@ -66,6 +66,7 @@ def error_page(
         title=TITLES.get(status, "Something went wrong"),
         message=message,
         user=None,
+        navigation=True,
     )
     response.headers.update(headers or {})
     return response

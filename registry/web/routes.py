@@ -14,6 +14,7 @@ from registry.web.auth import WebAuth
 from registry.web.files import clean_path
 from registry.web.peer_pages import PeerPages
 from registry.web.render import page, render, see_other
+from registry.web.share_pages import SharePages
 from registry.web.space_pages import SpacePages, space_url
 
 _STATIC = files("registry.web") / "static"
@@ -39,9 +40,12 @@ async def logged_out(request: Request) -> Response:
 
 
 class WebUi:
-    def __init__(self, auth: WebAuth, spaces: SpacePages, peers: PeerPages) -> None:
+    def __init__(
+        self, auth: WebAuth, spaces: SpacePages, shares: SharePages, peers: PeerPages
+    ) -> None:
         self._auth = auth
         self._spaces = spaces
+        self._shares = shares
         self._peers = peers
 
     async def share_link(self, request: Request) -> Response:
@@ -54,6 +58,7 @@ class WebUi:
         return [
             *self._auth.routes(),
             *self._spaces.routes(),
+            *self._shares.routes(),
             *self._peers.routes(),
             Resource("/s/{space_id}/{path:path}", {"GET": page(self.share_link)}),
             Resource("/logged-out", {"GET": page(logged_out)}),

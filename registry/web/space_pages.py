@@ -11,10 +11,11 @@ from starlette.routing import Route
 
 from registry.access import roles
 from registry.access.principal import GROUP, USER
-from registry.core.errors import BadRequest
+from registry.core.errors import BadRequest, Forbidden
 from registry.core.routing import Resource
 from registry.spaces.drive_json import quota
 from registry.spaces.members import MemberService
+from registry.spaces.permission_routes import FederatedInvites
 from registry.spaces.service import SpaceService
 from registry.web.auth import WebAuth
 from registry.web.files import Files, child, clean_path
@@ -33,12 +34,18 @@ def crumbs(folder: str) -> list[tuple[str, str]]:
 
 class SpacePages:
     def __init__(
-        self, auth: WebAuth, spaces: SpaceService, members: MemberService, files: Files
+        self,
+        auth: WebAuth,
+        spaces: SpaceService,
+        members: MemberService,
+        files: Files,
+        federated: FederatedInvites,
     ) -> None:
         self._auth = auth
         self._spaces = spaces
         self._members = members
         self._files = files
+        self._federated = federated
 
     async def spaces_page(self, request: Request) -> Response:
         session, principal = await self._auth.user(request)
@@ -113,24 +120,39 @@ class SpacePages:
         await self._files.delete(principal, space_id, path)
         return see_other(space_url(space_id, clean_path(path.rsplit("/", 1)[0])))
 
+    async def share_page(self, request: Request) -> Response:
+        """The "Share with" dialog for one folder of a space."""
+        session, principal = await self._auth.user(request)
+        space_id = request.path_params["space_id"]
+        folder = clean_path(request.query_params.get("path", "/"))
+        view = await self._spaces.get_visible(principal, space_id)
+        return render(
+            request,
+            "share.html",
+            user=principal,
+            csrf=session.csrf_token,
+            space=view.space,
+            folder=folder,
+            roles=(roles.VIEWER, roles.EDITOR, roles.MANAGER),
+        )
+
     async def add_member(self, request: Request) -> Response:
+        """A local user or group joins the space; a person at another registry (an address
+        such as marie@paris.test) receives a share of the space or of one folder."""
         _session, principal, form = await self._auth.form(request)
         space_id = request.path_params["space_id"]
         kind, name = str(form.get("kind", USER)), str(form.get("recipient", "")).strip()
-        role = str(form.get("role", ""))
+        role, folder = str(form.get("role", "")), clean_path(str(form.get("path", "/")))
         if kind not in {USER, GROUP} or not name:
             raise BadRequest("name a user or a group")
         if role not in roles.RANK:
             raise BadRequest(f"unknown role {role!r}")
-        try:
-            await self._members.invite(principal, space_id, [(kind, name)], role, None)
-        except BadRequest as exc:
-            if kind == USER and "@" in name:  # not one of ours: a person at another registry
-                raise BadRequest(
-                    f"{name} is not a user here; sharing with other organisations is not "
-                    "available yet"
-                ) from exc
-            raise
+        if kind == USER and self._federated.is_federated(name):
+            await self._federated.share(principal, space_id, folder, name, role)
+            return see_other(space_url(space_id, folder))
+        if folder != "/":
+            raise Forbidden("a folder is shared with people at other organisations only")
+        await self._members.invite(principal, space_id, [(kind, name)], role, None)
         return see_other(space_url(space_id))
 
     def routes(self) -> list[Route]:
@@ -144,4 +166,5 @@ class SpacePages:
             Resource(one + "/rename", {"POST": page(self.rename)}),
             Resource(one + "/delete", {"POST": page(self.delete)}),
             Resource(one + "/members", {"POST": page(self.add_member)}),
+            Resource(one + "/share", {"GET": page(self.share_page)}),
         ]

@@ -1,5 +1,6 @@
 """Two peered registries' admins in a real Chromium: zurich's creates an invitation on the
-Peers page, paris's accepts it there, both see the other; zurich then suspends and revokes.
+Peers page, paris's accepts it there, both see the other; zurich then suspends, resumes and
+revokes.
 On the way, the "Share with" field tells that marie@paris.test is at a partner.
 The registries are test_peering's pair: TLS from the tests' CA, `*.test` names from the test
 DNS server (Chromium reaches them through tests/browser.py's resolver rule)."""
@@ -50,5 +51,7 @@ async def test_admins_peer_two_registries_on_their_peers_pages(
     await zurich.goto(f"{pair.zurich.base_url}/peers")
     await zurich.get_by_role("button", name="Suspend paris.test").click()
     await expect(zurich.get_by_role("row", name="paris.test suspended")).to_be_visible()
+    await zurich.get_by_role("button", name="Resume paris.test").click()
+    await expect(zurich.get_by_role("row", name="paris.test active")).to_be_visible()
     await zurich.get_by_role("button", name="Revoke paris.test").click()
     await expect(zurich.get_by_role("row", name="paris.test revoked")).to_be_visible()

@@ -99,13 +99,15 @@ async def test_managers_add_a_local_user_or_group_with_a_role(
     assert "<td>Albert Einstein</td><td>user</td><td>viewer</td>" in page
     assert "<td>physics-lovers</td><td>group</td><td>editor</td>" in page
 
-    for data, message in (
-        ({"recipient": "nobody", "role": "viewer"}, "unknown user"),
-        ({"recipient": "marie@paris.test", "role": "viewer"}, "not available yet"),
-        ({"recipient": "marie", "role": "owner"}, "unknown role"),
+    for data, status, message in (
+        ({"recipient": "nobody", "role": "viewer"}, 400, "unknown user"),
+        ({"recipient": "marie", "role": "owner"}, 400, "unknown role"),
+        # a person at another registry goes through the shares wing, which wants a partner
+        ({"recipient": "marie@paris.test", "role": "viewer"}, 403, "paris.test is not a peer"),
+        ({"recipient": "marie", "role": "viewer", "path": "/a"}, 403, "other organisations"),
     ):
         refused = await browser.client.post(f"{space}/members", data={"csrf": token, **data})
-        assert refused.status_code == 400 and message in refused.text, refused.text
+        assert refused.status_code == status and message in refused.text, refused.text
 
     async with httpx2.AsyncClient(base_url=registry.url) as client:
         viewer = Browser(client)

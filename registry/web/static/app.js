@@ -1,5 +1,5 @@
 // A little script where it makes the pages better: uploads with progress, feedback on the
-// "Share with" field, copying an invitation. Tokens never reach it: it sends the session's
+// "Share with" field, copying an invitation, the Shares page's lists kept current. Tokens never reach it: it sends the session's
 // cookie and the page's CSRF token, nothing else.
 "use strict";
 
@@ -51,7 +51,30 @@ function lookup(input) {
   });
 }
 
+// The Shares page asks for itself again every few seconds (with the session's cookie, like
+// any page) and swaps in its lists when they changed: a share that arrives shows without a
+// reload. Pending shares are no change of any space, so there is no change stream to follow.
+function follow(live) {
+  const every = 2000;
+  async function again() {
+    try {
+      const response = await fetch(live.dataset.follow, { headers: { Accept: "text/html" } });
+      if (response.ok) {
+        const fresh = new DOMParser()
+          .parseFromString(await response.text(), "text/html")
+          .getElementById(live.id);
+        if (fresh && fresh.innerHTML !== live.innerHTML) live.innerHTML = fresh.innerHTML;
+      }
+    } finally {
+      setTimeout(again, every);
+    }
+  }
+  setTimeout(again, every);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const live = document.querySelector("[data-follow]");
+  if (live) follow(live);
   const form = document.getElementById("upload");
   if (form) upload(form);
   const recipient = document.getElementById("recipient");
