@@ -94,5 +94,5 @@ def shares_drive(shares: list[Any], base_url: str) -> dict[str, Any]:
             "webDavUrl": f"{base_url}/dav/spaces/{SHARES_DRIVE_ID}",
             "permissions": [],
         },
-        "webUrl": f"{base_url}/#/shares/with-me",
+        "webUrl": f"{base_url}/shares",
     }
