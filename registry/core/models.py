@@ -411,6 +411,8 @@ class DavUploadChunk(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class OutgoingShare(Base):
     """A share we sent to a peer's user (`recipient`, an OCM address): the space it grants
     (a share space for a folder, or the whole space), its role, its state as the recipient's

@@ -253,7 +253,8 @@ def build_shares(
     folder is checked there), extended with the proxy to peers for mountpoints."""
     domain, guard = federation.instance.domain, peering.guard
     base_url = federation.instance.base_url
-    incoming = IncomingShares(spaces, guard, peering.discover, domain, base_url, clock)
+    inbox = peering.inbox
+    incoming = IncomingShares(spaces, guard, inbox, peering.discover, domain, base_url, clock)
     outgoing = OutgoingShares(spaces, held, peering.discover, domain, base_url, clock, wake=wake)
     proxy = MountpointProxy(
         spaces, incoming, federation.outbound, discovery, federation.keys, domain, clock
@@ -261,7 +262,7 @@ def build_shares(
     return Shares(
         outgoing,
         incoming,
-        Notifications(spaces, guard, incoming, clock),
+        Notifications(spaces, guard, inbox, incoming, clock),
         ShareTokens(spaces.transaction, guard, clock),
         MountpointBackends(held, proxy),
         OcmInvites(spaces, peering, clock),

@@ -26,6 +26,7 @@ from registry.core.clock import Clock
 from registry.core.http import json_object
 from registry.outbox import store as outbox
 from registry.peers.guard import PeerGuard
+from registry.peers.inbox import Inbox
 from registry.shares import ocm, store
 from registry.shares.errors import InvalidShare, ShareStateConflict, ShareUnknown, TooManyShares
 from registry.shares.outgoing import Discover
@@ -46,6 +47,7 @@ class IncomingShares:
         self,
         spaces_service: SpaceService,
         guard: PeerGuard,
+        inbox: Inbox,
         discover: Discover,
         domain: str,
         base_url: str,
@@ -56,6 +58,7 @@ class IncomingShares:
         self._base_url = base_url
         self._spaces = spaces_service
         self._guard = guard
+        self._inbox = inbox
         self._discover = discover
         self._domain = domain
         self._clock = clock
@@ -68,11 +71,14 @@ class IncomingShares:
         if offer.share_with.domain != self._domain:
             raise InvalidShare([("shareWith", f"not an account at {self._domain}")])
         peer = await self._guard.check(request, body, offer.sender.domain)
-        endpoint = (await self._discover(peer.domain)).ocm.end_point
+        return await self._inbox.handle(request, peer, lambda: self._receive(offer, peer.domain))
+
+    async def _receive(self, offer: ocm.Offer, domain: str) -> dict[str, Any]:
+        endpoint = (await self._discover(domain)).ocm.end_point
         try:
-            user_id = await self._record(offer, peer.domain, endpoint)
+            user_id = await self._record(offer, domain, endpoint)
         except IntegrityError:  # the same share, recorded meanwhile by a concurrent delivery
-            user_id = await self._record(offer, peer.domain, endpoint)
+            user_id = await self._record(offer, domain, endpoint)
         async with self._spaces.transaction() as conn:
             name = await store.display_name(conn, user_id)
         return {"recipientDisplayName": name}
