@@ -8,6 +8,7 @@ The registries are those of `test_peering` (one pair per module)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ from registry.runtime.wiring import discovery_config
 from registry.shares.store import incoming_by_id
 from tests.federation import test_peering
 from tests.federation.peer_pair import Pair, Site, peered, signed_post
+from tests.sse import EventReader
 
 pair = test_peering.pair  # the module's own pair of registries
 
@@ -506,3 +508,40 @@ async def test_purging_a_space_ends_the_shares_of_its_folders(pair: Pair) -> Non
         return True if mountpoint_id not in await marie_drives(pair) else None
 
     await eventually(gone)
+
+
+async def test_marie_s_event_stream_carries_her_mountpoint_coming_and_going(pair: Pair) -> None:
+    await peered(pair)
+    drive = await project_with_folder(pair, "Streamed", "streamed")
+    assert pair.paris.services.idp is not None
+    token = pair.paris.services.idp.access_token_for("marie")
+    async with (
+        httpx2.AsyncClient(
+            base_url=f"https://127.0.0.1:{pair.paris.port}",
+            headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+            verify=ssl.create_default_context(cafile=pair.certs.ca_file),
+            timeout=httpx2.Timeout(10, read=None),
+        ) as client,
+        client.stream("GET", "/api/v1/events") as response,
+    ):
+        assert response.status_code == 200
+        stream = EventReader(response)
+        granted = (await share(pair.zurich, pair, drive, "/a/rel/streamed")).json()["value"][0]
+        waiting = await waiting_for_marie(pair, "streamed")
+        share_space = (await state_at_zurich(pair, "streamed", "pending"))["remoteItem"]["driveId"]
+        async with pair.paris.client(pair.certs, "marie") as marie:
+            accepted = await marie.post(
+                f"/graph/v1beta1/drives/{SHARES_DRIVE}/root/children",
+                json={"remoteItem": {"id": waiting["id"]}},
+            )
+        mountpoint_id = accepted.json()["remoteItem"]["driveId"]
+        created = (await stream.until("created", seconds=15))[-1]
+        assert created.data["driveId"] == mountpoint_id
+
+        async with pair.zurich.client(pair.certs, "einstein") as einstein:
+            removed = await einstein.delete(
+                f"/graph/v1beta1/drives/{share_space}/root/permissions/{granted['id']}"
+            )
+        assert removed.status_code == 204
+        deleted = (await stream.until("deleted", seconds=15))[-1]
+        assert deleted.data["driveId"] == mountpoint_id
