@@ -127,6 +127,7 @@ async def test_a_shared_folder_waits_for_marie_is_accepted_listed_and_removed(pa
     assert waiting["@client.synchronize"] is False
     shares_drive = (await marie_drives(pair))[SHARES_DRIVE]
     assert (shares_drive["driveType"], shares_drive["driveAlias"]) == ("virtual", "virtual/shares")
+    assert "webDavUrl" not in shares_drive["root"]  # its shares are drives with URLs of their own
     assert waiting["remoteItem"]["shared"]["owner"]["user"]["id"] == "einstein@zurich.test"
     assert waiting["remoteItem"]["permissions"][0]["roles"] == [EDITOR]
     sent = await state_at_zurich(pair, "path", "pending")
