@@ -15,7 +15,7 @@ A peer endpoint whose body names its sender in `domain` goes through it with one
 `Resource(PATH, {"POST": inbox.endpoint(f)})`, where `f(peer, doc)` handles the verified peer's
 message and returns the JSON answer. An endpoint that finds its sender otherwise (OCM names it
 by `sender` or `owner` addresses, or by the share a notification is about) verifies the peer
-itself and hands it over with `inbox.handle(request, peer, act)`. OCM servers that send no
+itself and hands its domain over with `inbox.handle(request, domain, act)`. OCM servers that send no
 message id (Nextcloud, Reva) are handled every time: those handlers are idempotent by the
 keys of what they record.
 """
@@ -75,16 +75,16 @@ class Inbox:
             doc = json_object(body)
             domain = peer_domain(doc.get("domain"))
             peer = await self._guard.check(request, body, domain, allow_suspended=allow_suspended)
-            return JSONResponse(await self.handle(request, peer, lambda: handle(peer, doc)))
+            return JSONResponse(await self.handle(request, peer.domain, lambda: handle(peer, doc)))
 
         return receive
 
     async def handle(
-        self, request: Request, peer: PeerRecord, act: Callable[[], Awaitable[Answer]]
+        self, request: Request, sender: str, act: Callable[[], Awaitable[Answer]]
     ) -> Answer:
-        """`act()` once per message id that the verified `peer` gives `request` (every time
-        when it gives none)."""
-        return await self.once(peer.domain, _message_id(request), act)
+        """`act()` once per message id that `sender` (the domain whose signature on `request`
+        was verified) gives `request` (every time when it gives none)."""
+        return await self.once(sender, _message_id(request), act)
 
     async def once(
         self, peer: str, message_id: str | None, handle: Callable[[], Awaitable[Answer]]

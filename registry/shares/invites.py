@@ -81,7 +81,7 @@ class OcmInvites:
         provider = str(doc["recipientProvider"]).strip().lower()
         peer = await self._guard.check(request, body, provider)
         return await self._peering.inbox.handle(
-            request, peer, lambda: self._accepted(doc, provider)
+            request, peer.domain, lambda: self._accepted(doc, provider)
         )
 
     async def _accepted(self, doc: dict[str, Any], provider: str) -> dict[str, Any]:

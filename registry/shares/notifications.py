@@ -20,7 +20,6 @@ from registry.core.errors import ApiError
 from registry.core.http import json_object
 from registry.peers.guard import PeerGuard
 from registry.peers.inbox import Inbox
-from registry.peers.store import PeerRecord
 from registry.shares import ocm, store
 from registry.shares.errors import InvalidShare, ShareNotSupported, ShareUnknown
 from registry.shares.incoming import IncomingShares
@@ -70,15 +69,15 @@ class Notifications:
             sent = await store.outgoing_by_id(conn, provider_id)
         if sent is not None:
             peer = await self._guard.check(request, body, sent.peer_domain)
-            await self._inbox.handle(request, peer, lambda: self._about_sent(sent, kind))
+            await self._inbox.handle(request, peer.domain, lambda: self._about_sent(sent, kind))
             return
-        share, peer = await self._received(request, body, provider_id)
+        share, sender = await self._received(request, body, provider_id)
         role = None
         if kind in PERMISSION_CHANGES:
             role = ocm.role_of_permissions(notification.get("permissions"))
             if role is None:
                 raise InvalidShare([("notification.permissions", "must grant 'read'")])
-        await self._inbox.handle(request, peer, lambda: self._about_received(share, kind, role))
+        await self._inbox.handle(request, sender, lambda: self._about_received(share, kind, role))
 
     async def _about_received(self, share: Any, kind: str, role: str | None) -> dict[str, Any]:
         async with self._spaces.transaction() as conn:
@@ -90,20 +89,19 @@ class Notifications:
                 raise InvalidShare([("notificationType", f"{kind} is for the sharer")])
         return {}
 
-    async def _received(
-        self, request: Request, body: bytes, provider_id: str
-    ) -> tuple[Any, PeerRecord]:
-        """The share we received under `provider_id`, and the peer that signed `request`."""
+    async def _received(self, request: Request, body: bytes, provider_id: str) -> tuple[Any, str]:
+        """The share we received under `provider_id`, and the domain that signed `request`
+        (its sender's: a peer, or a registry open federation let in)."""
         async with self._spaces.transaction() as conn:
             found = await store.incoming_by_provider_id(conn, provider_id)
         refusal: ApiError | None = None
         for share in found:
             try:
-                peer = await self._guard.check(request, body, share.peer_domain)
+                sender = await self._incoming.sender(request, body, share.peer_domain)
             except ApiError as exc:
                 refusal = exc
                 continue
-            return share, peer
+            return share, sender
         if refusal is not None:
             raise refusal
         raise ShareUnknown(f"no share {provider_id}")
