@@ -12,6 +12,7 @@ from federation.keys import SigningKeys
 from tests.federation import test_ocm_receive, test_peering
 from tests.federation.peer_pair import Pair, signed_post
 from tests.federation.test_ocm_receive import SINGLE_WEBDAV, offer, shared_with
+from tests.federation.test_shares import SHARES_DRIVE
 
 pair = test_peering.pair  # the module's own pair of registries, never peered here
 
@@ -38,6 +39,16 @@ async def test_a_stranger_s_share_is_taken_only_with_open_federation(
         assert listed[taken["name"]]["@spacereg.state"] == "pending"
         assert forged["name"] not in listed and refused["name"] not in listed
 
+        async with pair.paris.client(pair.certs, "marie") as marie:
+            accepted = await marie.post(
+                f"/graph/v1beta1/drives/{SHARES_DRIVE}/root/children",
+                json={"remoteItem": {"id": listed[taken["name"]]["id"]}},
+            )
+            assert accepted.status_code == 201, accepted.text
+            mountpoint = accepted.json()["remoteItem"]["driveId"]
+            drives = (await marie.get("/graph/v1beta1/me/drives")).json()["value"]
+        assert mountpoint in {d["id"] for d in drives}
+
         # the stranger ends its share: verified against its keys in the same way
         unshared = {
             "notificationType": "SHARE_UNSHARED",
@@ -46,6 +57,9 @@ async def test_a_stranger_s_share_is_taken_only_with_open_federation(
         }
         assert (await test_ocm_receive.send(pair, "/ocm/notifications", unshared))[0] == 201
         assert taken["name"] not in await shared_with(pair)
+        async with pair.paris.client(pair.certs, "marie") as marie:
+            drives = (await marie.get("/graph/v1beta1/me/drives")).json()["value"]
+        assert mountpoint not in {d["id"] for d in drives}
     finally:
         incoming.open_federation = False
     status, answer, _headers = await signed_post(pair.zurich, url, offer(SINGLE_WEBDAV))
