@@ -53,10 +53,13 @@ class _Emitted:
 
     def unnamed(self, etag: str, paths: Collection[str]) -> set[str]:
         """Of `paths`, found changed in the state `etag`, those no change emitted yet names;
-        remembers them as named. A path is named at an ETag once (`/` names all of them)."""
+        remembers them as named. A path is named at an ETag once. `/` is a name like the
+        others: the watcher reports a new space's folder so (the writes inside it that came
+        before its watch are otherwise unseen), and a write's own report that comes after
+        at the same ETag still names its path, rather than leaving it to "anything"."""
         if etag != self.etag:
             self.etag, self.named = etag, set()
-        new = set() if "/" in self.named else set(paths) - self.named
+        new = set(paths) - self.named
         self.named |= new
         return new
 

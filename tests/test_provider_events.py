@@ -149,10 +149,13 @@ async def test_a_report_of_the_etag_held_logs_only_paths_not_logged_at_it(admin,
         until="/c.txt",
     )
     await report(('"e2"', ()), until="/")  # moved, nobody said where: anywhere
+    # a write's own report after that, at the same ETag, still names its path
+    await report(('"e2"', ("/d.txt", "/")), until="/d.txt")
     logged = [(d["etag"], d["paths"]) for d in await content_after(admin, space_id, cursor)]
     assert logged == [
         ('"e1"', ["/a.txt"]),
         ('"e1"', ["/b"]),
         ('"e1"', ["/c.txt"]),
         ('"e2"', ["/"]),
+        ('"e2"', ["/d.txt"]),
     ]

@@ -207,6 +207,22 @@ async def test_a_write_an_earlier_scan_saw_is_still_named(provider, heard, tmp_p
     assert [(c.etag, c.paths) for c in heard] == [(etag, ("/a.txt",)), (etag, ("/b.txt",))]
 
 
+async def test_a_write_reported_after_the_watcher_named_the_root_is_still_named(
+    provider, heard, tmp_path
+):
+    """The watcher reports a new space's folder as `/` (writes inside it before its watch
+    are otherwise unseen); a PUT whose own report comes after that scan, at the same ETag,
+    still names its path: once lost to "anything", the feed never named it."""
+    await provider.create_space("s1")
+    (tmp_path / "spaces" / "s1" / "a.txt").write_text("a")
+    heard.clear()
+    await provider.written("s1", ["/"])  # as the watcher reports the space's folder
+    await provider.written("s1", ["/a.txt"])  # the PUT's own report, later
+    await provider.written("s1", ["/", "/a.txt"])  # a watcher repeating both: nothing
+    etag = (await provider.get_space("s1")).etag
+    assert [(c.etag, c.paths) for c in heard] == [(etag, ("/",)), (etag, ("/a.txt",))]
+
+
 async def test_a_folder_is_named_without_a_trailing_slash_once(provider, heard, tmp_path):
     await provider.create_space("s1")
     (tmp_path / "spaces" / "s1" / "dir").mkdir()

@@ -101,6 +101,15 @@ class PeerGuard:
     def keys_of(self, domain: str, jwks_url: str) -> KeyResolver:
         return self._keyring.jwks(jwks_url, peer=domain)
 
+    async def check_stranger(
+        self, request: Request, body: bytes, domain: str, jwks_url: str
+    ) -> None:
+        """Verify a request of a registry we do not peer with (open federation) against the
+        keys it publishes at `jwks_url`; it counts against its rate limit like a peer's."""
+        await self.signed_by(request, body, self.keys_of(domain, jwks_url))
+        if self.limits is not None:
+            self.limits.take(domain)
+
     async def check(
         self,
         request: Request,

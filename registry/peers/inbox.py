@@ -11,8 +11,13 @@ A refusal of the handler (a 4xx) is an answer too and is kept; a crash or a 5xx 
 row goes, and a repeat is handled afresh. Should a replica die between handling and recording,
 a repeat after `HANDLING_LEASE` is handled again, so handlers stay idempotent themselves.
 
-A peer endpoint goes through it with one line: `Resource(PATH, {"POST": inbox.endpoint(f)})`,
-where `f(peer, doc)` handles the verified peer's message and returns the JSON answer.
+A peer endpoint whose body names its sender in `domain` goes through it with one line:
+`Resource(PATH, {"POST": inbox.endpoint(f)})`, where `f(peer, doc)` handles the verified peer's
+message and returns the JSON answer. An endpoint that finds its sender otherwise (OCM names it
+by `sender` or `owner` addresses, or by the share a notification is about) verifies the peer
+itself and hands its domain over with `inbox.handle(request, domain, act)`. OCM servers that send no
+message id (Nextcloud, Reva) are handled every time: those handlers are idempotent by the
+keys of what they record.
 """
 
 from __future__ import annotations
@@ -70,10 +75,16 @@ class Inbox:
             doc = json_object(body)
             domain = peer_domain(doc.get("domain"))
             peer = await self._guard.check(request, body, domain, allow_suspended=allow_suspended)
-            message_id = _message_id(request)
-            return JSONResponse(await self.once(peer.domain, message_id, lambda: handle(peer, doc)))
+            return JSONResponse(await self.handle(request, peer.domain, lambda: handle(peer, doc)))
 
         return receive
+
+    async def handle(
+        self, request: Request, sender: str, act: Callable[[], Awaitable[Answer]]
+    ) -> Answer:
+        """`act()` once per message id that `sender` (the domain whose signature on `request`
+        was verified) gives `request` (every time when it gives none)."""
+        return await self.once(sender, _message_id(request), act)
 
     async def once(
         self, peer: str, message_id: str | None, handle: Callable[[], Awaitable[Answer]]

@@ -96,6 +96,8 @@ class FederationSettings(Table):
     reveal_unknown_users: StrictBool = False
     # True: any discoverable registry may peer with us without an invitation (signed still)
     open_peering: StrictBool = False
+    # True: a share from any discoverable registry is taken, peer or not (signed still)
+    open_shares: StrictBool = False
     # Each partner's signed requests, per replica: this many a second on average, this many
     # at once; beyond, 429 `peer_rate_limited` with Retry-After.
     peer_requests_per_second: PositiveFloat = 50.0
@@ -219,6 +221,7 @@ ENVIRONMENT: dict[str, EnvVar] = {
     "SPACEREG_CA_FILE": EnvVar(("federation", "ca_file")),
     "SPACEREG_REVEAL_UNKNOWN_USERS": EnvVar(("federation", "reveal_unknown_users")),
     "SPACEREG_OPEN_PEERING": EnvVar(("federation", "open_peering")),
+    "SPACEREG_OPEN_SHARES": EnvVar(("federation", "open_shares")),
     "SPACEREG_PEER_REQUESTS_PER_SECOND": EnvVar(("federation", "peer_requests_per_second")),
     "SPACEREG_PEER_REQUEST_BURST": EnvVar(("federation", "peer_request_burst")),
 }

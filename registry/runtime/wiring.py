@@ -203,6 +203,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         Federation(outbound, signing_keys, instance),
         clock,
         wake=delivery.wake,
+        open_federation=settings.federation.open_shares,
     )
     unit_of_work.fan_out(shares.outgoing.notify_members)
     return Services(
@@ -261,12 +262,24 @@ def build_shares(
     clock: Clock,
     *,
     wake: Callable[[], None],
+    open_federation: bool = False,
 ) -> Shares:
     """Shares both ways; `held`: the back ends of the spaces we hold (a share space's
-    folder is checked there), extended with the proxy to peers for mountpoints."""
+    folder is checked there), extended with the proxy to peers for mountpoints;
+    `open_federation`: shares from registries we do not peer with are taken too."""
     domain, guard = federation.instance.domain, peering.guard
     base_url = federation.instance.base_url
-    incoming = IncomingShares(spaces, guard, peering.discover, domain, base_url, clock)
+    inbox = peering.inbox
+    incoming = IncomingShares(
+        spaces,
+        guard,
+        inbox,
+        peering.discover,
+        domain,
+        base_url,
+        clock,
+        open_federation=open_federation,
+    )
     outgoing = OutgoingShares(spaces, held, peering.discover, domain, base_url, clock, wake=wake)
     proxy = MountpointProxy(
         spaces, incoming, federation.outbound, discovery, federation.keys, domain, clock
@@ -274,7 +287,7 @@ def build_shares(
     return Shares(
         outgoing,
         incoming,
-        Notifications(spaces, guard, incoming, clock),
+        Notifications(spaces, guard, inbox, incoming, clock),
         ShareTokens(spaces.transaction, guard, clock),
         MountpointBackends(held, proxy),
         OcmInvites(spaces, peering, clock),

@@ -25,7 +25,9 @@ from registry.changes import log as changes
 from registry.core.clock import Clock
 from registry.core.http import json_object
 from registry.outbox import store as outbox
+from registry.peers.errors import NotAPeer
 from registry.peers.guard import PeerGuard
+from registry.peers.inbox import Inbox
 from registry.shares import ocm, store
 from registry.shares.errors import InvalidShare, ShareStateConflict, ShareUnknown, TooManyShares
 from registry.shares.outgoing import Discover
@@ -46,20 +48,24 @@ class IncomingShares:
         self,
         spaces_service: SpaceService,
         guard: PeerGuard,
+        inbox: Inbox,
         discover: Discover,
         domain: str,
         base_url: str,
         clock: Clock,
         *,
+        open_federation: bool = False,
         shares_per_recipient: int = SHARES_PER_RECIPIENT,
     ) -> None:
         self._base_url = base_url
         self._spaces = spaces_service
         self._guard = guard
+        self._inbox = inbox
         self._discover = discover
         self._domain = domain
         self._clock = clock
         self.limit = shares_per_recipient
+        self.open_federation = open_federation  # shares from registries we do not peer with
 
     async def receive(self, request: Request, body: bytes) -> dict[str, Any]:
         offer = ocm.parse_offer(json_object(body))
@@ -67,12 +73,27 @@ class IncomingShares:
             raise InvalidShare([("owner", "owner and sender are accounts of one domain")])
         if offer.share_with.domain != self._domain:
             raise InvalidShare([("shareWith", f"not an account at {self._domain}")])
-        peer = await self._guard.check(request, body, offer.sender.domain)
-        endpoint = (await self._discover(peer.domain)).ocm.end_point
+        sender = await self.sender(request, body, offer.sender.domain)
+        return await self._inbox.handle(request, sender, lambda: self._receive(offer, sender))
+
+    async def sender(self, request: Request, body: bytes, domain: str) -> str:
+        """`domain`, once `request` is found signed by it: a peer (active), or with open
+        federation any registry that discovery finds, with a key it publishes."""
         try:
-            user_id = await self._record(offer, peer.domain, endpoint)
+            return (await self._guard.check(request, body, domain)).domain
+        except NotAPeer:
+            if not self.open_federation:
+                raise
+        found = await self._discover(domain)
+        await self._guard.check_stranger(request, body, domain, found.jwks_url)
+        return domain
+
+    async def _receive(self, offer: ocm.Offer, domain: str) -> dict[str, Any]:
+        endpoint = (await self._discover(domain)).ocm.end_point
+        try:
+            user_id = await self._record(offer, domain, endpoint)
         except IntegrityError:  # the same share, recorded meanwhile by a concurrent delivery
-            user_id = await self._record(offer, peer.domain, endpoint)
+            user_id = await self._record(offer, domain, endpoint)
         async with self._spaces.transaction() as conn:
             name = await store.display_name(conn, user_id)
         return {"recipientDisplayName": name}

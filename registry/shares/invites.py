@@ -79,7 +79,12 @@ class OcmInvites:
         if missing:
             raise InvalidShare([(name, "a string is required") for name in missing])
         provider = str(doc["recipientProvider"]).strip().lower()
-        await self._guard.check(request, body, provider)
+        peer = await self._guard.check(request, body, provider)
+        return await self._peering.inbox.handle(
+            request, peer.domain, lambda: self._accepted(doc, provider)
+        )
+
+    async def _accepted(self, doc: dict[str, Any], provider: str) -> dict[str, Any]:
         now = self._clock.now()
         async with self._spaces.transaction() as conn:
             found = await _invitation(conn, hash_token(str(doc["token"])))

@@ -19,6 +19,7 @@ from registry.core.clock import Clock
 from registry.core.errors import ApiError
 from registry.core.http import json_object
 from registry.peers.guard import PeerGuard
+from registry.peers.inbox import Inbox
 from registry.shares import ocm, store
 from registry.shares.errors import InvalidShare, ShareNotSupported, ShareUnknown
 from registry.shares.incoming import IncomingShares
@@ -36,15 +37,19 @@ class Notifications:
         self,
         spaces_service: SpaceService,
         guard: PeerGuard,
+        inbox: Inbox,
         incoming: IncomingShares,
         clock: Clock,
     ) -> None:
         self._spaces = spaces_service
         self._guard = guard
+        self._inbox = inbox
         self._incoming = incoming
         self._clock = clock
 
     async def receive(self, request: Request, body: bytes) -> None:
+        """Check the notification and the peer it comes from, then act on it once per
+        message id."""
         doc = json_object(body)
         kind, provider_id = doc.get("notificationType"), doc.get("providerId")
         errors = [
@@ -63,49 +68,57 @@ class Notifications:
         async with self._spaces.transaction() as conn:
             sent = await store.outgoing_by_id(conn, provider_id)
         if sent is not None:
-            await self._guard.check(request, body, sent.peer_domain)
-            await self._about_sent(sent, kind)
+            peer = await self._guard.check(request, body, sent.peer_domain)
+            await self._inbox.handle(request, peer.domain, lambda: self._about_sent(sent, kind))
             return
-        share = await self._received(request, body, provider_id)
+        share, sender = await self._received(request, body, provider_id)
+        role = None
+        if kind in PERMISSION_CHANGES:
+            role = ocm.role_of_permissions(notification.get("permissions"))
+            if role is None:
+                raise InvalidShare([("notification.permissions", "must grant 'read'")])
+        await self._inbox.handle(request, sender, lambda: self._about_received(share, kind, role))
+
+    async def _about_received(self, share: Any, kind: str, role: str | None) -> dict[str, Any]:
         async with self._spaces.transaction() as conn:
             if kind == UNSHARED:
                 await self._incoming.unshared(conn, share)
-            elif kind in PERMISSION_CHANGES:
-                role = ocm.role_of_permissions(notification.get("permissions"))
-                if role is None:
-                    raise InvalidShare([("notification.permissions", "must grant 'read'")])
+            elif role is not None:
                 await self._incoming.role_changed(conn, share, role)
             else:
                 raise InvalidShare([("notificationType", f"{kind} is for the sharer")])
+        return {}
 
-    async def _received(self, request: Request, body: bytes, provider_id: str) -> Any:
-        """The share we received under `provider_id` from the peer that signed `request`."""
+    async def _received(self, request: Request, body: bytes, provider_id: str) -> tuple[Any, str]:
+        """The share we received under `provider_id`, and the domain that signed `request`
+        (its sender's: a peer, or a registry open federation let in)."""
         async with self._spaces.transaction() as conn:
             found = await store.incoming_by_provider_id(conn, provider_id)
         refusal: ApiError | None = None
         for share in found:
             try:
-                await self._guard.check(request, body, share.peer_domain)
+                sender = await self._incoming.sender(request, body, share.peer_domain)
             except ApiError as exc:
                 refusal = exc
                 continue
-            return share
+            return share, sender
         if refusal is not None:
             raise refusal
         raise ShareUnknown(f"no share {provider_id}")
 
-    async def _about_sent(self, share: Any, kind: str) -> None:
+    async def _about_sent(self, share: Any, kind: str) -> dict[str, Any]:
         now = self._clock.now()
         async with self._spaces.transaction() as conn:
             if kind == ACCEPTED:
                 await store.set_outgoing(conn, share.id, {"state": store.ACCEPTED}, now)
-                return
+                return {}
             if kind in PERMISSION_CHANGES:
                 raise InvalidShare([("notificationType", f"{kind} is for the recipient")])
             if share.state == store.DECLINED:
-                return
+                return {}
             await store.set_outgoing(conn, share.id, {"state": store.DECLINED}, now)
             await spaces.delete_member(conn, share.member_id)
             lost = PrincipalKey(REMOTE, share.recipient)
             data = {"principalType": REMOTE, "principalId": share.recipient}
             await changes.append(conn, share.space_id, "member_removed", data, now, lost=[lost])
+        return {}

@@ -27,6 +27,7 @@ from federation.discovery import DiscoveredPeer
 from federation.errors import InvalidAddress
 from registry.access import roles
 from registry.access.principal import REMOTE, Principal
+from registry.auth.user_store import user_id_named
 from registry.changes import log as changes
 from registry.changes.events import ChangeEvent
 from registry.core.clock import Clock
@@ -37,6 +38,7 @@ from registry.peers.guard import hash_token
 from registry.shares import ocm, store
 from registry.spaces import store as spaces
 from registry.spaces.dav_backends import DavBackends, webdav_url
+from registry.spaces.permission_routes import Recipient
 from registry.spaces.service import SpaceService
 from registry.spaces.validation import slug
 from registry.spaces.views import MemberView
@@ -82,12 +84,19 @@ class OutgoingShares:
         self._clock = clock
         self._wake = wake  # the delivery worker, to send a queued share now
 
-    def is_federated(self, object_id: str) -> bool:
-        """Whether an invite's recipient is a peer's user (`user@domain`, not ours)."""
+    async def recipient(self, object_id: str) -> Recipient:
+        """Whom an invite's `objectId` names: one of our users first (by id or username,
+        which may hold an `@`; `name@our-domain` is our `name`), else a peer's user."""
+        async with self._spaces.transaction() as conn:
+            if await user_id_named(conn, object_id) is not None:
+                return Recipient(object_id, federated=False)
         try:
-            return parse_address(object_id).domain != self._domain
+            address = parse_address(object_id)
         except InvalidAddress:
-            return False
+            return Recipient(object_id, federated=False)
+        if address.domain == self._domain:
+            return Recipient(address.user, federated=False)
+        return Recipient(object_id, federated=True)
 
     async def share(
         self, principal: Principal, space_id: str, path: str, recipient: str, role: str

@@ -75,7 +75,13 @@ def received_item(share: Any) -> dict[str, Any]:
 
 
 def shares_drive(shares: list[Any], base_url: str) -> dict[str, Any]:
-    """The virtual drive that holds a user's received shares (oCIS's `virtual/shares`)."""
+    """The virtual drive that holds a user's received shares (oCIS's `virtual/shares`).
+
+    Its root has no WebDAV URL: each accepted share is a mountpoint drive with a URL of its
+    own, which clients sync; a listing of mountpoints here would be a second way to the same
+    files (a client syncing both holds every file twice and meets its own edits as
+    conflicts), and a URL that answers nothing is an error for a client that follows it.
+    The drive is where shares are accepted and declined (Graph), not a folder."""
     newest = max(share.updated_at for share in shares)
     state = "".join(f"{share.id}:{share.state}:{share.updated_at.isoformat()}" for share in shares)
     etag = '"' + hashlib.sha256(state.encode()).hexdigest()[:32] + '"'
@@ -91,7 +97,6 @@ def shares_drive(shares: list[Any], base_url: str) -> dict[str, Any]:
         "root": {
             "id": f"{SHARES_DRIVE_ID}!{SHARES_DRIVE_ID}",
             "eTag": etag,
-            "webDavUrl": f"{base_url}/dav/spaces/{SHARES_DRIVE_ID}",
             "permissions": [],
         },
         "webUrl": f"{base_url}/shares",

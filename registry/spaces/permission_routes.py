@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,11 +27,18 @@ from registry.spaces.views import MemberView
 RECIPIENT_TYPE = "@libre.graph.recipient.type"
 
 
+class Recipient(NamedTuple):
+    """Whom an invite's `objectId` names: a local user (by id or username) or a peer's."""
+
+    name: str
+    federated: bool
+
+
 class FederatedInvites(Protocol):
     """Invitations of a peer's users, which the shares wing implements (a folder, or the
     whole space at `/`)."""
 
-    def is_federated(self, object_id: str) -> bool: ...
+    async def recipient(self, object_id: str) -> Recipient: ...
 
     async def share(
         self, principal: Principal, space_id: str, path: str, recipient: str, role: str
@@ -86,8 +93,14 @@ class PermissionRoutes:
         if not isinstance(raw_recipients, list) or not raw_recipients or len(raw_recipients) > 100:
             raise BadRequest("recipients must be a list of 1 to 100 recipients")
         recipients = [_recipient(item) for item in raw_recipients]
-        remote = [name for kind, name in recipients if kind == "user" and self._is_federated(name)]
-        local = [(kind, name) for kind, name in recipients if name not in remote]
+        local: list[tuple[str, str]] = []
+        remote: list[str] = []
+        for kind, name in recipients:
+            found = await self._recipient(name) if kind == "user" else Recipient(name, False)
+            if found.federated:
+                remote.append(found.name)
+            else:
+                local.append((kind, found.name))
         if local and path != "/":
             raise Forbidden(
                 "a folder is shared with users of other registries only", code="notFederated"
@@ -99,12 +112,14 @@ class PermissionRoutes:
         )
         federated = self._federated
         for name in remote:
-            assert federated is not None  # `_is_federated` said so
+            assert federated is not None  # `_recipient` said so
             granted.append(await federated.share(principal, space_id, path, name, role))
         return JSONResponse({"value": [permission(m, unified_roles=True) for m in granted]})
 
-    def _is_federated(self, object_id: str) -> bool:
-        return self._federated is not None and self._federated.is_federated(object_id)
+    async def _recipient(self, object_id: str) -> Recipient:
+        if self._federated is None:
+            return Recipient(object_id, federated=False)
+        return await self._federated.recipient(object_id)
 
     async def list_permissions(self, request: Request) -> Response:
         principal = await self._authenticate(request)

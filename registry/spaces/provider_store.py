@@ -60,9 +60,11 @@ async def unlogged_paths(
     conn: AsyncConnection, space_id: str, etag: str, paths: Sequence[str]
 ) -> list[str]:
     """Of `paths`, reported changed in the state `etag` that the space holds already, those
-    that no change logged since it came to hold it names. `/`, a cut list of paths, or the
-    space's creation name every path. Only the latest LOGGED_AT_ETAG_MAX such changes are
-    read: a path named further back is logged again, never lost."""
+    that no change logged since it came to hold it names. A cut list of paths, or the
+    space's creation, name every path; `/` does not (a watcher's report of the space's
+    folder): a write's own report after it still names its path. Only the latest
+    LOGGED_AT_ETAG_MAX such changes are read: a path named further back is logged again,
+    never lost."""
     if not paths:  # a reconciliation's report names none: nothing to look up
         return []
     named: set[str] = set()
@@ -71,7 +73,7 @@ async def unlogged_paths(
     ):
         if data.get("etag") != etag:
             break
-        if kind == "created" or data.get("pathsTruncated") or "/" in data.get("paths", ()):
+        if kind == "created" or data.get("pathsTruncated"):
             return []
         named.update(data.get("paths", ()))
     return [path for path in paths if path not in named]

@@ -20,6 +20,7 @@ from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.core.text import is_identifier
 from registry.spaces import store
 from registry.spaces.odata import Filter, OrderBy
+from registry.spaces.provider_store import share_spaces_of
 from registry.spaces.validation import (
     description_of,
     quota_patch,
@@ -236,12 +237,19 @@ class SpaceService:
                 raise Conflict(
                     "only a disabled space can be purged; disable it first", code="conflict"
                 )
-            lost = [PrincipalKey(m.principal_type, m.principal_id) for m in view.members]
-            await changes.append(conn, space_id, "deleted", {}, self._clock.now(), lost=lost)
-            await store.delete_space(conn, space_id)
+            for share_space_id, _folder, _used in await share_spaces_of(conn, space_id):
+                for shared in group_rows(await store.get_with_members(conn, share_space_id)):
+                    await self._log_deleted(conn, shared)
+            await self._log_deleted(conn, view)
+            await store.delete_space(conn, space_id)  # its share spaces with it (a cascade)
             provider = self._providers.get(view.space.provider)
         if provider is not None:
             await _forget(provider, space_id)
+
+    async def _log_deleted(self, conn: AsyncConnection, view: SpaceView) -> None:
+        """A space goes: its members hear it, though they can no longer see it."""
+        lost = [PrincipalKey(m.principal_type, m.principal_id) for m in view.members]
+        await changes.append(conn, view.space.id, "deleted", {}, self._clock.now(), lost=lost)
 
     async def visible(
         self, conn: AsyncConnection, principal: Principal, space_id: str, for_update: bool = False

@@ -147,9 +147,12 @@ class SpacePages:
             raise BadRequest("name a user or a group")
         if role not in roles.RANK:
             raise BadRequest(f"unknown role {role!r}")
-        if kind == USER and self._federated.is_federated(name):
-            await self._federated.share(principal, space_id, folder, name, role)
-            return see_other(space_url(space_id, folder))
+        if kind == USER:
+            found = await self._federated.recipient(name)  # our user first, then a peer's
+            if found.federated:
+                await self._federated.share(principal, space_id, folder, found.name, role)
+                return see_other(space_url(space_id, folder))
+            name = found.name
         if folder != "/":
             raise Forbidden("a folder is shared with people at other organisations only")
         await self._members.invite(principal, space_id, [(kind, name)], role, None)

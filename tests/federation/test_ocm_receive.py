@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from registry.peers.rate import PeerRateLimits
 from tests.federation import test_peering
 from tests.federation.peer_pair import Pair, peered, signed_post
 
@@ -212,3 +213,71 @@ async def test_shares_received_are_limited_per_recipient(pair: Pair) -> None:
     assert (status, answer["error"]["code"]) == (429, "too_many_shares")
     status, _answer = await send(pair, "/ocm/shares", offer(SINGLE_WEBDAV))  # another recipient
     assert status == 201
+
+
+def permission_change(provider_id: str, permissions: list[str]) -> dict[str, Any]:
+    return {
+        "notificationType": "SHARE_CHANGE_PERMISSION",
+        "resourceType": "folder",
+        "providerId": provider_id,
+        "notification": {"permissions": permissions},
+    }
+
+
+async def role_of(pair: Pair, name: str) -> str:
+    return str((await shared_with(pair))[name]["remoteItem"]["permissions"][0]["roles"][0])
+
+
+async def test_a_repeated_message_id_gets_the_first_answer_and_is_not_applied_again(
+    pair: Pair,
+) -> None:
+    await peered(pair)
+    name = f"Once {uuid.uuid4().hex[:8]}"
+    doc = offer(SINGLE_WEBDAV, name=name)
+    url = pair.paris.base_url + "/ocm/notifications"
+    share_id, first, second = (uuid.uuid4().hex for _ in range(3))
+    shares_url = pair.paris.base_url + "/ocm/shares"
+    header = {"Idempotency-Key": share_id}
+    assert (await signed_post(pair.zurich, shares_url, doc, header))[:2] == (
+        201,
+        {"recipientDisplayName": "Marie Curie"},
+    )
+    viewer = permission_change(doc["providerId"], ["read"])
+    editor = permission_change(doc["providerId"], ["read", "write"])
+    assert (await signed_post(pair.zurich, url, viewer, {"Idempotency-Key": first}))[0] == 201
+    assert (await signed_post(pair.zurich, url, editor, {"Idempotency-Key": second}))[0] == 201
+
+    # the outbox resends the first message (signed anew): answered, not applied again
+    assert (await signed_post(pair.zurich, url, viewer, {"Idempotency-Key": first}))[0] == 201
+    assert await role_of(pair, name) == EDITOR
+    again = await signed_post(pair.zurich, shares_url, doc, header)
+    assert again[:2] == (201, {"recipientDisplayName": "Marie Curie"})
+    assert [item["name"] for item in await marie_items(pair)].count(name) == 1
+
+    # an OCM server that sends no message id: each notification is applied as it comes
+    assert (await send(pair, "/ocm/notifications", viewer))[0] == 201
+    assert await role_of(pair, name) == VIEWER
+
+
+async def test_a_peer_over_its_rate_limit_is_refused_at_the_share_endpoints(pair: Pair) -> None:
+    await peered(pair)
+    doc = offer(SINGLE_WEBDAV, name=f"Limited {uuid.uuid4().hex[:8]}")
+    guard = pair.paris.services.peering.guard
+    kept, guard.limits = guard.limits, PeerRateLimits(0.5, 2, pair.paris.services.clock)
+    try:
+        assert (await send(pair, "/ocm/shares", doc))[0] == 201
+        assert (
+            await send(pair, "/ocm/notifications", permission_change(doc["providerId"], ["read"]))
+        )[0] == 201
+        refused = [
+            await signed_post(pair.zurich, pair.paris.base_url + path, body)
+            for path, body in (
+                ("/ocm/shares", offer(SINGLE_WEBDAV)),
+                ("/ocm/notifications", permission_change(doc["providerId"], ["read"])),
+            )
+        ]
+    finally:
+        guard.limits = kept
+    for status, answer, headers in refused:
+        assert (status, answer["error"]["code"]) == (429, "peer_rate_limited")
+        assert headers["retry-after"] == "2"

@@ -8,7 +8,9 @@ The registries are those of `test_peering` (one pair per module)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -18,10 +20,13 @@ from defusedxml import ElementTree
 
 from federation.safe_http import SafeHttpClient
 from federation.signing import OcmSignatureAuth
+from registry.auth import user_store
+from registry.changes import log as changes_log
 from registry.runtime.wiring import discovery_config
 from registry.shares.store import incoming_by_id
 from tests.federation import test_peering
 from tests.federation.peer_pair import Pair, Site, peered, signed_post
+from tests.sse import EventReader
 
 pair = test_peering.pair  # the module's own pair of registries
 
@@ -29,6 +34,7 @@ SHARES_DRIVE = "a0ca6a90a3654782871ed44447bbc668"
 EDITOR = "58c63c02-1d89-4572-916a-870abc5a1b7d"
 VIEWER = "a8d5fe5e-96e3-418d-825b-534dbdf22b99"
 T = TypeVar("T")
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], seconds: float = 15) -> T:
@@ -122,6 +128,7 @@ async def test_a_shared_folder_waits_for_marie_is_accepted_listed_and_removed(pa
     assert waiting["@client.synchronize"] is False
     shares_drive = (await marie_drives(pair))[SHARES_DRIVE]
     assert (shares_drive["driveType"], shares_drive["driveAlias"]) == ("virtual", "virtual/shares")
+    assert "webDavUrl" not in shares_drive["root"]  # its shares are drives with URLs of their own
     assert waiting["remoteItem"]["shared"]["owner"]["user"]["id"] == "einstein@zurich.test"
     assert waiting["remoteItem"]["permissions"][0]["roles"] == [EDITOR]
     sent = await state_at_zurich(pair, "path", "pending")
@@ -474,3 +481,101 @@ async def test_the_same_share_asked_for_at_once_is_made_once(pair: Pair) -> None
     async with pair.zurich.client(pair.certs, "einstein") as einstein:
         items = (await einstein.get("/graph/v1beta1/me/drive/sharedByMe")).json()["value"]
     assert [i["parentReference"]["driveId"] for i in items].count(drive) == 1
+
+
+async def test_an_invite_names_a_local_user_before_a_federated_one(pair: Pair) -> None:
+    """`einstein@zurich.test` at zurich is Einstein, and a local username holding an `@`
+    (as an outside identity provider may give) is that user: neither is shared with over
+    OCM, though paris.test is a peer."""
+    await peered(pair)
+    async with pair.zurich.services.engine.begin() as conn:
+        ada, _created = await user_store.upsert(
+            conn, "https://sso.example.test", "ada", "ada@paris.test", "Ada", None, NOW
+        )
+    async with pair.zurich.client(pair.certs, "einstein") as einstein:
+        assert (await einstein.get("/graph/v1beta1/me/drives")).status_code == 200  # signed in
+    async with pair.zurich.services.engine.begin() as conn:
+        me = await user_store.user_id_named(conn, "einstein")
+    async with pair.zurich.client(pair.certs) as admin:
+        created = await admin.post("/graph/v1beta1/drives", json={"name": "Locals"})
+        drive = created.json()["id"]
+        recipients = [{"objectId": "einstein@zurich.test"}, {"objectId": "ada@paris.test"}]
+        invited = await admin.post(
+            f"/graph/v1beta1/drives/{drive}/root/invite",
+            json={"recipients": recipients, "roles": [VIEWER]},
+        )
+        assert invited.status_code == 200, invited.text
+        space = (await admin.get(f"/graph/v1beta1/drives/{drive}")).json()
+    granted = [p["grantedToV2"] for p in space["root"]["permissions"]]
+    assert all("remote" not in g for g in granted), granted
+    assert {me, ada} <= {g["user"]["id"] for g in granted if "user" in g}
+
+
+async def test_purging_a_space_ends_the_shares_of_its_folders(pair: Pair) -> None:
+    """Each share space of the purged space is logged `deleted` in the purge's transaction,
+    so its members hear it go: Marie's registry is told, and her mountpoint goes."""
+    await peered(pair)
+    drive = await project_with_folder(pair, "Purged", "purged")
+    await share(pair.zurich, pair, drive, "/a/rel/purged")
+    waiting = await waiting_for_marie(pair, "purged")
+    share_space = (await state_at_zurich(pair, "purged", "pending"))["remoteItem"]["driveId"]
+    async with pair.paris.client(pair.certs, "marie") as marie:
+        accepted = await marie.post(
+            f"/graph/v1beta1/drives/{SHARES_DRIVE}/root/children",
+            json={"remoteItem": {"id": waiting["id"]}},
+        )
+    mountpoint_id = accepted.json()["remoteItem"]["driveId"]
+    async with pair.zurich.services.engine.begin() as conn:
+        before = await changes_log.latest(conn)
+    async with pair.zurich.client(pair.certs, "einstein") as einstein:
+        assert (await einstein.delete(f"/graph/v1.0/drives/{drive}")).status_code == 204
+        purged = await einstein.delete(f"/graph/v1.0/drives/{drive}", headers={"Purge": "T"})
+        assert purged.status_code == 204, purged.text
+    async with pair.zurich.services.engine.begin() as conn:
+        logged = await changes_log.after(conn, before, 100)
+    deleted = {c.space_id: c for c in logged if c.kind == "deleted"}
+    assert set(deleted) == {share_space, drive}
+    assert deleted[share_space].seq < deleted[drive].seq
+    assert ("remote", "marie@paris.test") in deleted[share_space].lost
+
+    async def gone() -> bool | None:
+        return True if mountpoint_id not in await marie_drives(pair) else None
+
+    await eventually(gone)
+
+
+async def test_marie_s_event_stream_carries_her_mountpoint_coming_and_going(pair: Pair) -> None:
+    await peered(pair)
+    drive = await project_with_folder(pair, "Streamed", "streamed")
+    assert pair.paris.services.idp is not None
+    token = pair.paris.services.idp.access_token_for("marie")
+    async with (
+        httpx2.AsyncClient(
+            base_url=f"https://127.0.0.1:{pair.paris.port}",
+            headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+            verify=ssl.create_default_context(cafile=pair.certs.ca_file),
+            timeout=httpx2.Timeout(10, read=None),
+        ) as client,
+        client.stream("GET", "/api/v1/events") as response,
+    ):
+        assert response.status_code == 200
+        stream = EventReader(response)
+        granted = (await share(pair.zurich, pair, drive, "/a/rel/streamed")).json()["value"][0]
+        waiting = await waiting_for_marie(pair, "streamed")
+        share_space = (await state_at_zurich(pair, "streamed", "pending"))["remoteItem"]["driveId"]
+        async with pair.paris.client(pair.certs, "marie") as marie:
+            accepted = await marie.post(
+                f"/graph/v1beta1/drives/{SHARES_DRIVE}/root/children",
+                json={"remoteItem": {"id": waiting["id"]}},
+            )
+        mountpoint_id = accepted.json()["remoteItem"]["driveId"]
+        created = (await stream.until("created", seconds=15))[-1]
+        assert created.data["driveId"] == mountpoint_id
+
+        async with pair.zurich.client(pair.certs, "einstein") as einstein:
+            removed = await einstein.delete(
+                f"/graph/v1beta1/drives/{share_space}/root/permissions/{granted['id']}"
+            )
+        assert removed.status_code == 204
+        deleted = (await stream.until("deleted", seconds=15))[-1]
+        assert deleted.data["driveId"] == mountpoint_id
