@@ -166,3 +166,18 @@ async def test_a_second_start_reuses_the_data_directory(demo: Demo) -> None:
     assert [item["name"] for item in await pending_for_marie(demo)] == ["Research"]
     assert re.search(r"Demo project/Research .* \(pending", printed)
     assert demo.stop() == 0
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(demo: Demo) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", demo.ports["paris.test"]))
+        taken.listen()
+        args = ["demo", "--data-dir", str(demo.data_dir)]
+        args += ["--zurich-port", str(demo.ports["zurich.test"])]
+        args += ["--paris-port", str(demo.ports["paris.test"]), "--dns-port", str(demo.dns_port)]
+        done = subprocess.run(
+            [*SPACEREG, *args], capture_output=True, text=True, timeout=60, env=clean_env()
+        )
+    assert done.returncode == 1, done.stderr
+    assert "spacereg demo:" in done.stderr and "in use" in done.stderr
+    assert not serving(demo.ports["zurich.test"])

@@ -151,7 +151,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     options = demo.Options(
         args.demo_dir, (args.zurich_port, args.paris_port), args.dns_port, args.share
     )
-    asyncio.run(demo.run(options, _migrate, sys.stdout))
+    try:
+        asyncio.run(demo.run(options, _migrate, sys.stdout))
+    except OSError as exc:  # a port in use
+        print(f"spacereg demo: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import signal
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -121,17 +122,33 @@ async def run(options: Options, migrate: Migrate, out: TextIO) -> None:
         for domain, port in zip(DOMAINS, options.ports, strict=True)
         for config in [write_config(options, domain, port, certs)]
     ]
-    with DnsServer().running(options.dns_port) as dns:
+    sockets = [_bound(site.settings.port) for site in sites]  # a port in use fails here, early
+    with contextlib.ExitStack() as held, DnsServer().running(options.dns_port) as dns:
+        for sock in sockets:
+            held.enter_context(sock)
         for site in sites:
             dns.add(site.host, "A", ["127.0.0.1"])
             srv = f"10 5 {site.settings.port} {site.host}."
             dns.add(f"_spacereg._tcp.{site.domain}", "SRV", [srv])
         for site in sites:
             await migrate(site.settings, "head")
-        await _serve(sites, certs, options, out)
+        await _serve(sites, sockets, certs, options, out)
 
 
-async def _serve(sites: list[Site], certs: CertFiles, options: Options, out: TextIO) -> None:
+def _bound(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def _serve(
+    sites: list[Site], sockets: list[socket.socket], certs: CertFiles, options: Options, out: TextIO
+) -> None:
     apps = [create_app(site.settings) for site in sites]
     servers = [
         _Server(
@@ -148,7 +165,10 @@ async def _serve(sites: list[Site], certs: CertFiles, options: Options, out: Tex
         )
         for app, site in zip(apps, sites, strict=True)
     ]
-    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    tasks = [
+        asyncio.create_task(server.serve(sockets=[sock]))
+        for server, sock in zip(servers, sockets, strict=True)
+    ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
