@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from federation.config import DiscoveryConfig  # noqa: E402
 from federation.discovery import Discovery  # noqa: E402
+from registry.runtime.demo_ca import CertFiles, make_certs  # noqa: E402
 from tests.federation.dnsserver import DnsServer  # noqa: E402
-from tests.federation.tls_servers import CertFiles, make_certs  # noqa: E402
+from tests.federation.tls_servers import TEST_NAMES  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 HOST = "registry.paris.test"
@@ -111,7 +112,7 @@ async def requests_per_second(
 
 async def main(total: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="spacereg-bench-"))
-    certs = make_certs(workdir)
+    certs = make_certs(workdir, TEST_NAMES)
     port = free_port()
     spawn = multiprocessing.get_context("spawn")
     server = spawn.Process(target=serve_forever, args=(certs, port, str(workdir / "keys")))

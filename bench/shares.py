@@ -34,8 +34,8 @@ import httpx2
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.discovery import wait_for_port
+from registry.runtime.demo_ca import CertFiles, make_certs
 from registry.shares.share_json import SHARES_DRIVE_ID
-from tests.federation.tls_servers import CertFiles, make_certs
 from tests.servers import free_port
 
 MB = 1024 * 1024

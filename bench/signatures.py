@@ -40,7 +40,8 @@ from federation.peer_keys import StaticKeys, public_keys_from_jwks
 from federation.replay import MemoryReplayCache
 from federation.signing import sign_request
 from federation.verification import RequestVerifier
-from tests.federation.tls_servers import CertFiles, make_certs
+from registry.runtime.demo_ca import CertFiles, make_certs
+from tests.federation.tls_servers import TEST_NAMES
 from tests.servers import free_port
 
 PATH = "/ocm/notifications"
@@ -211,7 +212,7 @@ async def main(count: int, rounds: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="spacereg-bench-signatures-"))
     keys = SigningKeys.load_or_create(workdir / "keys")
     unsigned_us = await measured(str(workdir / "keys"), keys, None, count, rounds)
-    await measured(str(workdir / "keys"), keys, make_certs(workdir), count, rounds)
+    await measured(str(workdir / "keys"), keys, make_certs(workdir, TEST_NAMES), count, rounds)
     await costs(keys, 3000, unsigned_us)
 
 

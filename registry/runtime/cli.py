@@ -1,4 +1,4 @@
-"""`spacereg`: serve, migrate, keys, token, app-password, discover, peer, provider serve."""
+"""`spacereg`: serve, migrate, keys, token, app-password, discover, peer, demo, provider serve."""
 
 from __future__ import annotations
 
@@ -99,6 +99,18 @@ def _parser() -> argparse.ArgumentParser:
     provider_serve.add_argument("--host")
     provider_serve.add_argument("--port", type=int)
     provider_serve.set_defaults(command=cmd_provider_serve, own_settings=True)
+
+    demo = commands.add_parser(
+        "demo", help="run zurich.test and paris.test, peered, on this machine (Ctrl-C stops)"
+    )
+    demo.add_argument(
+        "--data-dir", dest="demo_dir", type=Path, default=Path("demo"), help="default ./demo"
+    )
+    demo.add_argument("--share", action="store_true", help="seed a folder shared with Marie")
+    demo.add_argument("--zurich-port", type=int, default=8443)
+    demo.add_argument("--paris-port", type=int, default=8444)
+    demo.add_argument("--dns-port", type=int, default=5300, help="DNS for *.test (UDP, TCP)")
+    demo.set_defaults(command=cmd_demo, own_settings=True)
     return parser
 
 
@@ -131,6 +143,20 @@ def _run(app: Any, host: str, port: int, certfile: str | None, keyfile: str | No
         log_level="info",
         access_log=False,
     )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from registry.runtime import demo
+
+    options = demo.Options(
+        args.demo_dir, (args.zurich_port, args.paris_port), args.dns_port, args.share
+    )
+    try:
+        asyncio.run(demo.run(options, _migrate, sys.stdout))
+    except OSError as exc:  # a port in use
+        print(f"spacereg demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:

@@ -21,14 +21,14 @@ from federation.instance import LocalInstance
 from federation.keys import SigningKeys
 from federation.metadata import JWKS_PATH
 from federation.signing import OcmSignatureAuth
+from registry.runtime.demo_ca import CertFiles, make_certs
 from tests.federation.dnsserver import DnsServer, bind
 from tests.federation.signed_servers import Receiver, Sender, receiver_app, sender_app
 from tests.federation.tls_servers import (
-    CertFiles,
+    TEST_NAMES,
     Directory,
     Knobs,
     build_app,
-    make_certs,
     serve_tls,
 )
 from tests.servers import free_port, serve
@@ -49,7 +49,7 @@ class Site:
 
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
-    return make_certs(tmp_path_factory.mktemp("tls"))
+    return make_certs(tmp_path_factory.mktemp("tls"), TEST_NAMES)
 
 
 @pytest.fixture(scope="session")

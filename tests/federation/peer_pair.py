@@ -24,12 +24,12 @@ import pytest
 from federation.keys import SigningKeys
 from federation.safe_http import SafeHttpClient
 from federation.signing import OcmSignatureAuth
+from registry.runtime.demo_ca import CertFiles, make_certs
 from registry.runtime.settings import Settings
 from registry.runtime.wiring import Services, discovery_config
 from tests.conftest import registry_settings, start_registry_context
 from tests.federation.dnsserver import DnsServer
 from tests.federation.signed_servers import ShiftedClock
-from tests.federation.tls_servers import CertFiles, make_certs
 from tests.schema import check_response
 from tests.servers import TcpRelay, free_port, serve
 

@@ -25,11 +25,11 @@ import pytest
 
 from federation.discovery import Discovery
 from federation.errors import BlockedAddress
+from registry.runtime.demo_ca import CertFiles, make_certs
 from registry.runtime.settings import Settings
 from registry.runtime.wiring import Services, discovery_config
 from tests.conftest import registry_settings, start_registry_context
 from tests.federation.dnsserver import DnsServer
-from tests.federation.tls_servers import CertFiles, make_certs
 from tests.schema import check_response
 from tests.servers import free_port, serve
 

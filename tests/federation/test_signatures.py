@@ -16,6 +16,7 @@ from federation.keys import SigningKeys
 from federation.metadata import JWKS_PATH
 from federation.safe_http import SafeHttpClient
 from federation.signing import OcmSignatureAuth, sign_request
+from registry.runtime.demo_ca import CertFiles
 from tests.federation.conftest import discovery_config, tls
 from tests.federation.dnsserver import DnsServer
 from tests.federation.signed_servers import (
@@ -26,7 +27,6 @@ from tests.federation.signed_servers import (
     refused,
     stripping_proxy,
 )
-from tests.federation.tls_servers import CertFiles
 from tests.servers import free_port, serve
 
 SHARE = {"shareWith": "marie@paris.test", "name": "a.txt", "providerId": "p-1"}

@@ -10,8 +10,8 @@ import httpx2
 import pytest
 
 from federation.jrd import OIDC_ISSUER_REL, OWNCLOUD_INSTANCE_REL, REGISTRY_REL
+from registry.runtime.demo_ca import CertFiles
 from tests.federation.conftest import Site
-from tests.federation.tls_servers import CertFiles
 
 ALL_RELS = [OIDC_ISSUER_REL, REGISTRY_REL, OWNCLOUD_INSTANCE_REL]
 

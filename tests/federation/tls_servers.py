@@ -7,13 +7,11 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import trustme
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from federation.instance import LocalInstance
 from federation.keys import SigningKeys
 from federation.wellknown import well_known_routes
+from registry.runtime.demo_ca import CertFiles
 
 TEST_NAMES = [
     "paris.test",
@@ -42,28 +41,6 @@ TEST_NAMES = [
     "127.0.0.1",
     "127.0.0.2",
 ]
-
-
-@dataclass
-class CertFiles:
-    ca_file: str
-    cert_file: str
-    key_file: str
-
-
-def make_certs(directory: Path, names: Sequence[str] = TEST_NAMES) -> CertFiles:
-    """A test CA and one leaf certificate for `names`, as PEM files in `directory`."""
-    ca = trustme.CA()
-    leaf = ca.issue_cert(*names)
-    files = CertFiles(
-        str(directory / "ca.pem"), str(directory / "cert.pem"), str(directory / "key.pem")
-    )
-    ca.cert_pem.write_to_path(files.ca_file)
-    leaf.private_key_pem.write_to_path(files.key_file)
-    with open(files.cert_file, "wb") as handle:
-        for blob in leaf.cert_chain_pems:
-            handle.write(blob.bytes())
-    return files
 
 
 @dataclass
