@@ -440,6 +440,23 @@ class OutgoingShare(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class ShareSubscription(Base):
+    """A peer's subscription to the changes of a space we share with its users: one per
+    (space, peer) however many of its users received it, alive until `expires_at` unless the
+    peer renews it. `seq` numbers the messages sent under it, so the peer sees a gap."""
+
+    __tablename__ = "share_subscriptions"
+    __table_args__ = (UniqueConstraint("space_id", "peer_domain"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    space_id: Mapped[str] = mapped_column(String(64))
+    peer_domain: Mapped[str] = mapped_column(String(255))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class IncomingShare(Base):
     """A share a peer sent to one of our users (`user_id`): pending until they accept (then
     `mountpoint_id` is the space that shows it) or decline. `secret` is the peer's shared
@@ -467,6 +484,8 @@ class IncomingShare(Base):
     secret: Mapped[str] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(16))
     mountpoint_id: Mapped[str | None] = mapped_column(ForeignKey("spaces.id", ondelete="SET NULL"))
+    # accepted: when we next renew our subscription to the share's changes at the peer
+    renew_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

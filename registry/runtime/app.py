@@ -110,7 +110,7 @@ def create_app(
         *ChangeRoutes(services.feed, authenticate).routes(),
         *SubscriptionRoutes(services.subscriptions, authenticate).routes(),
         *PeerRoutes(services.peering, authenticate).routes(),
-        *ShareRoutes(shares, authenticate).routes(),
+        *ShareRoutes(shares, services.peering.inbox, authenticate).routes(),
         *AppPasswordRoutes(services.app_passwords, authenticate).routes(),
         dav_mount(DAV_MOUNT, gateway),
         dav_mount(

@@ -55,6 +55,7 @@ from registry.shares.invites import OcmInvites
 from registry.shares.mountpoints import MountpointBackends, MountpointProxy
 from registry.shares.notifications import Notifications
 from registry.shares.outgoing import OutgoingShares
+from registry.shares.subscriptions import Renewals, ShareSubscriptions
 from registry.shares.tokens import ShareTokens
 from registry.spaces.dav_backends import DavBackends, ProviderBackends
 from registry.spaces.items import ItemPaths
@@ -291,6 +292,8 @@ def build_shares(
         ShareTokens(spaces.transaction, guard, clock),
         MountpointBackends(held, proxy),
         OcmInvites(spaces, peering, clock),
+        ShareSubscriptions(spaces.transaction, clock),
+        Renewals(spaces.transaction, domain, clock, wake=wake),
     )
 
 
@@ -395,6 +398,7 @@ def _start_workers(services: Services) -> None:
     )
     supervisor.start("delivery", services.delivery.run)
     supervisor.start("retention", services.retention.run)
+    supervisor.start("share-renewals", services.shares.renewals.run)
     supervisor.start("provider-events", services.provider_events.run)
     supervisor.start("reconcile", partial(services.provider_events.reconcile, services.providers))
     for name, provider in services.providers.items():

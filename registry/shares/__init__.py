@@ -10,6 +10,7 @@ from registry.shares.invites import OcmInvites
 from registry.shares.mountpoints import MountpointBackends
 from registry.shares.notifications import Notifications
 from registry.shares.outgoing import OutgoingShares
+from registry.shares.subscriptions import Renewals, ShareSubscriptions
 from registry.shares.tokens import ShareTokens
 
 
@@ -23,3 +24,5 @@ class Shares:
     tokens: ShareTokens
     backends: MountpointBackends
     invites: OcmInvites
+    subscriptions: ShareSubscriptions
+    renewals: Renewals

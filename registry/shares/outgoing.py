@@ -35,7 +35,7 @@ from registry.core.errors import BadRequest, Forbidden, NotFound, Unavailable
 from registry.outbox import store as outbox
 from registry.peers import store as peers
 from registry.peers.guard import hash_token
-from registry.shares import ocm, store
+from registry.shares import ocm, store, subscriptions
 from registry.spaces import store as spaces
 from registry.spaces.dav_backends import DavBackends, webdav_url
 from registry.spaces.permission_routes import Recipient
@@ -267,6 +267,7 @@ class OutgoingShares:
         notification: dict[str, Any] = {}
         if kind == "SHARE_UNSHARED":
             await store.delete_outgoing(conn, share.id)
+            await subscriptions.end(conn, share)
         else:
             role = str(event.data["role"])
             notification["permissions"] = ocm.PERMISSIONS[role]

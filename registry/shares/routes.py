@@ -13,9 +13,11 @@ from registry.core.errors import BadRequest
 from registry.core.http import json_body, read_body
 from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
+from registry.peers.inbox import Inbox
 from registry.shares import Shares
 from registry.shares.invites import INVITE_ACCEPTED_PATH
 from registry.shares.share_json import SHARES_DRIVE_ID, received_item, sent_item
+from registry.shares.subscriptions import SUBSCRIPTIONS_PATH
 from registry.shares.tokens import TOKEN_PATH, InvalidGrant
 
 OCM_SHARES_PATH = "/ocm/shares"
@@ -23,7 +25,9 @@ OCM_NOTIFICATIONS_PATH = "/ocm/notifications"
 
 
 class ShareRoutes:
-    def __init__(self, shares: Shares, authenticate: Authenticate) -> None:
+    def __init__(self, shares: Shares, inbox: Inbox, authenticate: Authenticate) -> None:
+        self._inbox = inbox
+        self._subscriptions = shares.subscriptions
         self._outgoing = shares.outgoing
         self._incoming = shares.incoming
         self._notifications = shares.notifications
@@ -94,6 +98,9 @@ class ShareRoutes:
         return [
             Resource(OCM_SHARES_PATH, {"POST": self.receive_share}),
             Resource(OCM_NOTIFICATIONS_PATH, {"POST": self.receive_notification}),
+            Resource(
+                SUBSCRIPTIONS_PATH, {"POST": self._inbox.endpoint(self._subscriptions.receive)}
+            ),
             Resource(TOKEN_PATH, {"POST": self.exchange_token}),
             Resource(INVITE_ACCEPTED_PATH, {"POST": self.invitation_accepted}),
             Resource("/api/v1/ocm/invitations", {"POST": self.invite}),

@@ -156,6 +156,12 @@ async def set_incoming(
     )
 
 
+async def incoming_to_renew(conn: AsyncConnection, now: datetime) -> Sequence[Row[Any]]:
+    """Accepted shares whose subscription at the peer is due for renewal."""
+    due = select(incoming).where(incoming.c.state == ACCEPTED, incoming.c.renew_at <= now)
+    return (await conn.execute(due)).all()
+
+
 async def delete_incoming(conn: AsyncConnection, share_id: str) -> None:
     await conn.execute(delete(incoming).where(incoming.c.id == share_id))
 
@@ -172,6 +178,11 @@ async def display_name(conn: AsyncConnection, user_id: str) -> str:
 
 async def peer_id(conn: AsyncConnection, domain: str) -> str | None:
     found = select(peers.c.id).where(peers.c.domain == domain)
+    return (await conn.execute(found)).scalar()
+
+
+async def peer_base_url(conn: AsyncConnection, domain: str) -> str | None:
+    found = select(peers.c.base_url).where(peers.c.domain == domain)
     return (await conn.execute(found)).scalar()
 
 

@@ -1,0 +1,181 @@
+"""Subscriptions to a share's changes, between registries.
+
+When one of our users accepts a share, we (the recipient's registry) subscribe at the sharer's
+registry to the changes of the shared space; when the share ends we cancel. Both are signed
+peer messages queued through the outbox in the transaction that accepts or ends the share, so
+an accepted share never lacks its subscription request, even if the sharer is down at that
+moment (the outbox delivers it once the sharer answers), and the acceptance commits whole.
+A supervised job (`Renewals`) renews each accepted share's subscription halfway through its
+lease, through the outbox as well.
+
+The sharer keeps one subscription per (space, peer) however many of that peer's users received
+the space: a subscription names its share by `providerId` and proves it with the share's secret,
+renews the lease of the one subscription, and a cancel removes it only when no other accepted
+share of the space to that peer is left. `seq` numbers the messages the sharer sends under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from registry.core.clock import Clock
+from registry.core.models import ShareSubscription, table
+from registry.core.unique import insert_once
+from registry.outbox import store as outbox
+from registry.peers.guard import Transaction, hash_token
+from registry.peers.store import PeerRecord
+from registry.shares import store
+from registry.shares.errors import InvalidShare, ShareStateConflict, ShareUnknown
+
+subscriptions = table(ShareSubscription)
+
+SUBSCRIPTIONS_PATH = "/api/v1/peering/share-subscriptions"
+SUBSCRIBE, CANCEL = "subscribe", "cancel"
+ACTIONS = (SUBSCRIBE, CANCEL)
+LEASE = timedelta(hours=1)
+RENEWAL_CHECKS_PER_LEASE = 12  # so a renewal goes out within a twelfth of a lease of its time
+
+
+async def queue(
+    conn: AsyncConnection,
+    share: Any,
+    domain: str,
+    action: str,
+    now: datetime,
+    *,
+    lease: timedelta = LEASE,
+) -> None:
+    """Queue `action` about the received `share` to its sharer, in the caller's transaction
+    (we are `domain`), and when to renew a subscription: halfway through its lease, so one
+    failed renewal still leaves time for the next. Message ids differ by time: a renewal is
+    a new message, a repeat of one is the same."""
+    renew_at = now + lease / 2 if action == SUBSCRIBE else None
+    await store.set_incoming(conn, share.id, {"renew_at": renew_at}, now)
+    peer = await store.peer_base_url(conn, share.peer_domain)
+    if peer is None:
+        return  # the peering is gone; the sharer dropped our subscriptions with it
+    body = {
+        "domain": domain,
+        "action": action,
+        "providerId": share.provider_id,
+        "sharedSecret": share.secret,
+    }
+    url = peer + SUBSCRIPTIONS_PATH
+    event_id = f"{share.id}:{action}:{now.timestamp():.6f}"
+    await outbox.queue_peer(conn, event_id, url, body, now)
+
+
+class Renewals:
+    """Our side: renew the subscription of each accepted share before its lease runs out."""
+
+    def __init__(
+        self,
+        transaction: Transaction,
+        domain: str,
+        clock: Clock,
+        *,
+        wake: Callable[[], None],
+        lease: timedelta = LEASE,
+    ) -> None:
+        self._transaction = transaction
+        self._domain = domain
+        self._clock = clock
+        self._wake = wake
+        self._lease = lease
+
+    async def run(self) -> None:
+        while True:
+            await self.renew_due()
+            await asyncio.sleep(self._lease.total_seconds() / RENEWAL_CHECKS_PER_LEASE)
+
+    async def renew_due(self) -> int:
+        """Queue a renewal for every accepted share that is due; how many."""
+        now = self._clock.now()
+        async with self._transaction() as conn:
+            due = await store.incoming_to_renew(conn, now)
+            for share in due:
+                await queue(conn, share, self._domain, SUBSCRIBE, now, lease=self._lease)
+        if due:
+            self._wake()
+        return len(due)
+
+
+class ShareSubscriptions:
+    """The sharer's side: a peer's signed subscribe or cancel (through the peers' inbox)."""
+
+    def __init__(self, transaction: Transaction, clock: Clock, *, lease: timedelta = LEASE):
+        self._transaction = transaction
+        self._clock = clock
+        self._lease = lease
+
+    async def receive(self, peer: PeerRecord, doc: dict[str, Any]) -> dict[str, Any]:
+        action, provider_id, secret = (doc.get(k) for k in ("action", "providerId", "sharedSecret"))
+        errors = [
+            (name, "a string is required")
+            for name, value in (("providerId", provider_id), ("sharedSecret", secret))
+            if not isinstance(value, str) or not value
+        ]
+        if action not in ACTIONS:
+            errors.append(("action", f"one of {', '.join(ACTIONS)}"))
+        if errors:
+            raise InvalidShare(errors)
+        assert isinstance(provider_id, str) and isinstance(secret, str)
+        now = self._clock.now()
+        async with self._transaction() as conn:
+            share = await store.outgoing_by_id(conn, provider_id)
+            if share is None or share.peer_domain != peer.domain:
+                raise ShareUnknown(f"no share {provider_id} with {peer.domain}")
+            if not hmac.compare_digest(share.secret_hash, hash_token(secret)):
+                raise ShareUnknown(f"no share {provider_id} with {peer.domain}")
+            if action == CANCEL:
+                await end(conn, share)
+                return {"subscribed": False}
+            if share.state == store.DECLINED:
+                raise ShareStateConflict("the share was declined; it cannot be subscribed to")
+            row = await _subscribe(conn, share.space_id, peer.domain, now + self._lease, now)
+        return {
+            "subscribed": True,
+            "subscriptionId": row.id,
+            "expiresAt": row.expires_at.isoformat(),
+            "seq": row.seq,
+        }
+
+
+async def _subscribe(
+    conn: AsyncConnection, space_id: str, peer_domain: str, expires_at: datetime, now: datetime
+) -> Any:
+    """The one subscription of `peer_domain` to `space_id`, made or renewed until `expires_at`."""
+    where = (subscriptions.c.space_id == space_id, subscriptions.c.peer_domain == peer_domain)
+    values = {"expires_at": expires_at, "updated_at": now}
+    made = {"id": uuid.uuid4().hex, "space_id": space_id, "peer_domain": peer_domain, "seq": 0}
+    if not await insert_once(conn, subscriptions, {**made, **values, "created_at": now}):
+        await conn.execute(update(subscriptions).where(*where).values(values))
+    return (await conn.execute(select(subscriptions).where(*where))).one()
+
+
+async def end(conn: AsyncConnection, share: Any) -> None:
+    """End the peer's subscription to the share's space, unless another of its users still
+    holds an accepted share of it (the peer cancelled, or we ended the share)."""
+    others = [
+        other
+        for other in await store.outgoing_in(conn, share.space_id)
+        if other.peer_domain == share.peer_domain
+        and other.id != share.id
+        and other.state == store.ACCEPTED
+    ]
+    if others:
+        return
+    await conn.execute(
+        delete(subscriptions).where(
+            subscriptions.c.space_id == share.space_id,
+            subscriptions.c.peer_domain == share.peer_domain,
+        )
+    )
