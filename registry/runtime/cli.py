@@ -258,7 +258,7 @@ def cmd_app_password(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_discover(args: argparse.Namespace, settings: Settings) -> int:
     from federation.discover_cli import run_discover
-    from registry.runtime.wiring import discovery_config
+    from registry.runtime.federation_wiring import discovery_config
 
     return asyncio.run(
         run_discover(

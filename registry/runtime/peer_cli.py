@@ -48,8 +48,8 @@ async def _peer(args: argparse.Namespace, settings: Settings) -> int:
     from federation.safe_http import SafeHttpClient
     from registry.core.clock import SYSTEM_CLOCK
     from registry.runtime.db import create_engine
+    from registry.runtime.federation_wiring import build_peering, discovery_config
     from registry.runtime.migrate import upgrade
-    from registry.runtime.wiring import build_peering, discovery_config
 
     engine = create_engine(settings.database_url)
     config = discovery_config(settings)

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from importlib.metadata import version
 
 import httpx2
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from common.supervisor import Supervisor
-from federation.config import DiscoveryConfig
 from federation.discovery import Discovery
-from federation.instance import Endpoints, LocalInstance
+from federation.instance import LocalInstance
 from federation.keys import SigningKeys
 from federation.oidc import TokenValidator, TrustedIssuer
-from federation.peer_keys import PeerKeyring
 from federation.safe_http import SafeHttpClient
 from federation.webhooks import WebhookClient
 from registry.auth.app_passwords import AppPasswords
@@ -43,20 +40,18 @@ from registry.outbox import store as outbox
 from registry.outbox.delivery import DeliveryWorker
 from registry.outbox.senders import PeerSender, WebhookSender
 from registry.outbox.subscriptions import Subscriptions
-from registry.peers.guard import PeerGuard
-from registry.peers.rate import PeerRateLimits
 from registry.peers.service import Peering
 from registry.runtime.db import create_engine
+from registry.runtime.federation_wiring import (
+    Federation,
+    build_peering,
+    build_shares,
+    discovery_config,
+    local_instance,
+)
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
 from registry.shares import Shares
-from registry.shares.incoming import IncomingShares
-from registry.shares.invites import OcmInvites
-from registry.shares.mountpoints import MountpointBackends, MountpointProxy
-from registry.shares.notifications import Notifications
-from registry.shares.outgoing import OutgoingShares
-from registry.shares.subscriptions import Renewals, ShareSubscriptions
-from registry.shares.tokens import ShareTokens
 from registry.spaces.dav_backends import DavBackends, ProviderBackends
 from registry.spaces.items import ItemPaths
 from registry.spaces.members import MemberService
@@ -245,93 +240,11 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     )
 
 
-@dataclass(frozen=True)
-class Federation:
-    """What shares need to talk to peers: the SSRF-safe client, our keys, who we are."""
-
-    outbound: SafeHttpClient
-    keys: SigningKeys
-    instance: LocalInstance
-
-
-def build_shares(
-    spaces: SpaceService,
-    held: DavBackends,
-    discovery: Discovery,
-    peering: Peering,
-    federation: Federation,
-    clock: Clock,
-    *,
-    wake: Callable[[], None],
-    open_federation: bool = False,
-) -> Shares:
-    """Shares both ways; `held`: the back ends of the spaces we hold (a share space's
-    folder is checked there), extended with the proxy to peers for mountpoints;
-    `open_federation`: shares from registries we do not peer with are taken too."""
-    domain, guard = federation.instance.domain, peering.guard
-    base_url = federation.instance.base_url
-    inbox = peering.inbox
-    incoming = IncomingShares(
-        spaces,
-        guard,
-        inbox,
-        peering.discover,
-        domain,
-        base_url,
-        clock,
-        open_federation=open_federation,
-    )
-    outgoing = OutgoingShares(spaces, held, peering.discover, domain, base_url, clock, wake=wake)
-    proxy = MountpointProxy(
-        spaces, incoming, federation.outbound, discovery, federation.keys, domain, clock
-    )
-    return Shares(
-        outgoing,
-        incoming,
-        Notifications(spaces, guard, inbox, incoming, clock),
-        ShareTokens(spaces.transaction, guard, clock),
-        MountpointBackends(held, proxy),
-        OcmInvites(spaces, peering, clock),
-        ShareSubscriptions(spaces.transaction, clock),
-        Renewals(spaces.transaction, domain, clock, wake=wake),
-    )
-
-
 def app_password_service(
     settings: Settings, engine: AsyncEngine, clock: Clock, throttle: LoginThrottle, issuer: str
 ) -> AppPasswords:
     """App passwords over the database (also for `spacereg app-password`)."""
     return AppPasswords(engine.begin, throttle, clock, issuer, frozenset(settings.admin_users))
-
-
-def build_peering(
-    settings: Settings,
-    engine: AsyncEngine,
-    outbound: SafeHttpClient,
-    discovery: Discovery,
-    keys: SigningKeys,
-    clock: Clock,
-    *,
-    wake: Callable[[], None] = lambda: None,
-) -> Peering:
-    """Peering over the database, signing with `keys` (also for `spacereg peer`, where no
-    delivery worker runs to `wake`: the server's finds queued notices by polling)."""
-    federation = settings.federation
-    limits = PeerRateLimits(
-        federation.peer_requests_per_second, federation.peer_request_burst, clock
-    )
-    guard = PeerGuard(engine.begin, PeerKeyring(outbound), settings.base_url, clock, limits)
-    return Peering(
-        engine.begin,
-        discovery,
-        outbound,
-        keys,
-        guard,
-        local_instance(settings).domain,
-        clock,
-        open_federation=federation.open_peering,
-        wake=wake,
-    )
 
 
 def _provider(settings: Settings, config: ProviderConfig) -> StorageProvider:
@@ -343,30 +256,6 @@ def _provider(settings: Settings, config: ProviderConfig) -> StorageProvider:
 
 def _tls_context(ca_file: str | None) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=ca_file) if ca_file else True
-
-
-def local_instance(settings: Settings) -> LocalInstance:
-    """What this registry announces in its discovery documents."""
-    return LocalInstance(
-        domain=settings.domain,
-        base_url=settings.base_url,
-        issuers=tuple(issuer.url for issuer in settings.trusted_issuers()),
-        software_version=version("spacereg"),
-        allow_http=settings.federation.allow_http or settings.base_url.startswith("http://"),
-        reveal_unknown_users=settings.federation.reveal_unknown_users,
-        endpoints=Endpoints(changes="/api/v1/changes", events="/api/v1/events"),
-        ocm_api_available=True,
-    )
-
-
-def discovery_config(settings: Settings) -> DiscoveryConfig:
-    federation = settings.federation
-    return DiscoveryConfig(
-        dns_nameservers=federation.dns_nameservers,
-        allow_private_networks=federation.allow_private_networks,
-        allow_http=federation.allow_http,
-        ca_file=federation.ca_file,
-    )
 
 
 @asynccontextmanager

@@ -25,8 +25,9 @@ from federation.keys import SigningKeys
 from federation.safe_http import SafeHttpClient
 from federation.signing import OcmSignatureAuth
 from registry.runtime.demo_ca import CertFiles, make_certs
+from registry.runtime.federation_wiring import discovery_config
 from registry.runtime.settings import Settings
-from registry.runtime.wiring import Services, discovery_config
+from registry.runtime.wiring import Services
 from tests.conftest import registry_settings, start_registry_context
 from tests.federation.dnsserver import DnsServer
 from tests.federation.signed_servers import ShiftedClock

@@ -26,8 +26,9 @@ import pytest
 from federation.discovery import Discovery
 from federation.errors import BlockedAddress
 from registry.runtime.demo_ca import CertFiles, make_certs
+from registry.runtime.federation_wiring import discovery_config
 from registry.runtime.settings import Settings
-from registry.runtime.wiring import Services, discovery_config
+from registry.runtime.wiring import Services
 from tests.conftest import registry_settings, start_registry_context
 from tests.federation.dnsserver import DnsServer
 from tests.schema import check_response

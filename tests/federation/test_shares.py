@@ -22,7 +22,7 @@ from federation.safe_http import SafeHttpClient
 from federation.signing import OcmSignatureAuth
 from registry.auth import user_store
 from registry.changes import log as changes_log
-from registry.runtime.wiring import discovery_config
+from registry.runtime.federation_wiring import discovery_config
 from registry.shares.store import incoming_by_id
 from tests.federation import test_peering
 from tests.federation.peer_pair import Pair, Site, peered, signed_post
