@@ -96,10 +96,7 @@ class AppPasswords:
             return self._principal(row)
         wait = await self._throttle.admit(username, address)
         if wait is not None:
-            raise TooManyRequests(
-                f"too many failed sign-ins; try again in {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
+            raise TooManyRequests(f"too many failed sign-ins; try again in {wait} s", wait)
         if not known or row is None:
             return None
         if not await asyncio.to_thread(_matches, password[KEY_CHARS:], row["digest"]):

@@ -88,8 +88,13 @@ class Locked(ApiError):
 
 
 class TooManyRequests(ApiError):
+    """Refused for now; `Retry-After` says in how many seconds to try again."""
+
     status = 429
     code = "tooManyRequests"
+
+    def __init__(self, message: str, retry_after_s: int, **kwargs: Any) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)}, **kwargs)
 
 
 class UriTooLong(ApiError):

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from registry.core.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, Unavailable
+from registry.core.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unavailable,
+)
 
 
 class InvitationMalformed(BadRequest):
@@ -81,8 +89,7 @@ class NotAPeer(Forbidden):
     code = "peer_unknown"
 
 
-class PeerRateLimited(ApiError):
-    status = 429
+class PeerRateLimited(TooManyRequests):
     code = "peer_rate_limited"
 
 

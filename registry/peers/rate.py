@@ -43,5 +43,5 @@ class PeerRateLimits:
         wait_s = math.ceil((1.0 - bucket.tokens) / self._per_second)
         raise PeerRateLimited(
             f"{peer} sends more than {self._per_second:g} requests/s here; retry in {wait_s} s",
-            headers={"Retry-After": str(wait_s)},
+            wait_s,
         )

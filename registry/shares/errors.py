@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from registry.core.errors import ApiError, BadRequest, Conflict, NotFound, NotSupported
+from registry.core.errors import BadRequest, Conflict, NotFound, NotSupported, TooManyRequests
 
 
 class InvalidShare(BadRequest):
@@ -30,9 +28,5 @@ class ShareStateConflict(Conflict):
     code = "share_state_conflict"
 
 
-class TooManyShares(ApiError):
-    status = 429
+class TooManyShares(TooManyRequests):
     code = "too_many_shares"
-
-    def __init__(self, message: str, retry_after_s: int, **kwargs: Any) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after_s)}, **kwargs)
