@@ -22,9 +22,8 @@ from registry.outbox import store
 from registry.outbox.delivery import CIRCUIT_OPENS_AFTER, DeliveryWorker
 from registry.outbox.senders import Send
 from registry.outbox.store import Delivery
-from registry.runtime.db import create_engine
-from registry.runtime.migrate import upgrade
 from tests.clock import FakeClock
+from tests.databases import migrated_engine, sqlite_url
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 outbox = table(OutboxEntry)
@@ -51,12 +50,8 @@ class Recorder:
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
-    await upgrade(engine)
-    try:
+    async with migrated_engine(sqlite_url(tmp_path)) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 async def queue(engine: AsyncEngine, kind: str, event_id: str, origin: str) -> None:

@@ -34,9 +34,8 @@ from registry.core.models import Destination, OutboxEntry, table
 from registry.outbox import store as outbox
 from registry.outbox.delivery import CIRCUIT_OPENS_AFTER, DeliveryWorker
 from registry.outbox.senders import PeerSender
-from registry.runtime.db import create_engine
-from registry.runtime.migrate import upgrade
 from tests.clock import FakeClock
+from tests.databases import migrated_engine, sqlite_url
 from tests.servers import free_port, serve
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -78,12 +77,8 @@ def receiver(inbox: Inbox, keys: SigningKeys, port: int, clock: FakeClock) -> It
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
-    await upgrade(engine)
-    try:
+    async with migrated_engine(sqlite_url(tmp_path)) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -15,25 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from registry.core.models import SignatureReplay, table
 from registry.peers import store
 from registry.peers.guard import DbReplayCache, hash_token
-from registry.runtime.db import create_engine
-from registry.runtime.migrate import upgrade
 from tests.clock import FakeClock
+from tests.databases import database_url, migrated_engine
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+__all__ = ["database_url"]  # a fixture
 
 
-@pytest.fixture(params=BACKENDS)
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "postgresql":
-        url = str(request.getfixturevalue("postgres_url"))
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
-    engine = create_engine(url)
-    await upgrade(engine)
-    try:
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    async with migrated_engine(database_url) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 async def replays(engine: AsyncEngine) -> int:
