@@ -131,6 +131,16 @@ class Fetched:
             raise MalformedDocument(f"{what} at {self.url} is not a JSON object")
         return value
 
+    def error(self) -> dict[str, Any]:
+        """The `error` object of a refusal in the registries' shape (`code`, `message`), or
+        an empty one when the body holds none."""
+        try:
+            value = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return {}
+        found = value.get("error") if isinstance(value, dict) else None
+        return found if isinstance(found, dict) else {}
+
 
 class SafeHttpClient:
     def __init__(self, config: DiscoveryConfig, resolver: Resolver | None = None) -> None:

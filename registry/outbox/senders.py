@@ -85,19 +85,9 @@ class PeerSender:
                 )
             except DiscoveryError as exc:
                 raise DeliveryFailed(str(exc)) from exc
-            code = _error_code(answer.body)
+            code = answer.error().get("code")
             if 200 <= answer.status < 300 or (answer.status == 403 and code == "peer_revoked"):
                 return
             raise DeliveryFailed(f"{delivery.destination}: HTTP {answer.status} {code or ''}")
 
         return send
-
-
-def _error_code(body: bytes) -> str | None:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    error = doc.get("error") if isinstance(doc, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) else None

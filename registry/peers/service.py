@@ -275,8 +275,7 @@ class Peering:
             raise PeerUnreachable(f"{domain}: {exc} [{exc.code}]") from exc
         if 200 <= answer.status < 300:
             return body
-        found = body.get("error")
-        error: dict[str, Any] = found if isinstance(found, dict) else {}
+        error = answer.error()
         code = str(error.get("code", "peer_refused"))
         message = f"{domain} refused: {error.get('message', answer.status)}"
         raise PeerRefused(message, code, answer.status)
