@@ -6,7 +6,6 @@ The clock is a ManualClock (injected), so TTLs are exact; the network is real.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -43,13 +42,10 @@ async def test_second_discovery_is_served_from_cache_without_network(
 ) -> None:
     await timed.discover("marie@paris.test")
     hits, queries = sum(paris.knobs.hits.values()), sum(dns_server.queries.values())
-    started = time.perf_counter()
     found = await timed.discover("marie@paris.test")
-    elapsed = time.perf_counter() - started
     assert set(sources(found).values()) == {"cached"}
-    assert sum(paris.knobs.hits.values()) == hits
+    assert sum(paris.knobs.hits.values()) == hits  # no request, hence no wait: bench/discovery.py
     assert sum(dns_server.queries.values()) == queries
-    assert elapsed < 0.01
 
 
 async def test_concurrent_callers_share_one_lookup(
@@ -107,12 +103,12 @@ async def test_stale_answer_is_returned_at_once_while_a_refresh_is_in_flight(
 ) -> None:
     await timed.discover("marie@paris.test")
     clock.advance(2 * 24 * 3600)
-    paris.knobs.delay_s[WEBFINGER] = 0.5
+    paris.knobs.delay_s[WEBFINGER] = 1.0
+    answered = paris.knobs.answered[WEBFINGER]
     try:
-        started = time.perf_counter()
         found = await timed.discover("marie@paris.test")
-        assert time.perf_counter() - started < 0.3
         assert sources(found)["webfinger"] == "stale"
+        assert paris.knobs.answered[WEBFINGER] == answered  # the refresh was still on its way
         await timed.cache.drain()
         refreshed = await timed.discover("marie@paris.test")
         assert sources(refreshed)["webfinger"] == "cached"

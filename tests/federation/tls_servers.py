@@ -48,6 +48,7 @@ class Knobs:
     """Shared with the server thread: request counters and switches that make it misbehave."""
 
     hits: Counter[str] = field(default_factory=Counter)
+    answered: Counter[str] = field(default_factory=Counter)  # requests whose answer was sent
     fail_paths: set[str] = field(default_factory=set)
     delay_s: dict[str, float] = field(default_factory=dict)
     issuer_override: str | None = None
@@ -75,7 +76,10 @@ class CountingMiddleware:
                 await asyncio.sleep(self.knobs.delay_s[path])
             if path in self.knobs.fail_paths:
                 await PlainTextResponse("down", status_code=503)(scope, receive, send)
-                return
+            else:
+                await self.app(scope, receive, send)
+            self.knobs.answered[path] += 1
+            return
         await self.app(scope, receive, send)
 
 
