@@ -98,3 +98,14 @@ def test_keys_are_made_once_and_then_found_by_every_later_run(tmp_path):
     assert any((tmp_path / "idp").iterdir())
     again = run("--data-dir", str(tmp_path), "keys")
     assert again.stdout.strip() == kid
+
+
+def test_keys_makes_the_demo_users_once_so_replicas_sharing_the_directory_agree(tmp_path):
+    """Replicas that each made the demo users at their first start would each hold other
+    passwords than the users.json the last of them wrote."""
+    first = run("--data-dir", str(tmp_path), "keys")
+    assert "Embedded IdP demo users" in first.stderr
+    stored = (tmp_path / "idp" / "users.json").read_bytes()
+    again = run("--data-dir", str(tmp_path), "keys")
+    assert "Embedded IdP demo users" not in again.stderr
+    assert (tmp_path / "idp" / "users.json").read_bytes() == stored

@@ -176,15 +176,21 @@ async def _migrate(settings: Settings, revision: str) -> None:
         await engine.dispose()
 
 
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    """Replicas sharing a data directory would each make their own keys on a first start at
-    once; a one-shot job runs this first, so that they all find the same ones."""
+    """Replicas sharing a data directory would each make their own keys (and demo users) on a
+    first start at once; a one-shot job runs this first, so that they all find the same ones."""
     from federation.keys import SigningKeys
     from registry.auth.idp.keys import IdpKeys
+    from registry.auth.idp.users import load_users
 
     signing_keys = SigningKeys.load_or_create(settings.data_dir / "federation-keys")
     if settings.embedded_idp:
         IdpKeys.load_or_create(settings.data_dir / "idp")
+        load_users(settings.data_dir / "idp", settings.idp_users, _to_stderr)
     print(signing_keys.active.kid)
     return 0
 
@@ -201,7 +207,7 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     directory = settings.data_dir / "idp"
-    users = load_users(directory, settings.idp_users, lambda text: print(text, file=sys.stderr))
+    users = load_users(directory, settings.idp_users, _to_stderr)
     user = users.get(args.username)
     if user is None:
         print(
