@@ -1,8 +1,9 @@
 """The container files: what `docker-compose.yml` and the `Dockerfile` promise an operator.
 
-No container engine runs on the test machines, so nothing here builds or starts a container;
-the same topology runs as processes in tests/test_replicas.py and tests/test_remote_provider.py.
-`docker compose config` validates the file where the compose plugin is installed."""
+No container engine runs on the test machines (nor in CI, which runs on one of them), so nothing
+here builds or starts a container: tests/test_topology.py runs the same file's services as
+processes instead. `docker compose config` validates the file where the compose plugin is
+installed; here it is not, and the test says so by skipping."""
 
 from __future__ import annotations
 
@@ -20,9 +21,18 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 REPLICAS = ("registry-a", "registry-b")
 
 
+def document() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return loaded
+
+
 def services() -> dict[str, Any]:
-    document = yaml.safe_load(COMPOSE_FILE.read_text())
-    found: dict[str, Any] = document["services"]
+    found: dict[str, Any] = document()["services"]
+    return found
+
+
+def aliases(service: dict[str, Any]) -> list[str]:
+    found: list[str] = service["networks"]["default"]["aliases"]
     return found
 
 
@@ -72,3 +82,44 @@ def test_the_image_is_built_from_a_wheel_and_runs_unprivileged_with_a_healthchec
     user = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
     assert user and user[-1] not in {"root", "0"}
     assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile
+
+
+def test_paris_is_a_domain_of_its_own_beside_zurich() -> None:
+    found = services()
+    zurich, paris = found["registry-a"], found["paris"]
+    assert paris["volumes"] != zurich["volumes"]  # its own keys and demo users
+    own, theirs = paris["environment"], zurich["environment"]
+    assert own["SPACEREG_DATABASE_URL"] != theirs["SPACEREG_DATABASE_URL"]
+    paris_db = own["SPACEREG_DATABASE_URL"].rsplit("/", 1)[1]
+    init_sql = document()["configs"]["postgres-paris"]["content"]
+    assert f"CREATE DATABASE {paris_db} " in init_sql
+
+
+def test_each_base_url_names_an_alias_on_the_port_it_is_published_on() -> None:
+    """One URL for the browser (the published port) and for the other registry (the alias)."""
+    found = services()
+    for server, env in (("balancer", found["registry-a"]), ("paris", found["paris"])):
+        host, port = env["environment"]["SPACEREG_BASE_URL"].removeprefix("http://").split(":")
+        assert host in aliases(found[server])
+        assert f"{port}:{port}" in found[server]["ports"]
+
+
+def test_plain_http_is_allowed_only_on_the_compose_network() -> None:
+    subnet = document()["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    for name in ("registry-a", "registry-b", "paris", "peering", "init"):
+        env = services()[name]["environment"]
+        assert env["SPACEREG_ALLOW_PRIVATE_NETWORKS"] == subnet, name
+        assert env["SPACEREG_ALLOW_HTTP"] == "true", name
+
+
+def test_the_peering_job_acts_on_each_domains_own_database_and_keys() -> None:
+    found = services()
+    job = found["peering"]
+    env = job["environment"]
+    for domain, server in (("ZURICH", "registry-a"), ("PARIS", "paris")):
+        registry = found[server]
+        for key in ("DATABASE_URL", "BASE_URL"):
+            assert env[f"{domain}_{key}"] == registry["environment"][f"SPACEREG_{key}"]
+        volume = registry["volumes"][0].split(":")[0]
+        assert f"{volume}:{env[f'{domain}_DATA_DIR']}" in job["volumes"]
+    assert job["depends_on"]["paris"] == {"condition": "service_healthy"}
