@@ -13,7 +13,12 @@ from federation.safe_http import SafeHttpClient
 
 
 class DeliveryFailed(Exception):
-    """The callback could not be reached or did not accept the delivery; try again later."""
+    """The callback could not be reached or did not accept the delivery; try again later, not
+    before `retry_after_s` when the receiver said how long to wait."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class WebhookClient:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from federation.safe_http import SafeHttpClient
 from federation.verification import RequestVerifier
 from registry.core.models import Destination, OutboxEntry, table
 from registry.outbox import store as outbox
-from registry.outbox.delivery import CIRCUIT_OPENS_AFTER, DeliveryWorker
+from registry.outbox.delivery import CIRCUIT_OPENS_AFTER, RETRY_AFTER_MAX_S, DeliveryWorker
 from registry.outbox.senders import PeerSender
 from tests.clock import FakeClock
 from tests.databases import migrated_engine, sqlite_url
@@ -106,14 +107,21 @@ async def destination(engine: AsyncEngine, origin: str) -> Any:
         return found.first()
 
 
+def peer_worker(
+    engine: AsyncEngine, http: SafeHttpClient, keys: SigningKeys, clock: FakeClock
+) -> DeliveryWorker:
+    """The delivery worker with the peer sender alone; entries given up after two days."""
+    return DeliveryWorker(
+        engine, {outbox.PEER: PeerSender(http, keys)}, timedelta(days=2), clock=clock
+    )
+
+
 async def test_a_peer_down_for_an_hour_delays_no_other_and_gets_everything_once(
     engine: AsyncEngine, http: SafeHttpClient, tmp_path: Path
 ) -> None:
     clock = FakeClock(NOW)
     keys = SigningKeys.load_or_create(tmp_path / "keys")
-    worker = DeliveryWorker(
-        engine, {outbox.PEER: PeerSender(http, keys)}, timedelta(days=2), clock=clock
-    )
+    worker = peer_worker(engine, http, keys, clock)
     lyon, paris = Inbox(), Inbox()
     lyon_port = free_port()
     lyon_url = f"http://127.0.0.1:{lyon_port}"  # nothing listens there for an hour
@@ -156,3 +164,56 @@ async def test_a_peer_down_for_an_hour_delays_no_other_and_gets_everything_once(
     async with engine.connect() as conn:
         states = (await conn.execute(select(table(OutboxEntry).c.state))).scalars().all()
     assert set(states) == {"delivered"} and len(states) == 65
+
+
+def busy_app(
+    inbox: Inbox, keys: SigningKeys, base_url: str, clock: FakeClock, refusals: list[Response]
+) -> Starlette:
+    """A receiving registry that first answers with each of `refusals` in turn, then accepts."""
+    accepting = receiving_app(inbox, keys, base_url, clock)
+
+    async def receive(request: Request) -> Response:
+        if refusals:
+            return refusals.pop(0)
+        route = accepting.routes[0]
+        assert isinstance(route, Route)
+        answer: Response = await route.endpoint(request)
+        return answer
+
+    return Starlette(routes=[Route(INBOX, receive, methods=["POST"])])
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "waits"),
+    [
+        (429, "120", timedelta(seconds=120)),
+        (503, format_datetime(NOW + timedelta(minutes=5), usegmt=True), timedelta(minutes=5)),
+        (429, str(30 * 24 * 3600), timedelta(seconds=RETRY_AFTER_MAX_S)),  # bounded (4 h)
+    ],
+)
+async def test_a_busy_peers_retry_after_is_honoured_and_kept_with_the_backoff(
+    engine: AsyncEngine,
+    http: SafeHttpClient,
+    tmp_path: Path,
+    status: int,
+    retry_after: str,
+    waits: timedelta,
+) -> None:
+    clock = FakeClock(NOW)
+    keys = SigningKeys.load_or_create(tmp_path / "keys")
+    worker = peer_worker(engine, http, keys, clock)
+    inbox, port = Inbox(), free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    busy = JSONResponse(
+        {"error": {"code": "busy"}}, status_code=status, headers={"Retry-After": retry_after}
+    )
+    with serve(busy_app(inbox, keys, base_url, clock, [busy]), port):
+        await queue(engine, base_url, "m-1", NOW)
+        assert await worker.send_due() == 1
+        persisted = await destination(engine, base_url)
+        assert (persisted.failures, persisted.retry_at) == (1, NOW + waits)
+        clock.advance(waits - timedelta(seconds=1))
+        assert await worker.send_due() == 0  # not before the peer asked
+        clock.advance(timedelta(seconds=1))
+        assert await worker.send_due() == 1
+    assert inbox.received == ["m-1"]

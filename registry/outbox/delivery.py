@@ -8,7 +8,8 @@ destination that hangs or fails holds up its own queue only, never another's, ev
 claimed in the same batch; a destination in flight is not claimed again until its task ends.
 
 Failures back a destination off, persisted (Synapse's shape: the first retry within seconds,
-doubling to hours, with jitter). After `CIRCUIT_OPENS_AFTER` failures in a row its circuit
+doubling to hours, with jitter), or as long as a peer's `Retry-After` asks if longer (up to
+`RETRY_AFTER_MAX_S`). After `CIRCUIT_OPENS_AFTER` failures in a row its circuit
 opens: nothing is sent to it until its retry time, then one delivery alone goes as a probe,
 and only the probe's success closes the circuit. An entry is given up once it is older than
 `max_age`, with the reason recorded on it. Rows of a kind this replica has no sender for are
@@ -48,6 +49,8 @@ BACKOFF_MAX_S = 4 * 3600.0
 BACKOFF_JITTER = 0.2
 # Failures in a row that open a destination's circuit (one probe at a time from then on).
 CIRCUIT_OPENS_AFTER = 3
+# A peer's Retry-After (on 429 and 503) is waited for, up to our own longest backoff.
+RETRY_AFTER_MAX_S = BACKOFF_MAX_S
 
 
 def backoff(failures: int) -> timedelta:
@@ -147,15 +150,22 @@ class DeliveryWorker:
                 async with self._engine.begin() as conn:
                     await outbox.delivered(conn, sent, origin, self._clock.now())
             if failure is not None:
-                await self._failed(origin, queue[len(sent) :], str(failure))
+                await self._failed(origin, queue[len(sent) :], failure)
 
-    async def _failed(self, origin: str, rest: list[Delivery], error: str) -> None:
-        now = self._clock.now()
+    async def _failed(self, origin: str, rest: list[Delivery], failure: DeliveryFailed) -> None:
+        now, error = self._clock.now(), str(failure)
         too_old = [d for d in rest if now - d.created_at > self._max_age]
         retry = [d.id for d in rest if now - d.created_at <= self._max_age]
+        asked = timedelta(seconds=min(failure.retry_after_s or 0.0, RETRY_AFTER_MAX_S))
         async with self._engine.begin() as conn:
             retry_at = await outbox.failed(
-                conn, retry, origin, error, now, backoff, CIRCUIT_OPENS_AFTER
+                conn,
+                retry,
+                origin,
+                error,
+                now,
+                lambda n: max(backoff(n), asked),
+                CIRCUIT_OPENS_AFTER,
             )
             for delivery in too_old:
                 reason = (

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from federation.errors import DiscoveryError
 from federation.keys import SigningKeys
+from federation.retry_after import retry_after_s
 from federation.safe_http import SafeHttpClient
 from federation.signing import OcmSignatureAuth
 from federation.webhooks import DeliveryFailed, WebhookClient
@@ -26,6 +27,8 @@ from registry.outbox.store import Delivery
 
 __all__ = ["PeerSender", "Send", "Sender", "WebhookSender"]
 
+# Answers that say "not now" and may say until when (Retry-After).
+BUSY = (429, 503)
 # Sends one delivery at the given moment (signatures carry it); raises DeliveryFailed.
 Send = Callable[[Delivery, datetime], Awaitable[None]]
 
@@ -68,7 +71,8 @@ class _At:
 class PeerSender:
     """POSTs a delivery's payload as JSON to another registry, signed with our keys. A 2xx
     answer delivers it; so does 403 `peer_revoked` (the partner ended it already: nothing more
-    to tell); anything else is retried with backoff."""
+    to tell); anything else is retried with backoff, and not before the `Retry-After` of a 429
+    or 503."""
 
     def __init__(self, http: SafeHttpClient, keys: SigningKeys) -> None:
         self._http = http
@@ -88,6 +92,9 @@ class PeerSender:
             code = answer.error().get("code")
             if 200 <= answer.status < 300 or (answer.status == 403 and code == "peer_revoked"):
                 return
-            raise DeliveryFailed(f"{delivery.destination}: HTTP {answer.status} {code or ''}")
+            wait = retry_after_s(answer.headers, now) if answer.status in BUSY else None
+            raise DeliveryFailed(
+                f"{delivery.destination}: HTTP {answer.status} {code or ''}", retry_after_s=wait
+            )
 
         return send
