@@ -8,9 +8,12 @@ temporary folder), then measures, each the best of `--rounds`:
 - PROPFIND Depth 1 of a folder of `--entries` files (asking what a sync client asks, and a dead
   property), against a bare listing of that folder
   (`os.scandir` with a `stat` of each entry), plain and with a dead property on one entry
-  (which makes the gateway complete the back end's answer with the registry's properties).
+  (which makes the gateway complete the back end's answer with the registry's properties);
+- `--readers` GETs and as many PROPFINDs at once, alone and while `--uploads` PUTs hold
+  their requests open (sent their first byte, not their last).
 
     .venv/bin/python bench/webdav.py [--megabytes 100] [--entries 10000] [--rounds 3]
+        [--readers 30] [--uploads 16]
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ async def run(args: argparse.Namespace) -> None:
             space = (await dav.get("/graph/v1.0/me/drive")).json()["id"]
             await transfer(dav, space, directory, args)
             await listing(dav, space, directory / "data" / "spaces" / space, args)
+            await reads_beside_uploads(dav, space, args)
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
@@ -159,11 +163,53 @@ async def listing(
     print(f"   PROPFIND/bare {plain_s / bare_s:6.1f}x")
 
 
+async def reads_beside_uploads(
+    dav: httpx2.AsyncClient, space: str, args: argparse.Namespace
+) -> None:
+    """Reads (GET and PROPFIND) at once, alone and while uploads hold requests open: whether
+    slow uploads (a phone on a bad network) hold up everyone else's reads."""
+    folder = f"/dav/spaces/{space}/reads"
+    assert (await dav.request("MKCOL", folder)).status_code == 201
+    assert (await dav.put(f"{folder}/a.txt", content=b"a" * 100_000)).status_code == 201
+
+    async def reads() -> None:
+        answers = await asyncio.gather(
+            *(dav.get(f"{folder}/a.txt") for _ in range(args.readers)),
+            *(
+                dav.request("PROPFIND", f"{folder}/", headers={"Depth": "1"})
+                for _ in range(args.readers)
+            ),
+        )
+        assert {a.status_code for a in answers} == {200, 207}
+
+    alone_s = await best(args.rounds, reads)
+    release = asyncio.Event()
+
+    async def held_open() -> AsyncIterator[bytes]:
+        yield b"x"
+        await release.wait()
+
+    uploads = [
+        asyncio.create_task(dav.put(f"{folder}/slow-{n}", content=held_open()))
+        for n in range(args.uploads)
+    ]
+    await asyncio.sleep(0.5)  # every upload has begun
+    beside_s = await best(args.rounds, reads)
+    release.set()
+    await asyncio.gather(*uploads)
+    print(f"== {2 * args.readers} reads at once, best of {args.rounds} ==")
+    print(f"  alone                          {alone_s * 1000:8.1f} ms")
+    print(f"  beside {args.uploads:3d} held-open uploads  {beside_s * 1000:8.1f} ms", end="")
+    print(f"   beside/alone {beside_s / alone_s:6.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=int, default=100)
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--readers", type=int, default=30, help="GETs, and as many PROPFINDs")
+    parser.add_argument("--uploads", type=int, default=16, help="uploads held open meanwhile")
     asyncio.run(run(parser.parse_args()))
 
 
