@@ -145,9 +145,13 @@ async def test_compose_topology_serves_a_space_through_the_balancer_and_peers_pa
         made = await client.post("/graph/v1.0/drives", json={"name": "Composed"})
         assert made.status_code == 201, made.text
         space = made.json()["id"]
-        for replica in ("registry-a", "registry-b"):
-            listed = await client.get(f"http://127.0.0.1:{ports[replica]}/graph/v1.0/me/drives")
-            assert space in {d["id"] for d in listed.json()["value"]}, replica
+        # Through the balancer (to either replica), then at each replica itself.
+        for url in [
+            balancer,
+            *(f"http://127.0.0.1:{ports[r]}" for r in ("registry-a", "registry-b")),
+        ]:
+            listed = await client.get(f"{url}/graph/v1.0/me/drives")
+            assert space in {d["id"] for d in listed.json()["value"]}, url
         put = await client.put(f"/dav/spaces/{space}/hello.txt", content=b"from compose")
         assert put.status_code == 201, put.text
         got = await client.get(f"/dav/spaces/{space}/hello.txt")
