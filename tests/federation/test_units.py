@@ -1,4 +1,5 @@
-"""Pure functions of federation: addresses, IP policy, SRV order, cache headers, documents."""
+"""Pure functions of federation: addresses, IP policy, SRV order, cache headers, Retry-After,
+documents."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import ipaddress
 import random
 from collections import Counter
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from federation.metadata import metadata_document, parse_metadata
 from federation.netpolicy import NetworkPolicy, is_public_address
 from federation.ocm_discovery import OcmPublicKey, ocm_discovery_document, parse_ocm_discovery
 from federation.oidc_discovery import parse_openid_configuration
+from federation.retry_after import retry_after_s
 from federation.webfinger import negotiate_media_type
 
 
@@ -174,6 +177,22 @@ def test_malformed_txt_records_are_named(record: str) -> None:
 )
 def test_ttl_from_cache_headers(headers: dict[str, str], ttl: float | None) -> None:
     assert ttl_from_headers(headers) == ttl
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (None, None),
+        ("120", 120),
+        ("Thu, 01 Jan 2026 00:05:00 GMT", 300),
+        ("Wed, 31 Dec 2025 23:00:00 GMT", 0),  # a date already past: no wait
+        ("-5", None),
+        ("soon", None),
+    ],
+)
+def test_retry_after_in_seconds_or_as_a_date(value: str | None, seconds: float | None) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert retry_after_s({} if value is None else {"retry-after": value}, now) == seconds
 
 
 def test_accept_negotiation_prefers_jrd() -> None:
