@@ -182,6 +182,11 @@ class Peering:
         async with self._transaction() as conn:
             return await store.vouched_issuers(conn)
 
+    async def client_origin(self, client_id: str) -> str | None:
+        """The origin of the active partner a client id of our IdP names (its domain)."""
+        async with self._transaction() as conn:
+            return await store.active_origin(conn, client_id)
+
     async def suspend(self, domain: str) -> store.PeerRecord:
         return await self._change(domain, store.SUSPENDED)
 

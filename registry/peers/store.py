@@ -158,6 +158,16 @@ async def vouched_issuers(conn: AsyncConnection) -> dict[str, str]:
     }
 
 
+async def active_origin(conn: AsyncConnection, domain: str) -> str | None:
+    """The origin of the active partner at `domain` (where its web UI receives logins)."""
+    row = (
+        await conn.execute(
+            select(peers.c.base_url).where(peers.c.domain == domain, peers.c.status == ACTIVE)
+        )
+    ).first()
+    return None if row is None else outbox.origin_of(row.base_url)
+
+
 def _record(row: Any) -> PeerRecord:
     info = row.info or {}
     return PeerRecord(

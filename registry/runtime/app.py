@@ -96,13 +96,17 @@ def create_app(
     gateway = DavGateway(services.spaces, services.dav_backends, dav_authenticate, services.dav)
     routes: list[BaseRoute] = [
         *OpsRoutes(services, authenticate, metrics, settings.metrics_token).routes(),
+        # A partner's user (a token of the partner's issuer) sees what was shared with them.
         *DriveRoutes(
-            services.spaces, authenticate, settings.base_url, shares.incoming.shares_drive
+            services.spaces,
+            services.authenticator.anyone,
+            settings.base_url,
+            shares.incoming.shares_drive,
         ).routes(),
         *PermissionRoutes(
             services.spaces,
             services.members,
-            authenticate,
+            services.authenticator.anyone,
             services.clock,
             services.items,
             shares.outgoing,
