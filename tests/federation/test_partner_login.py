@@ -18,11 +18,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx2
 import pytest
+from playwright.async_api import BrowserContext, expect
 
 from federation.dns import DnsPythonResolver
 from federation.netpolicy import NetworkPolicy
 from federation.safe_http import CheckedNetworkBackend, _CheckedTransport
 from registry.web.oidc_client import code_challenge
+from tests.browser import assert_accessible
 from tests.federation import peer_pair
 from tests.federation.peer_pair import LOOPBACK, Pair, Site, peered
 from tests.federation.test_shares import project_with_folder, share, state_at_zurich
@@ -271,6 +273,29 @@ async def test_the_form_is_throttled_like_sign_ins(
         for _attempt in range(8)
     ]
     assert statuses[0] == 404 and statuses[-1] == 429
+
+
+async def test_marie_uses_the_log_in_with_your_own_organisation_button_in_chromium(
+    pair: Pair, browser_context: BrowserContext
+) -> None:
+    _drive, share_space = await shared_with_marie(pair, "mirrors")
+    page = await browser_context.new_page()
+
+    await page.goto(f"{pair.zurich.base_url}/s/{share_space}/")
+    await expect(page.get_by_role("heading", name="Log in to open this share")).to_be_visible()
+    await assert_accessible(page)
+    await page.get_by_label("Your address at your organisation").fill("marie@paris.test")
+    await page.get_by_role("button", name="Log in with your own organisation").click()
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.url.startswith(f"{issuer(pair.paris)}/authorize?")
+    await page.get_by_label("Username").fill("marie")
+    await page.get_by_label("Password").fill(PASSWORDS["marie"])
+    await page.get_by_role("button", name="Sign in").click()
+
+    await expect(page.get_by_role("heading", name="mirrors", level=1)).to_be_visible()
+    assert page.url == f"{pair.zurich.base_url}/spaces/{share_space}"
+    await expect(page.get_by_role("link", name="hello.txt")).to_be_visible()
+    await assert_accessible(page)
 
 
 async def test_after_zurich_revokes_paris_her_token_and_session_are_refused(
