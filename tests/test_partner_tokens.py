@@ -29,10 +29,10 @@ async def validator() -> AsyncIterator[TokenValidator]:
 class Vouched:
     """The partners' issuers as the database would say at each call."""
 
-    def __init__(self, issuers: dict[str, str]) -> None:
+    def __init__(self, issuers: dict[str, tuple[str, ...]]) -> None:
         self.issuers = issuers
 
-    async def __call__(self) -> dict[str, str]:
+    async def __call__(self) -> dict[str, tuple[str, ...]]:
         return dict(self.issuers)
 
 
@@ -51,7 +51,7 @@ async def test_a_remembered_token_counts_only_while_its_issuer_is_trusted(
 async def test_a_partner_s_user_is_named_by_the_partner_s_domain(
     validator: TokenValidator, issuer: TestIssuer
 ) -> None:
-    partners = PartnerTokens(validator, Vouched({issuer.url: "paris.test"}), "zurich.test")
+    partners = PartnerTokens(validator, Vouched({issuer.url: ("paris.test",)}), "zurich.test")
 
     marie = await partners.principal(issuer.token(aud="zurich.test"))
 
@@ -78,7 +78,7 @@ async def test_a_partner_s_user_is_named_by_the_partner_s_domain(
 async def test_what_a_partner_s_issuer_cannot_say_is_refused(
     validator: TokenValidator, issuer: TestIssuer, claims: dict[str, object]
 ) -> None:
-    partners = PartnerTokens(validator, Vouched({issuer.url: "paris.test"}), "zurich.test")
+    partners = PartnerTokens(validator, Vouched({issuer.url: ("paris.test",)}), "zurich.test")
     with pytest.raises(TokenError):
         await partners.principal(issuer.token(**{"aud": "zurich.test", **claims}))
 
@@ -86,7 +86,7 @@ async def test_what_a_partner_s_issuer_cannot_say_is_refused(
 async def test_a_partner_no_longer_vouching_is_refused_at_once(
     validator: TokenValidator, issuer: TestIssuer
 ) -> None:
-    vouched = Vouched({issuer.url: "paris.test"})
+    vouched = Vouched({issuer.url: ("paris.test",)})
     partners = PartnerTokens(validator, vouched, "zurich.test")
     token = issuer.token(aud="zurich.test")
     await partners.principal(token)
@@ -100,10 +100,24 @@ async def test_a_partner_no_longer_vouching_is_refused_at_once(
 async def test_an_id_token_must_carry_the_login_s_nonce_and_come_from_its_issuer(
     validator: TokenValidator, issuer: TestIssuer
 ) -> None:
-    partners = PartnerTokens(validator, Vouched({issuer.url: "paris.test"}), "zurich.test")
+    partners = PartnerTokens(validator, Vouched({issuer.url: ("paris.test",)}), "zurich.test")
     token = issuer.token(aud="zurich.test", nonce="n-1")
     assert (await partners.principal(token, "n-1", issuer.url)).remote == "marie@paris.test"
     with pytest.raises(TokenError, match="nonce"):
         await partners.principal(token, "n-2", issuer.url)
     with pytest.raises(UntrustedIssuer):
         await partners.principal(token, "n-1", "https://other.example/idp")
+
+
+async def test_an_issuer_partners_share_speaks_for_each_only_by_name(
+    validator: TokenValidator, issuer: TestIssuer
+) -> None:
+    shared = Vouched({issuer.url: ("lyon.test", "paris.test")})
+    partners = PartnerTokens(validator, shared, "zurich.test")
+
+    named = issuer.token(aud="zurich.test", preferred_username="marie@paris.test")
+    assert (await partners.principal(named)).remote == "marie@paris.test"
+    with pytest.raises(TokenError, match="several partners"):
+        await partners.principal(issuer.token(aud="zurich.test"))
+    with pytest.raises(TokenError, match="another domain"):
+        await partners.principal(issuer.token(aud="zurich.test", preferred_username="x@rome.test"))

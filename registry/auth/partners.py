@@ -16,8 +16,8 @@ from federation.errors import InvalidAddress
 from federation.oidc import Claims, TokenError, TokenValidator, TrustedIssuer
 from registry.access.principal import Principal
 
-# issuer URL → the domain of the active partner that vouches for it.
-VouchedIssuers = Callable[[], Awaitable[dict[str, str]]]
+# issuer URL → the domains of the active partners that vouch for it.
+VouchedIssuers = Callable[[], Awaitable[dict[str, tuple[str, ...]]]]
 
 
 class PartnerTokens:
@@ -34,7 +34,7 @@ class PartnerTokens:
         `issuer`: the token must be that issuer's (the one a login was sent to)."""
         vouched = await self._vouched()
         if issuer is not None:
-            vouched = {url: domain for url, domain in vouched.items() if url == issuer}
+            vouched = {url: domains for url, domains in vouched.items() if url == issuer}
         issuers = {url: TrustedIssuer(url, self.audience, groups_claim=None) for url in vouched}
         claims = await self._validator.validate(token, issuers)
         if nonce is not None and claims.values.get("nonce") != nonce:
@@ -44,18 +44,23 @@ class PartnerTokens:
         return Principal("", address, _display(name, address), (), False, address)
 
 
-def federated_address(claims: Claims, domain: str) -> str:
-    """`user@domain` from the token's `preferred_username` (else `sub`). A name that says
-    its domain must say the partner's: paris's issuer does not speak for zurich or rome."""
+def federated_address(claims: Claims, domains: tuple[str, ...]) -> str:
+    """`user@domain` from the token's `preferred_username` (else `sub`), `domain` being that
+    of the partner vouching for the issuer. A name that says its domain must say one of those
+    partners': paris's issuer does not speak for zurich or rome. An issuer several partners
+    share must say which."""
     name = str(claims.values.get("preferred_username") or claims.subject)
     if "@" not in name:
-        name = f"{name}@{domain}"
+        if len(domains) != 1:
+            raise TokenError("the issuer serves several partners: the token must name the domain")
+        name = f"{name}@{domains[0]}"
     try:
         address = parse_address(name)
     except InvalidAddress as exc:
         raise TokenError("the token names no usable user") from exc
-    if address.domain != domain:
-        raise TokenError(f"the issuer of {domain} cannot speak for users of another domain")
+    if address.domain not in domains:
+        shown = ", ".join(domains)
+        raise TokenError(f"the issuer of {shown} cannot speak for users of another domain")
     return str(address)
 
 

@@ -177,8 +177,8 @@ class Peering:
             raise PeerUnknown(f"no peer {domain}")
         return found
 
-    async def vouched_issuers(self) -> dict[str, str]:
-        """The OIDC issuers our active partners vouch for, each to the partner's domain."""
+    async def vouched_issuers(self) -> dict[str, tuple[str, ...]]:
+        """The OIDC issuers our active partners vouch for, each to the partners' domains."""
         async with self._transaction() as conn:
             return await store.vouched_issuers(conn)
 

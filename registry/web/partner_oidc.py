@@ -54,7 +54,8 @@ class PartnerOidc:
 
     async def domains(self) -> list[str]:
         """The active partners whose users may log in here (those vouching for an issuer)."""
-        return sorted(set((await self._peering.vouched_issuers()).values()))
+        vouched = await self._peering.vouched_issuers()
+        return sorted({domain for domains in vouched.values() for domain in domains})
 
     async def find(self, who: str) -> PartnerIssuer:
         """The issuer for `who`: an address (`marie@paris.test`: WebFinger says which of
@@ -62,7 +63,8 @@ class PartnerOidc:
         who = who.strip()
         address = parse_address(who) if "@" in who else None
         domain = address.domain if address is not None else who.lower()
-        vouched = [url for url, d in (await self._peering.vouched_issuers()).items() if d == domain]
+        issuers = await self._peering.vouched_issuers()
+        vouched = [url for url, domains in issuers.items() if domain in domains]
         if not vouched:
             raise NotAPartner(f"{domain} is not a partner whose users may log in here")
         issuer = vouched[0]
