@@ -167,7 +167,8 @@ async def test_marie_logs_in_with_paris_and_sees_the_share_and_nothing_else(
     page = await partner_session(pair, browser, share_space)
 
     assert "<h1>optics</h1>" in page and "hello.txt" in page
-    assert "Marie Curie" in page  # who she is here, as paris says
+    assert "Marie Curie (marie@paris.test)" in page  # who she is here
+    assert 'href="/shares"' not in page  # she receives no shares here
     spaces = (await browser.get(f"{pair.zurich.base_url}/")).text
     assert f"/spaces/{share_space}" in spaces and f"/spaces/{drive}" not in spaces
     other = await browser.get(f"{pair.zurich.base_url}/spaces/{drive}")
