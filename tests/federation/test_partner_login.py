@@ -26,7 +26,7 @@ from federation.safe_http import CheckedNetworkBackend, _CheckedTransport
 from registry.web.oidc_client import code_challenge
 from tests.browser import assert_accessible
 from tests.federation import peer_pair
-from tests.federation.peer_pair import LOOPBACK, Pair, Site, peered
+from tests.federation.peer_pair import LOOPBACK, Pair, Site, peered, state_becomes
 from tests.federation.test_shares import project_with_folder, share, state_at_zurich
 from tests.schema import check_response
 from tests.web.conftest import PASSWORDS
@@ -307,6 +307,10 @@ async def test_after_zurich_revokes_paris_her_token_and_session_are_refused(
     await partner_session(pair, browser, share_space)
     tokens = await partner_token(pair, browser)
     assert (await drives_at(pair.zurich, browser, tokens["access_token"])).status_code == 200
+    back = await sign_in_at_paris(
+        browser, f"{issuer(pair.paris)}/authorize?{urlencode(zurich_asks(pair))}"
+    )
+    code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]  # not redeemed yet
 
     async with pair.zurich.client(pair.certs) as admin:
         assert (await admin.post("/api/v1/peers/paris.test/revoke")).status_code == 200
@@ -316,4 +320,25 @@ async def test_after_zurich_revokes_paris_her_token_and_session_are_refused(
     page = await browser.get(f"{pair.zurich.base_url}/spaces/{share_space}")
     assert page.status_code == 303 and page.headers["location"].startswith("/login?")
     offer = await browser.get(f"{pair.zurich.base_url}/s/{share_space}/")
-    assert "Log in with paris.test" not in offer.text
+    assert offer.status_code == 303  # no partner left: our own login only
+    # paris hears of it (a signed notice) and takes zurich as a client no more
+    assert await state_becomes(pair.paris, pair.certs, "zurich.test", "revoked")
+    asked = await browser.get(f"{issuer(pair.paris)}/authorize", params=zurich_asks(pair))
+    assert asked.status_code == 400
+    token_url = f"{issuer(pair.paris)}/token"
+    late = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": zurich_asks(pair)["redirect_uri"],
+        "client_id": "zurich.test",
+        "code_verifier": VERIFIER,
+    }
+    refused_code = (await browser.post(token_url, data=late)).json()
+    assert refused_code["error_description"] == "this client may no longer have tokens"
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": tokens["refresh_token"],
+        "client_id": "zurich.test",
+    }
+    refused_refresh = (await browser.post(token_url, data=refresh)).json()
+    assert refused_refresh["error_description"] == "this client may no longer have tokens"
