@@ -13,7 +13,7 @@ import hashlib
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from federation.errors import DiscoveryError
 from federation.oidc_discovery import openid_configuration_url, parse_openid_configuration
+from federation.safe_http import SafeHttpClient
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
@@ -40,6 +41,8 @@ __all__ = [
     "TokenError",
     "TokenValidator",
     "TrustedIssuer",
+    "UntrustedIssuer",
+    "fetched_safely",
 ]
 
 # Never "none" and never HMAC: a public key must not be usable as a shared secret.
@@ -61,6 +64,15 @@ class TokenError(Exception):
 
 class IssuerUnavailable(TokenError):
     """A trusted issuer's discovery document or keys could not be fetched."""
+
+
+class UntrustedIssuer(TokenError):
+    """The token names an issuer that is not among those trusted (another list may have it)."""
+
+
+# GET a URL, its JSON object (raising IssuerUnavailable): how keys are fetched when the
+# issuers are not our own (`federation.safe_http.SafeHttpClient` behind it).
+FetchJson = Callable[[str], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -102,32 +114,43 @@ class TokenValidator:
         http: httpx2.AsyncClient,
         clock: Callable[[], float] = time.time,
         refresh_interval: float = JWKS_REFRESH_INTERVAL_S,
+        fetch_json: FetchJson | None = None,
     ) -> None:
         self._issuers = {issuer.url: issuer for issuer in issuers}
         self._http = http
+        self._fetch_json = fetch_json or self._get_json
         self._clock = clock
         self._refresh_interval = refresh_interval
-        self._keys = {
-            url: _IssuerKeys() for url, i in self._issuers.items() if i.static_keys is None
-        }
+        self._keys: dict[str, _IssuerKeys] = {}
         self._verified: OrderedDict[str, Claims] = OrderedDict()
 
-    async def validate(self, token: str) -> Claims:
+    async def validate(
+        self, token: str, issuers: Mapping[str, TrustedIssuer] | None = None
+    ) -> Claims:
+        """The token's claims, if an issuer of `issuers` (by URL; by default those given at
+        construction) signed it for its audience. A caller whose list changes (the issuers of
+        active partners) passes it each time: a remembered token counts only while its
+        issuer is still in the list."""
+        trusted = self._issuers if issuers is None else issuers
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenError("token too large")
         if not _COMPACT_JWS.fullmatch(token):
             raise TokenError("malformed token")
         cache_key = hashlib.sha256(token.encode()).hexdigest()
         cached = self._verified.get(cache_key)
-        if cached is not None and cached.expires_at + LEEWAY_S > self._clock():
+        if (
+            cached is not None
+            and cached.expires_at + LEEWAY_S > self._clock()
+            and trusted.get(cached.issuer.url) == cached.issuer
+        ):
             self._verified.move_to_end(cache_key)
             return cached
         unverified = _peek(token)
         if unverified.algorithm not in ASYMMETRIC_ALGORITHMS:
             raise TokenError(f"algorithm {_shown(unverified.algorithm)} is not accepted")
-        issuer = self._issuers.get(unverified.issuer)
+        issuer = trusted.get(unverified.issuer)
         if issuer is None:
-            raise TokenError("issuer is not trusted")
+            raise UntrustedIssuer("issuer is not trusted")
         keys = await self._keys_for(issuer, unverified.kid)
         claims = self._verify(token, issuer, keys, unverified.algorithm)
         self._remember(cache_key, claims)
@@ -165,7 +188,7 @@ class TokenValidator:
     async def _keys_for(self, issuer: TrustedIssuer, kid: str | None) -> KeySet:
         if issuer.static_keys is not None:
             return issuer.static_keys
-        state = self._keys[issuer.url]
+        state = self._keys.setdefault(issuer.url, _IssuerKeys())
         async with state.lock:
             now = self._clock()
             stale = now - state.fetched_at > JWKS_MAX_AGE_S
@@ -187,13 +210,13 @@ class TokenValidator:
         return state.keys
 
     async def _fetch_keys(self, issuer: TrustedIssuer) -> KeySet:
-        document = await self._get_json(openid_configuration_url(issuer.url))
+        document = await self._fetch_json(openid_configuration_url(issuer.url))
         try:
             configuration = parse_openid_configuration(document, issuer.url)
         except DiscoveryError as exc:
             raise IssuerUnavailable(str(exc)) from exc
         try:
-            return KeySet.import_key_set(await self._get_json(configuration.jwks_uri))  # type: ignore[arg-type]
+            return KeySet.import_key_set(await self._fetch_json(configuration.jwks_uri))  # type: ignore[arg-type]
         except (JoseError, ValueError, TypeError, KeyError) as exc:
             raise IssuerUnavailable(f"JWKS of {issuer.url} is malformed") from exc
 
@@ -212,6 +235,19 @@ class TokenValidator:
         self._verified[cache_key] = claims
         if len(self._verified) > VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
+
+
+def fetched_safely(client: SafeHttpClient) -> FetchJson:
+    """Keys of issuers that others name (a partner's), fetched as discovery fetches: no
+    private address unless allowed, capped bodies, bounded time."""
+
+    async def fetch(url: str) -> dict[str, Any]:
+        try:
+            return (await client.get(url, what="issuer document")).json_object("issuer document")
+        except DiscoveryError as exc:
+            raise IssuerUnavailable(str(exc)) from exc
+
+    return fetch
 
 
 def _has_kid(keys: KeySet, kid: str) -> bool:
@@ -237,7 +273,7 @@ def _peek(token: str) -> _Unverified:
     if not isinstance(algorithm, str) or not isinstance(kid, str | None):
         raise TokenError("malformed token header")
     if not isinstance(issuer, str):
-        raise TokenError("issuer is not trusted")
+        raise UntrustedIssuer("issuer is not trusted")
     if "crit" in header or header.get("b64", True) is not True:
         # We understand no header extension (RFC 7515 section 4.1.11; RFC 7797's b64 is one).
         raise TokenError("token uses a header extension that is not supported")

@@ -90,6 +90,6 @@ async def test_the_issuers_active_partners_vouch_for_are_listed_by_partner(
         vouched = await store.vouched_issuers(conn)
 
     assert vouched == {
-        "https://idp.paris.test": "paris.test",
-        "https://sso.paris.test": "paris.test",
+        "https://idp.paris.test": ("paris.test",),
+        "https://sso.paris.test": ("paris.test",),
     }

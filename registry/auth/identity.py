@@ -13,11 +13,12 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
-from federation.oidc import Claims, IssuerUnavailable, TokenError, TokenValidator
+from federation.oidc import Claims, IssuerUnavailable, TokenError, TokenValidator, UntrustedIssuer
 from registry.access.principal import Principal
 from registry.auth import user_store as users
+from registry.auth.partners import PartnerTokens
 from registry.core.clock import Clock
-from registry.core.errors import Unauthenticated, Unavailable
+from registry.core.errors import Forbidden, Unauthenticated, Unavailable
 
 KNOWN_USERS_CACHE_SIZE = 50_000
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="spacereg"'}
@@ -41,8 +42,10 @@ class Authenticator:
         admin_role: str,
         roles_claim: str,
         clock: Clock,
+        partners: PartnerTokens | None = None,
     ) -> None:
         self._validator = validator
+        self._partners = partners
         self._clock = clock
         self._transaction = transaction
         self._on_new_user = on_new_user
@@ -53,27 +56,51 @@ class Authenticator:
         self._known: OrderedDict[tuple[str, str], tuple[str, str, str]] = OrderedDict()
 
     async def authenticate(self, connection: HTTPConnection) -> Principal:
+        """One of our users; a partner's user is refused (403): what they may use here is
+        what was shared with them, which only the endpoints taking `anyone` serve."""
+        principal = await self.anyone(connection)
+        if principal.remote is not None:
+            raise Forbidden("a partner's user may use only what was shared with them")
+        return principal
+
+    async def anyone(self, connection: HTTPConnection) -> Principal:
+        """One of our users, or a partner's user by a token of the partner's issuer."""
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("a bearer token is required", headers=CHALLENGE)
-        return await self.principal(token.strip())
+        try:
+            claims = await self._validator.validate(token.strip())
+        except UntrustedIssuer as exc:
+            if self._partners is None:
+                raise _refused(exc) from exc
+            return await self.partner(token.strip())
+        except TokenError as exc:
+            raise _refused(exc) from exc
+        return await self._ours(claims)
+
+    async def partner(
+        self, token: str, nonce: str | None = None, issuer: str | None = None
+    ) -> Principal:
+        """The partner's user a token of an issuer an active partner vouches for names
+        (`PartnerTokens.principal`)."""
+        if self._partners is None:
+            raise _refused(UntrustedIssuer("no partner's issuer is trusted"))
+        try:
+            return await self._partners.principal(token, nonce, issuer)
+        except TokenError as exc:
+            raise _refused(exc) from exc
 
     async def principal(self, token: str) -> Principal:
-        """The caller an access token names (the web UI's login hands it one it received)."""
+        """One of our users, by an access token of a trusted issuer (the web UI's login
+        hands it one it received)."""
         try:
             claims = await self._validator.validate(token)
-        except IssuerUnavailable as exc:
-            raise Unavailable(f"cannot check the token now: {exc}") from exc
         except TokenError as exc:
-            description = _NOT_IN_DESCRIPTION.sub("?", str(exc))[:200]
-            raise Unauthenticated(
-                str(exc),
-                headers={
-                    "WWW-Authenticate": f'Bearer realm="spacereg", error="invalid_token", '
-                    f'error_description="{description}"'
-                },
-            ) from exc
+            raise _refused(exc) from exc
+        return await self._ours(claims)
+
+    async def _ours(self, claims: Claims) -> Principal:
         user_id, username, display_name = await self._user(claims)
         granted_roles = claims.values.get(self._roles_claim)
         is_admin = (claims.issuer.url == self._home_issuer and username in self._admin_users) or (
@@ -113,6 +140,21 @@ class Authenticator:
         if claims.issuer.url == self._home_issuer:
             return name
         return f"{name}@{urlsplit(claims.issuer.url).netloc}"
+
+
+def _refused(exc: TokenError) -> Exception:
+    """The answer to a token we cannot take: 503 if its issuer cannot be asked now, else
+    401 saying why (RFC 6750's `invalid_token`)."""
+    if isinstance(exc, IssuerUnavailable):
+        return Unavailable(f"cannot check the token now: {exc}")
+    description = _NOT_IN_DESCRIPTION.sub("?", str(exc))[:200]
+    return Unauthenticated(
+        str(exc),
+        headers={
+            "WWW-Authenticate": f'Bearer realm="spacereg", error="invalid_token", '
+            f'error_description="{description}"'
+        },
+    )
 
 
 async def register(

@@ -177,10 +177,15 @@ class Peering:
             raise PeerUnknown(f"no peer {domain}")
         return found
 
-    async def vouched_issuers(self) -> dict[str, str]:
-        """The OIDC issuers our active partners vouch for, each to the partner's domain."""
+    async def vouched_issuers(self) -> dict[str, tuple[str, ...]]:
+        """The OIDC issuers our active partners vouch for, each to the partners' domains."""
         async with self._transaction() as conn:
             return await store.vouched_issuers(conn)
+
+    async def client_origin(self, client_id: str) -> str | None:
+        """The origin of the active partner a client id of our IdP names (its domain)."""
+        async with self._transaction() as conn:
+            return await store.active_origin(conn, client_id)
 
     async def suspend(self, domain: str) -> store.PeerRecord:
         return await self._change(domain, store.SUSPENDED)

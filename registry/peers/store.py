@@ -146,16 +146,27 @@ async def list_peers(conn: AsyncConnection, domain: str | None = None) -> list[P
     return [replace(record, delivery=backlog[record.origin]) for record in records]
 
 
-async def vouched_issuers(conn: AsyncConnection) -> dict[str, str]:
+async def vouched_issuers(conn: AsyncConnection) -> dict[str, tuple[str, ...]]:
     """The OpenID Connect issuers our active partners vouch for (from their discovery), each
-    to the partner's domain: a partner's user logging in here shows a token of one of them."""
-    rows = await conn.execute(select(peers.c.domain, peers.c.info).where(peers.c.status == ACTIVE))
-    return {
-        issuer: row.domain
-        for row in rows
-        for issuer in (row.info or {}).get("issuers", ())
-        if isinstance(issuer, str)
-    }
+    to the domains of the partners vouching for it (several, when organisations share an
+    IdP): a partner's user logging in here shows a token of one of them."""
+    query = select(peers.c.domain, peers.c.info).where(peers.c.status == ACTIVE)
+    vouched: dict[str, list[str]] = {}
+    for row in await conn.execute(query.order_by(peers.c.domain)):
+        for issuer in (row.info or {}).get("issuers", ()):
+            if isinstance(issuer, str):
+                vouched.setdefault(issuer, []).append(row.domain)
+    return {issuer: tuple(domains) for issuer, domains in vouched.items()}
+
+
+async def active_origin(conn: AsyncConnection, domain: str) -> str | None:
+    """The origin of the active partner at `domain` (where its web UI receives logins)."""
+    row = (
+        await conn.execute(
+            select(peers.c.base_url).where(peers.c.domain == domain, peers.c.status == ACTIVE)
+        )
+    ).first()
+    return None if row is None else outbox.origin_of(row.base_url)
 
 
 def _record(row: Any) -> PeerRecord:

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from common.server_errors import ServerErrors
 from federation.wellknown import well_known_routes
 from registry.auth.app_password_routes import AppPasswordRoutes
+from registry.auth.idp.throttle import LoginThrottle
 from registry.changes.routes import ChangeRoutes
 from registry.clients.routes import ClientRoutes
 from registry.core.clock import SYSTEM_CLOCK, Clock
@@ -34,6 +35,8 @@ from registry.spaces.webdav.uploads_app import UPLOADS_MOUNT, UploadsCollection
 from registry.web.auth import CALLBACK_PATH, WebAuth
 from registry.web.files import Files
 from registry.web.oidc_client import OidcClient
+from registry.web.partner_login import PARTNER_CALLBACK_PATH, PartnerLogin
+from registry.web.partner_oidc import PartnerOidc
 from registry.web.peer_pages import PeerPages
 from registry.web.render import pages_for_browsers
 from registry.web.routes import WebUi
@@ -67,11 +70,21 @@ def web_ui(settings: Settings, services: Services) -> WebUi:
     sessions = SessionStore(services.engine, services.clock)
     auth = WebAuth(sessions, oidc, services.authenticator.principal, settings.base_url)
     files = Files(services.spaces, services.dav_backends, services.dav)
+    partner_oidc = PartnerOidc(
+        services.peering,
+        services.discovery,
+        services.outbound,
+        settings.domain,
+        settings.base_url + PARTNER_CALLBACK_PATH,
+    )
+    throttle = LoginThrottle(services.engine, services.clock)  # the sign-ins' counts
+    partners = PartnerLogin(auth, sessions, partner_oidc, throttle, services.authenticator.partner)
     return WebUi(
         auth,
         SpacePages(auth, services.spaces, services.members, files, services.shares.outgoing),
         SharePages(auth, services.shares.incoming, services.shares.outgoing),
         PeerPages(auth, services.peering, services.discovery),
+        partners,
     )
 
 
@@ -96,13 +109,17 @@ def create_app(
     gateway = DavGateway(services.spaces, services.dav_backends, dav_authenticate, services.dav)
     routes: list[BaseRoute] = [
         *OpsRoutes(services, authenticate, metrics, settings.metrics_token).routes(),
+        # A partner's user (a token of the partner's issuer) sees what was shared with them.
         *DriveRoutes(
-            services.spaces, authenticate, settings.base_url, shares.incoming.shares_drive
+            services.spaces,
+            services.authenticator.anyone,
+            settings.base_url,
+            shares.incoming.shares_drive,
         ).routes(),
         *PermissionRoutes(
             services.spaces,
             services.members,
-            authenticate,
+            services.authenticator.anyone,
             services.clock,
             services.items,
             shares.outgoing,

@@ -18,7 +18,7 @@ from common.supervisor import Supervisor
 from federation.discovery import Discovery
 from federation.instance import LocalInstance
 from federation.keys import SigningKeys
-from federation.oidc import TokenValidator, TrustedIssuer
+from federation.oidc import TokenValidator, TrustedIssuer, fetched_safely
 from federation.safe_http import SafeHttpClient
 from federation.webhooks import WebhookClient
 from registry.auth.app_passwords import AppPasswords
@@ -26,9 +26,10 @@ from registry.auth.basic import ClientAuthenticator
 from registry.auth.directory import RegisteredUsers
 from registry.auth.identity import Authenticator, register
 from registry.auth.idp.keys import IdpKeys
-from registry.auth.idp.server import EmbeddedIdp
+from registry.auth.idp.server import EmbeddedIdp, PartnerClients
 from registry.auth.idp.throttle import LoginThrottle
 from registry.auth.idp.users import load_users
+from registry.auth.partners import PartnerTokens
 from registry.changes.bus import Bus, LocalBus
 from registry.changes.feed import ChangeFeed
 from registry.changes.hub import Hub, Tailer
@@ -103,7 +104,11 @@ class Services:
 
 
 def load_idp(
-    settings: Settings, engine: AsyncEngine, clock: Clock, throttle: LoginThrottle
+    settings: Settings,
+    engine: AsyncEngine,
+    clock: Clock,
+    throttle: LoginThrottle,
+    partners: PartnerClients | None = None,
 ) -> EmbeddedIdp:
     directory = settings.data_dir / "idp"
     keys = IdpKeys.load_or_create(directory, clock)
@@ -117,6 +122,7 @@ def load_idp(
         engine,
         clock,
         throttle,
+        partners,
     )
 
 
@@ -129,7 +135,15 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         timeout=10, follow_redirects=False, verify=_tls_context(settings.federation.ca_file)
     )
     throttle = LoginThrottle(engine, clock)  # app passwords' failures count with sign-ins'
-    idp = load_idp(settings, engine, clock, throttle) if settings.embedded_idp else None
+
+    async def partner_client(client_id: str) -> str | None:  # peering is made below
+        return await peering.client_origin(client_id)
+
+    idp = (
+        load_idp(settings, engine, clock, throttle, partner_client)
+        if settings.embedded_idp
+        else None
+    )
     issuer_http = http
     if idp is not None:  # its own URL may not resolve from here (a name only clients know)
         transport = httpx2.ASGITransport(Starlette(routes=idp.routes()))
@@ -143,7 +157,11 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         )
         for issuer in settings.trusted_issuers()
     ]
-    validator = TokenValidator(issuers, http, clock=lambda: clock.now().timestamp())
+
+    def validator_clock() -> float:
+        return clock.now().timestamp()
+
+    validator = TokenValidator(issuers, http, clock=validator_clock)
     bus: Bus = NatsBus([settings.nats_url]) if settings.nats_url else LocalBus()
     signal = ChangeSignal(bus)
     unit_of_work = UnitOfWork(engine, signal)
@@ -175,6 +193,11 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     )
     signal.listen(tailer.wake)
     signal.listen(delivery.wake)
+    app_passwords = app_password_service(settings, engine, clock, throttle, issuers[0].url)
+    discovery = Discovery(discovery_config(settings))
+    peering = build_peering(
+        settings, engine, outbound, discovery, signing_keys, clock, wake=delivery.wake
+    )
     authenticator = Authenticator(
         validator,
         spaces.transaction,
@@ -184,11 +207,11 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         admin_role=settings.admin_role,
         roles_claim=settings.roles_claim,
         clock=clock,
-    )
-    app_passwords = app_password_service(settings, engine, clock, throttle, issuers[0].url)
-    discovery = Discovery(discovery_config(settings))
-    peering = build_peering(
-        settings, engine, outbound, discovery, signing_keys, clock, wake=delivery.wake
+        partners=PartnerTokens(
+            TokenValidator([], http, clock=validator_clock, fetch_json=fetched_safely(outbound)),
+            peering.vouched_issuers,
+            audience=settings.domain,
+        ),
     )
     instance = local_instance(settings)
     shares = build_shares(

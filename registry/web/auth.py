@@ -68,15 +68,21 @@ class WebAuth:
             raise Forbidden("the request does not come from this site's pages")
 
     async def login(self, request: Request) -> Response:
-        next_path = request.query_params.get("next", "/")
-        if not next_path.startswith("/") or next_path.startswith("//") or "\\" in next_path:
-            next_path = "/"
+        next_path = local_path(request.query_params.get("next", "/"))
         token, session = await self._sessions.begin_login(next_path)
         assert session.login_state is not None and session.code_verifier is not None
         url = await self._oidc.authorization_url(session.login_state, session.code_verifier)
-        return self._with_cookie(see_other(url), token, max_age=600)
+        return self.with_cookie(see_other(url), token, max_age=600)
 
     async def callback(self, request: Request) -> Response:
+        session, code = await self.returning(request)
+        assert session.code_verifier is not None
+        access_token = await self._oidc.access_token(code, session.code_verifier)
+        return await self.logged_in(session, await self._principal(access_token))
+
+    async def returning(self, request: Request) -> tuple[Session, str]:
+        """The login this browser started, back from the identity provider with its code:
+        the state must be the one the session holds."""
         session = await self.session(request)
         state = request.query_params.get("state", "")
         code = request.query_params.get("code")
@@ -87,11 +93,13 @@ class WebAuth:
         if not code:
             error = request.query_params.get("error", "no authorization code")
             raise BadRequest(f"the identity provider did not log you in: {error}")
-        access_token = await self._oidc.access_token(code, session.code_verifier)
-        principal = await self._principal(access_token)
-        token, _ = await self._sessions.log_in(session, principal)
-        response = see_other(session.next_path or "/")
-        return self._with_cookie(response, token, max_age=int(SESSION_TTL.total_seconds()))
+        return session, code
+
+    async def logged_in(self, pending: Session, principal: Principal) -> Response:
+        """A new session for `principal` in place of the login's; back where it started."""
+        token, _ = await self._sessions.log_in(pending, principal)
+        response = see_other(pending.next_path or "/")
+        return self.with_cookie(response, token, max_age=int(SESSION_TTL.total_seconds()))
 
     async def logout(self, request: Request) -> Response:
         session = await self.session(request)
@@ -103,7 +111,7 @@ class WebAuth:
         response.delete_cookie(COOKIE, path="/", secure=self._secure, httponly=True)
         return response
 
-    def _with_cookie(self, response: Response, token: str, max_age: int) -> Response:
+    def with_cookie(self, response: Response, token: str, max_age: int) -> Response:
         response.set_cookie(
             COOKIE,
             token,
@@ -121,3 +129,10 @@ class WebAuth:
             Resource(CALLBACK_PATH, {"GET": page(self.callback)}),
             Resource("/logout", {"POST": page(self.logout)}),
         ]
+
+
+def local_path(path: str) -> str:
+    """Where a login may come back to: a path of this site, else the start page."""
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    return path

@@ -12,6 +12,7 @@ from registry.core.errors import NotFound
 from registry.core.routing import Resource
 from registry.web.auth import WebAuth
 from registry.web.files import clean_path
+from registry.web.partner_login import PartnerLogin
 from registry.web.peer_pages import PeerPages
 from registry.web.render import page, render, see_other
 from registry.web.share_pages import SharePages
@@ -41,22 +42,32 @@ async def logged_out(request: Request) -> Response:
 
 class WebUi:
     def __init__(
-        self, auth: WebAuth, spaces: SpacePages, shares: SharePages, peers: PeerPages
+        self,
+        auth: WebAuth,
+        spaces: SpacePages,
+        shares: SharePages,
+        peers: PeerPages,
+        partners: PartnerLogin,
     ) -> None:
         self._auth = auth
         self._spaces = spaces
         self._shares = shares
         self._peers = peers
+        self._partners = partners
 
     async def share_link(self, request: Request) -> Response:
-        """`/s/<space-id>/<path>` (a drive's `webUrl`): that folder, once logged in."""
-        await self._auth.user(request)
+        """`/s/<space-id>/<path>` (a drive's `webUrl`): that folder, once logged in; without
+        a session, the choice of our login or one's own organisation's."""
         folder = clean_path(request.path_params.get("path", ""))
+        session = await self._auth.session(request)
+        if session is None or session.principal is None:
+            return await self._partners.offer(request, request.url.path)
         return see_other(space_url(request.path_params["space_id"], folder))
 
     def routes(self) -> list[Route]:
         return [
             *self._auth.routes(),
+            *self._partners.routes(),
             *self._spaces.routes(),
             *self._shares.routes(),
             *self._peers.routes(),

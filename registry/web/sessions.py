@@ -1,7 +1,9 @@
 """Browser sessions, kept in the database so that every replica knows them. The cookie holds
 a random token; only its SHA-256 is stored. A session starts anonymous, holding the login in
-flight (state, PKCE verifier, where to go next), and is replaced by a new one at login, so a
-token seen before login is worth nothing after."""
+flight (state, PKCE verifier, where to go next; at a partner's issuer also that issuer and the
+nonce), and is replaced by a new one at login, so a token seen before login is worth nothing
+after. A partner's user's session lasts only while the partnership is active: it is read
+with the partner's state, so a revoke ends it at once on every replica."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from registry.access.principal import Principal
 from registry.core.clock import Clock
 from registry.core.models import WebSession, table
+from registry.peers import store as peers
 
 SESSION_TTL = timedelta(hours=8)  # a login lasts a working day
 LOGIN_TTL = timedelta(minutes=10)  # to finish the sign-in form at the IdP
@@ -31,6 +34,8 @@ class Session:
     login_state: str | None = None
     code_verifier: str | None = None
     next_path: str | None = None
+    login_issuer: str | None = None  # a partner's issuer, when logging in there
+    login_nonce: str | None = None
 
 
 def digest(token: str) -> str:
@@ -42,14 +47,21 @@ class SessionStore:
         self._engine = engine
         self._clock = clock
 
-    async def begin_login(self, next_path: str) -> tuple[str, Session]:
-        """A new anonymous session holding a login in flight; returns its cookie token."""
+    async def begin_login(self, next_path: str, issuer: str | None = None) -> tuple[str, Session]:
+        """A new anonymous session holding a login in flight (at `issuer`, a partner's, with
+        a nonce; else at our own); returns its cookie token."""
         state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(64)
         now = self._clock.now()
         async with self._engine.begin() as conn:
             await conn.execute(delete(_SESSIONS).where(_SESSIONS.c.expires_at < now))
+        nonce = secrets.token_urlsafe(32) if issuer is not None else None
         return await self._insert(
-            LOGIN_TTL, login_state=state, code_verifier=verifier, next_path=next_path
+            LOGIN_TTL,
+            login_state=state,
+            code_verifier=verifier,
+            next_path=next_path,
+            login_issuer=issuer,
+            login_nonce=nonce,
         )
 
     async def log_in(self, pending: Session, principal: Principal) -> tuple[str, Session]:
@@ -62,6 +74,7 @@ class SessionStore:
             display_name=principal.display_name,
             groups=list(principal.groups),
             is_admin=principal.is_admin,
+            remote=principal.remote,
         )
 
     async def find(self, token: str) -> Session | None:
@@ -74,10 +87,16 @@ class SessionStore:
                     )
                 )
             ).first()
+            if row is not None and row.remote is not None:
+                partner = row.remote.rpartition("@")[2]
+                if await peers.active_origin(conn, partner) is None:
+                    return None
         if row is None:
             return None
         principal = None
-        if row.user_id is not None:
+        if row.remote is not None:
+            principal = Principal("", row.username, row.display_name, (), False, row.remote)
+        elif row.user_id is not None:
             principal = Principal(
                 row.user_id, row.username, row.display_name, tuple(row.groups), row.is_admin
             )
@@ -88,6 +107,8 @@ class SessionStore:
             row.login_state,
             row.code_verifier,
             row.next_path,
+            row.login_issuer,
+            row.login_nonce,
         )
 
     async def end(self, token_hash: str) -> None:

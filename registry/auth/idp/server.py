@@ -2,7 +2,11 @@
 form, rotating refresh tokens. For development and demos; replace it with any OIDC provider.
 
 Clients are public (no secret): PKCE is required. A redirect URI must be on this instance or a
-loopback URL (RFC 8252, for desktop clients)."""
+loopback URL (RFC 8252, for desktop clients). A partner registry is a client too, while the
+peering is active: its client id is its domain (what peering knows it by, and what its
+operator can name without knowing our URLs), its redirect URIs must be on its own base URL,
+and its tokens have its domain as audience, so that they open nothing here and nothing at
+another partner."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import hashlib
 import hmac
 import html
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from importlib.resources import files
 from typing import Any
@@ -32,6 +37,8 @@ from registry.core.http import query
 from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
 
+# A client id → the origin of the active partner registry it names (None: no such partner).
+PartnerClients = Callable[[str], Awaitable[str | None]]
 CODE_TTL = timedelta(seconds=60)
 REFRESH_TTL = timedelta(days=30)
 
@@ -59,6 +66,7 @@ class EmbeddedIdp:
         engine: AsyncEngine,
         clock: Clock,
         throttle: LoginThrottle,
+        partners: PartnerClients | None = None,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
@@ -68,6 +76,7 @@ class EmbeddedIdp:
         self._engine = engine
         self._clock = clock
         self._throttle = throttle
+        self._partners = partners
 
     def access_token_for(self, username: str, client_id: str = "spacereg-cli") -> str:
         user = self.users[username]
@@ -112,7 +121,7 @@ class EmbeddedIdp:
             params = dict(query(request))
         except BadRequest as exc:
             return _error_page(exc.message)
-        problem = self._check_authorize(params)
+        problem = await self._check_authorize(params)
         if problem:
             return _error_page(problem)
         return self._form(params)
@@ -120,7 +129,7 @@ class EmbeddedIdp:
     async def authorize_submit(self, request: Request) -> Response:
         form = await request.form()
         params = {k: str(form[k]) for k in _AUTHORIZE_PARAMS if k in form}
-        problem = self._check_authorize(params)
+        problem = await self._check_authorize(params)
         if problem:
             return _error_page(problem)
         username = str(form.get("username", ""))
@@ -174,7 +183,10 @@ class EmbeddedIdp:
         user = self.users.get(grant.username)
         if user is None:
             return _oauth_error("invalid_grant", "the user no longer exists")
-        return await self._tokens(user, client_id, grant.scope, grant.nonce)
+        audience = await self._audience(client_id, grant.redirect_uri)
+        if audience is None:  # a partner revoked since
+            return _oauth_error("invalid_grant", "this client may no longer have tokens")
+        return await self._tokens(user, client_id, audience, grant)
 
     async def userinfo(self, request: Request) -> Response:
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -188,14 +200,20 @@ class EmbeddedIdp:
             return _oauth_error("invalid_token", "not a token of this issuer", 401)
         return JSONResponse({"sub": user.username, **user.profile()})
 
-    async def _tokens(
-        self, user: IdpUser, client_id: str, scope: str, nonce: str | None
-    ) -> Response:
-        refresh = secrets.token_urlsafe(32)
-        await self._store(refresh, "refresh", user.username, client_id, REFRESH_TTL, scope=scope)
+    async def _tokens(self, user: IdpUser, client_id: str, audience: str, grant: Any) -> Response:
+        scope, nonce, refresh = grant.scope, grant.nonce, secrets.token_urlsafe(32)
+        await self._store(
+            refresh,
+            "refresh",
+            user.username,
+            client_id,
+            REFRESH_TTL,
+            scope=scope,
+            redirect_uri=grant.redirect_uri,
+        )
         body: dict[str, Any] = {
             "access_token": self.keys.access_token(
-                self.issuer, self.audience, user.username, user.profile(), client_id, scope
+                self.issuer, audience, user.username, user.profile(), client_id, scope
             ),
             "token_type": "Bearer",
             "expires_in": ACCESS_TOKEN_TTL_S,
@@ -240,15 +258,28 @@ class EmbeddedIdp:
                 conn, _digest(token), kind, client_id, self._clock.now()
             )
 
-    def _check_authorize(self, params: dict[str, str]) -> str | None:
+    async def _check_authorize(self, params: dict[str, str]) -> str | None:
         if params.get("response_type") != "code":
             return "response_type must be 'code'."
         if not params.get("client_id") or len(params["client_id"]) > 255:
             return "client_id is missing."
-        if not self._redirect_allowed(params.get("redirect_uri", "")):
+        if await self._audience(params["client_id"], params.get("redirect_uri", "")) is None:
             return "redirect_uri is not allowed for this instance."
         if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
             return "PKCE with code_challenge_method=S256 is required."
+        return None
+
+    async def _audience(self, client_id: str, redirect_uri: str | None) -> str | None:
+        """Whom tokens for this client, sent to `redirect_uri`, are for; None: not allowed.
+        A partner's client (its domain) is that partner, at its own base URL only; any other
+        client is one of ours (refresh tokens made before redirect URIs were kept have none)."""
+        partner = await self._partners(client_id) if self._partners is not None else None
+        if partner is not None:
+            parts = urlsplit(redirect_uri or "")
+            ok = not parts.fragment and f"{parts.scheme}://{parts.netloc}" == partner
+            return client_id if ok else None
+        if redirect_uri is None or self._redirect_allowed(redirect_uri):
+            return self.audience
         return None
 
     def _redirect_allowed(self, uri: str) -> bool:

@@ -65,8 +65,9 @@ class LoginFailure(Base):
 
 class WebSession(Base):
     """A browser's session with the web UI, by SHA-256 of its cookie only. Before login it
-    holds the authorization request in flight (`login_state`, `code_verifier`, `next_path`);
-    after, the user it acts for. Every replica reads the same rows."""
+    holds the authorization request in flight (`login_state`, `code_verifier`, `next_path`;
+    at a partner's issuer also `login_issuer` and `login_nonce`); after, the user it acts
+    for (a partner's user by `remote`, their address). Every replica reads the same rows."""
 
     __tablename__ = "web_sessions"
 
@@ -80,6 +81,9 @@ class WebSession(Base):
     login_state: Mapped[str | None] = mapped_column(String(64))
     code_verifier: Mapped[str | None] = mapped_column(String(128))
     next_path: Mapped[str | None] = mapped_column(Text)
+    remote: Mapped[str | None] = mapped_column(String(512))
+    login_issuer: Mapped[str | None] = mapped_column(String(1024))
+    login_nonce: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
