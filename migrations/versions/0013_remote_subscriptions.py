@@ -79,7 +79,7 @@ def _subscriptions_of_accepted_shares() -> None:
         incoming.c.state == "accepted"
     )
     for peer_domain, webdav_uri, renew_at in bind.execute(found):
-        when = renew_at or now
+        when = _utc(renew_at) if renew_at is not None else now
         key = (peer_domain, webdav_uri)
         due[key] = min(due.get(key, when), when)
     rows = [
@@ -97,6 +97,11 @@ def _subscriptions_of_accepted_shares() -> None:
     ]
     if rows:
         bind.execute(remote.insert(), rows)
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back moments without their offset (stored in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def downgrade() -> None:
