@@ -42,8 +42,11 @@ async def subscribe(
     conn: AsyncConnection, share: Any, domain: str, now: datetime, *, lease: timedelta = LEASE
 ) -> None:
     """`share` was accepted (we are `domain`): subscribe to its space at the peer, unless
-    another of our users' shares of it did already. Renewed halfway through the lease, so
-    that a renewal that fails leaves half a lease of retries."""
+    another of our users' shares of it did already, or the sender is no peer of ours (open
+    federation: it pushes no changes). Renewed halfway through the lease, so that a renewal
+    that fails leaves half a lease of retries."""
+    if await store.peer_base_url(conn, share.peer_domain) is None:
+        return
     row_id = uuid.uuid4().hex
     event_id = _event_id(row_id, SUBSCRIBE, now)
     values = {
@@ -132,7 +135,8 @@ class Renewals:
 
     async def check(self) -> int:
         """Take in the renewals delivered, the leases run out and the partnerships revoked,
-        then queue the renewals that are due; how many were queued."""
+        subscribe anew for accepted shares that have no subscription (peered again after a
+        revocation), then queue the renewals that are due; how many renewals were queued."""
         now = self._clock.now()
         async with self._transaction() as conn:
             await self._confirmed(conn, now)
@@ -142,6 +146,8 @@ class Renewals:
                 reason = "the partnership with the registry holding these files was revoked"
                 which = spaces.c.remote_peer_id.in_(revoked)
                 await availability.mark(conn, which, False, reason, now)
+            for share in await store.accepted_unsubscribed(conn):
+                await subscribe(conn, share, self._domain, now, lease=self._lease)
             queued = await self._renew(conn, now)
         if queued:
             self._wake()

@@ -244,6 +244,19 @@ async def remote_where(conn: AsyncConnection, *where: Any) -> Sequence[Row[Any]]
     return (await conn.execute(select(remote).where(*where).order_by(remote.c.id))).all()
 
 
+async def accepted_unsubscribed(conn: AsyncConnection) -> Sequence[Row[Any]]:
+    """Accepted shares from active peers with no subscription of ours to their space (the
+    peering was revoked and made again since they were accepted)."""
+    subscribed = select(remote.c.id).where(
+        remote.c.peer_domain == incoming.c.peer_domain, remote.c.webdav_uri == incoming.c.webdav_uri
+    )
+    active = select(peers.c.domain).where(peers.c.status == "active")
+    found = select(incoming).where(
+        incoming.c.state == ACCEPTED, ~subscribed.exists(), incoming.c.peer_domain.in_(active)
+    )
+    return (await conn.execute(found.order_by(incoming.c.created_at, incoming.c.id))).all()
+
+
 async def revoked_peer_ids(conn: AsyncConnection) -> list[str]:
     found = select(peers.c.id).where(peers.c.status == "revoked")
     return [str(peer) for peer in (await conn.execute(found)).scalars()]

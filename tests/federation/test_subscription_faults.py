@@ -223,10 +223,9 @@ async def test_zurich_prunes_a_subscription_whose_lease_ran_out(pair: Pair) -> N
     assert await subscriptions_at_zurich(pair, space_id) == []
 
 
-async def test_revoking_the_partnership_ends_subscriptions_both_ways_and_the_mountpoints(
+async def test_revoking_the_partnership_ends_subscriptions_both_ways_until_peered_again(
     pair: Pair,
 ) -> None:
-    """The last test of the module: the pair is not peered any more after it."""
     await peered(pair)
     drive = await project_with_folder(pair, "Revoked", "revoked")
     await share(pair.zurich, pair, drive, "/a/rel/revoked")
@@ -239,13 +238,24 @@ async def test_revoking_the_partnership_ends_subscriptions_both_ways_and_the_mou
     assert revoked.status_code == 200, revoked.text
 
     assert await remote_subscriptions_at_paris(pair) == []  # in the revoking transaction
-    assert await pair.paris.services.shares.renewals.check() == 0
+    renewals = pair.paris.services.shares.renewals
+    assert await renewals.check() == 0
     assert await availability_of(pair, mountpoint) == "unavailable"
 
     async def dropped() -> bool | None:  # once zurich got paris's notice
         return True if await subscriptions_at_zurich(pair, space_id) == [] else None
 
     await eventually(dropped)
+
+    await peered(pair)  # again, with a new invitation: the accepted share subscribes anew
+    await renewals.check()
+    await subscribed(pair, space_id)
+
+    async def available_again() -> bool | None:
+        await renewals.check()  # takes in the subscription's delivery
+        return True if await availability_of(pair, mountpoint) == "available" else None
+
+    await eventually(available_again)
 
 
 async def remote_subscriptions_at_paris(pair: Pair) -> list[Any]:
