@@ -146,10 +146,11 @@ class Renewals:
                 reason = "the partnership with the registry holding these files was revoked"
                 which = spaces.c.remote_peer_id.in_(revoked)
                 await availability.mark(conn, which, False, reason, now)
-            for share in await store.accepted_unsubscribed(conn):
+            adopted = await store.accepted_unsubscribed(conn)
+            for share in adopted:
                 await subscribe(conn, share, self._domain, now, lease=self._lease)
             queued = await self._renew(conn, now)
-        if queued:
+        if queued or adopted:
             self._wake()
         return queued
 
@@ -173,7 +174,7 @@ class Renewals:
             conn, store.remote.c.lease_until <= now, store.remote.c.lapsed.is_(False)
         )
         for row in ran_out:
-            reason = f"{row.peer_domain} has not renewed our subscription to these files in time"
+            reason = f"no renewal of our subscription reached {row.peer_domain} in time"
             await self._mark(conn, row, False, reason, now)
             await store.set_remote(conn, row.id, {"lapsed": True}, now)
 

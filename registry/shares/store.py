@@ -240,8 +240,10 @@ async def delete_remote_of_peer(conn: AsyncConnection, peer_domain: str) -> None
 
 
 async def remote_where(conn: AsyncConnection, *where: Any) -> Sequence[Row[Any]]:
-    """Our subscriptions at peers that match `where` (columns of `remote`)."""
-    return (await conn.execute(select(remote).where(*where).order_by(remote.c.id))).all()
+    """Our subscriptions at peers that match `where` (columns of `remote`), locked for the
+    caller's transaction; those another replica's holds locked are skipped (it handles them)."""
+    found = select(remote).where(*where).order_by(remote.c.id)
+    return (await conn.execute(found.with_for_update(skip_locked=True))).all()
 
 
 async def accepted_unsubscribed(conn: AsyncConnection) -> Sequence[Row[Any]]:
