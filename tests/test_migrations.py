@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ TABLES = TABLES_0005 | {"peer_inbox", "web_sessions"}
 TABLES |= {"outgoing_shares", "incoming_shares", "share_tokens", "ocm_invitations"}
 TABLES |= {"dav_locks", "dav_properties", "dav_uploads", "dav_upload_chunks"}
 TABLES |= {"app_passwords"}
-TABLES |= {"share_subscriptions"}
+TABLES |= {"share_subscriptions", "remote_subscriptions"}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
     "changes": {"ix_changes_space_seq": ["space_id", "seq"]},
@@ -259,3 +260,50 @@ async def test_migrate_command_brings_a_fresh_database_to_head(
         assert (await schema(engine))["tables"] == TABLES
     finally:
         await engine.dispose()
+
+
+async def test_accepted_shares_renewals_become_one_subscription_per_remote_space(
+    engine: AsyncEngine,
+) -> None:
+    await upgrade(engine, "0011")
+    async with engine.begin() as conn:
+        await conn.execute(text(USER_0011))
+        for share_id, state, renew_at in [
+            ("s1", "accepted", datetime(2026, 1, 1, 10, 30, tzinfo=UTC)),
+            ("s2", "accepted", datetime(2026, 1, 1, 10, 10, tzinfo=UTC)),  # the first due
+            ("s3", "pending", None),
+        ]:
+            values = {"id": share_id, "state": state, "renew_at": renew_at}
+            await conn.execute(text(INCOMING_0011), values)
+
+    await upgrade(engine)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT * FROM remote_subscriptions"))).all()
+    assert [(row.peer_domain, row.webdav_uri) for row in rows] == [("zurich.test", WEBDAV_URI)]
+    assert str(rows[0].renew_at).startswith("2026-01-01 10:10:00")
+    assert not rows[0].lapsed and rows[0].renewal_id is None
+
+    await downgrade(engine, "0011")
+    async with engine.connect() as conn:
+        found = await conn.execute(text("SELECT id, renew_at FROM incoming_shares ORDER BY id"))
+        renewals = {share_id: renew_at for share_id, renew_at in found}
+    assert renewals["s3"] is None
+    assert (
+        str(renewals["s1"]).startswith("2026-01-01 10:10:00") and renewals["s1"] == renewals["s2"]
+    )
+
+
+WEBDAV_URI = "https://registry.zurich.test/dav/spaces/0123"
+USER_0011 = (
+    "INSERT INTO users (id, issuer, subject, username, display_name, created_at)"
+    " VALUES ('u1', 'https://idp.paris.test', 'marie', 'marie', 'Marie',"
+    " '2026-01-01 00:00:00+00:00')"
+)
+INCOMING_0011 = (
+    "INSERT INTO incoming_shares (id, provider_id, sender, owner, sender_name, owner_name,"
+    " peer_domain, ocm_endpoint, user_id, name, resource_type, role, webdav_uri, secret, state,"
+    " renew_at, created_at, updated_at) VALUES (:id, :id, 'einstein@zurich.test',"
+    " 'einstein@zurich.test', 'Einstein', 'Einstein', 'zurich.test', 'https://zurich.test/ocm',"
+    " 'u1', 'project', 'folder', 'editor', '" + WEBDAV_URI + "', :id, :state,"
+    " :renew_at, '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')"
+)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +57,15 @@ NOTICE_PATH = "/api/v1/peering/notice"
 PING_PATH = "/api/v1/peering/ping"
 
 
+# What other wings drop when a partnership is revoked, in the revoking transaction (the shares
+# wing: the peer's subscriptions to our spaces, and ours to its).
+Revoked = Callable[[AsyncConnection, str], Awaitable[None]]
+
+
+async def _nothing_held(conn: AsyncConnection, domain: str) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Issued:
     invitation: Invitation
@@ -76,6 +85,7 @@ class Peering:
         *,
         open_federation: bool = False,
         wake: Callable[[], None] = lambda: None,
+        on_revoked: Revoked = _nothing_held,
     ) -> None:
         self._transaction = transaction
         self._discovery = discovery
@@ -87,6 +97,7 @@ class Peering:
         self._clock = clock
         self._open = open_federation
         self._wake = wake  # the delivery worker, to send a queued notice now
+        self._on_revoked = on_revoked
 
     # ---- the inviting side ----
 
@@ -123,7 +134,7 @@ class Peering:
                 raise InvitationUsed("this invitation was used already")
             record = _record(found, now, contact=now, signed=now)
             await store.save_peer(conn, record, now)
-            await _hold_deliveries(conn, record, now)
+            await self._hold_deliveries(conn, record, now)
         logger.info("peered with %s (it accepted our invitation)", domain)
         return {"domain": self.domain, "state": store.ACTIVE}
 
@@ -158,7 +169,7 @@ class Peering:
         record = _record(found, now, contact=now, signed=signed)
         async with self._transaction() as conn:
             await store.save_peer(conn, record, now)
-            await _hold_deliveries(conn, record, now)
+            await self._hold_deliveries(conn, record, now)
             saved = await _shown(conn, found.metadata.domain)
         logger.info("peered with %s (accepted its invitation)", domain)
         assert saved is not None
@@ -210,7 +221,7 @@ class Peering:
                 raise PeerUnknown(f"no peer {domain}")
             peer = await store.find_peer(conn, domain)
             assert peer is not None
-            await _hold_deliveries(conn, peer, now)
+            await self._hold_deliveries(conn, peer, now)
             url = peer.base_url + NOTICE_PATH
             kind = outbox.PEER_NOTICE
             await outbox.queue_peer(conn, uuid.uuid4().hex, url, notice, now, kind=kind)
@@ -234,7 +245,7 @@ class Peering:
                 await store.set_partner_state(conn, peer.domain, state)
             changed = await store.find_peer(conn, peer.domain)
             assert changed is not None
-            await _hold_deliveries(conn, changed, now)
+            await self._hold_deliveries(conn, changed, now)
         self._wake()
         logger.info("%s says the peering is %s", peer.domain, state)
         return {"domain": self.domain, "state": changed.state}
@@ -249,6 +260,18 @@ class Peering:
 
     async def receive_ping(self, peer: store.PeerRecord, doc: dict[str, Any]) -> dict[str, Any]:
         return {"domain": self.domain, "state": peer.state}
+
+    async def _hold_deliveries(
+        self, conn: AsyncConnection, peer: store.PeerRecord, now: datetime
+    ) -> None:
+        """What we queue for `peer` waits while either side has suspended the other, and is
+        dropped once the partnership is revoked (notices about the partnership still go),
+        with what other wings hold for it (`on_revoked`)."""
+        if peer.state == store.REVOKED:
+            await outbox.drop_queued(conn, peer.origin, "the partnership was revoked", now)
+            await self._on_revoked(conn, peer.domain)
+        held = peer.state != store.ACTIVE or peer.partner_state == store.SUSPENDED
+        await outbox.pause(conn, peer.origin, held)
 
     def _parse(self, text: str, *, ours: bool) -> Invitation:
         try:
@@ -302,15 +325,6 @@ def _string(doc: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise BadRequest(f"'{name}' is required (a string)")
     return value
-
-
-async def _hold_deliveries(conn: AsyncConnection, peer: store.PeerRecord, now: datetime) -> None:
-    """What we queue for `peer` waits while either side has suspended the other, and is
-    dropped once the partnership is revoked (notices about the partnership still go)."""
-    if peer.state == store.REVOKED:
-        await outbox.drop_queued(conn, peer.origin, "the partnership was revoked", now)
-    held = peer.state != store.ACTIVE or peer.partner_state == store.SUSPENDED
-    await outbox.pause(conn, peer.origin, held)
 
 
 async def _shown(conn: AsyncConnection, domain: str) -> store.PeerRecord | None:

@@ -27,7 +27,8 @@ from registry.shares.invites import OcmInvites
 from registry.shares.mountpoints import MountpointBackends, MountpointProxy
 from registry.shares.notifications import Notifications
 from registry.shares.outgoing import OutgoingShares
-from registry.shares.subscriptions import Renewals, ShareSubscriptions
+from registry.shares.renewals import Renewals, partnership_revoked
+from registry.shares.subscriptions import ShareSubscriptions
 from registry.shares.tokens import ShareTokens
 from registry.spaces.dav_backends import DavBackends
 from registry.spaces.service import SpaceService
@@ -112,6 +113,7 @@ def build_peering(
         clock,
         open_federation=federation.open_peering,
         wake=wake,
+        on_revoked=partnership_revoked,
     )
 
 

@@ -1,6 +1,6 @@
-"""Keeps the change log, finished deliveries, lapsed subscriptions, old sign-in failures, the
-ids of peers' messages, expired WebDAV locks and abandoned chunked uploads from growing forever:
-one hourly sweep over the prune functions the wings own."""
+"""Keeps the change log, finished deliveries, lapsed subscriptions (webhooks', and peers' to our
+shares), old sign-in failures, the ids of peers' messages, expired WebDAV locks and abandoned
+chunked uploads from growing forever: one hourly sweep over the prune functions the wings own."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from registry.core.clock import Clock
 from registry.outbox import store as outbox
 from registry.outbox import subscription_store as subscriptions
 from registry.peers import inbox
+from registry.shares import subscriptions as share_subscriptions
 from registry.spaces.webdav import chunk_store, lock_store
 from registry.spaces.webdav.uploads import ABANDONED_AFTER
 
@@ -42,6 +43,7 @@ class Retention:
             dropped = await changes.prune(conn, now - self._changes_kept)
             sent = await outbox.prune(conn, now - FINISHED_DELIVERIES_KEPT)
             lapsed = await subscriptions.remove_expired(conn, now - LAPSED_SUBSCRIPTIONS_KEPT)
+            lapsed += await share_subscriptions.prune_lapsed(conn, now - LAPSED_SUBSCRIPTIONS_KEPT)
             await throttle.prune(conn, now)
             messages = await inbox.prune(conn, now)
             await lock_store.prune(conn, now)

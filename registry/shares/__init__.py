@@ -10,7 +10,8 @@ from registry.shares.invites import OcmInvites
 from registry.shares.mountpoints import MountpointBackends
 from registry.shares.notifications import Notifications
 from registry.shares.outgoing import OutgoingShares
-from registry.shares.subscriptions import Renewals, ShareSubscriptions
+from registry.shares.renewals import Renewals
+from registry.shares.subscriptions import ShareSubscriptions
 from registry.shares.tokens import ShareTokens
 
 

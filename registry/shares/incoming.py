@@ -28,7 +28,7 @@ from registry.outbox import store as outbox
 from registry.peers.errors import NotAPeer
 from registry.peers.guard import PeerGuard
 from registry.peers.inbox import Inbox
-from registry.shares import ocm, store, subscriptions
+from registry.shares import ocm, renewals, store
 from registry.shares.errors import InvalidShare, ShareStateConflict, ShareUnknown, TooManyShares
 from registry.shares.outgoing import Discover
 from registry.shares.share_json import shares_drive
@@ -159,7 +159,7 @@ class IncomingShares:
             values = {"state": store.ACCEPTED, "mountpoint_id": mountpoint}
             await store.set_incoming(conn, share.id, values, now)
             await _tell(conn, share, "SHARE_ACCEPTED", now)
-            await subscriptions.queue(conn, share, self._domain, subscriptions.SUBSCRIBE, now)
+            await renewals.subscribe(conn, share, self._domain, now)
             return await store.incoming_by_id(conn, share.id)
 
     async def decline(self, principal: Principal, share_id: str) -> None:
@@ -173,12 +173,14 @@ class IncomingShares:
             await store.set_incoming(conn, share.id, {"state": store.DECLINED}, now)
             await _tell(conn, share, "SHARE_DECLINED", now)
             if share.state == store.ACCEPTED:
-                await subscriptions.queue(conn, share, self._domain, subscriptions.CANCEL, now)
+                await renewals.leave(conn, share, self._domain, now, cancel=True)
 
     async def unshared(self, conn: AsyncConnection, share: Any) -> None:
-        """The peer ended the share: the mountpoint goes, and the share with it."""
+        """The peer ended the share: the mountpoint goes, and the share with it (and our
+        subscription to its space with the last of them: the peer ended it already)."""
         await _unmount(conn, share, self._clock)
         await store.delete_incoming(conn, share.id)
+        await renewals.leave(conn, share, self._domain, self._clock.now(), cancel=False)
 
     async def role_changed(self, conn: AsyncConnection, share: Any, role: str) -> None:
         now = self._clock.now()

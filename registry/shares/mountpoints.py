@@ -25,11 +25,11 @@ from federation.errors import DiscoveryError
 from federation.keys import SigningKeys
 from federation.safe_http import SafeHttpClient
 from federation.signing import OcmSignatureAuth
-from registry.changes import log as changes
 from registry.core.clock import Clock
 from registry.core.errors import NotFound, Unavailable
 from registry.shares import store
 from registry.shares.incoming import IncomingShares
+from registry.spaces import availability
 from registry.spaces import store as spaces
 from registry.spaces.dav_backends import DavBackends, SpaceFiles
 from registry.spaces.service import SpaceService
@@ -189,15 +189,14 @@ class MountpointProxy:
 
     async def _available(self, space_id: str, was: str, available: bool, reason: str = "") -> None:
         """Record a change of the mountpoint's reachability (logged, so clients hear it)."""
-        state = "available" if available else "unavailable"
-        if state == was:
+        if (was == availability.AVAILABLE) == available:
             return
         async with self._spaces.transaction() as conn:
-            now = self._clock.now()
-            await spaces.update_space(conn, space_id, {"availability": state}, now)
-            data = {"availability": state, "reason": reason}
-            await changes.append(conn, space_id, "availability", data, now)
-        logger.warning("mountpoint %s is %s %s", space_id, state, reason)
+            which = spaces.spaces.c.id == space_id
+            changed = await availability.mark(conn, which, available, reason, self._clock.now())
+        if changed:
+            state = availability.AVAILABLE if available else availability.UNAVAILABLE
+            logger.warning("mountpoint %s is %s %s", space_id, state, reason)
 
 
 class _Refused(DiscoveryError):

@@ -17,9 +17,11 @@ from registry.core.models import (
     OutboxEntry,
     OutgoingShare,
     Peer,
+    RemoteSubscription,
     User,
     table,
 )
+from registry.core.unique import insert_once
 
 outgoing = table(OutgoingShare)
 incoming = table(IncomingShare)
@@ -27,6 +29,7 @@ outbox = table(OutboxEntry)
 members = table(Member)
 peers = table(Peer)
 users = table(User)
+remote = table(RemoteSubscription)
 
 # States of a share, as both sides see it.
 DELIVERING, PENDING, ACCEPTED, DECLINED = "delivering", "pending", "accepted", "declined"
@@ -156,10 +159,16 @@ async def set_incoming(
     )
 
 
-async def incoming_to_renew(conn: AsyncConnection, now: datetime) -> Sequence[Row[Any]]:
-    """Accepted shares whose subscription at the peer is due for renewal."""
-    due = select(incoming).where(incoming.c.state == ACCEPTED, incoming.c.renew_at <= now)
-    return (await conn.execute(due)).all()
+async def accepted_of_remote(
+    conn: AsyncConnection, peer_domain: str, webdav_uri: str
+) -> Sequence[Row[Any]]:
+    """Our users' accepted shares of one space of a peer (its WebDAV URL names it)."""
+    found = select(incoming).where(
+        incoming.c.peer_domain == peer_domain,
+        incoming.c.webdav_uri == webdav_uri,
+        incoming.c.state == ACCEPTED,
+    )
+    return (await conn.execute(found.order_by(incoming.c.created_at, incoming.c.id))).all()
 
 
 async def delete_incoming(conn: AsyncConnection, share_id: str) -> None:
@@ -192,3 +201,64 @@ async def set_member_role(conn: AsyncConnection, space_id: str, user_id: str, ro
         .where(members.c.space_id == space_id, members.c.principal_id == user_id)
         .values(role=role)
     )
+
+
+async def delivery_states(conn: AsyncConnection, event_ids: Sequence[str]) -> dict[str, Any]:
+    """The state and end (`done_at`) of our peer messages with these ids, where still kept."""
+    found = select(outbox.c.event_id, outbox.c.state, outbox.c.done_at).where(
+        outbox.c.kind == "peer", outbox.c.event_id.in_(event_ids)
+    )
+    return {row.event_id: row for row in await conn.execute(found)}
+
+
+async def remote_subscription(
+    conn: AsyncConnection, peer_domain: str, webdav_uri: str
+) -> Row[Any] | None:
+    found = select(remote).where(
+        remote.c.peer_domain == peer_domain, remote.c.webdav_uri == webdav_uri
+    )
+    return (await conn.execute(found)).first()
+
+
+async def add_remote(conn: AsyncConnection, values: dict[str, Any], now: datetime) -> bool:
+    """Record our subscription to a peer's space; False if it is recorded already."""
+    return await insert_once(conn, remote, {**values, "created_at": now, "updated_at": now})
+
+
+async def set_remote(
+    conn: AsyncConnection, row_id: str, values: dict[str, Any], now: datetime
+) -> None:
+    await conn.execute(update(remote).where(remote.c.id == row_id).values(updated_at=now, **values))
+
+
+async def delete_remote(conn: AsyncConnection, row_id: str) -> None:
+    await conn.execute(delete(remote).where(remote.c.id == row_id))
+
+
+async def delete_remote_of_peer(conn: AsyncConnection, peer_domain: str) -> None:
+    await conn.execute(delete(remote).where(remote.c.peer_domain == peer_domain))
+
+
+async def remote_where(conn: AsyncConnection, *where: Any) -> Sequence[Row[Any]]:
+    """Our subscriptions at peers that match `where` (columns of `remote`), locked for the
+    caller's transaction; those another replica's holds locked are skipped (it handles them)."""
+    found = select(remote).where(*where).order_by(remote.c.id)
+    return (await conn.execute(found.with_for_update(skip_locked=True))).all()
+
+
+async def accepted_unsubscribed(conn: AsyncConnection) -> Sequence[Row[Any]]:
+    """Accepted shares from active peers with no subscription of ours to their space (the
+    peering was revoked and made again since they were accepted)."""
+    subscribed = select(remote.c.id).where(
+        remote.c.peer_domain == incoming.c.peer_domain, remote.c.webdav_uri == incoming.c.webdav_uri
+    )
+    active = select(peers.c.domain).where(peers.c.status == "active")
+    found = select(incoming).where(
+        incoming.c.state == ACCEPTED, ~subscribed.exists(), incoming.c.peer_domain.in_(active)
+    )
+    return (await conn.execute(found.order_by(incoming.c.created_at, incoming.c.id))).all()
+
+
+async def revoked_peer_ids(conn: AsyncConnection) -> list[str]:
+    found = select(peers.c.id).where(peers.c.status == "revoked")
+    return [str(peer) for peer in (await conn.execute(found)).scalars()]

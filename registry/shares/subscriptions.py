@@ -1,25 +1,18 @@
-"""Subscriptions to a share's changes, between registries.
+"""Peers' subscriptions to the changes of spaces we share with their users (zurich's side of
+change push; the recipient's side, which subscribes, renews and cancels, is `renewals.py`).
 
-When one of our users accepts a share, we (the recipient's registry) subscribe at the sharer's
-registry to the changes of the shared space; when the share ends we cancel. Both are signed
-peer messages queued through the outbox in the transaction that accepts or ends the share, so
-an accepted share never lacks its subscription request, even if the sharer is down at that
-moment (the outbox delivers it once the sharer answers), and the acceptance commits whole.
-A supervised job (`Renewals`) renews each accepted share's subscription halfway through its
-lease, through the outbox as well.
-
-The sharer keeps one subscription per (space, peer) however many of that peer's users received
-the space: a subscription names its share by `providerId` and proves it with the share's secret,
+We keep one subscription per (space, peer) however many of that peer's users received the
+space: a subscription names its share by `providerId` and proves it with the share's secret,
 renews the lease of the one subscription, and a cancel removes it only when no other accepted
-share of the space to that peer is left. `seq` numbers the messages the sharer sends under it.
+share of the space to that peer is left. `seq` numbers the messages we send under it. A
+subscription whose lease ran out is pruned by the retention sweep; the peer's subscriptions
+go when its partnership is revoked (either side revoking).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from registry.core.clock import Clock
 from registry.core.models import ShareSubscription, table
 from registry.core.unique import insert_once
-from registry.outbox import store as outbox
 from registry.peers.guard import Transaction, hash_token
 from registry.peers.store import PeerRecord
 from registry.shares import store
@@ -41,71 +33,6 @@ SUBSCRIPTIONS_PATH = "/api/v1/peering/share-subscriptions"
 SUBSCRIBE, CANCEL = "subscribe", "cancel"
 ACTIONS = (SUBSCRIBE, CANCEL)
 LEASE = timedelta(hours=1)
-RENEWAL_CHECKS_PER_LEASE = 12  # so a renewal goes out within a twelfth of a lease of its time
-
-
-async def queue(
-    conn: AsyncConnection,
-    share: Any,
-    domain: str,
-    action: str,
-    now: datetime,
-    *,
-    lease: timedelta = LEASE,
-) -> None:
-    """Queue `action` about the received `share` to its sharer, in the caller's transaction
-    (we are `domain`), and when to renew a subscription: halfway through its lease, so one
-    failed renewal still leaves time for the next. Message ids differ by time: a renewal is
-    a new message, a repeat of one is the same."""
-    renew_at = now + lease / 2 if action == SUBSCRIBE else None
-    await store.set_incoming(conn, share.id, {"renew_at": renew_at}, now)
-    peer = await store.peer_base_url(conn, share.peer_domain)
-    if peer is None:
-        return  # the peering is gone; the sharer dropped our subscriptions with it
-    body = {
-        "domain": domain,
-        "action": action,
-        "providerId": share.provider_id,
-        "sharedSecret": share.secret,
-    }
-    url = peer + SUBSCRIPTIONS_PATH
-    event_id = f"{share.id}:{action}:{now.timestamp():.6f}"
-    await outbox.queue_peer(conn, event_id, url, body, now)
-
-
-class Renewals:
-    """Our side: renew the subscription of each accepted share before its lease runs out."""
-
-    def __init__(
-        self,
-        transaction: Transaction,
-        domain: str,
-        clock: Clock,
-        *,
-        wake: Callable[[], None],
-        lease: timedelta = LEASE,
-    ) -> None:
-        self._transaction = transaction
-        self._domain = domain
-        self._clock = clock
-        self._wake = wake
-        self._lease = lease
-
-    async def run(self) -> None:
-        while True:
-            await self.renew_due()
-            await asyncio.sleep(self._lease.total_seconds() / RENEWAL_CHECKS_PER_LEASE)
-
-    async def renew_due(self) -> int:
-        """Queue a renewal for every accepted share that is due; how many."""
-        now = self._clock.now()
-        async with self._transaction() as conn:
-            due = await store.incoming_to_renew(conn, now)
-            for share in due:
-                await queue(conn, share, self._domain, SUBSCRIBE, now, lease=self._lease)
-        if due:
-            self._wake()
-        return len(due)
 
 
 class ShareSubscriptions:
@@ -179,3 +106,14 @@ async def end(conn: AsyncConnection, share: Any) -> None:
             subscriptions.c.peer_domain == share.peer_domain,
         )
     )
+
+
+async def prune_lapsed(conn: AsyncConnection, before: datetime) -> int:
+    """Forget subscriptions whose lease ran out before `before` (the peer stopped renewing)."""
+    gone = await conn.execute(delete(subscriptions).where(subscriptions.c.expires_at < before))
+    return int(gone.rowcount or 0)
+
+
+async def drop_peer(conn: AsyncConnection, peer_domain: str) -> None:
+    """The partnership with `peer_domain` was revoked: its subscriptions end."""
+    await conn.execute(delete(subscriptions).where(subscriptions.c.peer_domain == peer_domain))

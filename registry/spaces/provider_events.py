@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry.changes import log as changes
 from registry.core.clock import Clock
+from registry.spaces import availability
 from registry.spaces import provider_store as provider_reports
 from registry.spaces.provider_store import Recorded
 from registry.spaces.service import SpaceService
@@ -113,14 +114,12 @@ class ProviderEvents:
             await _share_spaces_changed(conn, change, paths, now)
 
     async def _availability_changed(self, provider: str, event: Availability) -> None:
-        state = "available" if event.available else "unavailable"
-        data = {"availability": state, "reason": event.reason}
         async with self._spaces.transaction() as conn:
+            which = provider_reports.spaces.c.provider == provider
             now = self._clock.now()
-            affected = await provider_reports.mark_availability(conn, provider, state)
-            for space_id in affected:
-                await changes.append(conn, space_id, "availability", data, now)
+            affected = await availability.mark(conn, which, event.available, event.reason, now)
         if affected:
+            state = "available" if event.available else "unavailable"
             logger.warning(
                 "provider %s is %s (%s): %d spaces", provider, state, event.reason, len(affected)
             )

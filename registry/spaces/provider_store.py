@@ -6,7 +6,7 @@ import enum
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.changes import log as changes
@@ -77,24 +77,6 @@ async def unlogged_paths(
             return []
         named.update(data.get("paths", ()))
     return [path for path in paths if path not in named]
-
-
-async def mark_availability(conn: AsyncConnection, provider: str, state: str) -> list[str]:
-    """Set the provider's spaces to `state`; returns those that were not in it already."""
-    affected = list(
-        (
-            await conn.execute(
-                select(spaces.c.id).where(
-                    spaces.c.provider == provider, spaces.c.availability != state
-                )
-            )
-        ).scalars()
-    )
-    if affected:
-        await conn.execute(
-            update(spaces).where(spaces.c.id.in_(affected)).values(availability=state)
-        )
-    return affected
 
 
 async def share_spaces_of(conn: AsyncConnection, parent_id: str) -> list[tuple[str, str, int]]:

@@ -68,6 +68,22 @@ class Pair:
     zurich: Site
     paris: Site
     relays: dict[str, TcpRelay] = field(default_factory=dict)
+    servers: dict[str, Server] = field(default_factory=dict)
+
+    @contextmanager
+    def stopped(self, site: Site) -> Iterator[None]:
+        """`site`'s registry stopped until the block ends (a relayed pair: its port refuses
+        connections), then started again on the same settings, database and port, as a
+        new process: `site.services` are the new process's."""
+        relay, server = self.relays[site.domain], self.servers[site.domain]
+        relay.down()  # cuts the other registry's connections to it, so it stops at once
+        server.close_clients(site.services)
+        server.stop()
+        try:
+            yield
+        finally:
+            site.services = server.start()
+            relay.up()
 
 
 class LoopKeeper:
@@ -87,12 +103,41 @@ async def _close_clients(services: Services) -> None:
     await services.discovery.aclose()
 
 
+class Server:
+    """One registry's server on its port: started, stopped, and started again on the same
+    settings (database, data directory) as a restarted process would be."""
+
+    def __init__(
+        self, settings: Settings, idp_key_dir: Path, clock: ShiftedClock, port: int, **tls: Any
+    ) -> None:
+        self._settings, self._idp_key_dir, self._clock = settings, idp_key_dir, clock
+        self._port, self._tls = port, tls
+        self._keeper: LoopKeeper | None = None
+        self._serving = ExitStack()
+
+    def start(self) -> Services:
+        app, _plain = start_registry_context(self._settings, self._idp_key_dir, self._clock)
+        self._keeper = LoopKeeper(app)
+        self._serving.enter_context(serve(self._keeper, self._port, **self._tls))
+        services: Services = app.state.services
+        return services
+
+    def close_clients(self, services: Services) -> None:
+        """Close its pools of connections to other servers, in the loop that serves it."""
+        assert self._keeper is not None and self._keeper.loop is not None
+        asyncio.run_coroutine_threadsafe(_close_clients(services), self._keeper.loop).result(10)
+
+    def stop(self) -> None:
+        self._serving.close()
+
+
 @contextmanager
 def two_registries(
     tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path, *, relayed: bool = False
 ) -> Iterator[Pair]:
     """zurich.test and paris.test, serving until the block ends. `relayed`: each is reached
-    through a `TcpRelay` on its published port (`Pair.relays`), so a test can take it down."""
+    through a `TcpRelay` on its published port (`Pair.relays`), so a test can take it down,
+    or stop and start it again (`Pair.stopped`)."""
     certs = make_certs(tmp_path_factory.mktemp("peering-tls"), NAMES)
     clock = ShiftedClock()
     with DnsServer().running() as dns, ExitStack() as stack:
@@ -100,7 +145,7 @@ def two_registries(
         for domain, port in ports.items():
             dns.add(f"registry.{domain}", "A", ["127.0.0.1"])
             dns.add(f"_spacereg._tcp.{domain}", "SRV", [f"10 5 {port} registry.{domain}."])
-        sites, relays, keepers = {}, {}, []
+        sites, relays, servers = {}, {}, {}
         for domain, port in ports.items():
             settings = registry_settings(
                 tmp_path_factory.mktemp(domain),
@@ -116,25 +161,22 @@ def two_registries(
                     "open_peering": domain == "paris.test",  # zurich needs an invitation
                 },
             )
-            app, _plain = start_registry_context(settings, idp_key_dir, clock)
-            keeper = LoopKeeper(app)
             tls = {"ssl_certfile": certs.cert_file, "ssl_keyfile": certs.key_file}
             served = free_port() if relayed else port
-            stack.enter_context(serve(keeper, served, **tls))
+            servers[domain] = Server(settings, idp_key_dir, clock, served, **tls)
+            services = servers[domain].start()
+            stack.callback(servers[domain].stop)
             if relayed:
                 relays[domain] = TcpRelay(port, served)
                 stack.callback(relays[domain].close)
-            services = app.state.services
             sites[domain] = Site(domain, port, settings.base_url, settings, services)
-            keepers.append((keeper, services))
-        yield Pair(dns, certs, clock, sites["zurich.test"], sites["paris.test"], relays)
+        yield Pair(dns, certs, clock, sites["zurich.test"], sites["paris.test"], relays, servers)
         for relay in relays.values():
             relay.up()  # the registries' pools close their connections through it
         # Each registry's pool holds idle TLS connections to the other, which read no
         # close_notify: close both pools first, or each server waits for them at shutdown.
-        for keeper, services in keepers:
-            assert keeper.loop is not None
-            asyncio.run_coroutine_threadsafe(_close_clients(services), keeper.loop).result(10)
+        for site in sites.values():
+            servers[site.domain].close_clients(site.services)
 
 
 @pytest.fixture(scope="module")

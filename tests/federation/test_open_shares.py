@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from federation.keys import SigningKeys
+from registry.shares.store import remote, remote_where
 from tests.federation import test_ocm_receive, test_peering
 from tests.federation.peer_pair import Pair, signed_post
 from tests.federation.test_ocm_receive import SINGLE_WEBDAV, offer, shared_with
@@ -48,6 +49,8 @@ async def test_a_stranger_s_share_is_taken_only_with_open_federation(
             mountpoint = accepted.json()["remoteItem"]["driveId"]
             drives = (await marie.get("/graph/v1beta1/me/drives")).json()["value"]
         assert mountpoint in {d["id"] for d in drives}
+        async with pair.paris.services.engine.connect() as conn:  # a stranger pushes nothing
+            assert await remote_where(conn, remote.c.peer_domain == "zurich.test") == []
 
         # the stranger ends its share: verified against its keys in the same way
         unshared = {

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from registry.shares.store import incoming_by_id, outgoing_in
+from registry.shares.store import incoming_by_id, outbox, outgoing_in
 from registry.shares.subscriptions import LEASE, SUBSCRIPTIONS_PATH, subscriptions
 from tests.federation import test_peering
 from tests.federation.peer_pair import Pair, clock, peered, signed_post
@@ -102,6 +102,18 @@ async def secret_at_paris(pair: Pair, share_id: str) -> str:
     return str(share.secret)
 
 
+async def sent_by_paris(pair: Pair, *share_ids: str) -> list[str]:
+    """The subscription messages paris queued for these shares (its ids), oldest first."""
+    async with pair.paris.services.engine.connect() as conn:
+        providers = {(await incoming_by_id(conn, share_id)).provider_id for share_id in share_ids}
+        rows = await conn.execute(
+            select(outbox.c.payload)
+            .where(outbox.c.destination.endswith(SUBSCRIPTIONS_PATH))
+            .order_by(outbox.c.id)
+        )
+    return [row.payload["action"] for row in rows if row.payload["providerId"] in providers]
+
+
 async def test_one_subscription_per_space_and_partner_renewed_until_the_last_recipient_leaves(
     pair: Pair, clock: ShiftedClock
 ) -> None:
@@ -125,11 +137,13 @@ async def test_one_subscription_per_space_and_partner_renewed_until_the_last_rec
     await states_at_zurich(pair, space_id, "accepted", "accepted")  # marie, richard
 
     assert (await subscribed(pair, space_id)).id == first.id  # one for both
+    both = (for_marie["id"], for_richard["id"])
+    assert await sent_by_paris(pair, *both) == ["subscribe"]  # not one per recipient
 
     renewals = pair.paris.services.shares.renewals
-    assert await renewals.renew_due() == 0  # not yet: halfway through the lease
+    assert await renewals.check() == 0  # not yet: halfway through the lease
     clock.offset = LEASE / 2
-    assert await renewals.renew_due() == 2  # each recipient's share renews the one subscription
+    assert await renewals.check() == 1  # one renewal for both recipients' shares
 
     async def renewed() -> Any:
         row = await subscribed(pair, space_id)
@@ -138,11 +152,13 @@ async def test_one_subscription_per_space_and_partner_renewed_until_the_last_rec
     second = await eventually(renewed)
     assert second.id == first.id
     assert second.expires_at == second.updated_at + LEASE
-    assert await renewals.renew_due() == 0  # the next is due half a lease later
+    assert await renewals.check() == 0  # the next is due half a lease later
+    assert await sent_by_paris(pair, *both) == ["subscribe", "subscribe"]
 
     await decline(pair, "marie", for_marie["id"])
     await states_at_zurich(pair, space_id, "declined", "accepted")
     assert (await subscribed(pair, space_id)).id == first.id  # richard still holds it
+    assert await sent_by_paris(pair, *both) == ["subscribe", "subscribe"]  # no cancel yet
 
     await decline(pair, "richard", for_richard["id"])
 
@@ -150,6 +166,7 @@ async def test_one_subscription_per_space_and_partner_renewed_until_the_last_rec
         return True if await subscriptions_at_zurich(pair, space_id) == [] else None
 
     await eventually(cancelled)
+    assert await sent_by_paris(pair, *both) == ["subscribe", "subscribe", "cancel"]
 
 
 async def test_a_subscription_names_a_share_of_the_signer_with_its_secret(pair: Pair) -> None:

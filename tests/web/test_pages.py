@@ -7,7 +7,8 @@ import re
 
 import httpx2
 
-from registry.spaces.provider_store import mark_availability
+from registry.spaces.availability import set_state
+from registry.spaces.store import spaces
 from tests.conftest import Registry
 from tests.web.conftest import Browser
 
@@ -236,7 +237,7 @@ async def test_a_space_whose_storage_cannot_be_reached_says_so(
     await browser.log_in("einstein")
     assert "cannot be reached" not in (await browser.client.get("/")).text
     async with registry.app.state.services.engine.begin() as conn:
-        await mark_availability(conn, "local", "unavailable")
+        await set_state(conn, spaces.c.provider == "local", "unavailable")
 
     page = (await browser.client.get("/")).text
 

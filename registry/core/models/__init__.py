@@ -9,6 +9,7 @@ from registry.core.models.shares import (
     IncomingShare,
     OcmInvitation,
     OutgoingShare,
+    RemoteSubscription,
     ShareSubscription,
     ShareToken,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "OutgoingShare",
     "Peer",
     "PeerInvitation",
+    "RemoteSubscription",
     "ShareSubscription",
     "ShareToken",
     "SignatureReplay",

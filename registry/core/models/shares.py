@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     String,
@@ -70,8 +71,6 @@ class IncomingShare(Base):
     secret: Mapped[str] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(16))
     mountpoint_id: Mapped[str | None] = mapped_column(ForeignKey("spaces.id", ondelete="SET NULL"))
-    # accepted: when we next renew our subscription to the share's changes at the peer
-    renew_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -102,6 +101,27 @@ class ShareSubscription(Base):
     peer_domain: Mapped[str] = mapped_column(String(255))
     seq: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RemoteSubscription(Base):
+    """Our subscription at a peer to the changes of one of its spaces (`webdav_uri` names
+    it), one however many of our users accepted a share of it: renewed at `renew_at`; the
+    peer holds it, as far as we know, until `lease_until`, moved on when a renewal's delivery
+    (`renewal_id`, its outbox event id) is confirmed. `lapsed`: the lease ran out without
+    one, and the space's mountpoints were marked unavailable."""
+
+    __tablename__ = "remote_subscriptions"
+    __table_args__ = (UniqueConstraint("peer_domain", "webdav_uri"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    peer_domain: Mapped[str] = mapped_column(String(255))
+    webdav_uri: Mapped[str] = mapped_column(String(1024))
+    renew_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    lease_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    renewal_id: Mapped[str | None] = mapped_column(String(255))
+    lapsed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
