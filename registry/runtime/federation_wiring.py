@@ -27,6 +27,9 @@ from registry.shares.invites import OcmInvites
 from registry.shares.mountpoints import MountpointBackends, MountpointProxy
 from registry.shares.notifications import Notifications
 from registry.shares.outgoing import OutgoingShares
+from registry.shares.remote_changes import RemoteChanges
+from registry.shares.remote_root import RemoteRoot
+from registry.shares.share_changes import SharePush
 from registry.shares.subscriptions import Renewals, ShareSubscriptions
 from registry.shares.tokens import ShareTokens
 from registry.spaces.dav_backends import DavBackends
@@ -82,6 +85,10 @@ def build_shares(
         OcmInvites(spaces, peering, clock),
         ShareSubscriptions(spaces.transaction, clock),
         Renewals(spaces.transaction, domain, clock, wake=wake),
+        SharePush(domain),
+        RemoteChanges(
+            spaces.transaction, RemoteRoot(federation.outbound, proxy.token), domain, clock
+        ),
     )
 
 

@@ -10,6 +10,8 @@ from registry.shares.invites import OcmInvites
 from registry.shares.mountpoints import MountpointBackends
 from registry.shares.notifications import Notifications
 from registry.shares.outgoing import OutgoingShares
+from registry.shares.remote_changes import RemoteChanges
+from registry.shares.share_changes import SharePush
 from registry.shares.subscriptions import Renewals, ShareSubscriptions
 from registry.shares.tokens import ShareTokens
 
@@ -26,3 +28,5 @@ class Shares:
     invites: OcmInvites
     subscriptions: ShareSubscriptions
     renewals: Renewals
+    push: SharePush
+    remote_changes: RemoteChanges

@@ -157,6 +157,9 @@ async def _subscribe(
     values = {"expires_at": expires_at, "updated_at": now}
     made = {"id": uuid.uuid4().hex, "space_id": space_id, "peer_domain": peer_domain, "seq": 0}
     if not await insert_once(conn, subscriptions, {**made, **values, "created_at": now}):
+        # A lapsed lease missed changes: a new subscription, so the peer re-reads the share.
+        lapsed = update(subscriptions).where(*where, subscriptions.c.expires_at <= now)
+        await conn.execute(lapsed.values(id=made["id"], seq=0))
         await conn.execute(update(subscriptions).where(*where).values(values))
     return (await conn.execute(select(subscriptions).where(*where))).one()
 

@@ -68,6 +68,19 @@ class Pair:
     zurich: Site
     paris: Site
     relays: dict[str, TcpRelay] = field(default_factory=dict)
+    servers: dict[str, _Served] = field(default_factory=dict)
+
+    @contextmanager
+    def stopped(self, site: Site) -> Iterator[None]:
+        """`site`'s server stopped for the block (its port refuses connections), then
+        started again: a new process's worth of services on the same database and port."""
+        served = self.servers[site.domain]
+        served.close_clients()
+        served.stop()
+        try:
+            yield
+        finally:
+            site.services = served.start()
 
 
 class LoopKeeper:
@@ -87,6 +100,44 @@ async def _close_clients(services: Services) -> None:
     await services.discovery.aclose()
 
 
+class _Served:
+    """One registry's server on its port, which can be stopped and started again."""
+
+    def __init__(self, settings: Settings, idp_key_dir: Path, clock: ShiftedClock, port: int):
+        self._settings, self._idp_key_dir, self._clock, self._port = (
+            settings,
+            idp_key_dir,
+            clock,
+            port,
+        )
+        self._keeper: LoopKeeper | None = None
+        self._server: ExitStack | None = None
+
+    def start(self) -> Services:
+        app, _plain = start_registry_context(self._settings, self._idp_key_dir, self._clock)
+        self._keeper = LoopKeeper(app)
+        tls = {
+            "ssl_certfile": self._settings.tls_certfile,
+            "ssl_keyfile": self._settings.tls_keyfile,
+        }
+        self._server = ExitStack()
+        self._server.enter_context(serve(self._keeper, self._port, **tls))
+        services: Services = app.state.services
+        return services
+
+    def close_clients(self) -> None:
+        """Close the pool of connections to the other registry (see `two_registries`)."""
+        keeper = self._keeper
+        assert keeper is not None and keeper.loop is not None
+        services = keeper.app.state.services
+        asyncio.run_coroutine_threadsafe(_close_clients(services), keeper.loop).result(10)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+
 @contextmanager
 def two_registries(
     tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path, *, relayed: bool = False
@@ -100,7 +151,7 @@ def two_registries(
         for domain, port in ports.items():
             dns.add(f"registry.{domain}", "A", ["127.0.0.1"])
             dns.add(f"_spacereg._tcp.{domain}", "SRV", [f"10 5 {port} registry.{domain}."])
-        sites, relays, keepers = {}, {}, []
+        sites, relays, servers = {}, {}, {}
         for domain, port in ports.items():
             settings = registry_settings(
                 tmp_path_factory.mktemp(domain),
@@ -116,25 +167,21 @@ def two_registries(
                     "open_peering": domain == "paris.test",  # zurich needs an invitation
                 },
             )
-            app, _plain = start_registry_context(settings, idp_key_dir, clock)
-            keeper = LoopKeeper(app)
-            tls = {"ssl_certfile": certs.cert_file, "ssl_keyfile": certs.key_file}
             served = free_port() if relayed else port
-            stack.enter_context(serve(keeper, served, **tls))
+            servers[domain] = _Served(settings, idp_key_dir, clock, served)
+            services = servers[domain].start()
+            stack.callback(servers[domain].stop)
             if relayed:
                 relays[domain] = TcpRelay(port, served)
                 stack.callback(relays[domain].close)
-            services = app.state.services
             sites[domain] = Site(domain, port, settings.base_url, settings, services)
-            keepers.append((keeper, services))
-        yield Pair(dns, certs, clock, sites["zurich.test"], sites["paris.test"], relays)
+        yield Pair(dns, certs, clock, sites["zurich.test"], sites["paris.test"], relays, servers)
         for relay in relays.values():
             relay.up()  # the registries' pools close their connections through it
         # Each registry's pool holds idle TLS connections to the other, which read no
         # close_notify: close both pools first, or each server waits for them at shutdown.
-        for keeper, services in keepers:
-            assert keeper.loop is not None
-            asyncio.run_coroutine_threadsafe(_close_clients(services), keeper.loop).result(10)
+        for server in servers.values():
+            server.close_clients()
 
 
 @pytest.fixture(scope="module")

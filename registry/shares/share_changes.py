@@ -1,0 +1,96 @@
+"""Pushing a shared space's changes to the peers subscribed to it (the sharer's side).
+
+A fan-out of the unit of work: each change logged for a space that peers hold a live
+subscription to becomes one signed message per subscription, queued in the outbox in the
+change's own transaction, numbered by the subscription's next `seq`. Its message id is the
+subscription and the change's cursor, the same however often it is sent, so the receiver
+drops repeats. Only what the peer's users may know goes: the kinds in `PUSHED` with the keys
+they list. A shared folder's changes are logged for its share space with paths below the
+folder (`spaces/provider_events.py`), so nothing above it is named, and a change elsewhere
+in the holding space is no change of the share space and is not sent at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from registry.changes.events import ChangeEvent
+from registry.core.models import OutgoingShare, table
+from registry.core.responses import timestamp
+from registry.outbox import store as outbox
+from registry.shares import store
+from registry.shares.subscriptions import subscriptions
+
+outgoing = table(OutgoingShare)
+
+SHARE_CHANGES_PATH = "/api/v1/peering/share-changes"
+# The kinds of change a subscribed peer hears of, and what of each change's data it gets.
+PUSHED: dict[str, tuple[str, ...]] = {
+    "content": ("etag", "used", "paths", "pathsTruncated"),
+    "renamed": ("name",),
+    "availability": ("availability",),
+    "disabled": (),
+    "restored": (),
+    "deleted": (),
+}
+
+
+class SharePush:
+    """Queues the change messages of the spaces peers subscribed to; we are `domain`."""
+
+    def __init__(self, domain: str) -> None:
+        self._domain = domain
+
+    async def fan_out(self, conn: AsyncConnection, events: Sequence[ChangeEvent]) -> None:
+        pushed = [event for event in events if event.kind in PUSHED]
+        if not pushed:
+            return
+        live = await conn.execute(
+            select(subscriptions).where(
+                subscriptions.c.space_id.in_({event.space_id for event in pushed}),
+                subscriptions.c.expires_at > pushed[0].time,
+            )
+        )
+        by_space: dict[str, list[Any]] = {}
+        for row in live:
+            by_space.setdefault(row.space_id, []).append(row)
+        for event in pushed:
+            for subscription in by_space.get(event.space_id, ()):
+                await self._queue(conn, subscription, event)
+
+    async def _queue(self, conn: AsyncConnection, subscription: Any, event: ChangeEvent) -> None:
+        peer = await store.peer_base_url(conn, subscription.peer_domain)
+        if peer is None:
+            return  # the peering is gone; its subscriptions go with it
+        seq = (
+            await conn.execute(
+                update(subscriptions)
+                .where(subscriptions.c.id == subscription.id)
+                .values(seq=subscriptions.c.seq + 1)
+                .returning(subscriptions.c.seq)
+            )
+        ).scalar_one()
+        shares = await conn.execute(
+            select(outgoing.c.id).where(
+                outgoing.c.space_id == event.space_id,
+                outgoing.c.peer_domain == subscription.peer_domain,
+                outgoing.c.state == store.ACCEPTED,
+            )
+        )
+        body = {
+            "domain": self._domain,
+            "subscriptionId": subscription.id,
+            "seq": seq,
+            "shares": sorted(shares.scalars()),
+            "change": {
+                "type": event.kind,
+                "time": timestamp(event.time),
+                "data": {k: event.data[k] for k in PUSHED[event.kind] if k in event.data},
+            },
+        }
+        event_id = f"{subscription.id}:{event.seq}"
+        await outbox.queue_peer(conn, event_id, peer + SHARE_CHANGES_PATH, body, event.time)
