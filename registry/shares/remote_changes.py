@@ -43,6 +43,7 @@ spaces = table(Space)
 # What a message is to a share (and the keys of the answer, counting shares).
 APPLIED, RESYNCED, REPEATED = "applied", "resynced", "repeated"
 SHARES_PER_MESSAGE_MAX = 1000
+READS_MAX = 2  # re-reads of the root for one message, should others change the share meanwhile
 PATHS_PER_MESSAGE_MAX = 100
 # What a change of these kinds makes of the mountpoint's availability, and why.
 AVAILABILITY = {
@@ -63,22 +64,35 @@ class RemoteChanges:
 
     async def receive(self, peer: PeerRecord, doc: dict[str, Any]) -> dict[str, Any]:
         message = _parse(doc)
-        async with self._transaction() as conn:
-            found = await _shares(conn, peer.domain, message["shares"])
-        behind = [share for share in found if _step(share, message) == RESYNCED]
-        root = await self._read(behind[0]) if behind else None
+        root: RootState | None = None
+        read: set[str] = set()  # the shares `root` was read for
+        for _attempt in range(READS_MAX + 1):
+            async with self._transaction() as conn:
+                found = await _shares(conn, peer.domain, message["shares"])
+                behind = [s for s in found if _step(s, message) == RESYNCED and s.id not in read]
+                if not behind:
+                    return await self._take_all(conn, found, message, root)
+            root = await self._read(behind[0])  # outside the transaction: it asks the peer
+            read.update(share.id for share in behind)
+        raise Unavailable("other messages changed the share meanwhile; send again")
+
+    async def _take_all(
+        self,
+        conn: AsyncConnection,
+        found: list[Any],
+        message: dict[str, Any],
+        root: RootState | None,
+    ) -> dict[str, int]:
+        """Apply the message to each share's mountpoint; how many took it how."""
         counts = dict.fromkeys((APPLIED, RESYNCED, REPEATED), 0)
-        async with self._transaction() as conn:
-            now = self._clock.now()
-            for share in await _shares(conn, peer.domain, message["shares"]):
-                step = _step(share, message)
-                if step == RESYNCED and share.id not in {s.id for s in behind}:
-                    raise Unavailable("another message changed the share meanwhile; send again")
-                if step == RESYNCED and root is None:
-                    continue  # the peer no longer takes its secret: the share is ending
-                counts[step] += 1
-                if step != REPEATED:
-                    await self._take(conn, share, message, root, now)
+        now = self._clock.now()
+        for share in found:
+            step = _step(share, message)
+            if step == RESYNCED and root is None:
+                continue  # the peer no longer takes its secret: the share is ending
+            counts[step] += 1
+            if step != REPEATED:
+                await self._take(conn, share, message, root if step == RESYNCED else None, now)
         return counts
 
     async def _take(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx2
@@ -16,8 +17,10 @@ from sqlalchemy import select
 
 from registry.shares.share_changes import SHARE_CHANGES_PATH
 from registry.shares.store import incoming, outbox
+from registry.shares.subscriptions import LEASE
 from tests.federation import test_peering
 from tests.federation.peer_pair import Pair, Site, clock, peered, signed_post
+from tests.federation.signed_servers import ShiftedClock
 from tests.federation.test_share_subscriptions import accept, received, share_with, subscribed
 from tests.federation.test_shares import (
     eventually,
@@ -216,3 +219,31 @@ async def test_a_change_message_is_taken_signed_well_formed_once_and_in_order(pa
         return row if row.updated_at > subscription.updated_at else None
 
     await eventually(renewed)
+
+
+async def test_after_a_lapsed_lease_paris_catches_up_from_zurich_s_root(
+    pair: Pair, clock: ShiftedClock
+) -> None:
+    await peered(pair)
+    drive, share_space, mountpoint = await mounted(pair, "lapsed")
+    async with marie_s_stream(pair.paris, pair) as stream:
+        await einstein_puts(pair, drive, "a/rel/lapsed/before.txt")
+        await content_at(stream, mountpoint, "/before.txt")
+    lapsed = await subscribed(pair, share_space)
+
+    # paris's renewal comes after the lease ran out (no request of ours on the moved clock)
+    clock.offset = LEASE + timedelta(minutes=1)
+    assert await pair.paris.services.shares.renewals.renew_due() >= 1
+
+    async def renewed() -> Any:
+        row = await subscribed(pair, share_space)
+        return row if row.id != lapsed.id else None
+
+    fresh = await eventually(renewed)
+    assert fresh.seq == 0  # a new subscription: what was missed is not numbered under it
+    clock.offset = timedelta(0)
+
+    async with marie_s_stream(pair.paris, pair) as stream:
+        await einstein_puts(pair, drive, "a/rel/lapsed/after.txt")
+        caught_up = await content_at(stream, mountpoint, "/")
+    assert caught_up.data["data"]["paths"] == ["/"]  # re-read: anything may have changed
