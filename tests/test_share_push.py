@@ -58,7 +58,7 @@ async def test_each_change_of_a_subscribed_space_is_one_numbered_message_per_liv
 ) -> None:
     async with migrated_engine(database_url) as engine:
         async with engine.begin() as conn:
-            for peer in ("paris.test", "lyon.test"):
+            for peer in ("paris.test", "lyon.test", "nice.test"):
                 row = {"id": peer, "domain": peer, "base_url": f"https://registry.{peer}"}
                 await conn.execute(table(Peer).insert().values(**row, created_at=NOW))
             await conn.execute(
@@ -68,6 +68,7 @@ async def test_each_change_of_a_subscribed_space_is_one_numbered_message_per_liv
                     share("richard", "paris.test", "accepted"),
                     share("pierre", "paris.test", "declined"),
                     share("luc", "lyon.test", "accepted"),
+                    share("anne", "nice.test", "declined"),  # its cancel is on its way
                 ],
             )
             await conn.execute(
@@ -75,6 +76,7 @@ async def test_each_change_of_a_subscribed_space_is_one_numbered_message_per_liv
                 [
                     subscription("live", "paris.test", NOW + timedelta(hours=1)),
                     subscription("lapsed", "lyon.test", NOW - timedelta(seconds=1)),
+                    subscription("ending", "nice.test", NOW + timedelta(hours=1)),
                 ],
             )
         work = UnitOfWork(engine)
@@ -90,9 +92,8 @@ async def test_each_change_of_a_subscribed_space_is_one_numbered_message_per_liv
         outbox = table(OutboxEntry)
         async with engine.connect() as conn:
             sent = (await conn.execute(select(outbox).order_by(outbox.c.id))).all()
-            live = (
-                await conn.execute(select(subscriptions.c.seq).where(subscriptions.c.id == "live"))
-            ).scalar_one()
+            rows = await conn.execute(select(subscriptions.c.id, subscriptions.c.seq))
+            numbered = {sub_id: seq for sub_id, seq in rows}
     assert [row.event_id for row in sent] == [f"live:{first.seq}", f"live:{second.seq}"]
     assert {row.destination for row in sent} == {"https://registry.paris.test" + SHARE_CHANGES_PATH}
     assert [row.payload for row in sent] == [
@@ -119,4 +120,4 @@ async def test_each_change_of_a_subscribed_space_is_one_numbered_message_per_liv
             },
         },
     ]
-    assert live == 2
+    assert numbered == {"live": 2, "lapsed": 0, "ending": 0}

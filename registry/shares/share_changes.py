@@ -64,8 +64,16 @@ class SharePush:
 
     async def _queue(self, conn: AsyncConnection, subscription: Any, event: ChangeEvent) -> None:
         peer = await store.peer_base_url(conn, subscription.peer_domain)
-        if peer is None:
-            return  # the peering is gone; its subscriptions go with it
+        shares = await conn.execute(
+            select(outgoing.c.id).where(
+                outgoing.c.space_id == event.space_id,
+                outgoing.c.peer_domain == subscription.peer_domain,
+                outgoing.c.state == store.ACCEPTED,
+            )
+        )
+        accepted = sorted(shares.scalars())
+        if peer is None or not accepted:
+            return  # the peering is gone, or the last share is ending: its cancel is on its way
         seq = (
             await conn.execute(
                 update(subscriptions)
@@ -74,18 +82,11 @@ class SharePush:
                 .returning(subscriptions.c.seq)
             )
         ).scalar_one()
-        shares = await conn.execute(
-            select(outgoing.c.id).where(
-                outgoing.c.space_id == event.space_id,
-                outgoing.c.peer_domain == subscription.peer_domain,
-                outgoing.c.state == store.ACCEPTED,
-            )
-        )
         body = {
             "domain": self._domain,
             "subscriptionId": subscription.id,
             "seq": seq,
-            "shares": sorted(shares.scalars()),
+            "shares": accepted,
             "change": {
                 "type": event.kind,
                 "time": timestamp(event.time),
