@@ -247,3 +247,32 @@ async def test_after_a_lapsed_lease_paris_catches_up_from_zurich_s_root(
         await einstein_puts(pair, drive, "a/rel/lapsed/after.txt")
         caught_up = await content_at(stream, mountpoint, "/")
     assert caught_up.data["data"]["paths"] == ["/"]  # re-read: anything may have changed
+
+
+async def test_einstein_renaming_disabling_and_restoring_the_share_reaches_marie(
+    pair: Pair,
+) -> None:
+    await peered(pair)
+    _drive, share_space, mountpoint = await mounted(pair, "managed")
+    url = f"/graph/v1.0/drives/{share_space}"
+    async with (
+        marie_s_stream(pair.paris, pair) as stream,
+        pair.zurich.client(pair.certs, "einstein") as einstein,
+    ):
+        assert (await einstein.patch(url, json={"name": "Managed anew"})).status_code == 200
+        renamed = (await stream.until("renamed", seconds=15))[-1]
+        assert renamed.data["driveId"] == mountpoint
+        assert renamed.data["data"] == {"name": "Managed anew"}
+
+        assert (await einstein.delete(url)).status_code == 204
+        off = (await stream.until("availability", seconds=15))[-1]
+        assert (off.data["driveId"], off.data["data"]["availability"]) == (
+            mountpoint,
+            "unavailable",
+        )
+        listed = (await marie_drives(pair))[mountpoint]
+        assert (listed["name"], listed["availability"]) == ("Managed anew", "unavailable")
+
+        assert (await einstein.patch(url, headers={"Restore": "T"})).status_code == 200
+        on = (await stream.until("availability", seconds=15))[-1]
+        assert on.data["data"]["availability"] == "available"
