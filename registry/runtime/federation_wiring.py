@@ -76,6 +76,7 @@ def build_shares(
     proxy = MountpointProxy(
         spaces, incoming, federation.outbound, discovery, federation.keys, domain, clock
     )
+    push = SharePush(domain)
     return Shares(
         outgoing,
         incoming,
@@ -83,9 +84,9 @@ def build_shares(
         ShareTokens(spaces.transaction, guard, clock),
         MountpointBackends(held, proxy),
         OcmInvites(spaces, peering, clock),
-        ShareSubscriptions(spaces.transaction, clock),
+        ShareSubscriptions(spaces.transaction, clock, push.start),
         Renewals(spaces.transaction, domain, clock, wake=wake),
-        SharePush(domain),
+        push,
         RemoteChanges(
             spaces.transaction, RemoteRoot(federation.outbound, proxy.token), domain, clock
         ),

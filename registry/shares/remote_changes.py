@@ -7,9 +7,10 @@ share's mountpoint takes the change in one transaction with our change log, so i
 feed, SSE stream and webhooks carry it like a local change, with the paths at the mountpoint.
 
 Each share records the subscription and `seq` it applied last. The next `seq` of that
-subscription is applied; one already applied is dropped. A gap, another subscription (the
-peer made a new one when our lease had lapsed) or a first message that is not `seq` 1 means
-we may have missed changes: we re-read the share's root at the peer (`RemoteRoot`), log one
+subscription is applied; one already applied is dropped. A subscription's first message
+(`seq` 0) holds the space's state as it is, which the mountpoint takes (logged if it differs).
+A gap, or another subscription's message that is not its first, means we may have missed
+changes: we re-read the share's root at the peer (`RemoteRoot`), log one
 change if it differs from what the mountpoint holds, and renew our subscription. Every such
 message is answered with 200, even one for shares we do not hold (any other answer would
 make the peer's outbox retry what can never apply); a message we cannot read is refused.
@@ -104,10 +105,13 @@ class RemoteChanges:
         now: datetime,
     ) -> None:
         """Apply the message to the share's mountpoint, caught up from `root` first when
-        given (then a content change is in `root` already)."""
+        given (re-read after a gap; then a content change is in `root` already)."""
+        if message["seq"] == 0:  # a subscription's first message: the state as it is
+            root = RootState(message["data"]["etag"], message["data"]["used"])
+        elif root is not None:
+            await subscriptions.queue(conn, share, self._domain, subscriptions.SUBSCRIBE, now)
         if root is not None:
             await _caught_up(conn, share.mountpoint_id, root, now)
-            await subscriptions.queue(conn, share, self._domain, subscriptions.SUBSCRIBE, now)
         if root is None or message["kind"] != "content":
             await _apply(conn, share.mountpoint_id, message, now)
         values = {"change_subscription": message["subscription"], "change_seq": message["seq"]}
@@ -129,7 +133,7 @@ def _step(share: Any, message: dict[str, Any]) -> str:
         if seq <= share.change_seq:
             return REPEATED
         return APPLIED if seq == share.change_seq + 1 else RESYNCED
-    return APPLIED if share.change_subscription is None and seq == 1 else RESYNCED
+    return APPLIED if seq == 0 else RESYNCED
 
 
 async def _shares(conn: AsyncConnection, peer: str, provider_ids: list[str]) -> list[Any]:
@@ -195,8 +199,8 @@ def _parse(doc: dict[str, Any]) -> dict[str, Any]:
     errors: list[tuple[str, str]] = []
     if not isinstance(subscription, str) or not is_identifier(subscription):
         errors.append(("subscriptionId", "an id is required"))
-    if type(seq) is not int or seq < 1:
-        errors.append(("seq", "a positive integer is required"))
+    if type(seq) is not int or seq < 0:
+        errors.append(("seq", "a whole number is required"))
     if (
         not isinstance(shares, list)
         or not 0 < len(shares) <= SHARES_PER_MESSAGE_MAX
@@ -209,6 +213,8 @@ def _parse(doc: dict[str, Any]) -> dict[str, Any]:
         errors.append(("change", f"an object with a type (one of {', '.join(PUSHED)}) and data"))
     else:
         errors += [(f"change.data.{name}", text) for name, text in _data_errors(kind, data)]
+    if seq == 0 and kind != "content":
+        errors.append(("seq", "0 (a subscription's first message) is the space's content"))
     if errors:
         raise InvalidShare(errors)
     assert isinstance(data, dict)

@@ -8,26 +8,33 @@ drops repeats. Only what the peer's users may know goes: the kinds in `PUSHED` w
 they list. A shared folder's changes are logged for its share space with paths below the
 folder (`spaces/provider_events.py`), so nothing above it is named, and a change elsewhere
 in the holding space is no change of the share space and is not sent at all.
+
+A new subscription's first message (`start`, numbered 0) is the space's state as it is (its
+root ETag and size), queued with the subscription: the peer's mountpoints hold the state from
+the moment they subscribe, and a change made before then is not lost on them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.changes.events import ChangeEvent
-from registry.core.models import OutgoingShare, table
+from registry.core.models import OutgoingShare, Space, table
 from registry.core.responses import timestamp
 from registry.outbox import store as outbox
 from registry.shares import store
 from registry.shares.subscriptions import subscriptions
 
 outgoing = table(OutgoingShare)
+spaces = table(Space)
 
 SHARE_CHANGES_PATH = "/api/v1/peering/share-changes"
+START = "start"  # the message id's key of a subscription's first message
 # The kinds of change a subscribed peer hears of, and what of each change's data it gets.
 PUSHED: dict[str, tuple[str, ...]] = {
     "content": ("etag", "used", "paths", "pathsTruncated"),
@@ -62,11 +69,35 @@ class SharePush:
             for subscription in by_space.get(event.space_id, ()):
                 await self._queue(conn, subscription, event)
 
+    async def start(self, conn: AsyncConnection, subscription: Any, now: datetime) -> None:
+        """A subscription's first message, numbered 0: the space's state as it is, so the
+        peer's mountpoints hold it from the start and miss nothing from before."""
+        found = select(spaces.c.etag, spaces.c.quota_used).where(
+            spaces.c.id == subscription.space_id
+        )
+        space = (await conn.execute(found)).first()
+        if space is not None:
+            data = {"etag": space.etag, "used": space.quota_used, "paths": ["/"]}
+            await self._send(conn, subscription, ("content", data, now), START)
+
     async def _queue(self, conn: AsyncConnection, subscription: Any, event: ChangeEvent) -> None:
+        data = {k: event.data[k] for k in PUSHED[event.kind] if k in event.data}
+        await self._send(conn, subscription, (event.kind, data, event.time), str(event.seq))
+
+    async def _send(
+        self,
+        conn: AsyncConnection,
+        subscription: Any,
+        change: tuple[str, dict[str, Any], datetime],
+        key: str,
+    ) -> None:
+        """Queue `change` (kind, data, time) under the subscription, its message id made
+        of `key`; numbered 0 when it is the `START`, else by the subscription's next seq."""
+        kind, data, time = change
         peer = await store.peer_base_url(conn, subscription.peer_domain)
         shares = await conn.execute(
             select(outgoing.c.id).where(
-                outgoing.c.space_id == event.space_id,
+                outgoing.c.space_id == subscription.space_id,
                 outgoing.c.peer_domain == subscription.peer_domain,
                 outgoing.c.state == store.ACCEPTED,
             )
@@ -74,24 +105,23 @@ class SharePush:
         accepted = sorted(shares.scalars())
         if peer is None or not accepted:
             return  # the peering is gone, or the last share is ending: its cancel is on its way
-        seq = (
-            await conn.execute(
-                update(subscriptions)
-                .where(subscriptions.c.id == subscription.id)
-                .values(seq=subscriptions.c.seq + 1)
-                .returning(subscriptions.c.seq)
-            )
-        ).scalar_one()
+        seq = 0 if key == START else await _next_seq(conn, subscription.id)
         body = {
             "domain": self._domain,
             "subscriptionId": subscription.id,
             "seq": seq,
             "shares": accepted,
-            "change": {
-                "type": event.kind,
-                "time": timestamp(event.time),
-                "data": {k: event.data[k] for k in PUSHED[event.kind] if k in event.data},
-            },
+            "change": {"type": kind, "time": timestamp(time), "data": data},
         }
-        event_id = f"{subscription.id}:{event.seq}"
-        await outbox.queue_peer(conn, event_id, peer + SHARE_CHANGES_PATH, body, event.time)
+        event_id = f"{subscription.id}:{key}"
+        await outbox.queue_peer(conn, event_id, peer + SHARE_CHANGES_PATH, body, time)
+
+
+async def _next_seq(conn: AsyncConnection, subscription_id: str) -> int:
+    numbered = (
+        update(subscriptions)
+        .where(subscriptions.c.id == subscription_id)
+        .values(seq=subscriptions.c.seq + 1)
+        .returning(subscriptions.c.seq)
+    )
+    return int((await conn.execute(numbered)).scalar_one())

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,8 @@ SUBSCRIBE, CANCEL = "subscribe", "cancel"
 ACTIONS = (SUBSCRIBE, CANCEL)
 LEASE = timedelta(hours=1)
 RENEWAL_CHECKS_PER_LEASE = 12  # so a renewal goes out within a twelfth of a lease of its time
+# Queues a new subscription's first message (`share_changes.SharePush.start`).
+Started = Callable[[AsyncConnection, Any, datetime], Awaitable[None]]
 
 
 async def queue(
@@ -111,9 +113,17 @@ class Renewals:
 class ShareSubscriptions:
     """The sharer's side: a peer's signed subscribe or cancel (through the peers' inbox)."""
 
-    def __init__(self, transaction: Transaction, clock: Clock, *, lease: timedelta = LEASE):
+    def __init__(
+        self,
+        transaction: Transaction,
+        clock: Clock,
+        started: Started,
+        *,
+        lease: timedelta = LEASE,
+    ) -> None:
         self._transaction = transaction
         self._clock = clock
+        self._started = started
         self._lease = lease
 
     async def receive(self, peer: PeerRecord, doc: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +151,8 @@ class ShareSubscriptions:
             if share.state == store.DECLINED:
                 raise ShareStateConflict("the share was declined; it cannot be subscribed to")
             row = await _subscribe(conn, share.space_id, peer.domain, now + self._lease, now)
+            if row.seq == 0:  # nothing sent under it yet: first the space's state as it is
+                await self._started(conn, row, now)
         return {
             "subscribed": True,
             "subscriptionId": row.id,

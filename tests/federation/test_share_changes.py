@@ -60,7 +60,7 @@ async def marie_s_stream(
 async def mounted(pair: Pair, name: str) -> tuple[str, str, str]:
     """Einstein's project holding /a/rel/<name>, that folder shared with Marie and accepted:
     the project's id, the share space's at zurich and Marie's mountpoint's at paris, once
-    paris subscribed to the share space's changes."""
+    paris subscribed to the share space's changes and its mountpoint holds the state."""
     drive = await project_with_folder(pair, name.title(), leaf=name)
     await share_with(pair, drive, f"a/rel/{name}", "marie@paris.test")
     waiting = await received(pair, "marie", name)
@@ -69,8 +69,13 @@ async def mounted(pair: Pair, name: str) -> tuple[str, str, str]:
     await subscribed(pair, share_space)
     async with pair.paris.services.engine.connect() as conn:
         found = select(incoming.c.mountpoint_id).where(incoming.c.id == waiting["id"])
-        mountpoint = (await conn.execute(found)).scalar_one()
-    return drive, share_space, str(mountpoint)
+        mountpoint = str((await conn.execute(found)).scalar_one())
+
+    async def started() -> bool | None:  # the subscription's first message: the state
+        return True if (await marie_drives(pair))[mountpoint]["root"]["eTag"] else None
+
+    await eventually(started)
+    return drive, share_space, mountpoint
 
 
 async def einstein_puts(pair: Pair, drive: str, path: str, body: bytes = b"new") -> None:
@@ -103,6 +108,7 @@ async def test_einstein_s_write_reaches_marie_s_stream_with_the_path_at_her_moun
     await peered(pair)
     drive, share_space, mountpoint = await mounted(pair, "pushed")
     before = (await marie_drives(pair))[mountpoint]["root"]["eTag"]
+    assert before  # the state zurich sent first
     seq_before = (await subscribed(pair, share_space)).seq
     async with marie_s_stream(pair.paris, pair) as stream:
         await einstein_puts(pair, drive, "a/rel/outside.txt")  # above the shared folder
@@ -221,18 +227,17 @@ async def test_a_change_message_is_taken_signed_well_formed_once_and_in_order(pa
     await eventually(renewed)
 
 
-async def test_after_a_lapsed_lease_paris_catches_up_from_zurich_s_root(
+async def test_after_a_lapsed_lease_paris_catches_up_from_zurich_s_state(
     pair: Pair, clock: ShiftedClock
 ) -> None:
     await peered(pair)
     drive, share_space, mountpoint = await mounted(pair, "lapsed")
-    async with marie_s_stream(pair.paris, pair) as stream:
-        await einstein_puts(pair, drive, "a/rel/lapsed/before.txt")
-        await content_at(stream, mountpoint, "/before.txt")
+    held = (await marie_drives(pair))[mountpoint]["root"]["eTag"]
     lapsed = await subscribed(pair, share_space)
 
-    # paris's renewal comes after the lease ran out (no request of ours on the moved clock)
-    clock.offset = LEASE + timedelta(minutes=1)
+    clock.offset = LEASE + timedelta(minutes=1)  # paris's renewal is late
+    await einstein_puts(pair, drive, "a/rel/lapsed/missed.txt")
+    assert (await subscribed(pair, share_space)).seq == lapsed.seq  # sent to no one
     assert await pair.paris.services.shares.renewals.renew_due() >= 1
 
     async def renewed() -> Any:
@@ -240,13 +245,16 @@ async def test_after_a_lapsed_lease_paris_catches_up_from_zurich_s_root(
         return row if row.id != lapsed.id else None
 
     fresh = await eventually(renewed)
-    assert fresh.seq == 0  # a new subscription: what was missed is not numbered under it
-    clock.offset = timedelta(0)
+    assert fresh.seq == 0  # a new subscription, which starts with the state as it is
 
-    async with marie_s_stream(pair.paris, pair) as stream:
-        await einstein_puts(pair, drive, "a/rel/lapsed/after.txt")
-        caught_up = await content_at(stream, mountpoint, "/")
-    assert caught_up.data["data"]["paths"] == ["/"]  # re-read: anything may have changed
+    async def caught_up() -> str | None:
+        etag = str((await marie_drives(pair))[mountpoint]["root"]["eTag"])
+        return etag if etag != held else None
+
+    etag = await eventually(caught_up)  # (its message is queued on the moved clock)
+    clock.offset = timedelta(0)
+    last = (await changes_of(pair.paris, pair, mountpoint, "0"))[-1]
+    assert (last["type"], last["data"]["paths"], last["data"]["etag"]) == ("content", ["/"], etag)
 
 
 async def test_einstein_renaming_disabling_and_restoring_the_share_reaches_marie(
