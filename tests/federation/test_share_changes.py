@@ -21,7 +21,13 @@ from registry.shares.subscriptions import LEASE
 from tests.federation import test_peering
 from tests.federation.peer_pair import Pair, Site, clock, peered, signed_post
 from tests.federation.signed_servers import ShiftedClock
-from tests.federation.test_share_subscriptions import accept, received, share_with, subscribed
+from tests.federation.test_share_subscriptions import (
+    accept,
+    received,
+    share_with,
+    states_at_zurich,
+    subscribed,
+)
 from tests.federation.test_shares import (
     eventually,
     marie_drives,
@@ -284,3 +290,40 @@ async def test_einstein_renaming_disabling_and_restoring_the_share_reaches_marie
         assert (await einstein.patch(url, headers={"Restore": "T"})).status_code == 200
         on = (await stream.until("availability", seconds=15))[-1]
         assert on.data["data"]["availability"] == "available"
+
+
+async def test_one_message_reaches_the_mountpoint_of_every_recipient_at_paris(pair: Pair) -> None:
+    await peered(pair)
+    async with pair.paris.client(pair.certs, "richard") as richard:  # known once he came by
+        assert (await richard.get("/graph/v1.0/me/drives")).status_code == 200
+    # a whole space shared with two of paris's users: one space, one subscription
+    drive = await project_with_folder(pair, "Both", leaf="both")
+    await share_with(pair, drive, "/", "marie@paris.test", "richard@paris.test")
+    mountpoints = {}
+    for user in ("marie", "richard"):
+        waiting = await received(pair, user, "Both")
+        await accept(pair, user, waiting["id"])
+        async with pair.paris.services.engine.connect() as conn:
+            found = select(incoming.c.mountpoint_id).where(incoming.c.id == waiting["id"])
+            mountpoints[user] = str((await conn.execute(found)).scalar_one())
+    share_space = drive
+    await states_at_zurich(pair, share_space, "accepted", "accepted")
+    await subscribed(pair, share_space)
+    await eventually(lambda: all_sent(pair.zurich))
+    async with pair.paris.client(pair.certs, "marie") as marie:
+        cursor = (await marie.get("/api/v1/changes", params={"since": "0"})).json()["cursor"]
+
+    await einstein_puts(pair, drive, "a/rel/both/for-both.txt")
+
+    for user, mountpoint in mountpoints.items():
+
+        async def logged(user: str = user, mountpoint: str = mountpoint) -> list[Any] | None:
+            async with pair.paris.client(pair.certs, user) as client:
+                page = await client.get("/api/v1/changes", params={"since": cursor})
+            found = [c for c in page.json()["value"] if c["driveId"] == mountpoint]
+            return [c for c in found if c["type"] == "content"] or None
+
+        content = await eventually(logged)
+        # the message's path, or the whole mountpoint where it was first re-read
+        assert content[-1]["data"]["paths"] in (["/a/rel/both/for-both.txt"], ["/"]), content
+    assert (await subscribed(pair, share_space)).seq == 1  # one message for both
