@@ -84,7 +84,7 @@ def build_shares(
         ShareTokens(spaces.transaction, guard, clock),
         MountpointBackends(held, proxy),
         OcmInvites(spaces, peering, clock),
-        ShareSubscriptions(spaces.transaction, clock, push.start),
+        ShareSubscriptions(spaces.transaction, clock, push.state),
         Renewals(spaces.transaction, domain, clock, wake=wake),
         push,
         RemoteChanges(

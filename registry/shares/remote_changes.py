@@ -7,13 +7,14 @@ share's mountpoint takes the change in one transaction with our change log, so i
 feed, SSE stream and webhooks carry it like a local change, with the paths at the mountpoint.
 
 Each share records the subscription and `seq` it applied last. The next `seq` of that
-subscription is applied; one already applied is dropped. A subscription's first message
-(`seq` 0) holds the space's state as it is, which the mountpoint takes (logged if it differs).
-A gap, or another subscription's message that is not its first, means we may have missed
-changes: we re-read the share's root at the peer (`RemoteRoot`), log one
-change if it differs from what the mountpoint holds, and renew our subscription. Every such
-message is answered with 200, even one for shares we do not hold (any other answer would
-make the peer's outbox retry what can never apply); a message we cannot read is refused.
+subscription is applied; one already applied is dropped. A `state` message (sent after each
+subscribe and renewal) holds the space's root ETag and size at a `seq`, which the mountpoint
+takes unless it holds a later one (logged as a `content` change of `/` if it differs). A
+gap, or a change of another subscription, means we may have missed changes: we re-read the
+share's root at the peer (`RemoteRoot`), log one change if it differs from what the
+mountpoint holds, and renew our subscription. Every such message is answered with 200, even
+one for shares we do not hold (any other answer would make the peer's outbox retry what can
+never apply); a message we cannot read is refused.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ from registry.shares import store, subscriptions
 from registry.shares.errors import InvalidShare
 from registry.shares.mountpoints import ShareGone
 from registry.shares.remote_root import RemoteRoot, RootState
-from registry.shares.share_changes import PUSHED
+from registry.shares.share_changes import PUSHED, STATE
 from registry.spaces.store import update_space
 
 incoming = table(IncomingShare)
+KINDS = {**PUSHED, STATE: ("etag", "used")}
 spaces = table(Space)
 
 # What a message is to a share (and the keys of the answer, counting shares).
@@ -106,13 +108,13 @@ class RemoteChanges:
     ) -> None:
         """Apply the message to the share's mountpoint, caught up from `root` first when
         given (re-read after a gap; then a content change is in `root` already)."""
-        if message["seq"] == 0:  # a subscription's first message: the state as it is
+        if message["kind"] == STATE:
             root = RootState(message["data"]["etag"], message["data"]["used"])
         elif root is not None:
             await subscriptions.queue(conn, share, self._domain, subscriptions.SUBSCRIBE, now)
         if root is not None:
             await _caught_up(conn, share.mountpoint_id, root, now)
-        if root is None or message["kind"] != "content":
+        if root is None or message["kind"] not in ("content", STATE):  # else `root` says it
             await _apply(conn, share.mountpoint_id, message, now)
         values = {"change_subscription": message["subscription"], "change_seq": message["seq"]}
         await store.set_incoming(conn, share.id, values, now)
@@ -128,12 +130,12 @@ class RemoteChanges:
 def _step(share: Any, message: dict[str, Any]) -> str:
     """What the message is to the share: the next, one it took already, or one after a gap
     (or of a subscription it does not know)."""
-    seq = message["seq"]
-    if share.change_subscription == message["subscription"]:
-        if seq <= share.change_seq:
-            return REPEATED
-        return APPLIED if seq == share.change_seq + 1 else RESYNCED
-    return APPLIED if seq == 0 else RESYNCED
+    seq, same = message["seq"], share.change_subscription == message["subscription"]
+    if same and seq <= share.change_seq:
+        return REPEATED
+    if message["kind"] == STATE:
+        return APPLIED  # the state at `seq`: what came before it does not matter
+    return APPLIED if same and seq == share.change_seq + 1 else RESYNCED
 
 
 async def _shares(conn: AsyncConnection, peer: str, provider_ids: list[str]) -> list[Any]:
@@ -209,37 +211,23 @@ def _parse(doc: dict[str, Any]) -> dict[str, Any]:
         errors.append(("shares", f"1 to {SHARES_PER_MESSAGE_MAX} share ids are required"))
     kind = change.get("type") if isinstance(change, dict) else None
     data = change.get("data") if isinstance(change, dict) else None
-    if kind not in PUSHED or not isinstance(data, dict):
-        errors.append(("change", f"an object with a type (one of {', '.join(PUSHED)}) and data"))
+    if kind not in KINDS or not isinstance(data, dict):
+        errors.append(("change", f"an object with a type (one of {', '.join(KINDS)}) and data"))
     else:
         errors += [(f"change.data.{name}", text) for name, text in _data_errors(kind, data)]
-    if seq == 0 and kind != "content":
-        errors.append(("seq", "0 (a subscription's first message) is the space's content"))
     if errors:
         raise InvalidShare(errors)
     assert isinstance(data, dict)
-    kept = {k: data[k] for k in PUSHED[str(kind)] if k in data}
+    kept = {k: data[k] for k in KINDS[str(kind)] if k in data}
     return {"subscription": subscription, "seq": seq, "shares": shares, "kind": kind, "data": kept}
 
 
 def _data_errors(kind: str, data: dict[str, Any]) -> list[tuple[str, str]]:
     """What is wrong with the data of a change of `kind`."""
+    if kind == STATE:
+        return _content_errors({**data, "paths": []})
     if kind == "content":
-        paths = data.get("paths")
-        found = []
-        if not _text(data.get("etag"), 255):
-            found.append(("etag", "a string of 1 to 255 characters is required"))
-        if type(data.get("used")) is not int or data["used"] < 0:
-            found.append(("used", "a number of bytes is required"))
-        if (
-            not isinstance(paths, list)
-            or len(paths) > PATHS_PER_MESSAGE_MAX
-            or not all(_text(p, 4096) and p.startswith("/") for p in paths)
-        ):
-            found.append(("paths", f"up to {PATHS_PER_MESSAGE_MAX} paths, each from /"))
-        if not isinstance(data.get("pathsTruncated", False), bool):
-            found.append(("pathsTruncated", "true or false"))
-        return found
+        return _content_errors(data)
     if kind == "renamed":
         name = data.get("name")
         if not _text(name, 255):
@@ -252,3 +240,22 @@ def _data_errors(kind: str, data: dict[str, Any]) -> list[tuple[str, str]]:
 def _text(value: Any, longest: int) -> bool:
     """Whether `value` is text of 1 to `longest` characters that a client may give."""
     return isinstance(value, str) and 0 < len(value) <= longest and unsafe_character(value) is None
+
+
+def _content_errors(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """What is wrong with a content change's data (or a state's, with no paths)."""
+    paths = data.get("paths")
+    found = []
+    if not _text(data.get("etag"), 255):
+        found.append(("etag", "a string of 1 to 255 characters is required"))
+    if type(data.get("used")) is not int or data["used"] < 0:
+        found.append(("used", "a number of bytes is required"))
+    if (
+        not isinstance(paths, list)
+        or len(paths) > PATHS_PER_MESSAGE_MAX
+        or not all(_text(p, 4096) and p.startswith("/") for p in paths)
+    ):
+        found.append(("paths", f"up to {PATHS_PER_MESSAGE_MAX} paths, each from /"))
+    if not isinstance(data.get("pathsTruncated", False), bool):
+        found.append(("pathsTruncated", "true or false"))
+    return found

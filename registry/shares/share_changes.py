@@ -9,9 +9,10 @@ they list. A shared folder's changes are logged for its share space with paths b
 folder (`spaces/provider_events.py`), so nothing above it is named, and a change elsewhere
 in the holding space is no change of the share space and is not sent at all.
 
-A new subscription's first message (`start`, numbered 0) is the space's state as it is (its
-root ETag and size), queued with the subscription: the peer's mountpoints hold the state from
-the moment they subscribe, and a change made before then is not lost on them.
+Each subscribe and renewal is followed by a `state` message: the space's root ETag and size
+as they are, at the subscription's current `seq` (not a new one): a mountpoint holds the state
+from the moment it subscribes, however late it joined the subscription, and a change made
+before then, or one it missed, is not lost on it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ outgoing = table(OutgoingShare)
 spaces = table(Space)
 
 SHARE_CHANGES_PATH = "/api/v1/peering/share-changes"
-START = "start"  # the message id's key of a subscription's first message
+# The space's state as it is (root ETag and size) at a subscription's current `seq`: a kind of
+# message of its own, sent at each subscribe and renewal.
+STATE = "state"
 # The kinds of change a subscribed peer hears of, and what of each change's data it gets.
 PUSHED: dict[str, tuple[str, ...]] = {
     "content": ("etag", "used", "paths", "pathsTruncated"),
@@ -69,16 +72,19 @@ class SharePush:
             for subscription in by_space.get(event.space_id, ()):
                 await self._queue(conn, subscription, event)
 
-    async def start(self, conn: AsyncConnection, subscription: Any, now: datetime) -> None:
-        """A subscription's first message, numbered 0: the space's state as it is, so the
-        peer's mountpoints hold it from the start and miss nothing from before."""
+    async def state(
+        self, conn: AsyncConnection, subscription: Any, share_id: str, now: datetime
+    ) -> None:
+        """The space's state as it is, at the subscription's `seq`, for a subscribe or a
+        renewal through the share `share_id` (once per share and `seq`)."""
         found = select(spaces.c.etag, spaces.c.quota_used).where(
             spaces.c.id == subscription.space_id
         )
         space = (await conn.execute(found)).first()
-        if space is not None:
-            data = {"etag": space.etag, "used": space.quota_used, "paths": ["/"]}
-            await self._send(conn, subscription, ("content", data, now), START)
+        if space is not None and space.etag:
+            data = {"etag": space.etag, "used": space.quota_used}
+            key = f"{STATE}:{share_id}:{subscription.seq}"
+            await self._send(conn, subscription, (STATE, data, now), key, numbered=False)
 
     async def _queue(self, conn: AsyncConnection, subscription: Any, event: ChangeEvent) -> None:
         data = {k: event.data[k] for k in PUSHED[event.kind] if k in event.data}
@@ -90,9 +96,11 @@ class SharePush:
         subscription: Any,
         change: tuple[str, dict[str, Any], datetime],
         key: str,
+        *,
+        numbered: bool = True,
     ) -> None:
         """Queue `change` (kind, data, time) under the subscription, its message id made
-        of `key`; numbered 0 when it is the `START`, else by the subscription's next seq."""
+        of `key`, with the subscription's next `seq` (its current one unless `numbered`)."""
         kind, data, time = change
         peer = await store.peer_base_url(conn, subscription.peer_domain)
         shares = await conn.execute(
@@ -105,7 +113,7 @@ class SharePush:
         accepted = sorted(shares.scalars())
         if peer is None or not accepted:
             return  # the peering is gone, or the last share is ending: its cancel is on its way
-        seq = 0 if key == START else await _next_seq(conn, subscription.id)
+        seq = await _next_seq(conn, subscription.id) if numbered else subscription.seq
         body = {
             "domain": self._domain,
             "subscriptionId": subscription.id,

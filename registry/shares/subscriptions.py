@@ -42,8 +42,8 @@ SUBSCRIBE, CANCEL = "subscribe", "cancel"
 ACTIONS = (SUBSCRIBE, CANCEL)
 LEASE = timedelta(hours=1)
 RENEWAL_CHECKS_PER_LEASE = 12  # so a renewal goes out within a twelfth of a lease of its time
-# Queues a new subscription's first message (`share_changes.SharePush.start`).
-Started = Callable[[AsyncConnection, Any, datetime], Awaitable[None]]
+# Queues the space's state under a subscription, for a share (`share_changes.SharePush.state`).
+SendState = Callable[[AsyncConnection, Any, str, datetime], Awaitable[None]]
 
 
 async def queue(
@@ -117,13 +117,13 @@ class ShareSubscriptions:
         self,
         transaction: Transaction,
         clock: Clock,
-        started: Started,
+        send_state: SendState,
         *,
         lease: timedelta = LEASE,
     ) -> None:
         self._transaction = transaction
         self._clock = clock
-        self._started = started
+        self._send_state = send_state
         self._lease = lease
 
     async def receive(self, peer: PeerRecord, doc: dict[str, Any]) -> dict[str, Any]:
@@ -151,8 +151,7 @@ class ShareSubscriptions:
             if share.state == store.DECLINED:
                 raise ShareStateConflict("the share was declined; it cannot be subscribed to")
             row = await _subscribe(conn, share.space_id, peer.domain, now + self._lease, now)
-            if row.seq == 0:  # nothing sent under it yet: first the space's state as it is
-                await self._started(conn, row, now)
+            await self._send_state(conn, row, share.id, now)
         return {
             "subscribed": True,
             "subscriptionId": row.id,

@@ -186,7 +186,8 @@ async def test_a_change_message_is_taken_signed_well_formed_once_and_in_order(pa
     data: dict[str, Any] = {"etag": '"e"', "used": 1, "paths": ["/x"]}
     content: dict[str, Any] = {"type": "content", "data": data}
     malformed: list[dict[str, Any]] = [
-        {**renamed, "seq": 0},
+        {**renamed, "seq": -1},
+        {**renamed, "change": {"type": "state", "data": {"etag": "", "used": 1}}},
         {**renamed, "shares": []},
         {**renamed, "subscriptionId": "a b"},
         {**renamed, "change": {"type": "member_added", "data": {}}},
