@@ -11,7 +11,9 @@ lease, through the outbox as well.
 The sharer keeps one subscription per (space, peer) however many of that peer's users received
 the space: a subscription names its share by `providerId` and proves it with the share's secret,
 renews the lease of the one subscription, and a cancel removes it only when no other accepted
-share of the space to that peer is left. `seq` numbers the messages the sharer sends under it.
+share of the space to that peer is left. `seq` numbers the changes the sharer sends under it
+(`share_changes.py`), and each subscribe or renewal is followed by the space's state as it is.
+A lease that lapsed makes a new subscription, so the peer sees that it may have missed changes.
 """
 
 from __future__ import annotations
