@@ -27,7 +27,7 @@ class PutResult:
     server_cpu_s: float
 
 
-async def _watch(
+async def watch_content(
     source: httpx2.EventSource, space_id: str, waiting: dict[str, asyncio.Future[float]]
 ) -> None:
     """Resolves the future waiting for each path a `content` event of the space names."""
@@ -56,7 +56,7 @@ async def put_latency(
     async with registry.api(token) as api, api.sse("/api/v1/events") as source:
         if source.response.status_code != 200:
             raise SystemExit(f"SSE answered {source.response.status_code}")
-        watching = asyncio.create_task(_watch(source, space_id, waiting))
+        watching = asyncio.create_task(watch_content(source, space_id, waiting))
         cpu_before = registry.cpu_s()
         began = time.perf_counter()
         try:

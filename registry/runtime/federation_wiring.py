@@ -27,7 +27,10 @@ from registry.shares.invites import OcmInvites
 from registry.shares.mountpoints import MountpointBackends, MountpointProxy
 from registry.shares.notifications import Notifications
 from registry.shares.outgoing import OutgoingShares
+from registry.shares.remote_changes import RemoteChanges
+from registry.shares.remote_root import RemoteRoot
 from registry.shares.renewals import Renewals, partnership_revoked
+from registry.shares.share_changes import SharePush
 from registry.shares.subscriptions import ShareSubscriptions
 from registry.shares.tokens import ShareTokens
 from registry.spaces.dav_backends import DavBackends
@@ -74,6 +77,7 @@ def build_shares(
     proxy = MountpointProxy(
         spaces, incoming, federation.outbound, discovery, federation.keys, domain, clock
     )
+    push = SharePush(domain)
     return Shares(
         outgoing,
         incoming,
@@ -81,8 +85,12 @@ def build_shares(
         ShareTokens(spaces.transaction, guard, clock),
         MountpointBackends(held, proxy),
         OcmInvites(spaces, peering, clock),
-        ShareSubscriptions(spaces.transaction, clock),
+        ShareSubscriptions(spaces.transaction, clock, push.state),
         Renewals(spaces.transaction, domain, clock, wake=wake),
+        push,
+        RemoteChanges(
+            spaces.transaction, RemoteRoot(federation.outbound, proxy.token), domain, clock
+        ),
     )
 
 

@@ -225,6 +225,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         open_federation=settings.federation.open_shares,
     )
     unit_of_work.fan_out(shares.outgoing.notify_members)
+    unit_of_work.fan_out(shares.push.fan_out)
     return Services(
         settings,
         clock,

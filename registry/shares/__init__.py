@@ -10,7 +10,9 @@ from registry.shares.invites import OcmInvites
 from registry.shares.mountpoints import MountpointBackends
 from registry.shares.notifications import Notifications
 from registry.shares.outgoing import OutgoingShares
+from registry.shares.remote_changes import RemoteChanges
 from registry.shares.renewals import Renewals
+from registry.shares.share_changes import SharePush
 from registry.shares.subscriptions import ShareSubscriptions
 from registry.shares.tokens import ShareTokens
 
@@ -27,3 +29,5 @@ class Shares:
     invites: OcmInvites
     subscriptions: ShareSubscriptions
     renewals: Renewals
+    push: SharePush
+    remote_changes: RemoteChanges

@@ -116,7 +116,7 @@ class MountpointProxy:
         if scope.get("query_string"):
             url += "?" + scope["query_string"].decode("latin-1")
         try:
-            token = await self._token(share)
+            token = await self.token(share)
             headers = [*_forwarded(scope, outer, remote), ("Authorization", f"Bearer {token}")]
             body = _body(receive) if _has_body(scope) else None
             async with self._outbound.stream(scope["method"], url, headers, body) as answer:
@@ -161,7 +161,8 @@ class MountpointProxy:
             self._shares[space_id] = share
         return share
 
-    async def _token(self, share: Any) -> str:
+    async def token(self, share: Any) -> str:
+        """A short-lived token to the share at its peer (also for re-reading its root)."""
         held = self._tokens.get(share.id)
         now = self._clock.now()
         if held is not None and held[1] - TOKEN_MARGIN > now:

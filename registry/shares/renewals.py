@@ -39,12 +39,19 @@ RENEWAL_CHECKS_PER_LEASE = 12  # a renewal goes out, and a lapse is seen, within
 
 
 async def subscribe(
-    conn: AsyncConnection, share: Any, domain: str, now: datetime, *, lease: timedelta = LEASE
+    conn: AsyncConnection,
+    share: Any,
+    domain: str,
+    now: datetime,
+    *,
+    lease: timedelta = LEASE,
+    lapsed: bool = False,
 ) -> None:
     """`share` was accepted (we are `domain`): subscribe to its space at the peer, unless
     another of our users' shares of it did already, or the sender is no peer of ours (open
     federation: it pushes no changes). Renewed halfway through the lease, so that a renewal
-    that fails leaves half a lease of retries."""
+    that fails leaves half a lease of retries. `lapsed`: its mountpoints are unavailable
+    until the peer confirms (subscribing anew after a revocation)."""
     if await store.peer_base_url(conn, share.peer_domain) is None:
         return
     row_id = uuid.uuid4().hex
@@ -56,7 +63,7 @@ async def subscribe(
         "renew_at": now + lease / 2,
         "lease_until": now + lease,
         "renewal_id": event_id,
-        "lapsed": False,
+        "lapsed": lapsed,
     }
     if await store.add_remote(conn, values, now):
         await _send(conn, share, domain, SUBSCRIBE, event_id, now)
@@ -94,6 +101,29 @@ async def _send(
         "sharedSecret": share.secret,
     }
     await outbox.queue_peer(conn, event_id, peer + SUBSCRIPTIONS_PATH, body, now)
+
+
+async def resubscribe(
+    conn: AsyncConnection, share: Any, domain: str, now: datetime, *, lease: timedelta = LEASE
+) -> None:
+    """We may have missed changes of `share`'s space (a gap in their numbers, or a
+    subscription we did not know): renew our subscription now rather than when due, so the
+    peer's answer and its state message catch us up."""
+    row = await store.remote_subscription(conn, share.peer_domain, share.webdav_uri)
+    if row is None:
+        await subscribe(conn, share, domain, now, lease=lease)
+    else:
+        await _queue_renewal(conn, row, share, domain, now, lease)
+
+
+async def _queue_renewal(
+    conn: AsyncConnection, row: Any, share: Any, domain: str, now: datetime, lease: timedelta
+) -> None:
+    """Queue the renewal of our subscription `row`, naming it by `share`; the next is due
+    halfway through the lease, and `Renewals` watches what becomes of this one."""
+    event_id = _event_id(row.id, SUBSCRIBE, now)
+    await _send(conn, share, domain, SUBSCRIBE, event_id, now)
+    await store.set_remote(conn, row.id, {"renew_at": now + lease / 2, "renewal_id": event_id}, now)
 
 
 async def partnership_revoked(conn: AsyncConnection, peer_domain: str) -> None:
@@ -148,7 +178,7 @@ class Renewals:
                 await availability.mark(conn, which, False, reason, now)
             adopted = await store.accepted_unsubscribed(conn)
             for share in adopted:
-                await subscribe(conn, share, self._domain, now, lease=self._lease)
+                await subscribe(conn, share, self._domain, now, lease=self._lease, lapsed=True)
             queued = await self._renew(conn, now)
         if queued or adopted:
             self._wake()
@@ -156,7 +186,9 @@ class Renewals:
 
     async def _confirmed(self, conn: AsyncConnection, now: datetime) -> None:
         """A renewal delivered: the peer holds the subscription for a lease from then (at
-        most the time its answer took less), and answered. One given up on: forgotten."""
+        most the time its answer took less), and answered; mountpoints we had marked
+        unavailable for a lapse are available again (only those: an owner's disabling stays
+        until the owner's change says otherwise). One given up on: forgotten."""
         waiting = await store.remote_where(conn, store.remote.c.renewal_id.is_not(None))
         states = await store.delivery_states(conn, [row.renewal_id for row in waiting])
         for row in waiting:
@@ -166,7 +198,8 @@ class Renewals:
             values: dict[str, Any] = {"renewal_id": None}
             if found is not None and found.state == "delivered":
                 values |= {"lease_until": found.done_at + self._lease, "lapsed": False}
-                await self._mark(conn, row, True, "", now)
+                if row.lapsed:
+                    await self._mark(conn, row, True, "", now)
             await store.set_remote(conn, row.id, values, now)
 
     async def _lapsed(self, conn: AsyncConnection, now: datetime) -> None:
@@ -185,10 +218,7 @@ class Renewals:
             if not held:  # no share of it is accepted any more
                 await store.delete_remote(conn, row.id)
                 continue
-            event_id = _event_id(row.id, SUBSCRIBE, now)
-            await _send(conn, held[0], self._domain, SUBSCRIBE, event_id, now)
-            values = {"renew_at": now + self._lease / 2, "renewal_id": event_id}
-            await store.set_remote(conn, row.id, values, now)
+            await _queue_renewal(conn, row, held[0], self._domain, now, self._lease)
             queued += 1
         return queued
 

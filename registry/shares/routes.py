@@ -16,6 +16,7 @@ from registry.core.routing import Resource
 from registry.peers.inbox import Inbox
 from registry.shares import Shares
 from registry.shares.invites import INVITE_ACCEPTED_PATH
+from registry.shares.share_changes import SHARE_CHANGES_PATH
 from registry.shares.share_json import SHARES_DRIVE_ID, received_item, sent_item
 from registry.shares.subscriptions import SUBSCRIPTIONS_PATH
 from registry.shares.tokens import TOKEN_PATH, InvalidGrant
@@ -28,6 +29,7 @@ class ShareRoutes:
     def __init__(self, shares: Shares, inbox: Inbox, authenticate: Authenticate) -> None:
         self._inbox = inbox
         self._subscriptions = shares.subscriptions
+        self._remote_changes = shares.remote_changes
         self._outgoing = shares.outgoing
         self._incoming = shares.incoming
         self._notifications = shares.notifications
@@ -100,6 +102,9 @@ class ShareRoutes:
             Resource(OCM_NOTIFICATIONS_PATH, {"POST": self.receive_notification}),
             Resource(
                 SUBSCRIPTIONS_PATH, {"POST": self._inbox.endpoint(self._subscriptions.receive)}
+            ),
+            Resource(
+                SHARE_CHANGES_PATH, {"POST": self._inbox.endpoint(self._remote_changes.receive)}
             ),
             Resource(TOKEN_PATH, {"POST": self.exchange_token}),
             Resource(INVITE_ACCEPTED_PATH, {"POST": self.invitation_accepted}),

@@ -4,8 +4,10 @@ change push; the recipient's side, which subscribes, renews and cancels, is `ren
 We keep one subscription per (space, peer) however many of that peer's users received the
 space: a subscription names its share by `providerId` and proves it with the share's secret,
 renews the lease of the one subscription, and a cancel removes it only when no other accepted
-share of the space to that peer is left. `seq` numbers the messages we send under it. A
-subscription whose lease ran out is pruned by the retention sweep; the peer's subscriptions
+share of the space to that peer is left. `seq` numbers the changes we send under it
+(`share_changes.py`), and each subscribe or renewal is followed by the space's state as it is.
+A lease that lapsed makes a new subscription, so the peer sees that it may have missed changes.
+A subscription whose lease ran out is pruned by the retention sweep; the peer's subscriptions
 go when its partnership is revoked (either side revoking).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,14 +36,24 @@ SUBSCRIPTIONS_PATH = "/api/v1/peering/share-subscriptions"
 SUBSCRIBE, CANCEL = "subscribe", "cancel"
 ACTIONS = (SUBSCRIBE, CANCEL)
 LEASE = timedelta(hours=1)
+# Queues the space's state under a subscription, for a share (`share_changes.SharePush.state`).
+SendState = Callable[[AsyncConnection, Any, str, datetime], Awaitable[None]]
 
 
 class ShareSubscriptions:
     """The sharer's side: a peer's signed subscribe or cancel (through the peers' inbox)."""
 
-    def __init__(self, transaction: Transaction, clock: Clock, *, lease: timedelta = LEASE):
+    def __init__(
+        self,
+        transaction: Transaction,
+        clock: Clock,
+        send_state: SendState,
+        *,
+        lease: timedelta = LEASE,
+    ) -> None:
         self._transaction = transaction
         self._clock = clock
+        self._send_state = send_state
         self._lease = lease
 
     async def receive(self, peer: PeerRecord, doc: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +81,7 @@ class ShareSubscriptions:
             if share.state == store.DECLINED:
                 raise ShareStateConflict("the share was declined; it cannot be subscribed to")
             row = await _subscribe(conn, share.space_id, peer.domain, now + self._lease, now)
+            await self._send_state(conn, row, share.id, now)
         return {
             "subscribed": True,
             "subscriptionId": row.id,
@@ -84,6 +98,9 @@ async def _subscribe(
     values = {"expires_at": expires_at, "updated_at": now}
     made = {"id": uuid.uuid4().hex, "space_id": space_id, "peer_domain": peer_domain, "seq": 0}
     if not await insert_once(conn, subscriptions, {**made, **values, "created_at": now}):
+        # A lapsed lease missed changes: a new subscription, so the peer re-reads the share.
+        lapsed = update(subscriptions).where(*where, subscriptions.c.expires_at <= now)
+        await conn.execute(lapsed.values(id=made["id"], seq=0))
         await conn.execute(update(subscriptions).where(*where).values(values))
     return (await conn.execute(select(subscriptions).where(*where))).one()
 

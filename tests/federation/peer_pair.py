@@ -72,18 +72,21 @@ class Pair:
 
     @contextmanager
     def stopped(self, site: Site) -> Iterator[None]:
-        """`site`'s registry stopped until the block ends (a relayed pair: its port refuses
-        connections), then started again on the same settings, database and port, as a
-        new process: `site.services` are the new process's."""
-        relay, server = self.relays[site.domain], self.servers[site.domain]
-        relay.down()  # cuts the other registry's connections to it, so it stops at once
+        """`site`'s registry stopped until the block ends (its port refuses connections; in
+        a relayed pair the relay cuts the other's connections to it), then started again on
+        the same settings, database and port, as a new process: `site.services` are the new
+        process's."""
+        relay, server = self.relays.get(site.domain), self.servers[site.domain]
+        if relay is not None:
+            relay.down()  # cuts the other registry's connections to it, so it stops at once
         server.close_clients(site.services)
         server.stop()
         try:
             yield
         finally:
             site.services = server.start()
-            relay.up()
+            if relay is not None:
+                relay.up()
 
 
 class LoopKeeper:

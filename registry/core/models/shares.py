@@ -71,6 +71,10 @@ class IncomingShare(Base):
     secret: Mapped[str] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(16))
     mountpoint_id: Mapped[str | None] = mapped_column(ForeignKey("spaces.id", ondelete="SET NULL"))
+    # accepted: the peer's subscription whose change messages we apply, and the `seq` of the
+    # last one applied (a gap, or another subscription, makes us re-read the share's state)
+    change_subscription: Mapped[str | None] = mapped_column(String(64))
+    change_seq: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
