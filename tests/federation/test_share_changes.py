@@ -16,7 +16,7 @@ import httpx2
 from sqlalchemy import select
 
 from registry.shares.share_changes import SHARE_CHANGES_PATH
-from registry.shares.store import incoming, outbox
+from registry.shares.store import incoming, outbox, remote
 from registry.shares.subscriptions import LEASE
 from tests.federation import test_peering
 from tests.federation.peer_pair import Pair, Site, clock, peered, signed_post
@@ -265,7 +265,7 @@ async def test_after_a_lapsed_lease_paris_catches_up_from_zurich_s_state(
 
 
 async def test_einstein_renaming_disabling_and_restoring_the_share_reaches_marie(
-    pair: Pair,
+    pair: Pair, clock: ShiftedClock
 ) -> None:
     await peered(pair)
     _drive, share_space, mountpoint = await mounted(pair, "managed")
@@ -288,9 +288,36 @@ async def test_einstein_renaming_disabling_and_restoring_the_share_reaches_marie
         listed = (await marie_drives(pair))[mountpoint]
         assert (listed["name"], listed["availability"]) == ("Managed anew", "unavailable")
 
+        # paris's renewal gets through meanwhile: zurich answers, but the owner's disabling
+        # stands (only a lapse's unavailability is undone by a renewal)
+        clock.offset = LEASE / 2 + timedelta(minutes=1)
+        try:
+            await renewal_taken_in(pair)
+        finally:
+            clock.offset = timedelta(0)
+        assert (await marie_drives(pair))[mountpoint]["availability"] == "unavailable"
+
         assert (await einstein.patch(url, headers={"Restore": "T"})).status_code == 200
         on = (await stream.until("availability", seconds=15))[-1]
         assert on.data["data"]["availability"] == "available"
+
+
+async def renewal_taken_in(pair: Pair) -> None:
+    """Paris's renewals job queues the renewal that is due and, once it is delivered,
+    takes that in."""
+    renewals = pair.paris.services.shares.renewals
+    assert await renewals.check() == 1
+
+    async def confirmed() -> bool | None:
+        pair.paris.services.delivery.wake()
+        await renewals.check()
+        async with pair.paris.services.engine.connect() as conn:
+            waiting = await conn.execute(
+                select(remote.c.id).where(remote.c.renewal_id.is_not(None))
+            )
+            return True if waiting.first() is None else None
+
+    await eventually(confirmed)
 
 
 async def test_one_message_reaches_the_mountpoint_of_every_recipient_at_paris(pair: Pair) -> None:
