@@ -293,6 +293,7 @@ async def test_einstein_renaming_disabling_and_restoring_the_share_reaches_marie
         clock.offset = LEASE / 2 + timedelta(minutes=1)
         try:
             await renewal_taken_in(pair)
+            await eventually(lambda: all_sent(pair.zurich))  # its state message, on this clock
         finally:
             clock.offset = timedelta(0)
         assert (await marie_drives(pair))[mountpoint]["availability"] == "unavailable"
