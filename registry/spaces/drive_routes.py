@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,11 +25,11 @@ from registry.spaces.service import SpaceService
 from registry.spaces.views import SpaceView
 
 # Drives that are no space of ours, listed first among the caller's (the shares wing's
-# virtual Shares drive), as drive JSON.
-VirtualDrives = Callable[[Principal], Awaitable[list[dict[str, Any]]]]
+# virtual Shares drive), as drive JSON, read on the listing's connection.
+VirtualDrives = Callable[[AsyncConnection, Principal], Awaitable[list[dict[str, Any]]]]
 
 
-async def _none(principal: Principal) -> list[dict[str, Any]]:
+async def _none(conn: AsyncConnection, principal: Principal) -> list[dict[str, Any]]:
     return []
 
 
@@ -51,16 +52,21 @@ class DriveRoutes:
     async def my_drives(self, request: Request) -> Response:
         principal = await self._authenticate(request)
         query = where, _order, offset = _query(request)
-        drives, more = await self._listing.page(principal, query, _unified(request), held_only=True)
-        first = await self._virtual(principal) if offset == 0 and where is None else []
+        async with self._spaces.reading() as conn:
+            drives, more = await self._listing.page(
+                conn, principal, query, _unified(request), held_only=True
+            )
+            virtual = offset == 0 and where is None
+            first = await self._virtual(conn, principal) if virtual else []
         return _collection(request, drives, more, offset, first)
 
     async def all_drives(self, request: Request) -> Response:
         principal = await self._authenticate(request)
         query = _query(request)
-        drives, more = await self._listing.page(
-            principal, query, _unified(request), held_only=False
-        )
+        async with self._spaces.reading() as conn:
+            drives, more = await self._listing.page(
+                conn, principal, query, _unified(request), held_only=False
+            )
         return _collection(request, drives, more, query[2])
 
     async def my_drive(self, request: Request) -> Response:

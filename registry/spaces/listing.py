@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.access.principal import Principal
 from registry.spaces.drive_json import drive
@@ -42,11 +43,17 @@ class DriveListing:
         self._encoded: dict[bool, dict[str, Encoded]] = {False: {}, True: {}}
 
     async def page(
-        self, principal: Principal, query: PageQuery, unified_roles: bool, *, held_only: bool
+        self,
+        conn: AsyncConnection,
+        principal: Principal,
+        query: PageQuery,
+        unified_roles: bool,
+        *,
+        held_only: bool,
     ) -> tuple[list[bytes], bool]:
         """The caller's page of drives (as `SpaceService.list_visible` finds them), encoded;
-        and whether more follow."""
-        versions, more = await self._spaces.list_versions(principal, query, held_only)
+        and whether more follow. `conn` is from `SpaceService.reading()`."""
+        versions, more = await self._spaces.list_versions(conn, principal, query, held_only)
         encoded = self._encoded[unified_roles]
         current = {}
         stale = []
@@ -57,16 +64,20 @@ class DriveListing:
             else:
                 stale.append(space_id)
         if stale:
-            current.update(await self._encode(stale, encoded, unified_roles))
+            current.update(await self._encode(conn, stale, encoded, unified_roles))
         return [found.json for space_id, _ in versions if (found := current.get(space_id))], more
 
     async def _encode(
-        self, space_ids: list[str], encoded: dict[str, Encoded], unified_roles: bool
+        self,
+        conn: AsyncConnection,
+        space_ids: list[str],
+        encoded: dict[str, Encoded],
+        unified_roles: bool,
     ) -> dict[str, Encoded]:
         """Encode these spaces as they are now and keep them (a space gone since is left
         out)."""
         fresh = {}
-        for view in await self._spaces.views_of(space_ids):
+        for view in await self._spaces.views_of(conn, space_ids):
             space = view.space
             fresh[space.id] = Encoded(
                 space.version, orjson.dumps(drive(view, self._base_url, unified_roles))
