@@ -8,6 +8,7 @@ listing plus JSON encoding, timed alone in this process), and the ratios against
 
     .venv/bin/python bench/drives.py [--sizes 10000,1000000] [--concurrency 32] [--duration 5]
                                      [--database-url postgresql+asyncpg://.../scratch]
+                                     [--workers 2]
 
 A PostgreSQL URL must name a scratch database: its registry tables are dropped and re-created.
 Seeding is in `bench/common/seed.py`, the load generator in `bench/common/load.py`.
@@ -115,7 +116,7 @@ async def run_size(size: int, args: argparse.Namespace) -> Result:
         )
         token = user_token(settings)
         server = ServiceProcess(
-            ["--config", str(config), "serve", "--no-migrate"],
+            ["--config", str(config), "serve", "--no-migrate", "--workers", str(args.workers)],
             port,
             directory / "server.log",
             clean_env(),
@@ -192,6 +193,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per loaded run")
     parser.add_argument("--database-url", help="a scratch PostgreSQL database (default SQLite)")
+    parser.add_argument("--workers", type=int, default=1, help="the server's worker processes")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if any(size < VISIBLE for size in sizes):
