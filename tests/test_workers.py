@@ -21,6 +21,7 @@ from tests.sse import events
 from tests.waiting import eventually
 
 RENAMES = 12
+LISTINGS = 10
 JOBS_TAKEN = re.compile(r"this worker \(pid (\d+)\) runs the node's jobs")
 
 
@@ -77,3 +78,21 @@ async def test_the_nodes_jobs_run_in_one_worker_and_move_when_it_dies(workers):
     assert successor != holder
     async with httpx2.AsyncClient(base_url=workers.url) as client:
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_metrics_count_the_requests_of_every_worker(workers):
+    headers = {"Authorization": f"Bearer {workers.token('admin')}"}
+    for _ in range(LISTINGS):
+        async with httpx2.AsyncClient(base_url=workers.url, headers=headers) as client:
+            assert (await client.get("/graph/v1.0/me/drives")).status_code == 200
+    async with httpx2.AsyncClient(base_url=workers.url, headers=headers) as client:
+        scraped = await client.get("/metrics")
+    assert scraped.status_code == 200
+    counted = re.search(
+        r'^spacereg_http_request_duration_seconds_count\{method="GET",'
+        r'route="/graph/v1.0/me/drives",status="200"\} (\S+)$',
+        scraped.text,
+        re.MULTILINE,
+    )
+    assert counted is not None, scraped.text
+    assert float(counted.group(1)) == LISTINGS

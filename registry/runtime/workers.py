@@ -4,7 +4,8 @@ uvicorn starts the worker processes and restarts one that dies; each builds the 
 the same settings (the parent hands them on in the environment, which outranks the file, with
 the path of the file), and the workers act as replicas of one node: the database is shared,
 `WorkerBus` tells every worker of a change (unless NATS does), and the jobs that must run once
-per node run in the one worker that holds the node's lock (`NodeJobs`).
+per node run in the one worker that holds the node's lock (`NodeJobs`). `/metrics` sums the
+instruments of every worker (`Metrics.collect`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from starlette.applications import Starlette
 from federation.keys import SigningKeys
 from registry.auth.idp.keys import IdpKeys
 from registry.auth.idp.users import load_users
+from registry.runtime.metrics import MULTIPROCESS_DIR_VARIABLE
 from registry.runtime.settings import Settings, load_settings
 
 logger = logging.getLogger("spacereg")
@@ -34,25 +37,27 @@ def serve(settings: Settings, config_file: Path | None, run: Run) -> None:
     """Make what the workers would otherwise race to make, then run them with `run` (the
     CLI's way of running uvicorn) until stopped."""
     _prepare(settings)
-    os.environ.update(
-        {
-            CONFIG_FILE_VARIABLE: str(config_file.resolve()) if config_file else "",
-            "SPACEREG_DATA_DIR": str(settings.data_dir),
-            "SPACEREG_HOST": settings.host,
-            "SPACEREG_PORT": str(settings.port),
-            "SPACEREG_WORKERS": str(settings.workers),
-        }
-    )
-    logger.info("starting %d worker processes", settings.workers)
-    run(
-        f"{__name__}:worker_app",
-        settings.host,
-        settings.port,
-        settings.tls_certfile,
-        settings.tls_keyfile,
-        factory=True,
-        workers=settings.workers,
-    )
+    with tempfile.TemporaryDirectory(prefix="spacereg-metrics-") as metrics:
+        os.environ.update(
+            {
+                CONFIG_FILE_VARIABLE: str(config_file.resolve()) if config_file else "",
+                "SPACEREG_DATA_DIR": str(settings.data_dir),
+                "SPACEREG_HOST": settings.host,
+                "SPACEREG_PORT": str(settings.port),
+                "SPACEREG_WORKERS": str(settings.workers),
+                MULTIPROCESS_DIR_VARIABLE: metrics,
+            }
+        )
+        logger.info("starting %d worker processes", settings.workers)
+        run(
+            f"{__name__}:worker_app",
+            settings.host,
+            settings.port,
+            settings.tls_certfile,
+            settings.tls_keyfile,
+            factory=True,
+            workers=settings.workers,
+        )
 
 
 def _prepare(settings: Settings) -> None:
