@@ -13,6 +13,7 @@ from common.supervisor import Supervisor
 from registry.changes.bus import BusError
 from registry.changes.worker_bus import WorkerBus, node_directory
 from registry.runtime.node_jobs import NodeJobs
+from registry.runtime.settings import ConfigError, load_settings
 from tests.waiting import eventually
 
 
@@ -95,3 +96,9 @@ async def test_the_nodes_jobs_run_in_one_holder_of_the_lock_at_a_time(tmp_path: 
         assert started == ["first"]
         await first.stop()  # the holder goes: its lock with it
         assert await eventually(lambda: started == ["first", "second"])
+
+
+@pytest.mark.parametrize("workers", [0, -1, "2"])
+def test_a_number_of_workers_that_is_no_positive_whole_number_is_refused(workers: object):
+    with pytest.raises(ConfigError, match="workers"):
+        load_settings(env={}, overrides={"workers": workers})
