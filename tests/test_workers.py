@@ -36,7 +36,7 @@ def workers(tmp_path: Path, idp_key_dir: Path) -> Iterator[RegistryProcess]:
     )
     registry.start()
     try:
-        assert wait_for(lambda: registry.output().count("Application startup complete") == 2)
+        assert wait_for(lambda: started(registry) == 2)
         yield registry
     finally:
         registry.stop()
@@ -44,6 +44,11 @@ def workers(tmp_path: Path, idp_key_dir: Path) -> Iterator[RegistryProcess]:
 
 def wait_for(probe: object, seconds: float = 60) -> bool:
     return asyncio.run(eventually(probe, seconds))  # type: ignore[arg-type]
+
+
+def started(registry: RegistryProcess) -> int:
+    """How many worker processes have started serving."""
+    return registry.output().count("Application startup complete")
 
 
 def job_holders(registry: RegistryProcess) -> list[int]:
@@ -76,6 +81,8 @@ async def test_the_nodes_jobs_run_in_one_worker_and_move_when_it_dies(workers):
     assert await eventually(lambda: len(job_holders(workers)) == 2, seconds=60)
     successor = job_holders(workers)[1]
     assert successor != holder
+    # The parent starts a worker in place of the dead one.
+    assert await eventually(lambda: started(workers) == 3, seconds=60)
     async with httpx2.AsyncClient(base_url=workers.url) as client:
         assert (await client.get("/healthz")).status_code == 200
 

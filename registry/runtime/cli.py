@@ -131,7 +131,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.workers > 1:
         from registry.runtime import workers
 
-        workers.serve(settings, args.config, _run)
+        workers.serve(settings, args.config)
         return 0
     app = create_app(settings)
     # Keep the start-up objects out of every later full collection (they caused the p99 tail).
@@ -141,26 +141,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _run(
-    app: Any, host: str, port: int, certfile: str | None, keyfile: str | None, **more: Any
-) -> None:
-    """Serve an app, registry or provider, the same way: behind proxies, no access log, and
-    uvicorn's own events through our handlers (`log_config=None`), formatted as configured.
-    `more`: uvicorn's options for worker processes."""
+def _run(app: Any, host: str, port: int, certfile: str | None, keyfile: str | None) -> None:
     import uvicorn
 
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        proxy_headers=True,
-        ssl_certfile=certfile,
-        ssl_keyfile=keyfile,
-        log_config=None,
-        log_level="info",
-        access_log=False,
-        **more,
-    )
+    uvicorn.run(app, **uvicorn_options(host, port, certfile, keyfile))
+
+
+def uvicorn_options(
+    host: str, port: int, certfile: str | None, keyfile: str | None
+) -> dict[str, Any]:
+    """How an app, registry or provider, is served, alone or in a worker process: behind
+    proxies, no access log, and uvicorn's own events through our handlers (`log_config=None`),
+    formatted as configured."""
+    return {
+        "host": host,
+        "port": port,
+        "proxy_headers": True,
+        "ssl_certfile": certfile,
+        "ssl_keyfile": keyfile,
+        "log_config": None,
+        "log_level": "info",
+        "access_log": False,
+    }
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
