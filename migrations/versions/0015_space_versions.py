@@ -43,15 +43,17 @@ SQLITE_DROP = [
     )
 ]
 
+# `OR REPLACE`: dropping the tables (as the bench's reset of a scratch database does) leaves
+# the functions behind.
 POSTGRESQL = [
-    """CREATE FUNCTION spaces_version() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE OR REPLACE FUNCTION spaces_version() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF NEW.version = OLD.version THEN NEW.version := OLD.version + 1; END IF;
         RETURN NEW;
     END $$""",
     """CREATE TRIGGER spaces_version BEFORE UPDATE ON spaces
     FOR EACH ROW EXECUTE FUNCTION spaces_version()""",
-    """CREATE FUNCTION members_version() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE OR REPLACE FUNCTION members_version() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP <> 'INSERT' THEN
             UPDATE spaces SET version = version + 1 WHERE id = OLD.space_id;
@@ -63,7 +65,7 @@ POSTGRESQL = [
     END $$""",
     """CREATE TRIGGER members_version AFTER INSERT OR UPDATE OR DELETE ON members
     FOR EACH ROW EXECUTE FUNCTION members_version()""",
-    """CREATE FUNCTION users_version() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE OR REPLACE FUNCTION users_version() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         UPDATE spaces SET version = version + 1 WHERE id IN (
             SELECT space_id FROM members WHERE principal_type = 'user' AND principal_id = NEW.id
