@@ -22,9 +22,10 @@ def directory(tmp_path: Path) -> Path:
     # A socket's path must be short: tmp_path may not be.
     found = node_directory(tmp_path)
     yield found
-    for path in found.glob("*"):
-        path.unlink()
-    found.rmdir()
+    if found.exists():
+        for path in found.glob("*"):
+            path.unlink()
+        found.rmdir()
 
 
 async def test_a_message_reaches_every_worker_and_a_gone_one_is_forgotten(directory: Path):
@@ -55,11 +56,11 @@ async def test_a_message_reaches_every_worker_and_a_gone_one_is_forgotten(direct
     finally:
         await first.close()
         await second.close()
-    assert sockets(directory) == []
+    assert removed(directory)  # the last worker to go removes it
 
 
-def sockets(directory: Path) -> list[Path]:
-    return list(directory.glob("*.sock"))
+def removed(directory: Path) -> bool:
+    return not directory.exists()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ database poll makes up for (the bus is a hint).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -80,6 +81,8 @@ class WorkerBus:
             self._socket = None
         if self._path is not None:
             self._path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the other workers' sockets are still there
+                self._directory.rmdir()
         for task in list(self._deliveries):
             task.cancel()
         self._handlers.clear()
