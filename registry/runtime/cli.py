@@ -19,12 +19,7 @@ from registry.runtime.settings import ConfigError, Settings, load_settings
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    logs.configure("text")
-    for noisy in ("alembic", "httpx2"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # stamina logs every retry it schedules; the loops log what failed themselves, in words.
-    logging.getLogger("stamina").setLevel(logging.ERROR)
+    configure_logging("text")
     if getattr(args, "own_settings", False):  # not the registry: reads its own configuration
         return int(args.command(args))
     try:
@@ -34,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "data_dir": args.data_dir,
                 "host": getattr(args, "host", None),
                 "port": getattr(args, "port", None),
+                "workers": getattr(args, "workers", None),
             },
         )
     except ConfigError as exc:
@@ -41,6 +37,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_format)
     return int(args.command(args, settings))
+
+
+def configure_logging(log_format: str) -> None:
+    """Our logging, in this process (and in each worker process of `serve --workers`)."""
+    logging.basicConfig(level=logging.INFO)
+    logs.configure(log_format)
+    for noisy in ("alembic", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # stamina logs every retry it schedules; the loops log what failed themselves, in words.
+    logging.getLogger("stamina").setLevel(logging.ERROR)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the registry")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers", type=int, help="worker processes answering on the port (default 1)"
+    )
     serve.add_argument(
         "--no-migrate",
         action="store_true",
@@ -119,6 +128,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if not args.no_migrate:
         asyncio.run(_migrate(settings, "head"))
+    if settings.workers > 1:
+        from registry.runtime import workers
+
+        workers.serve(settings, args.config)
+        return 0
     app = create_app(settings)
     # Keep the start-up objects out of every later full collection (they caused the p99 tail).
     gc.collect()
@@ -128,21 +142,27 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(app: Any, host: str, port: int, certfile: str | None, keyfile: str | None) -> None:
-    """Serve an app, registry or provider, the same way: behind proxies, no access log, and
-    uvicorn's own events through our handlers (`log_config=None`), formatted as configured."""
     import uvicorn
 
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        proxy_headers=True,
-        ssl_certfile=certfile,
-        ssl_keyfile=keyfile,
-        log_config=None,
-        log_level="info",
-        access_log=False,
-    )
+    uvicorn.run(app, **uvicorn_options(host, port, certfile, keyfile))
+
+
+def uvicorn_options(
+    host: str, port: int, certfile: str | None, keyfile: str | None
+) -> dict[str, Any]:
+    """How an app, registry or provider, is served, alone or in a worker process: behind
+    proxies, no access log, and uvicorn's own events through our handlers (`log_config=None`),
+    formatted as configured."""
+    return {
+        "host": host,
+        "port": port,
+        "proxy_headers": True,
+        "ssl_certfile": certfile,
+        "ssl_keyfile": keyfile,
+        "log_config": None,
+        "log_level": "info",
+        "access_log": False,
+    }
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -3,7 +3,12 @@ are read at scrape time by `registry.runtime.gauges`, so every replica reports t
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import Scope
 
 from registry.core.routing import METHOD_ORDER
@@ -11,6 +16,9 @@ from registry.core.routing import METHOD_ORDER
 _METHODS = frozenset(METHOD_ORDER)
 # Seconds until the response starts: a Server-Sent-Events stream counts until it opens.
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Set by `serve --workers` for its workers: prometheus_client keeps every process's values in
+# files there (its multiprocess mode), so that a scrape answered by one worker counts them all.
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
@@ -32,3 +40,12 @@ class Metrics:
         method = scope["method"] if scope["method"] in _METHODS else "other"
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         self._latency.labels(method, route, str(status)).observe(seconds)
+
+    def collect(self) -> Iterable[Metric]:
+        """The instruments' values: this process's, or every worker's of this node."""
+        shared = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+        if not shared:
+            return self.registry.collect()
+        summed = CollectorRegistry(auto_describe=False)
+        MultiProcessCollector(summed, shared)  # type: ignore[no-untyped-call]
+        return summed.collect()

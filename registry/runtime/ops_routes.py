@@ -28,7 +28,7 @@ class _Scrape:
         self._gauges = gauges
 
     def collect(self) -> list[Metric]:
-        return [*self._metrics.registry.collect(), *self._gauges]
+        return [*self._metrics.collect(), *self._gauges]
 
 
 class OpsRoutes:

@@ -138,6 +138,8 @@ class Settings(TopSettings):
     metrics_token: str = ""
     # `json`: one JSON object a line (time, level, logger, message, request_id, fields).
     log_format: Literal["text", "json"] = "text"
+    # Worker processes `serve` runs on this node, answering on one port (see README "Scaling out").
+    workers: PositiveInt = 1
 
     @field_validator("idp_users", mode="before")
     @classmethod
@@ -208,6 +210,7 @@ _ENV_KEYS = (
     "change_poll_seconds",
     "metrics_token",
     "log_format",
+    "workers",
 )
 ENVIRONMENT: dict[str, EnvVar] = {
     **{f"SPACEREG_{key.upper()}": EnvVar((key,)) for key in _ENV_KEYS},

@@ -14,7 +14,7 @@ import httpx2
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
-from common.supervisor import Supervisor
+from common.supervisor import Job, Supervisor
 from federation.discovery import Discovery
 from federation.instance import LocalInstance
 from federation.keys import SigningKeys
@@ -36,6 +36,7 @@ from registry.changes.hub import Hub, Tailer
 from registry.changes.nats_bus import NatsBus
 from registry.changes.signal import ChangeSignal
 from registry.changes.unit_of_work import UnitOfWork
+from registry.changes.worker_bus import WorkerBus, node_directory
 from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.outbox import store as outbox
 from registry.outbox.delivery import DeliveryWorker
@@ -50,6 +51,7 @@ from registry.runtime.federation_wiring import (
     discovery_config,
     local_instance,
 )
+from registry.runtime.node_jobs import NodeJobs
 from registry.runtime.retention import Retention
 from registry.runtime.settings import ProviderConfig, Settings
 from registry.shares import Shares
@@ -162,7 +164,7 @@ def build(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
         return clock.now().timestamp()
 
     validator = TokenValidator(issuers, http, clock=validator_clock)
-    bus: Bus = NatsBus([settings.nats_url]) if settings.nats_url else LocalBus()
+    bus = _bus(settings)
     signal = ChangeSignal(bus)
     unit_of_work = UnitOfWork(engine, signal)
     unit_of_work.fan_out(outbox.queue_webhooks)
@@ -309,16 +311,33 @@ def _start_workers(services: Services) -> None:
     supervisor.start(
         "sse-keep-alive", partial(services.hub.keep_alive, services.settings.sse_keepalive_seconds)
     )
-    supervisor.start("delivery", services.delivery.run)
-    supervisor.start("retention", services.retention.run)
-    supervisor.start("share-renewals", services.shares.renewals.run)
     supervisor.start("provider-events", services.provider_events.run)
-    supervisor.start("reconcile", partial(services.provider_events.reconcile, services.providers))
+    once: dict[str, Job] = {
+        "delivery": services.delivery.run,
+        "retention": services.retention.run,
+        "share-renewals": services.shares.renewals.run,
+        "reconcile": partial(services.provider_events.reconcile, services.providers),
+    }
     for name, provider in services.providers.items():
         if isinstance(provider, ChangeSource):
             provider.subscribe(partial(services.provider_events.submit, name))
             for job, run in provider.workers().items():
-                supervisor.start(f"provider:{name}:{job}", run)
+                once[f"provider:{name}:{job}"] = run
+    if services.settings.workers == 1:
+        for name, run in once.items():
+            supervisor.start(name, run)
+    else:
+        lock_file = services.settings.data_dir / "node-jobs.lock"
+        supervisor.start("node-jobs", NodeJobs(lock_file, supervisor, once).run)
+
+
+def _bus(settings: Settings) -> Bus:
+    """NATS between replicas when configured; else, between this node's worker processes."""
+    if settings.nats_url:
+        return NatsBus([settings.nats_url])
+    if settings.workers > 1:
+        return WorkerBus(node_directory(settings.data_dir))
+    return LocalBus()
 
 
 async def _provision(idp: EmbeddedIdp, spaces: SpaceService, clock: Clock) -> None:

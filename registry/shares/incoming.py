@@ -137,12 +137,14 @@ class IncomingShares:
         async with self._spaces.transaction() as conn:
             return list(await store.incoming_of_user(conn, principal.user_id))
 
-    async def shares_drive(self, principal: Principal) -> list[dict[str, Any]]:
-        """The virtual Shares drive, for a user who received shares (`DriveRoutes`)."""
+    async def shares_drive(
+        self, conn: AsyncConnection, principal: Principal
+    ) -> list[dict[str, Any]]:
+        """The virtual Shares drive, for a user who received shares (`DriveRoutes`, on the
+        listing's connection)."""
         if principal.remote is not None:
             return []
-        async with self._spaces.transaction() as conn:
-            found = await store.incoming_of_user(conn, principal.user_id)
+        found = await store.incoming_of_user(conn, principal.user_id)
         live = [share for share in found if share.state != store.DECLINED]
         return [shares_drive(live, self._base_url)] if live else []
 

@@ -7,6 +7,8 @@ import binascii
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -17,16 +19,17 @@ from registry.core.http import flag, has_body, json_body, query, whole_number
 from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
 from registry.spaces.drive_json import drive
-from registry.spaces.odata import Filter, OrderBy, parse_filter, parse_orderby
+from registry.spaces.listing import DriveListing
+from registry.spaces.odata import PageQuery, parse_filter, parse_orderby
 from registry.spaces.service import SpaceService
 from registry.spaces.views import SpaceView
 
 # Drives that are no space of ours, listed first among the caller's (the shares wing's
-# virtual Shares drive), as drive JSON.
-VirtualDrives = Callable[[Principal], Awaitable[list[dict[str, Any]]]]
+# virtual Shares drive), as drive JSON, read on the listing's connection.
+VirtualDrives = Callable[[AsyncConnection, Principal], Awaitable[list[dict[str, Any]]]]
 
 
-async def _none(principal: Principal) -> list[dict[str, Any]]:
+async def _none(conn: AsyncConnection, principal: Principal) -> list[dict[str, Any]]:
     return []
 
 
@@ -41,24 +44,30 @@ class DriveRoutes:
         virtual: VirtualDrives = _none,
     ) -> None:
         self._spaces = spaces
+        self._listing = DriveListing(spaces, base_url)
         self._authenticate = authenticate
         self._base_url = base_url
         self._virtual = virtual
 
     async def my_drives(self, request: Request) -> Response:
         principal = await self._authenticate(request)
-        where, order, offset = _query(request)
-        views, more = await self._spaces.list_visible(
-            principal, where, order, offset, held_only=True
-        )
-        first = await self._virtual(principal) if offset == 0 and where is None else []
-        return self._collection(request, views, more, offset, first)
+        query = where, _order, offset = _query(request)
+        async with self._spaces.reading() as conn:
+            drives, more = await self._listing.page(
+                conn, principal, query, _unified(request), held_only=True
+            )
+            virtual = offset == 0 and where is None
+            first = await self._virtual(conn, principal) if virtual else []
+        return _collection(request, drives, more, offset, first)
 
     async def all_drives(self, request: Request) -> Response:
         principal = await self._authenticate(request)
-        where, order, offset = _query(request)
-        views, more = await self._spaces.list_visible(principal, where, order, offset)
-        return self._collection(request, views, more, offset)
+        query = _query(request)
+        async with self._spaces.reading() as conn:
+            drives, more = await self._listing.page(
+                conn, principal, query, _unified(request), held_only=False
+            )
+        return _collection(request, drives, more, query[2])
 
     async def my_drive(self, request: Request) -> Response:
         principal = await self._authenticate(request)
@@ -106,23 +115,6 @@ class DriveRoutes:
             await spaces.disable(principal, request.path_params["id"])
         return Response(status_code=204)
 
-    def _collection(
-        self,
-        request: Request,
-        views: list[SpaceView],
-        more: bool,
-        offset: int,
-        first: list[dict[str, Any]] | None = None,
-    ) -> Response:
-        base_url = self._base_url
-        unified = _unified(request)
-        listed = [drive(v, base_url, unified) for v in views]
-        body: dict[str, object] = {"value": [*(first or []), *listed]}
-        if more:
-            token = base64.urlsafe_b64encode(str(offset + len(views)).encode()).decode().rstrip("=")
-            body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skiptoken": token}))
-        return JSONResponse(body)
-
     def _one(self, request: Request, view: SpaceView, status: int = 200) -> Response:
         return JSONResponse(drive(view, self._base_url, _unified(request)), status_code=status)
 
@@ -146,7 +138,25 @@ class DriveRoutes:
         return found
 
 
-def _query(request: Request) -> tuple[Filter | None, OrderBy | None, int]:
+def _collection(
+    request: Request,
+    drives: list[bytes],
+    more: bool,
+    offset: int,
+    first: list[dict[str, Any]] | None = None,
+) -> Response:
+    """`{"value": [...]}` of the drives `first` then the encoded ones, and the next page's link
+    when `more` follow."""
+    listed = [orjson.dumps(d) for d in first or ()] + drives
+    body = b'{"value":[' + b",".join(listed) + b"]"
+    if more:
+        token = base64.urlsafe_b64encode(str(offset + len(drives)).encode()).decode().rstrip("=")
+        link = str(request.url.include_query_params(**{"$skiptoken": token}))
+        body += b',"@odata.nextLink":' + orjson.dumps(link)
+    return Response(body + b"}", media_type=JSONResponse.media_type)
+
+
+def _query(request: Request) -> PageQuery:
     params = query(request)
     unknown = {k for k in params if k.startswith("$")} - {
         "$filter",

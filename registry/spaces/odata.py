@@ -45,6 +45,10 @@ class OrderBy:
     descending: bool
 
 
+# Which page of a listing: its `$filter`, `$orderby` and the offset its `$skiptoken` names.
+PageQuery = tuple[Filter | None, OrderBy | None, int]
+
+
 def parse_filter(text: str | None) -> Filter | None:
     if text is None or not text.strip():
         return None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry.access import roles, rule
 from registry.access.principal import USER, Principal, PrincipalKey
@@ -19,7 +19,7 @@ from registry.core.clock import Clock
 from registry.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.core.text import is_identifier
 from registry.spaces import store
-from registry.spaces.odata import Filter, OrderBy
+from registry.spaces.odata import Filter, OrderBy, PageQuery
 from registry.spaces.provider_store import share_spaces_of
 from registry.spaces.validation import (
     description_of,
@@ -82,12 +82,43 @@ class SpaceService:
     ) -> tuple[list[SpaceView], bool]:
         """A page of the spaces the caller may see (every space, for administrators), or of
         those they hold a role in (`held_only`); and whether more follow."""
-        visible_to = principal.keys if held_only else rule.visible_to(principal)
-        now = self._clock.now()
-        async with self._listing_slots, self._engine.connect() as conn:
-            rows = await store.list_page(conn, visible_to, now, where, order, offset, PAGE_SIZE + 1)
+        async with self.reading() as conn:
+            page = (where, order, offset)
+            rows = await self._page(conn, principal, page, held_only, with_members=True)
         views = group_rows(rows)
         return views[:PAGE_SIZE], len(views) > PAGE_SIZE
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for one listing's reads (a few at a time on SQLite)."""
+        return _in_slot(self._listing_slots, self._engine)
+
+    async def list_versions(
+        self, conn: AsyncConnection, principal: Principal, page: PageQuery, held_only: bool
+    ) -> tuple[list[tuple[str, int]], bool]:
+        """`list_visible`'s page as (space id, version), without members; and whether more
+        follow."""
+        rows = await self._page(conn, principal, page, held_only, with_members=False)
+        return [(row.id, row.version) for row in rows[:PAGE_SIZE]], len(rows) > PAGE_SIZE
+
+    async def _page(
+        self,
+        conn: AsyncConnection,
+        principal: Principal,
+        page: PageQuery,
+        held_only: bool,
+        *,
+        with_members: bool,
+    ) -> list[Any]:
+        visible_to = principal.keys if held_only else rule.visible_to(principal)
+        now = self._clock.now()
+        return await store.list_page(
+            conn, visible_to, now, *page, PAGE_SIZE + 1, with_members=with_members
+        )
+
+    async def views_of(self, conn: AsyncConnection, space_ids: list[str]) -> list[SpaceView]:
+        """These spaces with their members, whoever asks: for a caller who was just shown
+        them by `list_versions` (those gone since are missing)."""
+        return group_rows(await store.with_members(conn, space_ids))
 
     async def get_visible(self, principal: Principal, space_id: str) -> SpaceView:
         async with self._engine.connect() as conn:
@@ -276,6 +307,14 @@ class SpaceService:
         """The provider configured for this type of space, else the first one."""
         name = self._provider_for_type.get(drive_type)
         return self._providers[name] if name else self._default_provider
+
+
+@asynccontextmanager
+async def _in_slot(
+    slot: AbstractAsyncContextManager[Any], engine: AsyncEngine
+) -> AsyncIterator[AsyncConnection]:
+    async with slot, engine.connect() as conn:
+        yield conn
 
 
 async def _forget(provider: SpaceStore, space_id: str) -> None:

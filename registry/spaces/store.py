@@ -7,10 +7,21 @@ with the spaces the user can see, not with all spaces.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, and_, bindparam, delete, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -51,14 +62,18 @@ async def list_page(
     order: OrderBy | None,
     offset: int,
     limit: int,
+    *,
+    with_members: bool = True,
 ) -> list[Row[Any]]:
     """One page of the spaces these principals hold a role in at `now` (all spaces when
-    `visible_to` is None) joined with their members.
+    `visible_to` is None) joined with their members; or, not `with_members`, only their `id`
+    and `version` (what a listing that keeps encoded drives needs first).
 
     Rows repeat a space once per member; they come in page order.
     """
     conditions = () if where is None else where.conditions
     shape = (
+        with_members,
         None if visible_to is None else rule.key_types(visible_to),
         tuple(cond.column for cond in conditions),
         where is not None and where.any_of,
@@ -77,13 +92,15 @@ async def list_page(
     return list((await conn.execute(statement, params)).all())
 
 
-# Listing statements by shape (the kinds of principal seeing, filtered columns, and/or, order),
-# built once: building and hashing the statement costs more than running it.
+# Listing statements by shape (with members or only versions, the kinds of principal seeing,
+# filtered columns, and/or, order), built once: building and hashing the statement costs more
+# than running it.
 PAGE_STATEMENTS_CACHED = 256
 _PAGES: dict[tuple[Any, ...], Select[Any]] = {}
 
 
 def _page_statement(
+    with_members: bool,
     visible: tuple[str, ...] | None,
     where_columns: tuple[str, ...],
     any_of: bool,
@@ -103,6 +120,8 @@ def _page_statement(
         .offset(bindparam("offset", type_=BigInteger))
         .limit(bindparam("limit", type_=Integer))
     )
+    if not with_members:
+        return page.with_only_columns(spaces.c.id, spaces.c.version)
     cte = page.cte("page")
     return (
         select(cte, *MEMBER_COLUMNS)
@@ -123,15 +142,25 @@ async def get_with_members(
     conn: AsyncConnection, space_id: str, *, for_update: bool = False
 ) -> list[Row[Any]]:
     """The space's row once per member; `for_update` locks the space row (PostgreSQL)."""
-    statement = (
-        select(spaces, *MEMBER_COLUMNS)
-        .select_from(_with_members(spaces))
-        .where(spaces.c.id == space_id)
-        .order_by(members.c.created_at, members.c.id)
-    )
+    statement = _spaces_with_members(spaces.c.id == space_id)
     if for_update:
         statement = statement.with_for_update(of=spaces)
     return list((await conn.execute(statement)).all())
+
+
+async def with_members(conn: AsyncConnection, space_ids: Sequence[str]) -> list[Row[Any]]:
+    """These spaces' rows once per member, each space's together."""
+    statement = _spaces_with_members(spaces.c.id.in_(space_ids))
+    return list((await conn.execute(statement)).all())
+
+
+def _spaces_with_members(condition: ColumnElement[bool]) -> Select[Any]:
+    return (
+        select(spaces, *MEMBER_COLUMNS)
+        .select_from(_with_members(spaces))
+        .where(condition)
+        .order_by(spaces.c.id, members.c.created_at, members.c.id)
+    )
 
 
 async def personal_space_id(conn: AsyncConnection, user_id: str) -> str | None:

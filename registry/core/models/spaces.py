@@ -45,6 +45,10 @@ class Space(Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Grows with every change to what the space's drive JSON shows: the row, its members, their
+    # display names. Triggers of migration 0015 raise it in the changing transaction, whatever
+    # code writes; the listing reads it to know whether an encoded drive is still current.
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Member(Base):

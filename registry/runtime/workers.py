@@ -1,0 +1,142 @@
+"""`spacereg serve --workers N`: N processes of the registry answering on one port.
+
+Each worker listens on a socket of its own with `SO_REUSEPORT`, so that the kernel spreads new
+connections over them evenly (on one shared socket the worker that wakes first takes every
+waiting connection, and a burst of clients can end up all on one). The parent only starts the
+workers, starts another when one dies, and stops them all on SIGTERM or SIGINT. Each worker
+builds the whole app from the same settings (the parent hands them on in the environment, which
+outranks the file, with the path of the file), and the workers act as replicas of one node: the
+database is shared, `WorkerBus` tells every worker of a change (unless NATS does), the jobs that
+must run once per node run in the one worker that holds the node's lock (`NodeJobs`), and
+`/metrics` sums the instruments of every worker (`Metrics.collect`).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.context import SpawnProcess
+from pathlib import Path
+
+from federation.keys import SigningKeys
+from registry.auth.idp.keys import IdpKeys
+from registry.auth.idp.users import load_users
+from registry.runtime.metrics import MULTIPROCESS_DIR_VARIABLE
+from registry.runtime.settings import Settings, load_settings
+
+logger = logging.getLogger("spacereg")
+
+# The configuration file of the `serve` that started the workers (empty: none).
+CONFIG_FILE_VARIABLE = "SPACEREG_WORKER_CONFIG_FILE"
+WATCH_S = 0.5  # how often the parent looks for a worker that died
+STOP_TIMEOUT_S = 30.0  # a worker's graceful shutdown, before it is killed
+
+
+def serve(settings: Settings, config_file: Path | None) -> None:
+    """Make what the workers would otherwise race to make, then run them until stopped."""
+    _prepare(settings)
+    with (
+        tempfile.TemporaryDirectory(prefix="spacereg-metrics-") as metrics,
+        _port_held(settings.host, settings.port),
+    ):
+        os.environ.update(
+            {
+                CONFIG_FILE_VARIABLE: str(config_file.resolve()) if config_file else "",
+                "SPACEREG_DATA_DIR": str(settings.data_dir),
+                "SPACEREG_HOST": settings.host,
+                "SPACEREG_PORT": str(settings.port),
+                "SPACEREG_WORKERS": str(settings.workers),
+                MULTIPROCESS_DIR_VARIABLE: metrics,
+            }
+        )
+        _supervise(settings.workers)
+
+
+def _prepare(settings: Settings) -> None:
+    """The keys and the embedded IdP's demo users, made once (each worker only loads them)."""
+    SigningKeys.load_or_create(settings.data_dir / "federation-keys")
+    if settings.embedded_idp:
+        directory = settings.data_dir / "idp"
+        IdpKeys.load_or_create(directory)
+        load_users(directory, settings.idp_users, logger.warning)
+
+
+@contextmanager
+def _port_held(host: str, port: int) -> Iterator[None]:
+    """Fail now if another program listens on the port, and keep it ours while workers come
+    and go (a socket bound without listening takes no connections)."""
+    with _reusable_socket(host, port):
+        yield
+
+
+def _reusable_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _supervise(count: int) -> None:
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    logger.info("starting %d worker processes", count)
+    workers = [_start() for _ in range(count)]
+    try:
+        while not stopping.wait(WATCH_S):
+            for n, worker in enumerate(workers):
+                if not worker.is_alive():
+                    logger.warning(
+                        "worker process %s ended (exit status %s); starting another",
+                        worker.pid,
+                        worker.exitcode,
+                    )
+                    workers[n] = _start()
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()  # SIGTERM: uvicorn shuts down gracefully
+        for worker in workers:
+            worker.join(STOP_TIMEOUT_S)
+            if worker.is_alive():
+                worker.kill()
+
+
+def _start() -> SpawnProcess:
+    worker = multiprocessing.get_context("spawn").Process(target=_worker, daemon=False)
+    worker.start()
+    return worker
+
+
+def _worker() -> None:
+    """One worker process: the app, served on a socket of its own."""
+    import uvicorn
+
+    from registry.runtime.app import create_app
+    from registry.runtime.cli import configure_logging, uvicorn_options
+
+    config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+    settings = load_settings(Path(config_file) if config_file else None)
+    configure_logging(settings.log_format)
+    app = create_app(settings)
+    gc.collect()
+    gc.freeze()
+    options = uvicorn_options(
+        settings.host, settings.port, settings.tls_certfile, settings.tls_keyfile
+    )
+    sock = _reusable_socket(settings.host, settings.port)
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])

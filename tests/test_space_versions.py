@@ -1,0 +1,155 @@
+"""`spaces.version` on a real database: every write that changes what a drive's JSON shows
+raises it in the writing transaction, whichever wing's store makes it; others leave it be."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from registry.auth import user_store
+from registry.core.models import Space, table
+from registry.shares import store as shares_store
+from registry.spaces import availability, provider_store, store
+from tests.databases import database_url, migrated_engine
+
+__all__ = ["database_url"]  # a fixture
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+SPACE = "a" * 32
+OTHER = "b" * 32
+MEMBER = "m" * 32
+spaces = table(Space)
+
+Write = Callable[[AsyncConnection, str], Awaitable[object]]
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    async with migrated_engine(database_url) as engine:
+        async with engine.begin() as conn:
+            user_id, _ = await user_store.upsert(
+                conn, "https://idp", "marie", "marie", "Marie Curie", None, NOW
+            )
+            await store.insert(conn, _space(SPACE, "local"), NOW)
+            await store.insert(conn, _space(OTHER, "elsewhere"), NOW)
+            member = {"space_id": SPACE, "principal_type": "user", "role": "viewer"}
+            await store.add_member(conn, {"id": MEMBER, "principal_id": user_id, **member}, NOW)
+        yield engine
+
+
+def _space(space_id: str, provider: str) -> dict[str, object]:
+    return {
+        "id": space_id,
+        "alias": f"project/{space_id}",
+        "name": "Physics",
+        "drive_type": "project",
+        "provider": provider,
+        "root_id": space_id,
+        "etag": '"1"',
+        "created_by": "someone",
+    }
+
+
+async def version(engine: AsyncEngine, space_id: str) -> int:
+    async with engine.connect() as conn:
+        found = select(spaces.c.version).where(spaces.c.id == space_id)
+        return int((await conn.execute(found)).scalar_one())
+
+
+async def marie(conn: AsyncConnection) -> str:
+    found = await user_store.find_by_subject(conn, "https://idp", "marie")
+    assert found is not None
+    return str(found.id)
+
+
+async def rename(conn: AsyncConnection, _user: str) -> None:
+    await store.update_space(conn, SPACE, {"name": "Chemistry"}, NOW)
+
+
+async def provider_report(conn: AsyncConnection, _user: str) -> None:
+    changed = await provider_store.record_content(conn, "local", SPACE, '"2"', 4096, NOW)
+    assert changed is provider_store.Recorded.CHANGED
+
+
+async def provider_unavailable(conn: AsyncConnection, _user: str) -> None:
+    which = spaces.c.provider == "local"
+    assert SPACE in await availability.set_state(conn, which, availability.UNAVAILABLE)
+
+
+async def member_added(conn: AsyncConnection, _user: str) -> None:
+    values = {"space_id": SPACE, "principal_type": "group", "principal_id": "physics"}
+    await store.add_member(conn, {"id": "n" * 32, "role": "editor", **values}, NOW)
+
+
+async def member_changed(conn: AsyncConnection, _user: str) -> None:
+    await store.update_member(conn, MEMBER, {"role": "editor"})
+
+
+async def member_removed(conn: AsyncConnection, _user: str) -> None:
+    await store.delete_member(conn, MEMBER)
+
+
+async def share_role_changed(conn: AsyncConnection, user: str) -> None:
+    await shares_store.set_member_role(conn, SPACE, user, "manager")
+
+
+async def display_name_changed(conn: AsyncConnection, _user: str) -> None:
+    await user_store.upsert(conn, "https://idp", "marie", "marie", "Marie S. Curie", None, NOW)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        rename,
+        provider_report,
+        provider_unavailable,
+        member_added,
+        member_changed,
+        member_removed,
+        share_role_changed,
+        display_name_changed,
+    ],
+)
+async def test_a_change_to_what_a_drive_shows_raises_its_version_in_the_same_transaction(
+    engine: AsyncEngine, write: Write
+) -> None:
+    before, other_before = await version(engine, SPACE), await version(engine, OTHER)
+    async with engine.begin() as conn:
+        await write(conn, await marie(conn))
+        inside = select(spaces.c.version).where(spaces.c.id == SPACE)
+        assert (await conn.execute(inside)).scalar_one() > before
+    assert await version(engine, SPACE) > before
+    assert await version(engine, OTHER) == other_before
+
+
+async def test_a_rolled_back_change_leaves_the_version(engine: AsyncEngine) -> None:
+    before = await version(engine, SPACE)
+    async with engine.connect() as conn:
+        await conn.begin()
+        await rename(conn, "")
+        await conn.rollback()
+    assert await version(engine, SPACE) == before
+
+
+async def test_a_user_seen_again_unchanged_or_with_a_new_email_leaves_the_version(
+    engine: AsyncEngine,
+) -> None:
+    before = await version(engine, SPACE)
+    async with engine.begin() as conn:
+        await user_store.upsert(conn, "https://idp", "marie", "marie", "Marie Curie", None, NOW)
+        await user_store.upsert(
+            conn, "https://idp", "marie", "marie", "Marie Curie", "marie@example.org", NOW
+        )
+    assert await version(engine, SPACE) == before
+
+
+async def test_every_update_raises_the_version_by_one(engine: AsyncEngine) -> None:
+    before = await version(engine, SPACE)
+    async with engine.begin() as conn:
+        await rename(conn, "")
+        await member_changed(conn, "")
+    assert await version(engine, SPACE) == before + 2

@@ -1,0 +1,105 @@
+"""`spacereg serve --workers 2` on SQLite without NATS: two processes answer on one port as
+one registry. A change through either reaches an SSE stream held by the other through the
+worker bus (the database poll is made too rare to do it), and the node's once-only jobs run in
+one worker at a time, taken over by another when it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from tests.processes import RegistryProcess
+from tests.servers import free_port
+from tests.sse import events
+from tests.waiting import eventually
+
+RENAMES = 12
+LISTINGS = 10
+JOBS_TAKEN = re.compile(r"this worker \(pid (\d+)\) runs the node's jobs")
+
+
+@pytest.fixture
+def workers(tmp_path: Path, idp_key_dir: Path) -> Iterator[RegistryProcess]:
+    registry = RegistryProcess(
+        tmp_path / "node",
+        free_port(),
+        idp_key_dir,
+        SPACEREG_WORKERS="2",
+        SPACEREG_CHANGE_POLL_SECONDS="30",
+    )
+    registry.start()
+    try:
+        assert wait_for(lambda: started(registry) == 2)
+        yield registry
+    finally:
+        registry.stop()
+
+
+def wait_for(probe: object, seconds: float = 60) -> bool:
+    return asyncio.run(eventually(probe, seconds))  # type: ignore[arg-type]
+
+
+def started(registry: RegistryProcess) -> int:
+    """How many worker processes have started serving."""
+    return registry.output().count("Application startup complete")
+
+
+def job_holders(registry: RegistryProcess) -> list[int]:
+    return [int(pid) for pid in JOBS_TAKEN.findall(registry.output())]
+
+
+async def test_changes_through_either_worker_reach_a_stream_on_the_other(workers):
+    token = workers.token("admin")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx2.AsyncClient(base_url=workers.url, headers=headers) as client:
+        project = (await client.post("/graph/v1.0/drives", json={"name": "Shared"})).json()
+    async with events(workers.url, token) as stream:
+        for n in range(RENAMES):
+            # A connection of its own each time: the two workers take turns accepting them.
+            async with httpx2.AsyncClient(base_url=workers.url, headers=headers) as client:
+                renamed = await client.patch(
+                    f"/graph/v1.0/drives/{project['id']}", json={"name": f"Shared {n}"}
+                )
+                assert renamed.status_code == 200, renamed.text
+                listed = await client.get("/graph/v1.0/me/drives")
+                names = {d["id"]: d["name"] for d in listed.json()["value"]}
+                assert names[project["id"]] == f"Shared {n}"
+            event = await stream.next(seconds=5)  # far less than the 30 s poll
+            assert (event.type, event.data["data"]) == ("renamed", {"name": f"Shared {n}"})
+
+
+async def test_the_nodes_jobs_run_in_one_worker_and_move_when_it_dies(workers):
+    [holder] = job_holders(workers)
+    os.kill(holder, signal.SIGKILL)
+    assert await eventually(lambda: len(job_holders(workers)) == 2, seconds=60)
+    successor = job_holders(workers)[1]
+    assert successor != holder
+    # The parent starts a worker in place of the dead one.
+    assert await eventually(lambda: started(workers) == 3, seconds=60)
+    async with httpx2.AsyncClient(base_url=workers.url) as client:
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_metrics_count_the_requests_of_every_worker(workers):
+    headers = {"Authorization": f"Bearer {workers.token('admin')}"}
+    for _ in range(LISTINGS):
+        async with httpx2.AsyncClient(base_url=workers.url, headers=headers) as client:
+            assert (await client.get("/graph/v1.0/me/drives")).status_code == 200
+    async with httpx2.AsyncClient(base_url=workers.url, headers=headers) as client:
+        scraped = await client.get("/metrics")
+    assert scraped.status_code == 200
+    counted = re.search(
+        r'^spacereg_http_request_duration_seconds_count\{method="GET",'
+        r'route="/graph/v1.0/me/drives",status="200"\} (\S+)$',
+        scraped.text,
+        re.MULTILINE,
+    )
+    assert counted is not None, scraped.text
+    assert float(counted.group(1)) == LISTINGS
