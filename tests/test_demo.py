@@ -7,6 +7,7 @@ resolver knows no `*.test`), verified against the demo's CA.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -103,6 +104,24 @@ def serving(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def curl_lines(printed: str) -> list[str]:
+    return [line.strip() for line in printed.splitlines() if line.startswith("  curl ")]
+
+
+def pasted(line: str) -> list[dict[str, Any]]:
+    """A printed command run as pasted into a shell whose PATH has no spacereg on it."""
+    done = subprocess.run(
+        ["bash", "-c", line],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(PATH="/usr/bin:/bin"),
+    )
+    assert done.returncode == 0, done.stderr
+    drives: list[dict[str, Any]] = json.loads(done.stdout)["value"]
+    return drives
+
+
 async def pending_for_marie(demo: Demo) -> list[dict[str, Any]]:
     async with demo.client("paris.test", "marie") as marie:
         response = await marie.get("/graph/v1beta1/me/drive/sharedWithMe")
@@ -117,7 +136,10 @@ async def test_demo_walks_from_discovery_to_maries_accepted_share(demo: Demo) ->
     assert "marie / radioactivity" in printed and str(demo.data_dir / "ca.pem") in printed
     assert "--host-resolver-rules='MAP *.test 127.0.0.1'" in printed
     curl = f"--resolve registry.paris.test:{demo.ports['paris.test']}:127.0.0.1"
-    assert f"curl --cacert {demo.data_dir / 'ca.pem'} {curl}" in printed
+    assert f"curl -s --cacert {demo.data_dir / 'ca.pem'} {curl}" in printed
+    zurich_drives, paris_drives = (pasted(line) for line in curl_lines(printed))
+    assert {d["driveAlias"] for d in zurich_drives} >= {"personal/einstein"}
+    assert SHARES_DRIVE_ID in {d["id"] for d in paris_drives}
 
     config = DiscoveryConfig(
         dns_nameservers=(f"127.0.0.1:{demo.dns_port}",),

@@ -13,9 +13,11 @@ import base64
 import contextlib
 import hashlib
 import json
+import shlex
 import signal
 import socket
 import ssl
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,6 +249,15 @@ def spki_hash(cert_file: str) -> str:
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
+def own_command() -> str:
+    """This spacereg, as a shell can run it from any directory: the console script beside the
+    interpreter (a newcomer's `.venv/bin` is not on their PATH), else the interpreter's `-m`."""
+    script = Path(sys.executable).parent / "spacereg"
+    if script.is_file():
+        return shlex.quote(str(script.absolute()))
+    return shlex.join([str(Path(sys.executable).absolute()), "-m", "registry"])
+
+
 def instructions(sites: list[Site], certs: CertFiles, options: Options) -> str:
     """What a person needs: URLs, users, the CA, a browser command and a curl line each."""
     users = ", ".join(f"{name} / {password}" for name, password, _ in USERS)
@@ -269,9 +280,9 @@ def instructions(sites: list[Site], certs: CertFiles, options: Options) -> str:
     ]
     for site, user in zip(sites, ("einstein", "marie"), strict=True):
         port = site.settings.port
-        token = f"$(spacereg --config {site.config} token {user})"
+        token = f"$({own_command()} --config {site.config} token {user})"
         lines.append(
-            f"  curl --cacert {certs.ca_file} --resolve {site.host}:{port}:127.0.0.1 "
+            f"  curl -s --cacert {certs.ca_file} --resolve {site.host}:{port}:127.0.0.1 "
             f'-H "Authorization: Bearer {token}" {site.settings.base_url}/graph/v1.0/me/drives'
         )
     lines += ["", "Ctrl-C stops both; a second start reuses " + str(options.data_dir), ""]
