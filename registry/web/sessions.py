@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -51,9 +52,6 @@ class SessionStore:
         """A new anonymous session holding a login in flight (at `issuer`, a partner's, with
         a nonce; else at our own); returns its cookie token."""
         state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(64)
-        now = self._clock.now()
-        async with self._engine.begin() as conn:
-            await conn.execute(delete(_SESSIONS).where(_SESSIONS.c.expires_at < now))
         nonce = secrets.token_urlsafe(32) if issuer is not None else None
         return await self._insert(
             LOGIN_TTL,
@@ -91,25 +89,7 @@ class SessionStore:
                 partner = row.remote.rpartition("@")[2]
                 if await peers.active_origin(conn, partner) is None:
                     return None
-        if row is None:
-            return None
-        principal = None
-        if row.remote is not None:
-            principal = Principal("", row.username, row.display_name, (), False, row.remote)
-        elif row.user_id is not None:
-            principal = Principal(
-                row.user_id, row.username, row.display_name, tuple(row.groups), row.is_admin
-            )
-        return Session(
-            row.token_hash,
-            row.csrf_token,
-            principal,
-            row.login_state,
-            row.code_verifier,
-            row.next_path,
-            row.login_issuer,
-            row.login_nonce,
-        )
+        return None if row is None else _session(dict(row._mapping))
 
     async def end(self, token_hash: str) -> None:
         async with self._engine.begin() as conn:
@@ -127,7 +107,23 @@ class SessionStore:
             **values,
         }
         async with self._engine.begin() as conn:
+            await conn.execute(delete(_SESSIONS).where(_SESSIONS.c.expires_at < now))
             await conn.execute(insert(_SESSIONS).values(row))
-        session = await self.find(token)
-        assert session is not None
-        return token, session
+        return token, _session(row)
+
+
+def _session(row: Mapping[str, Any]) -> Session:
+    """The session a row of `web_sessions` holds (a new one's values, or a row read)."""
+    principal = None
+    if row.get("remote") is not None:
+        principal = Principal("", row["username"], row["display_name"], (), False, row["remote"])
+    elif row.get("user_id") is not None:
+        principal = Principal(
+            row["user_id"],
+            row["username"],
+            row["display_name"],
+            tuple(row["groups"]),
+            row["is_admin"],
+        )
+    login = ("login_state", "code_verifier", "next_path", "login_issuer", "login_nonce")
+    return Session(row["token_hash"], row["csrf_token"], principal, *(row.get(k) for k in login))
