@@ -18,7 +18,7 @@ from registry.core.errors import BadRequest, Forbidden, Unauthenticated
 from registry.core.routing import Resource
 from registry.web.oidc_client import OidcClient
 from registry.web.render import LoginRequired, page, see_other
-from registry.web.sessions import SESSION_TTL, Session, SessionStore
+from registry.web.sessions import LOGIN_COOKIE_S, SESSION_TTL, Session, SessionStore
 
 COOKIE = "spacereg_session"
 CSRF_FIELD = "csrf"
@@ -72,7 +72,7 @@ class WebAuth:
         token, session = await self._sessions.begin_login(next_path)
         assert session.login_state is not None and session.code_verifier is not None
         url = await self._oidc.authorization_url(session.login_state, session.code_verifier)
-        return self.with_cookie(see_other(url), token, max_age=600)
+        return self.with_cookie(see_other(url), token, max_age=LOGIN_COOKIE_S)
 
     async def callback(self, request: Request) -> Response:
         session, code = await self.returning(request)

@@ -23,11 +23,10 @@ from registry.core.routing import Resource
 from registry.web.auth import WebAuth, local_path
 from registry.web.partner_oidc import PartnerOidc, checked_address
 from registry.web.render import LoginRequired, page, render, see_other
-from registry.web.sessions import SessionStore
+from registry.web.sessions import LOGIN_COOKIE_S, SessionStore
 
 PARTNER_PATH = "/login/partner"
 PARTNER_CALLBACK_PATH = "/login/partner/callback"
-LOGIN_COOKIE_S = 600
 # The partner's identity provider is on another site: the form leads there (by a redirect).
 OFFER_POLICY = (
     "default-src 'self'; frame-ancestors 'none'; form-action 'self' https:;"

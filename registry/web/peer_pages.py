@@ -78,14 +78,13 @@ class PeerPages:
         except (DiscoveryError, ValueError) as exc:
             return JSONResponse({**answer, "problem": str(exc)[:300]})
         domain = found.metadata.domain
-        partners = {peer.domain: peer.state for peer in await self._peering.list()}
         return JSONResponse(
             {
                 **answer,
                 "found": True,
                 "registry": found.location.origin,
                 "domain": domain,
-                "partner": partners.get(domain) == "active",
+                "partner": await self._peering.client_origin(domain) is not None,
             }
         )
 

@@ -24,6 +24,7 @@ from registry.peers import store as peers
 
 SESSION_TTL = timedelta(hours=8)  # a login lasts a working day
 LOGIN_TTL = timedelta(minutes=10)  # to finish the sign-in form at the IdP
+LOGIN_COOKIE_S = int(LOGIN_TTL.total_seconds())  # the login's cookie lasts as long as its row
 _SESSIONS = table(WebSession)
 
 
