@@ -203,15 +203,9 @@ def _to_stderr(text: str) -> None:
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     """Replicas sharing a data directory would each make their own keys (and demo users) on a
     first start at once; a one-shot job runs this first, so that they all find the same ones."""
-    from federation.keys import SigningKeys
-    from registry.auth.idp.keys import IdpKeys
-    from registry.auth.idp.users import load_users
+    from registry.runtime.workers import prepare_keys
 
-    signing_keys = SigningKeys.load_or_create(settings.data_dir / "federation-keys")
-    if settings.embedded_idp:
-        IdpKeys.load_or_create(settings.data_dir / "idp")
-        load_users(settings.data_dir / "idp", settings.idp_users, _to_stderr)
-    print(signing_keys.active.kid)
+    print(prepare_keys(settings, _to_stderr).active.kid)
     return 0
 
 

@@ -21,7 +21,7 @@ import signal
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
@@ -42,7 +42,7 @@ STOP_TIMEOUT_S = 30.0  # a worker's graceful shutdown, before it is killed
 
 def serve(settings: Settings, config_file: Path | None) -> None:
     """Make what the workers would otherwise race to make, then run them until stopped."""
-    _prepare(settings)
+    prepare_keys(settings, logger.warning)
     with (
         tempfile.TemporaryDirectory(prefix="spacereg-metrics-") as metrics,
         _port_held(settings.host, settings.port),
@@ -60,13 +60,16 @@ def serve(settings: Settings, config_file: Path | None) -> None:
         _supervise(settings.workers)
 
 
-def _prepare(settings: Settings) -> None:
-    """The keys and the embedded IdP's demo users, made once (each worker only loads them)."""
-    SigningKeys.load_or_create(settings.data_dir / "federation-keys")
+def prepare_keys(settings: Settings, say: Callable[[str], None]) -> SigningKeys:
+    """The federation keys, and the embedded IdP's keys and demo users (their passwords told
+    through `say`, once), made where missing: by one process before the replicas or workers
+    sharing the data directory start, so that they all load the same ones."""
+    signing_keys = SigningKeys.load_or_create(settings.data_dir / "federation-keys")
     if settings.embedded_idp:
         directory = settings.data_dir / "idp"
         IdpKeys.load_or_create(directory)
-        load_users(directory, settings.idp_users, logger.warning)
+        load_users(directory, settings.idp_users, say)
+    return signing_keys
 
 
 @contextmanager
