@@ -42,7 +42,7 @@ async def remove(conn: AsyncConnection, user_id: str, key: str) -> bool:
 
 
 async def with_user(conn: AsyncConnection, key: str) -> RowMapping | None:
-    """The password `key` with its user's id, issuer, username, display name and email."""
+    """The password `key` with its user's id, issuer, username and display name."""
     result = await conn.execute(
         select(
             app_passwords.c.digest,
@@ -50,7 +50,6 @@ async def with_user(conn: AsyncConnection, key: str) -> RowMapping | None:
             users.c.issuer,
             users.c.username,
             users.c.display_name,
-            users.c.email,
         )
         .join(users, users.c.id == app_passwords.c.user_id)
         .where(app_passwords.c.id == key)
