@@ -36,7 +36,6 @@ from registry.spaces import store as spaces
 from registry.spaces.service import SpaceService
 from registry.spaces.validation import slug
 
-ALIAS_ATTEMPTS = 20
 # Per recipient: at most this many new shares in RATE_WINDOW (share spam, the OCM notes say).
 SHARES_PER_RECIPIENT = 50
 RATE_WINDOW = timedelta(hours=1)
@@ -91,23 +90,21 @@ class IncomingShares:
     async def _receive(self, offer: ocm.Offer, domain: str) -> dict[str, Any]:
         endpoint = (await self._discover(domain)).ocm.end_point
         try:
-            user_id = await self._record(offer, domain, endpoint)
+            name = await self._record(offer, domain, endpoint)
         except IntegrityError:  # the same share, recorded meanwhile by a concurrent delivery
-            user_id = await self._record(offer, domain, endpoint)
-        async with self._spaces.transaction() as conn:
-            name = await store.display_name(conn, user_id)
+            name = await self._record(offer, domain, endpoint)
         return {"recipientDisplayName": name}
 
     async def _record(self, offer: ocm.Offer, domain: str, endpoint: str) -> str:
         """Record `offer` as pending for its recipient unless it is recorded already (once
-        per provider id and sender); the recipient's user id."""
+        per provider id and sender); the recipient's display name."""
         now = self._clock.now()
         async with self._spaces.transaction() as conn:
             user_id = await user_id_named(conn, offer.share_with.user)
             if user_id is None:
                 raise InvalidShare([("shareWith", "no such user here")])
             if await store.incoming_for(conn, offer.provider_id, str(offer.sender)) is not None:
-                return user_id
+                return await store.display_name(conn, user_id)
             if await store.received_since(conn, user_id, now - RATE_WINDOW) >= self.limit:
                 raise TooManyShares("too many shares for this user; try later", RATE_RETRY_AFTER_S)
             await store.add_incoming(
@@ -131,7 +128,7 @@ class IncomingShares:
                 },
                 now,
             )
-        return user_id
+            return await store.display_name(conn, user_id)
 
     async def shared_with(self, principal: Principal) -> list[Any]:
         async with self._spaces.transaction() as conn:

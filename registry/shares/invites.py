@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from federation.invitations import InvalidInvitation, new_invitation, parse_invitation
 from registry.access.principal import Principal
+from registry.auth.user_store import email_of
 from registry.core.clock import Clock
 from registry.core.errors import BadRequest, Conflict
 from registry.core.http import json_object
@@ -114,9 +115,7 @@ class OcmInvites:
             raise InvitationRefused(str(exc)) from exc
         found = await self._peering.discover(invitation.fqdn)
         async with self._spaces.transaction() as conn:
-            email = (
-                await conn.execute(select(users.c.email).where(users.c.id == principal.user_id))
-            ).scalar()
+            email = await email_of(conn, principal.user_id)
         message = {
             "recipientProvider": self._domain,
             "token": invitation.token,

@@ -44,7 +44,6 @@ from registry.spaces.validation import slug
 from registry.spaces.views import MemberView
 from storage import PathNotFound, StorageError
 
-ALIAS_ATTEMPTS = 20
 # The registry at a domain, or the error saying it cannot be reached (`Peering.discover`).
 Discover = Callable[[str], Awaitable[DiscoveredPeer]]
 LEGACY_OCM = ("1.0", "1.1")

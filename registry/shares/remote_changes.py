@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from registry.changes import log as changes
 from registry.core.clock import Clock
 from registry.core.errors import Unavailable
-from registry.core.models import IncomingShare, Space, table
 from registry.core.text import is_identifier, unsafe_character
 from registry.peers.guard import Transaction
 from registry.peers.store import PeerRecord
@@ -38,11 +37,10 @@ from registry.shares.mountpoints import ShareGone
 from registry.shares.remote_root import RemoteRoot, RootState
 from registry.shares.share_changes import PUSHED, STATE
 from registry.spaces import availability
-from registry.spaces.store import update_space
+from registry.spaces.availability import AVAILABLE, UNAVAILABLE
+from registry.spaces.store import spaces, update_space
 
-incoming = table(IncomingShare)
 KINDS = {**PUSHED, STATE: ("etag", "used")}
-spaces = table(Space)
 
 # What a message is to a share (and the keys of the answer, counting shares).
 APPLIED, RESYNCED, REPEATED = "applied", "resynced", "repeated"
@@ -51,9 +49,9 @@ READS_MAX = 2  # re-reads of the root for one message, should others change the 
 PATHS_PER_MESSAGE_MAX = 100
 # What a change of these kinds makes of the mountpoint's availability, and why.
 AVAILABILITY = {
-    "disabled": ("unavailable", "disabled by its owner"),
-    "deleted": ("unavailable", "deleted by its owner"),
-    "restored": ("available", "restored by its owner"),
+    "disabled": (UNAVAILABLE, "disabled by its owner"),
+    "deleted": (UNAVAILABLE, "deleted by its owner"),
+    "restored": (AVAILABLE, "restored by its owner"),
 }
 
 
@@ -142,14 +140,14 @@ def _step(share: Any, message: dict[str, Any]) -> str:
 async def _shares(conn: AsyncConnection, peer: str, provider_ids: list[str]) -> list[Any]:
     """Our users' accepted shares among `provider_ids` of `peer`, locked for the caller."""
     found = (
-        select(incoming)
+        select(store.incoming)
         .where(
-            incoming.c.peer_domain == peer,
-            incoming.c.provider_id.in_(provider_ids),
-            incoming.c.state == store.ACCEPTED,
-            incoming.c.mountpoint_id.is_not(None),
+            store.incoming.c.peer_domain == peer,
+            store.incoming.c.provider_id.in_(provider_ids),
+            store.incoming.c.state == store.ACCEPTED,
+            store.incoming.c.mountpoint_id.is_not(None),
         )
-        .order_by(incoming.c.id)
+        .order_by(store.incoming.c.id)
         .with_for_update()
     )
     return list((await conn.execute(found)).all())
@@ -182,11 +180,11 @@ async def _apply(
     else:
         state, reason = AVAILABILITY.get(kind, (data.get("availability"), "reported by its owner"))
         which = spaces.c.id == mountpoint_id
-        await availability.mark(conn, which, state == availability.AVAILABLE, reason, now)
+        await availability.mark(conn, which, state == AVAILABLE, reason, now)
 
 
 async def _space(conn: AsyncConnection, space_id: str) -> Any:
-    found = select(spaces.c.etag, spaces.c.quota_used, spaces.c.availability)
+    found = select(spaces.c.etag, spaces.c.quota_used)
     return (await conn.execute(found.where(spaces.c.id == space_id))).one()
 
 
@@ -229,7 +227,7 @@ def _data_errors(kind: str, data: dict[str, Any]) -> list[tuple[str, str]]:
         name = data.get("name")
         if not _text(name, 255):
             return [("name", "a string of 1 to 255 characters is required")]
-    if kind == "availability" and data.get("availability") not in ("available", "unavailable"):
+    if kind == "availability" and data.get("availability") not in (AVAILABLE, UNAVAILABLE):
         return [("availability", "available or unavailable")]
     return []
 

@@ -52,7 +52,8 @@ async def subscribe(
     federation: it pushes no changes). Renewed halfway through the lease, so that a renewal
     that fails leaves half a lease of retries. `lapsed`: its mountpoints are unavailable
     until the peer confirms (subscribing anew after a revocation)."""
-    if await store.peer_base_url(conn, share.peer_domain) is None:
+    peer = await store.peer_base_url(conn, share.peer_domain)
+    if peer is None:
         return
     row_id = uuid.uuid4().hex
     event_id = _event_id(row_id, SUBSCRIBE, now)
@@ -66,7 +67,7 @@ async def subscribe(
         "lapsed": lapsed,
     }
     if await store.add_remote(conn, values, now):
-        await _send(conn, share, domain, SUBSCRIBE, event_id, now)
+        await _send(conn, peer, share, domain, SUBSCRIBE, event_id, now)
 
 
 async def leave(
@@ -83,15 +84,22 @@ async def leave(
         return
     await store.delete_remote(conn, row.id)
     if cancel:
-        await _send(conn, share, domain, CANCEL, _event_id(row.id, CANCEL, now), now)
+        peer = await store.peer_base_url(conn, share.peer_domain)
+        await _send(conn, peer, share, domain, CANCEL, _event_id(row.id, CANCEL, now), now)
 
 
 async def _send(
-    conn: AsyncConnection, share: Any, domain: str, action: str, event_id: str, now: datetime
+    conn: AsyncConnection,
+    peer: str | None,
+    share: Any,
+    domain: str,
+    action: str,
+    event_id: str,
+    now: datetime,
 ) -> None:
-    """Queue `action` to the share's peer, naming the share and proving it with its secret
-    (the peer keeps one subscription per space and peer, whichever share names it)."""
-    peer = await store.peer_base_url(conn, share.peer_domain)
+    """Queue `action` to the share's peer at base URL `peer`, naming the share and proving
+    it with its secret (the peer keeps one subscription per space and peer, whichever share
+    names it)."""
     if peer is None:
         return  # the peering is gone; the peer dropped our subscriptions with it
     body = {
@@ -122,7 +130,8 @@ async def _queue_renewal(
     """Queue the renewal of our subscription `row`, naming it by `share`; the next is due
     halfway through the lease, and `Renewals` watches what becomes of this one."""
     event_id = _event_id(row.id, SUBSCRIBE, now)
-    await _send(conn, share, domain, SUBSCRIBE, event_id, now)
+    peer = await store.peer_base_url(conn, share.peer_domain)
+    await _send(conn, peer, share, domain, SUBSCRIBE, event_id, now)
     await store.set_remote(conn, row.id, {"renew_at": now + lease / 2, "renewal_id": event_id}, now)
 
 

@@ -25,14 +25,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.changes.events import ChangeEvent
-from registry.core.models import OutgoingShare, Space, table
 from registry.core.responses import timestamp
 from registry.outbox import store as outbox
 from registry.shares import store
 from registry.shares.subscriptions import subscriptions
+from registry.spaces.store import spaces
 
-outgoing = table(OutgoingShare)
-spaces = table(Space)
+# A subscription's peer (its base URL, None if no longer a peer) and its accepted shares.
+Target = tuple[str | None, list[str]]
 
 SHARE_CHANGES_PATH = "/api/v1/peering/share-changes"
 # The space's state as it is (root ETag and size) at a subscription's current `seq`: a kind of
@@ -65,12 +65,14 @@ class SharePush:
                 subscriptions.c.expires_at > pushed[0].time,
             )
         )
-        by_space: dict[str, list[Any]] = {}
-        for row in live:
-            by_space.setdefault(row.space_id, []).append(row)
+        by_space: dict[str, list[tuple[Any, Target]]] = {}
+        for row in live:  # whom each goes to, read once however many changes it gets
+            by_space.setdefault(row.space_id, []).append((row, await _target(conn, row)))
         for event in pushed:
-            for subscription in by_space.get(event.space_id, ()):
-                await self._queue(conn, subscription, event)
+            for subscription, target in by_space.get(event.space_id, ()):
+                data = {k: event.data[k] for k in PUSHED[event.kind] if k in event.data}
+                change = (event.kind, data, event.time)
+                await self._send(conn, subscription, target, change, str(event.seq))
 
     async def state(
         self, conn: AsyncConnection, subscription: Any, share_id: str, now: datetime
@@ -84,33 +86,24 @@ class SharePush:
         if space is not None and space.etag:
             data = {"etag": space.etag, "used": space.quota_used}
             key = f"{STATE}:{share_id}:{subscription.seq}"
-            await self._send(conn, subscription, (STATE, data, now), key, numbered=False)
-
-    async def _queue(self, conn: AsyncConnection, subscription: Any, event: ChangeEvent) -> None:
-        data = {k: event.data[k] for k in PUSHED[event.kind] if k in event.data}
-        await self._send(conn, subscription, (event.kind, data, event.time), str(event.seq))
+            target = await _target(conn, subscription)
+            await self._send(conn, subscription, target, (STATE, data, now), key, numbered=False)
 
     async def _send(
         self,
         conn: AsyncConnection,
         subscription: Any,
+        target: Target,
         change: tuple[str, dict[str, Any], datetime],
         key: str,
         *,
         numbered: bool = True,
     ) -> None:
-        """Queue `change` (kind, data, time) under the subscription, its message id made
-        of `key`, with the subscription's next `seq` (its current one unless `numbered`)."""
+        """Queue `change` (kind, data, time) under the subscription to `target`, its message
+        id made of `key`, with the subscription's next `seq` (its current one unless
+        `numbered`)."""
         kind, data, time = change
-        peer = await store.peer_base_url(conn, subscription.peer_domain)
-        shares = await conn.execute(
-            select(outgoing.c.id).where(
-                outgoing.c.space_id == subscription.space_id,
-                outgoing.c.peer_domain == subscription.peer_domain,
-                outgoing.c.state == store.ACCEPTED,
-            )
-        )
-        accepted = sorted(shares.scalars())
+        peer, accepted = target
         if peer is None or not accepted:
             return  # the peering is gone, or the last share is ending: its cancel is on its way
         seq = await _next_seq(conn, subscription.id) if numbered else subscription.seq
@@ -123,6 +116,20 @@ class SharePush:
         }
         event_id = f"{subscription.id}:{key}"
         await outbox.queue_peer(conn, event_id, peer + SHARE_CHANGES_PATH, body, time)
+
+
+async def _target(conn: AsyncConnection, subscription: Any) -> Target:
+    """The subscribed peer's base URL (None: no longer a peer) and its accepted shares of the
+    space, which a message names."""
+    peer = await store.peer_base_url(conn, subscription.peer_domain)
+    shares = await conn.execute(
+        select(store.outgoing.c.id).where(
+            store.outgoing.c.space_id == subscription.space_id,
+            store.outgoing.c.peer_domain == subscription.peer_domain,
+            store.outgoing.c.state == store.ACCEPTED,
+        )
+    )
+    return peer, sorted(shares.scalars())
 
 
 async def _next_seq(conn: AsyncConnection, subscription_id: str) -> int:

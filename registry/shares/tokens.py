@@ -7,21 +7,18 @@ only and end with their share."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection, Request
 
 from registry.access.principal import Authenticate, Principal
 from registry.core.clock import Clock
 from registry.core.errors import ApiError, NotFound, Unauthenticated
 from registry.core.models import ShareToken, table
-from registry.peers.guard import PeerGuard, hash_token
+from registry.peers.guard import PeerGuard, Transaction, hash_token
 from registry.shares import store
 
 tokens = table(ShareToken)
@@ -29,8 +26,6 @@ tokens = table(ShareToken)
 TOKEN_PATH = "/ocm/token"
 TOKEN_TTL = timedelta(minutes=10)
 TOKEN_PREFIX = "ocmshare_"  # tells a share's token from an OpenID Connect one at a glance
-
-Transaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 
 class InvalidGrant(ApiError):
