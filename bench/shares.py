@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.discovery import wait_for_port
 from registry.runtime.demo_ca import CertFiles, make_certs
 from registry.shares.share_json import SHARES_DRIVE_ID
+from tests.processes import clean_env, stop_process
 from tests.servers import free_port
 
 MB = 1024 * 1024
@@ -71,38 +72,28 @@ def registries(root: Path) -> Iterator[tuple[Registry, Registry, CertFiles]]:
         for name in ("zurich", "paris"):
             port = free_port()
             url = f"https://127.0.0.1:{port}"
-            env = {
-                **os.environ,
-                "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-                "SPACEREG_PORT": str(port),
-                "SPACEREG_BASE_URL": url,
-                "SPACEREG_TLS_CERTFILE": certs.cert_file,
-                "SPACEREG_TLS_KEYFILE": certs.key_file,
-                "SPACEREG_CA_FILE": certs.ca_file,
-                "SPACEREG_ALLOW_PRIVATE_NETWORKS": "127.0.0.1/32",
-            }
+            env = clean_env(
+                PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+                SPACEREG_PORT=str(port),
+                SPACEREG_BASE_URL=url,
+                SPACEREG_TLS_CERTFILE=certs.cert_file,
+                SPACEREG_TLS_KEYFILE=certs.key_file,
+                SPACEREG_CA_FILE=certs.ca_file,
+                SPACEREG_ALLOW_PRIVATE_NETWORKS="127.0.0.1/32",
+            )
             registry = Registry(url, env, root / name)
             command = [sys.executable, "-m", "registry", "--data-dir", str(root / name), "serve"]
             server = subprocess.Popen(
                 command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
-            stack.callback(_stop, server)
+            # a registry waits at shutdown for the idle connections its peer's pool keeps to
+            # it, and the peer is stopping too: not for long
+            stack.callback(stop_process, server, seconds=5)
             wait_for_port(port, 60)
             found.append(registry)
         zurich, paris = found
         paris.spacereg("peer", "accept", zurich.spacereg("peer", "invite"))
         yield zurich, paris, certs
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL: a registry waits at shutdown for the idle connections its
-    peer's pool keeps to it, and the peer is stopping too."""
-    server.terminate()
-    try:
-        server.wait(5)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 async def share_folder(
