@@ -41,7 +41,7 @@ class ClassicRoot:
             if user != principal.username:
                 raise NotFound(f"no files of {user!r} here; use {FILES_ROOT}/<your user name>/")
             prefix, rest = f"{prefix}/{user}", "/" + below
-        space_id = (await self._spaces.personal_space(principal)).space.id
+        space_id = await self._spaces.personal_space_id(principal)
         path = f"{prefix}/{space_id}{rest or '/'}"
         depth, inside = prefix.count("/"), f"{prefix}/{space_id}"
         headers = [

@@ -135,10 +135,13 @@ class SpaceService:
 
     async def personal_space(self, principal: Principal) -> SpaceView:
         async with self._engine.connect() as conn:
-            space_id = await store.personal_space_id(conn, principal.user_id)
-            if space_id is None:
-                raise NotFound("you have no personal space")
-            return await self.visible(conn, principal, space_id)
+            return await self.visible(conn, principal, await _personal_id(conn, principal))
+
+    async def personal_space_id(self, principal: Principal) -> str:
+        """Only the id: for a caller that hands the request on to a gateway which reads the
+        space and checks the caller's role itself."""
+        async with self._engine.connect() as conn:
+            return await _personal_id(conn, principal)
 
     async def ensure_personal_space(
         self, conn: AsyncConnection, user_id: str, username: str, display_name: str
@@ -324,3 +327,10 @@ async def _forget(provider: SpaceStore, space_id: str) -> None:
         logger.warning(
             "could not remove space %s from provider %s", space_id, provider.name, exc_info=True
         )
+
+
+async def _personal_id(conn: AsyncConnection, principal: Principal) -> str:
+    space_id = await store.personal_space_id(conn, principal.user_id)
+    if space_id is None:
+        raise NotFound("you have no personal space")
+    return space_id
