@@ -217,21 +217,22 @@ async def _probes(
         )
         .with_for_update(skip_locked=True)
     )
-    ids = []
-    for origin in (await conn.execute(due)).scalars():
-        first = (
-            await conn.execute(
-                select(func.min(outbox.c.id)).where(pending, outbox.c.origin == origin)
-            )
-        ).scalar()
-        if first is not None:
-            ids.append(int(first))
-            await conn.execute(
-                update(destinations)
-                .where(destinations.c.origin == origin)
-                .values(probe_until=now + lease)
-            )
-    return ids
+    origins = list((await conn.execute(due)).scalars())
+    if not origins:
+        return []
+    firsts = await conn.execute(
+        select(outbox.c.origin, func.min(outbox.c.id))
+        .where(pending, outbox.c.origin.in_(origins))
+        .group_by(outbox.c.origin)
+    )
+    probes = {origin: int(first) for origin, first in firsts}
+    if probes:
+        await conn.execute(
+            update(destinations)
+            .where(destinations.c.origin.in_(list(probes)))
+            .values(probe_until=now + lease)
+        )
+    return list(probes.values())
 
 
 async def delivered(conn: AsyncConnection, ids: list[int], origin: str, now: datetime) -> None:
