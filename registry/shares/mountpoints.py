@@ -52,11 +52,11 @@ HOP_BY_HOP = frozenset(
         b"authorization",
     }
 )
-TOKEN_MARGIN = timedelta(seconds=30)
+TOKEN_MARGIN = timedelta(seconds=30)  # a token this close to its end is renewed first
 # The peer's answer arrives a TLS record (16 KiB) at a time; each piece passed on costs a trip
 # through the ASGI stack, so pieces are gathered up to this size first.
 FORWARD_CHUNK_BYTES = 256 * 1024
-SHARES_KNOWN_MAX = 10_000  # a token this close to its end is renewed first
+SHARES_KNOWN_MAX = 10_000  # mountpoints whose share is kept in memory, before starting afresh
 
 
 class ShareGone(Exception):
