@@ -40,7 +40,7 @@ TABLES = TABLES_0005 | {"peer_inbox", "web_sessions"}
 TABLES |= {"outgoing_shares", "incoming_shares", "share_tokens", "ocm_invitations"}
 TABLES |= {"dav_locks", "dav_properties", "dav_uploads", "dav_upload_chunks"}
 TABLES |= {"app_passwords"}
-TABLES |= {"share_subscriptions", "remote_subscriptions"}
+TABLES |= {"share_subscriptions", "remote_subscriptions", "listing_versions"}
 INDEXES = {
     "members": {"ix_members_principal": ["principal_type", "principal_id", "space_id"]},
     "changes": {"ix_changes_space_seq": ["space_id", "seq"]},

@@ -113,7 +113,10 @@ async def test_expired_membership_grants_nothing(tmp_path, idp_key_dir):
             )
         async with registry.client("marie") as marie:
             assert (await marie.get(f"/graph/v1.0/drives/{project['id']}")).status_code == 200
-        clock.advance(timedelta(hours=1))  # to 13:00, when marie's role ends
+            # Listed now, and so answered again while nothing changes in the database...
+            ids = {d["id"] for d in (await marie.get("/graph/v1.0/me/drives")).json()["value"]}
+            assert project["id"] in ids
+        clock.advance(timedelta(hours=1))  # ...but only until 13:00, when marie's role ends
         async with registry.client("marie") as marie:
             ids = {d["id"] for d in (await marie.get("/graph/v1.0/me/drives")).json()["value"]}
             assert project["id"] not in ids

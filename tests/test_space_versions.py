@@ -1,5 +1,7 @@
-"""`spaces.version` on a real database: every write that changes what a drive's JSON shows
-raises it in the writing transaction, whichever wing's store makes it; others leave it be."""
+"""`spaces.version` and `listing_versions` on a real database: every write that changes what a
+drive's JSON shows raises the space's version, and the listing versions of everyone holding a
+role in it, in the writing transaction, whichever wing's store makes it; a role lost and an
+incoming share raise the listing version of whom they concern; others leave them be."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from registry.access.principal import GROUP, USER, PrincipalKey
 from registry.auth import user_store
 from registry.core.models import Space, table
 from registry.shares import store as shares_store
@@ -101,6 +104,22 @@ async def display_name_changed(conn: AsyncConnection, _user: str) -> None:
     await user_store.upsert(conn, "https://idp", "marie", "marie", "Marie S. Curie", None, NOW)
 
 
+async def listing_version(conn: AsyncConnection, *keys: PrincipalKey) -> int:
+    """The sum of these keys' listing versions (each only rises)."""
+    return sum(v for *_, v in await store.listing_versions_of(conn, frozenset(keys)))
+
+
+async def listing_versions(engine: AsyncEngine) -> tuple[int, int, int]:
+    """Marie's, the group physics's, and a stranger's listing versions."""
+    async with engine.connect() as conn:
+        user = await marie(conn)
+        return (
+            await listing_version(conn, PrincipalKey(USER, user)),
+            await listing_version(conn, PrincipalKey(GROUP, "physics")),
+            await listing_version(conn, PrincipalKey(USER, "stranger")),
+        )
+
+
 @pytest.mark.parametrize(
     "write",
     [
@@ -124,6 +143,112 @@ async def test_a_change_to_what_a_drive_shows_raises_its_version_in_the_same_tra
         assert (await conn.execute(inside)).scalar_one() > before
     assert await version(engine, SPACE) > before
     assert await version(engine, OTHER) == other_before
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        rename,
+        provider_report,
+        provider_unavailable,
+        member_changed,
+        member_removed,
+        share_role_changed,
+        display_name_changed,
+    ],
+)
+async def test_a_change_to_a_held_space_raises_its_holders_listing_versions(
+    engine: AsyncEngine, write: Write
+) -> None:
+    user_before, _, stranger_before = await listing_versions(engine)
+    async with engine.begin() as conn:
+        user = await marie(conn)
+        await write(conn, user)
+        assert await listing_version(conn, PrincipalKey(USER, user)) > user_before
+    user_after, _, stranger_after = await listing_versions(engine)
+    assert user_after > user_before
+    assert stranger_after == stranger_before
+
+
+async def test_a_role_gained_or_lost_raises_the_holders_listing_version(
+    engine: AsyncEngine,
+) -> None:
+    _, group_before, _ = await listing_versions(engine)
+    async with engine.begin() as conn:
+        await member_added(conn, "")
+    user_added, group_added, _ = await listing_versions(engine)
+    assert group_added > group_before
+    async with engine.begin() as conn:
+        await store.delete_member(conn, "n" * 32)
+    user_removed, group_removed, _ = await listing_versions(engine)
+    assert group_removed > group_added
+    assert user_removed > user_added  # marie still holds a role in the space, which changed
+
+
+async def test_a_deleted_space_raises_its_holders_listing_versions(engine: AsyncEngine) -> None:
+    before, _, _ = await listing_versions(engine)
+    async with engine.begin() as conn:
+        await store.delete_space(conn, SPACE)
+    after, _, _ = await listing_versions(engine)
+    assert after > before
+
+
+async def test_a_change_to_another_space_leaves_the_listing_versions(engine: AsyncEngine) -> None:
+    before = await listing_versions(engine)
+    async with engine.begin() as conn:
+        await store.update_space(conn, OTHER, {"name": "Biology"}, NOW)
+    assert await listing_versions(engine) == before
+
+
+async def test_an_incoming_share_raises_the_recipients_listing_version(
+    engine: AsyncEngine,
+) -> None:
+    async def received(conn: AsyncConnection, user: str) -> None:
+        await shares_store.add_incoming(conn, _incoming(user), NOW)
+
+    async def accepted(conn: AsyncConnection, _user: str) -> None:
+        await shares_store.set_incoming(conn, "s" * 32, {"state": "accepted"}, NOW)
+
+    async def removed(conn: AsyncConnection, _user: str) -> None:
+        await shares_store.delete_incoming(conn, "s" * 32)
+
+    for write in (received, accepted, removed):
+        before, group_before, _ = await listing_versions(engine)
+        async with engine.begin() as conn:
+            await write(conn, await marie(conn))
+        after, group_after, _ = await listing_versions(engine)
+        assert after > before, write.__name__
+        assert group_after == group_before
+
+
+async def test_a_rolled_back_change_leaves_the_listing_versions(engine: AsyncEngine) -> None:
+    before = await listing_versions(engine)
+    async with engine.connect() as conn:
+        await conn.begin()
+        await rename(conn, "")
+        await member_removed(conn, "")
+        await conn.rollback()
+    assert await listing_versions(engine) == before
+
+
+def _incoming(user_id: str) -> dict[str, object]:
+    return {
+        "id": "s" * 32,
+        "provider_id": "p1",
+        "sender": "einstein@zurich.test",
+        "owner": "einstein@zurich.test",
+        "sender_name": "Albert Einstein",
+        "owner_name": "Albert Einstein",
+        "peer_domain": "zurich.test",
+        "ocm_endpoint": "https://zurich.test/ocm",
+        "user_id": user_id,
+        "name": "Notes",
+        "resource_type": "folder",
+        "role": "viewer",
+        "webdav_uri": "https://zurich.test/dav/p1",
+        "secret": "secret",
+        "state": "pending",
+    }
 
 
 async def test_a_rolled_back_change_leaves_the_version(engine: AsyncEngine) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
@@ -75,14 +75,33 @@ def key_types(keys: Iterable[PrincipalKey]) -> tuple[str, ...]:
 
 def spaces_held_bound(types: tuple[str, ...]) -> Select[Any]:
     """`spaces_held` for keys of these types, given at execution by `bound_values`."""
-    ids: dict[str, Any] = {t: bindparam(f"held_by_{t}", expanding=True) for t in types}
-    return select(members.c.space_id).where(_holding(ids, bindparam(HELD_AT)))
+    return select(members.c.space_id).where(_holding(_bound_ids(types), bindparam(HELD_AT)))
+
+
+def naming_bound(type_column: Any, id_column: Any, types: tuple[str, ...]) -> ColumnElement[bool]:
+    """`naming` for keys of these types, given at execution by `bound_keys`."""
+    return _naming(type_column, id_column, _bound_ids(types))
+
+
+def role_ends_bound(types: tuple[str, ...]) -> Select[Any]:
+    """When the first role that keys of these types hold at the bound moment ends (NULL: none
+    ends), given at execution by `bound_values`."""
+    held = _holding(_bound_ids(types), bindparam(HELD_AT))
+    return select(func.min(members.c.expires_at)).where(held)
+
+
+def _bound_ids(types: tuple[str, ...]) -> dict[str, Any]:
+    return {t: bindparam(f"held_by_{t}", expanding=True) for t in types}
+
+
+def bound_keys(keys: Iterable[PrincipalKey]) -> dict[str, Any]:
+    """The values `naming_bound` takes for `keys`."""
+    return {f"held_by_{t}": ids for t, ids in _ids_by_type(keys).items()}
 
 
 def bound_values(keys: Iterable[PrincipalKey], now: datetime) -> dict[str, Any]:
-    values: dict[str, Any] = {f"held_by_{t}": ids for t, ids in _ids_by_type(keys).items()}
-    values[HELD_AT] = now
-    return values
+    """The values `spaces_held_bound` and `role_ends_bound` take for `keys` at `now`."""
+    return {**bound_keys(keys), HELD_AT: now}
 
 
 def _ids_by_type(keys: Iterable[PrincipalKey]) -> dict[str, list[str]]:

@@ -114,6 +114,7 @@ def create_app(
             services.spaces,
             services.authenticator.anyone,
             settings.base_url,
+            services.clock,
             shares.incoming.shares_drive,
         ).routes(),
         *PermissionRoutes(

@@ -4,33 +4,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from registry.access.principal import Authenticate, Principal
+from registry.access.principal import Authenticate
+from registry.core.clock import Clock
 from registry.core.errors import BadRequest, NotSupported
 from registry.core.http import flag, has_body, json_body, query, whole_number
 from registry.core.responses import JSONResponse
 from registry.core.routing import Resource
 from registry.spaces.drive_json import drive
-from registry.spaces.listing import DriveListing
+from registry.spaces.listing import DriveListing, HeldDrives, VirtualDrives, no_virtual_drives
 from registry.spaces.odata import PageQuery, parse_filter, parse_orderby
 from registry.spaces.service import SpaceService
 from registry.spaces.views import SpaceView
-
-# Drives that are no space of ours, listed first among the caller's (the shares wing's
-# virtual Shares drive), as drive JSON, read on the listing's connection.
-VirtualDrives = Callable[[AsyncConnection, Principal], Awaitable[list[dict[str, Any]]]]
-
-
-async def _none(conn: AsyncConnection, principal: Principal) -> list[dict[str, Any]]:
-    return []
 
 
 class DriveRoutes:
@@ -41,24 +31,21 @@ class DriveRoutes:
         spaces: SpaceService,
         authenticate: Authenticate,
         base_url: str,
-        virtual: VirtualDrives = _none,
+        clock: Clock,
+        virtual: VirtualDrives = no_virtual_drives,
     ) -> None:
         self._spaces = spaces
         self._listing = DriveListing(spaces, base_url)
+        self._held = HeldDrives(self._listing, clock, virtual)
         self._authenticate = authenticate
         self._base_url = base_url
-        self._virtual = virtual
 
     async def my_drives(self, request: Request) -> Response:
         principal = await self._authenticate(request)
-        query = where, _order, offset = _query(request)
+        query = _query(request)
         async with self._spaces.reading() as conn:
-            drives, more = await self._listing.page(
-                conn, principal, query, _unified(request), held_only=True
-            )
-            virtual = offset == 0 and where is None
-            first = await self._virtual(conn, principal) if virtual else []
-        return _collection(request, drives, more, offset, first)
+            page = await self._held.page(conn, principal, query, _unified(request))
+        return _collection(request, page.drives, page.more, query[2], page.virtual)
 
     async def all_drives(self, request: Request) -> Response:
         principal = await self._authenticate(request)
@@ -143,12 +130,11 @@ def _collection(
     drives: list[bytes],
     more: bool,
     offset: int,
-    first: list[dict[str, Any]] | None = None,
+    first: list[bytes] | None = None,
 ) -> Response:
-    """`{"value": [...]}` of the drives `first` then the encoded ones, and the next page's link
-    when `more` follow."""
-    listed = [orjson.dumps(d) for d in first or ()] + drives
-    body = b'{"value":[' + b",".join(listed) + b"]"
+    """`{"value": [...]}` of the encoded drives `first` then `drives`, and the next page's
+    link when `more` follow."""
+    body = b'{"value":[' + b",".join([*(first or ()), *drives]) + b"]"
     if more:
         token = base64.urlsafe_b64encode(str(offset + len(drives)).encode()).decode().rstrip("=")
         link = str(request.url.include_query_params(**{"$skiptoken": token}))

@@ -1,4 +1,5 @@
-"""The drive listing from encoded drives kept by space version.
+"""The drive listing from encoded drives kept by space version, and a caller's held drives
+answered again while their listing versions stand.
 
 Encoding a page of drives costs several times more than finding which spaces are on it, so the
 listing reads only each space's id and `version` (which the database raises with every change to
@@ -6,22 +7,43 @@ what the drive shows, in the changing transaction) and reuses the JSON it encode
 version. A replica whose copy is older sees a different version and encodes again: no cache is
 shared and nothing needs invalidating. A drive's JSON holds nothing of the caller (every member
 sees the same `root.permissions`), so one encoding serves every user who sees the space.
+
+Finding the page is itself most of a listing's cost (the statement, and the rows read through
+the driver), so `HeldDrives` first reads only the listing versions of the caller's keys (which
+the database raises with every change to a space they hold, to the roles they hold and to a
+user's incoming shares) and answers the page it answered last while those stand and no role
+on it has ended. The same holds across replicas: each keeps its own pages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry.access.principal import Principal
+from registry.access.principal import Principal, PrincipalKey
+from registry.core.clock import Clock
+from registry.spaces import store
 from registry.spaces.drive_json import drive
 from registry.spaces.odata import PageQuery
 from registry.spaces.service import SpaceService
 
 # Encoded drives kept per naming of roles, each about 1.4 KB: some 70 MB at most.
 ENCODED_DRIVES_KEPT = 25_000
+# Pages answered kept, each a list of references to encoded drives: a few MB at most.
+PAGES_KEPT = 10_000
+
+# Drives that are no space of ours, listed first among the caller's (the shares wing's
+# virtual Shares drive), as drive JSON, read on the listing's connection.
+VirtualDrives = Callable[[AsyncConnection, Principal], Awaitable[list[dict[str, Any]]]]
+
+
+async def no_virtual_drives(conn: AsyncConnection, principal: Principal) -> list[dict[str, Any]]:
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +110,65 @@ class DriveListing:
         while len(encoded) > self._kept:
             del encoded[next(iter(encoded))]
         return fresh
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of a caller's held drives: the virtual ones first, encoded; whether more follow."""
+
+    virtual: list[bytes]
+    drives: list[bytes]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    versions: tuple[tuple[str, str, int], ...]
+    until: datetime | None  # when the first role on it ends
+    page: Page
+
+
+class HeldDrives:
+    """Pages of the drives callers hold a role in (`/me/drives`), each answered again while
+    the listing versions of the caller's keys stand."""
+
+    def __init__(
+        self,
+        listing: DriveListing,
+        clock: Clock,
+        virtual: VirtualDrives = no_virtual_drives,
+        kept: int = PAGES_KEPT,
+    ) -> None:
+        self._listing = listing
+        self._clock = clock
+        self._virtual = virtual
+        self._kept = kept
+        self._answered: dict[tuple[frozenset[PrincipalKey], PageQuery, bool], _Answered] = {}
+
+    async def page(
+        self, conn: AsyncConnection, principal: Principal, query: PageQuery, unified_roles: bool
+    ) -> Page:
+        """The caller's page; `conn` is from `SpaceService.reading()`."""
+        # Versions first: a page found after them is as new as they are, or newer.
+        versions = await store.listing_versions_of(conn, principal.keys)
+        now = self._clock.now()
+        key = (principal.keys, query, unified_roles)
+        found = self._answered.get(key)
+        if (
+            found is not None
+            and found.versions == versions
+            and (found.until is None or now < found.until)
+        ):
+            return found.page
+        drives, more = await self._listing.page(
+            conn, principal, query, unified_roles, held_only=True
+        )
+        where, _order, offset = query
+        virtual = await self._virtual(conn, principal) if offset == 0 and where is None else []
+        page = Page([orjson.dumps(d) for d in virtual], drives, more)
+        until = await store.first_role_end(conn, principal.keys, now)
+        self._answered.pop(key, None)  # kept last, evicted last
+        self._answered[key] = _Answered(versions, until, page)
+        while len(self._answered) > self._kept:
+            del self._answered[next(iter(self._answered))]
+        return page

@@ -29,12 +29,13 @@ from sqlalchemy.sql import Select
 
 from registry.access import rule
 from registry.access.principal import USER, PrincipalKey
-from registry.core.models import Member, Space, User, table
+from registry.core.models import ListingVersion, Member, Space, User, table
 from registry.spaces.odata import Filter, OrderBy
 
 spaces = table(Space)
 members = table(Member)
 users = table(User)
+listing_versions = table(ListingVersion)
 
 MEMBER_COLUMNS = (
     members.c.id.label("m_id"),
@@ -97,6 +98,41 @@ async def list_page(
 # than running it.
 PAGE_STATEMENTS_CACHED = 256
 _PAGES: dict[tuple[Any, ...], Select[Any]] = {}
+
+
+async def listing_versions_of(
+    conn: AsyncConnection, keys: frozenset[PrincipalKey]
+) -> tuple[tuple[str, str, int], ...]:
+    """The listing versions of `keys` as (type, id, version), in key order; a key without a row
+    (version 0) is left out."""
+    types = rule.key_types(keys)
+    statement = _VERSIONS.get(types)
+    if statement is None:
+        columns = (listing_versions.c.principal_type, listing_versions.c.principal_id)
+        statement = _VERSIONS[types] = (
+            select(*columns, listing_versions.c.version)
+            .where(rule.naming_bound(*columns, types))
+            .order_by(*columns)
+        )
+    rows = await conn.execute(statement, rule.bound_keys(keys))
+    return tuple((row[0], row[1], row[2]) for row in rows)
+
+
+async def first_role_end(
+    conn: AsyncConnection, keys: frozenset[PrincipalKey], now: datetime
+) -> datetime | None:
+    """When the first role `keys` hold at `now` ends (None: none of them ends)."""
+    types = rule.key_types(keys)
+    statement = _ROLE_ENDS.get(types)
+    if statement is None:
+        statement = _ROLE_ENDS[types] = rule.role_ends_bound(types)
+    ends: datetime | None = (await conn.execute(statement, rule.bound_values(keys, now))).scalar()
+    return ends
+
+
+# By the kinds of principal asking (at most one entry per subset of `PRINCIPAL_TYPES`).
+_VERSIONS: dict[tuple[str, ...], Select[Any]] = {}
+_ROLE_ENDS: dict[tuple[str, ...], Select[Any]] = {}
 
 
 def _page_statement(

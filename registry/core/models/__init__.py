@@ -13,7 +13,14 @@ from registry.core.models.shares import (
     ShareSubscription,
     ShareToken,
 )
-from registry.core.models.spaces import ChangeAudience, ChangeRecord, LogHorizon, Member, Space
+from registry.core.models.spaces import (
+    ChangeAudience,
+    ChangeRecord,
+    ListingVersion,
+    LogHorizon,
+    Member,
+    Space,
+)
 from registry.core.models.webdav import DavLock, DavProperty, DavUpload, DavUploadChunk
 
 __all__ = [
@@ -31,6 +38,7 @@ __all__ = [
     "IdpGrant",
     "InboxMessage",
     "IncomingShare",
+    "ListingVersion",
     "LogHorizon",
     "LoginFailure",
     "Member",

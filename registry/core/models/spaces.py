@@ -69,6 +69,19 @@ class Member(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class ListingVersion(Base):
+    """Grows with every change to what a principal's listing of held drives shows: a space it
+    holds a role in changed, it gained or lost a role, or (a user) a share reached it or
+    changed. Triggers of migration 0016 raise it in the changing transaction; a replica's
+    listing reads it to know whether the page it answered last is still current. No row: 0."""
+
+    __tablename__ = "listing_versions"
+
+    principal_type: Mapped[str] = mapped_column(String(8), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class ChangeRecord(Base):
     """The ordered log of changes to spaces; `seq` is the cursor clients resume from."""
 
