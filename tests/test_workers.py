@@ -1,7 +1,7 @@
 """`spacereg serve --workers 2` on SQLite without NATS: two processes answer on one port as
-one registry. A change through either reaches an SSE stream held by the other through the
-worker bus (the database poll is made too rare to do it), and the node's once-only jobs run in
-one worker at a time, taken over by another when it dies."""
+one registry. Connections are spread evenly over them; a change through either reaches an SSE
+stream held by the other through the worker bus (the database poll is made too rare to do it),
+and the node's once-only jobs run in one worker at a time, taken over by another when it dies."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tests.waiting import eventually
 
 RENAMES = 12
 LISTINGS = 10
+CONNECTIONS = 32
 JOBS_TAKEN = re.compile(r"this worker \(pid (\d+)\) runs the node's jobs")
 
 
@@ -62,7 +63,8 @@ async def test_changes_through_either_worker_reach_a_stream_on_the_other(workers
         project = (await client.post("/graph/v1.0/drives", json={"name": "Shared"})).json()
     async with events(workers.url, token) as stream:
         for n in range(RENAMES):
-            # A connection of its own each time: the two workers take turns accepting them.
+            # A connection of its own each time, which the worker without the stream accepts
+            # (it holds fewer connections): each change is made through the other worker.
             async with httpx2.AsyncClient(base_url=workers.url, headers=headers) as client:
                 renamed = await client.patch(
                     f"/graph/v1.0/drives/{project['id']}", json={"name": f"Shared {n}"}
@@ -103,3 +105,41 @@ async def test_metrics_count_the_requests_of_every_worker(workers):
     )
     assert counted is not None, scraped.text
     assert float(counted.group(1)) == LISTINGS
+
+
+async def test_connections_are_spread_evenly_over_the_workers(workers):
+    """By hash (`SO_REUSEPORT`), 32 connections over two workers split 16/16 one time in
+    seven."""
+    opened = []
+    try:
+        for _ in range(CONNECTIONS):
+            reader, writer = await asyncio.open_connection("127.0.0.1", workers.port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: registry\r\n\r\n")
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+            opened.append(writer)
+        held = connections_held(workers.port)
+        assert sum(held.values()) == CONNECTIONS, held
+        assert len(held) == 2, held
+        assert max(held.values()) - min(held.values()) <= 1, held
+    finally:
+        for writer in opened:
+            writer.close()
+
+
+def connections_held(port: int) -> dict[int, int]:
+    """Established connections to `port` (IPv4) by the process holding them (from /proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, state, inode = int(fields[1].split(":")[1], 16), fields[3], fields[9]
+        if local_port == port and state == "01":  # ESTABLISHED
+            inodes.add(f"socket:[{inode}]")
+    held: dict[int, int] = {}
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            found = sum(os.readlink(fd) in inodes for fd in fd_dir.iterdir())
+        except OSError:  # gone, or not ours to read
+            continue
+        if found:
+            held[int(fd_dir.parent.name)] = found
+    return held

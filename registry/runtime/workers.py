@@ -1,9 +1,8 @@
 """`spacereg serve --workers N`: N processes of the registry answering on one port.
 
-Each worker listens on a socket of its own with `SO_REUSEPORT`, so that the kernel spreads new
-connections over them evenly (on one shared socket the worker that wakes first takes every
-waiting connection, and a burst of clients can end up all on one). The parent only starts the
-workers, starts another when one dies, and stops them all on SIGTERM or SIGINT. Each worker
+The parent listens on the port and the workers accept from its socket, each while it holds no
+more connections than the least busy (`balanced_accept`). The parent only starts the workers,
+starts another when one dies, and stops them all on SIGTERM or SIGINT. Each worker
 builds the whole app from the same settings (the parent hands them on in the environment, which
 outranks the file, with the path of the file), and the workers act as replicas of one node: the
 database is shared, `WorkerBus` tells every worker of a change (unless NATS does), the jobs that
@@ -21,14 +20,14 @@ import signal
 import socket
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from multiprocessing.context import SpawnProcess
+from collections.abc import Callable, MutableSequence
+from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
 
 from federation.keys import SigningKeys
 from registry.auth.idp.keys import IdpKeys
 from registry.auth.idp.users import load_users
+from registry.runtime.balanced_accept import ABSENT, BalancedServer, ConnectionCounts
 from registry.runtime.metrics import MULTIPROCESS_DIR_VARIABLE
 from registry.runtime.settings import Settings, load_settings
 
@@ -38,6 +37,7 @@ logger = logging.getLogger("spacereg")
 CONFIG_FILE_VARIABLE = "SPACEREG_WORKER_CONFIG_FILE"
 WATCH_S = 0.5  # how often the parent looks for a worker that died
 STOP_TIMEOUT_S = 30.0  # a worker's graceful shutdown, before it is killed
+LISTEN_BACKLOG = 2048  # uvicorn's default
 
 
 def serve(settings: Settings, config_file: Path | None) -> None:
@@ -45,7 +45,7 @@ def serve(settings: Settings, config_file: Path | None) -> None:
     prepare_keys(settings, logger.warning)
     with (
         tempfile.TemporaryDirectory(prefix="spacereg-metrics-") as metrics,
-        _port_held(settings.host, settings.port),
+        _listening(settings.host, settings.port) as listener,
     ):
         os.environ.update(
             {
@@ -57,7 +57,7 @@ def serve(settings: Settings, config_file: Path | None) -> None:
                 MULTIPROCESS_DIR_VARIABLE: metrics,
             }
         )
-        _supervise(settings.workers)
+        _supervise(settings.workers, listener)
 
 
 def prepare_keys(settings: Settings, say: Callable[[str], None]) -> SigningKeys:
@@ -72,33 +72,29 @@ def prepare_keys(settings: Settings, say: Callable[[str], None]) -> SigningKeys:
     return signing_keys
 
 
-@contextmanager
-def _port_held(host: str, port: int) -> Iterator[None]:
-    """Fail now if another program listens on the port, and keep it ours while workers come
-    and go (a socket bound without listening takes no connections)."""
-    with _reusable_socket(host, port):
-        yield
-
-
-def _reusable_socket(host: str, port: int) -> socket.socket:
+def _listening(host: str, port: int) -> socket.socket:
+    """The node's listening socket, which every worker accepts from (failing now if another
+    program listens on the port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
     except OSError:
         sock.close()
         raise
     return sock
 
 
-def _supervise(count: int) -> None:
+def _supervise(count: int, listener: socket.socket) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
     logger.info("starting %d worker processes", count)
-    workers = [_start() for _ in range(count)]
+    spawn = multiprocessing.get_context("spawn")
+    counts = spawn.Array("q", [ABSENT] * count, lock=False)
+    workers = [_start(spawn, listener, counts, n) for n in range(count)]
     try:
         while not stopping.wait(WATCH_S):
             for n, worker in enumerate(workers):
@@ -108,7 +104,8 @@ def _supervise(count: int) -> None:
                         worker.pid,
                         worker.exitcode,
                     )
-                    workers[n] = _start()
+                    counts[n] = ABSENT
+                    workers[n] = _start(spawn, listener, counts, n)
     finally:
         for worker in workers:
             if worker.is_alive():
@@ -119,14 +116,16 @@ def _supervise(count: int) -> None:
                 worker.kill()
 
 
-def _start() -> SpawnProcess:
-    worker = multiprocessing.get_context("spawn").Process(target=_worker, daemon=False)
+def _start(
+    spawn: SpawnContext, listener: socket.socket, counts: MutableSequence[int], index: int
+) -> SpawnProcess:
+    worker = spawn.Process(target=_worker, args=(listener, counts, index), daemon=False)
     worker.start()
     return worker
 
 
-def _worker() -> None:
-    """One worker process: the app, served on a socket of its own."""
+def _worker(listener: socket.socket, counts: MutableSequence[int], index: int) -> None:
+    """One worker process: the app, served from the node's listening socket."""
     import uvicorn
 
     from registry.runtime.app import create_app
@@ -141,5 +140,5 @@ def _worker() -> None:
     options = uvicorn_options(
         settings.host, settings.port, settings.tls_certfile, settings.tls_keyfile
     )
-    sock = _reusable_socket(settings.host, settings.port)
-    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+    counted = ConnectionCounts(counts, index)
+    BalancedServer(uvicorn.Config(app, **options), listener, counted).run()
