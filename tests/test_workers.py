@@ -9,13 +9,17 @@ import asyncio
 import os
 import re
 import signal
+import ssl
+import subprocess
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx2
 import pytest
+import trustme
 
-from tests.processes import RegistryProcess
+from tests.processes import SPACEREG, RegistryProcess
 from tests.servers import free_port
 from tests.sse import events
 from tests.waiting import eventually
@@ -124,6 +128,43 @@ async def test_connections_are_spread_evenly_over_the_workers(workers):
     finally:
         for writer in opened:
             writer.close()
+
+
+async def test_workers_serve_tls_while_a_handshake_stalls(tmp_path: Path, idp_key_dir: Path):
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    ca.cert_pem.write_to_path(tmp_path / "ca.pem")
+    issued.private_key_and_cert_chain_pem.write_to_path(tmp_path / "server.pem")
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"
+    registry = RegistryProcess(
+        tmp_path / "node",
+        port,
+        idp_key_dir,
+        SPACEREG_WORKERS="2",
+        SPACEREG_BASE_URL=url,
+        SPACEREG_TLS_CERTFILE=str(tmp_path / "server.pem"),
+        SPACEREG_TLS_KEYFILE=str(tmp_path / "server.pem"),
+    )
+    context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    with registry.log.open("ab") as log:
+        registry.process = subprocess.Popen(
+            [*SPACEREG, *registry.args], env=registry.env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        assert await eventually(lambda: started(registry) == 2, seconds=60)
+        # A client that connects and never says hello holds a worker's handshake open...
+        _stalled, staller = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            async with AsyncExitStack() as held:  # ...while others connect, are answered, stay
+                for _ in range(CONNECTIONS):
+                    client = httpx2.AsyncClient(base_url=url, verify=context)
+                    await held.enter_async_context(client)
+                    assert (await client.get("/healthz")).status_code == 200
+        finally:
+            staller.close()
+    finally:
+        registry.stop()
 
 
 def connections_held(port: int) -> dict[int, int]:
