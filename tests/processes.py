@@ -85,14 +85,19 @@ class ServiceProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        self.launch()
+        assert self.process is not None
+        if not wait_until_serving(self.url, self.process):
+            self.stop()
+            raise RuntimeError(f"spacereg {' '.join(self.args)} did not start:\n{self.output()}")
+
+    def launch(self) -> None:
+        """Start it, without waiting for it to serve (`start` waits over plain HTTP)."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [*SPACEREG, *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        if not wait_until_serving(self.url, self.process):
-            self.stop()
-            raise RuntimeError(f"spacereg {' '.join(self.args)} did not start:\n{self.output()}")
 
     def output(self) -> str:
         return self.log.read_text() if self.log.exists() else ""

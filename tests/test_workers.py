@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import ssl
-import subprocess
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -19,7 +18,7 @@ import httpx2
 import pytest
 import trustme
 
-from tests.processes import SPACEREG, RegistryProcess
+from tests.processes import RegistryProcess
 from tests.servers import free_port
 from tests.sse import events
 from tests.waiting import eventually
@@ -147,10 +146,7 @@ async def test_workers_serve_tls_while_a_handshake_stalls(tmp_path: Path, idp_ke
         SPACEREG_TLS_KEYFILE=str(tmp_path / "server.pem"),
     )
     context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
-    with registry.log.open("ab") as log:
-        registry.process = subprocess.Popen(
-            [*SPACEREG, *registry.args], env=registry.env, stdout=log, stderr=subprocess.STDOUT
-        )
+    registry.launch()
     try:
         assert await eventually(lambda: started(registry) == 2, seconds=60)
         # A client that connects and never says hello holds a worker's handshake open...

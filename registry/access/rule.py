@@ -78,9 +78,24 @@ def spaces_held_bound(types: tuple[str, ...]) -> Select[Any]:
     return select(members.c.space_id).where(_holding(_bound_ids(types), bindparam(HELD_AT)))
 
 
-def naming_bound(type_column: Any, id_column: Any, types: tuple[str, ...]) -> ColumnElement[bool]:
-    """`naming` for keys of these types, given at execution by `bound_keys`."""
-    return _naming(type_column, id_column, _bound_ids(types))
+def naming_each(
+    type_column: Any, id_column: Any, shape: tuple[tuple[str, int], ...]
+) -> ColumnElement[bool]:
+    """`naming` for keys of this shape (`each_key`), a parameter per id: a statement per shape
+    spares SQLAlchemy the expanding parameters it would process again at every execution."""
+    ids: dict[str, Any] = {
+        kind: [bindparam(f"{kind}_{n}") for n in range(count)] for kind, count in shape
+    }
+    return _naming(type_column, id_column, ids)
+
+
+def each_key(keys: Iterable[PrincipalKey]) -> tuple[tuple[tuple[str, int], ...], dict[str, Any]]:
+    """The shape of `keys` for `naming_each` (each type with its number of ids) and the
+    values it takes."""
+    by_type = _ids_by_type(keys)
+    shape = tuple((kind, len(ids)) for kind, ids in by_type.items())
+    values = {f"{kind}_{n}": i for kind, ids in by_type.items() for n, i in enumerate(ids)}
+    return shape, values
 
 
 def role_ends_bound(types: tuple[str, ...]) -> Select[Any]:
@@ -94,14 +109,11 @@ def _bound_ids(types: tuple[str, ...]) -> dict[str, Any]:
     return {t: bindparam(f"held_by_{t}", expanding=True) for t in types}
 
 
-def bound_keys(keys: Iterable[PrincipalKey]) -> dict[str, Any]:
-    """The values `naming_bound` takes for `keys`."""
-    return {f"held_by_{t}": ids for t, ids in _ids_by_type(keys).items()}
-
-
 def bound_values(keys: Iterable[PrincipalKey], now: datetime) -> dict[str, Any]:
     """The values `spaces_held_bound` and `role_ends_bound` take for `keys` at `now`."""
-    return {**bound_keys(keys), HELD_AT: now}
+    values: dict[str, Any] = {f"held_by_{t}": ids for t, ids in _ids_by_type(keys).items()}
+    values[HELD_AT] = now
+    return values
 
 
 def _ids_by_type(keys: Iterable[PrincipalKey]) -> dict[str, list[str]]:

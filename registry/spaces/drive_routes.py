@@ -174,4 +174,5 @@ def _offset(token: str | None) -> int:
 
 
 def _unified(request: Request) -> bool:
-    return "/v1beta1/" in request.url.path
+    # The scope's path: `request.url` builds a whole URL, a twentieth of a cached listing.
+    return "/v1beta1/" in request.scope["path"]

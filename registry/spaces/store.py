@@ -105,17 +105,20 @@ async def listing_versions_of(
 ) -> tuple[tuple[str, str, int], ...]:
     """The listing versions of `keys` as (type, id, version), in key order; a key without a row
     (version 0) is left out."""
-    types = rule.key_types(keys)
-    statement = _VERSIONS.get(types)
+    shape, values = rule.each_key(keys)
+    statement = _VERSIONS.get(shape)
     if statement is None:
-        columns = (listing_versions.c.principal_type, listing_versions.c.principal_id)
-        statement = _VERSIONS[types] = (
-            select(*columns, listing_versions.c.version)
-            .where(rule.naming_bound(*columns, types))
-            .order_by(*columns)
-        )
-    rows = await conn.execute(statement, rule.bound_keys(keys))
+        statement = _versions_statement(shape)
+        if len(_VERSIONS) < PAGE_STATEMENTS_CACHED:
+            _VERSIONS[shape] = statement
+    rows = await conn.execute(statement, values)
     return tuple((row[0], row[1], row[2]) for row in rows)
+
+
+def _versions_statement(shape: tuple[tuple[str, int], ...]) -> Select[Any]:
+    columns = (listing_versions.c.principal_type, listing_versions.c.principal_id)
+    named = rule.naming_each(*columns, shape)
+    return select(*columns, listing_versions.c.version).where(named).order_by(*columns)
 
 
 async def first_role_end(
@@ -130,8 +133,8 @@ async def first_role_end(
     return ends
 
 
-# By the kinds of principal asking (at most one entry per subset of `PRINCIPAL_TYPES`).
-_VERSIONS: dict[tuple[str, ...], Select[Any]] = {}
+# By the kinds of principal asking (and, for the versions, how many of each).
+_VERSIONS: dict[tuple[tuple[str, int], ...], Select[Any]] = {}
 _ROLE_ENDS: dict[tuple[str, ...], Select[Any]] = {}
 
 
