@@ -2,8 +2,8 @@
 
 `SO_REUSEPORT` spreads new connections by a hash of their addresses. For a few long-lived
 connections (sync clients that keep theirs open, SSE streams) that leaves one worker with many
-more than another (32 connections over two workers split 20/12 or worse about a third of the
-time), and the clients of the busier one wait longer. Here every worker accepts from the one
+more than another (32 connections over two workers split 19/13 or worse more than a third of
+the time), and the clients of the busier one wait longer. Here every worker accepts from the one
 listening socket the parent made, one connection at a time, and only while it holds no more
 connections than the least busy live worker says it holds (in memory the node's processes
 share). The worker that says least is never held back, so some worker always accepts.
@@ -12,13 +12,17 @@ share). The worker that says least is never held back, so some worker always acc
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import MutableSequence
 
 import uvicorn
 
+logger = logging.getLogger("spacereg")
+
 ABSENT = -1  # the slot of a worker that is not running
 HELD_BACK_S = 0.005  # how soon a worker with more than its share looks again
+OUT_OF_RESOURCES_S = 1.0  # how long a worker that could not accept (no file left) waits
 
 
 class ConnectionCounts:
@@ -67,7 +71,12 @@ class BalancedServer(uvicorn.Server):
             if held > self._counts.least():
                 await asyncio.sleep(HELD_BACK_S)
                 continue
-            sock, _address = await loop.sock_accept(self._listener)
+            try:
+                sock, _address = await loop.sock_accept(self._listener)
+            except OSError:  # out of files, for instance: as asyncio's own servers do, wait
+                logger.exception("could not accept a connection; trying again in a second")
+                await asyncio.sleep(OUT_OF_RESOURCES_S)
+                continue
             # Its own task: a TLS handshake must not hold up the next accept.
             connecting = asyncio.create_task(self._connect(loop, sock))
             self._connecting.add(connecting)
