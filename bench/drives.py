@@ -8,7 +8,7 @@ listing plus JSON encoding, timed alone in this process), and the ratios against
 
     .venv/bin/python bench/drives.py [--sizes 10000,1000000] [--concurrency 32] [--duration 5]
                                      [--database-url postgresql+asyncpg://.../scratch]
-                                     [--workers 2]
+                                     [--workers N]  (default: one per core)
 
 A PostgreSQL URL must name a scratch database: its registry tables are dropped and re-created.
 Seeding is in `bench/common/seed.py`, the load generator in `bench/common/load.py`.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import sys
@@ -116,7 +117,8 @@ async def run_size(size: int, args: argparse.Namespace) -> Result:
         port = free_port()
         config = write_config(directory, port, args.database_url)
         settings = load_settings(config, env={})
-        print(f"\n== {size:,} spaces ({settings.database_url.split(':')[0]}) ==", flush=True)
+        backend = settings.database_url.split(":")[0]
+        print(f"\n== {size:,} spaces ({backend}, {args.workers} workers) ==", flush=True)
         user_id, seed_s = await seed(settings, size, fresh=args.database_url is None)
         print(f"  seeded in {seed_s:.1f} s", flush=True)
         floor_mean, floor_p50, body_bytes = await floor(settings, user_id, FLOOR_ITERATIONS)
@@ -205,7 +207,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per loaded run")
     parser.add_argument("--database-url", help="a scratch PostgreSQL database (default SQLite)")
-    parser.add_argument("--workers", type=int, default=1, help="the server's worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="the server's worker processes (default: one per core, as the README advises)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if any(size < VISIBLE for size in sizes):
