@@ -5,39 +5,62 @@ connections (sync clients that keep theirs open, SSE streams) that leaves one wo
 more than another (32 connections over two workers split 19/13 or worse more than a third of
 the time), and the clients of the busier one wait longer. Here every worker accepts from the one
 listening socket the parent made, one connection at a time, and only while it holds no more
-connections than the least busy live worker says it holds (in memory the node's processes
-share). The worker that says least is never held back, so some worker always accepts.
+connections than the least busy worker says it holds (in memory the node's processes share).
+A worker says so again every `TELL_S`; one that has not said it for `STALE_S` (it died, or its
+event loop is stuck on a long computation) counts for nothing, so that the others do not wait
+for it. The worker that says least is never held back, so some worker always accepts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
-from collections.abc import MutableSequence
+import time
+from collections.abc import Callable, MutableSequence
 
 import uvicorn
 
 logger = logging.getLogger("spacereg")
 
-ABSENT = -1  # the slot of a worker that is not running
+TELL_S = 0.05  # how often a worker says how many connections it holds
+STALE_S = 0.25  # a worker silent for this long counts for nothing
 HELD_BACK_S = 0.005  # how soon a worker with more than its share looks again
 OUT_OF_RESOURCES_S = 1.0  # how long a worker that could not accept (no file left) waits
+# Accepting fails for these when a client left before it was accepted: accept the next one.
+CLIENT_LEFT = (ConnectionAbortedError, BlockingIOError, InterruptedError)
 
 
 class ConnectionCounts:
-    """Each worker's open connections, one slot per worker, in shared memory."""
+    """Each worker's open connections and when it last said so, a slot per worker, in shared
+    memory (`counts` and `said_at`, of `time.monotonic`, which every process reads alike)."""
 
-    def __init__(self, slots: MutableSequence[int], index: int) -> None:
-        self._slots = slots
+    def __init__(
+        self,
+        counts: MutableSequence[int],
+        said_at: MutableSequence[float],
+        index: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._counts = counts
+        self._said_at = said_at
         self._index = index
+        self._clock = clock
 
     def tell(self, count: int) -> None:
-        self._slots[self._index] = count
+        self._counts[self._index] = count
+        self._said_at[self._index] = self._clock()
+
+    def withdraw(self) -> None:
+        """Count for nothing until told again (a worker that cannot accept, or stops)."""
+        self._said_at[self._index] = 0.0
 
     def least(self) -> int:
-        """The fewest connections a live worker said it holds (0: none said)."""
-        return min((count for count in self._slots if count != ABSENT), default=0)
+        """The fewest connections a worker said it holds lately (0: none said)."""
+        since = self._clock() - STALE_S
+        told = zip(self._counts, self._said_at, strict=True)
+        return min((count for count, said_at in told if said_at > since), default=0)
 
 
 class BalancedServer(uvicorn.Server):
@@ -49,32 +72,51 @@ class BalancedServer(uvicorn.Server):
         super().__init__(config)
         self._listener = listener
         self._counts = counts
-        self._accepting: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._connecting: set[asyncio.Task[None]] = set()  # accepted, not yet uvicorn's
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=[])  # the app and its lifespan; no listener of its own
+        if self.should_exit:  # the app did not start
+            return
         self._listener.setblocking(False)
-        self._accepting = asyncio.create_task(self._accept())
+        self._tasks = [asyncio.create_task(self._accept()), asyncio.create_task(self._tell())]
+        for task in self._tasks:
+            task.add_done_callback(self._stop_if_failed)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        if self._accepting is not None:
-            self._accepting.cancel()
+        self._counts.withdraw()
+        for task in [*self._tasks, *self._connecting]:
+            task.cancel()
+        for task in [*self._tasks, *self._connecting]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         self._listener.close()  # this process's copy; the other workers keep theirs
         await super().shutdown(sockets)
+
+    def _held(self) -> int:
+        return len(self.server_state.connections) + len(self._connecting)
+
+    async def _tell(self) -> None:
+        while True:
+            self._counts.tell(self._held())
+            await asyncio.sleep(TELL_S)
 
     async def _accept(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            held = len(self.server_state.connections) + len(self._connecting)
+            held = self._held()
             self._counts.tell(held)
             if held > self._counts.least():
                 await asyncio.sleep(HELD_BACK_S)
                 continue
             try:
                 sock, _address = await loop.sock_accept(self._listener)
+            except CLIENT_LEFT:
+                continue
             except OSError:  # out of files, for instance: as asyncio's own servers do, wait
                 logger.exception("could not accept a connection; trying again in a second")
+                self._counts.withdraw()
                 await asyncio.sleep(OUT_OF_RESOURCES_S)
                 continue
             # Its own task: a TLS handshake must not hold up the next accept.
@@ -91,3 +133,13 @@ class BalancedServer(uvicorn.Server):
             await loop.connect_accepted_socket(lambda: protocol, sock, ssl=config.ssl)
         except (OSError, ConnectionError):  # the client left, or its TLS handshake failed
             sock.close()
+        except asyncio.CancelledError:  # shutting down before the handshake ended
+            sock.close()
+            raise
+
+    def _stop_if_failed(self, task: asyncio.Task[None]) -> None:
+        """A worker that no longer accepts stops, and the parent starts another."""
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("a worker's accepting failed; stopping it", exc_info=task.exception())
+            self._counts.withdraw()
+            self.should_exit = True

@@ -27,7 +27,7 @@ from pathlib import Path
 from federation.keys import SigningKeys
 from registry.auth.idp.keys import IdpKeys
 from registry.auth.idp.users import load_users
-from registry.runtime.balanced_accept import ABSENT, BalancedServer, ConnectionCounts
+from registry.runtime.balanced_accept import BalancedServer, ConnectionCounts
 from registry.runtime.metrics import MULTIPROCESS_DIR_VARIABLE
 from registry.runtime.settings import Settings, load_settings
 
@@ -93,8 +93,9 @@ def _supervise(count: int, listener: socket.socket) -> None:
         signal.signal(signum, lambda *_: stopping.set())
     logger.info("starting %d worker processes", count)
     spawn = multiprocessing.get_context("spawn")
-    counts = spawn.Array("q", [ABSENT] * count, lock=False)
-    workers = [_start(spawn, listener, counts, n) for n in range(count)]
+    # Each worker's open connections and when it said so (`balanced_accept`).
+    slots = (spawn.Array("q", count, lock=False), spawn.Array("d", count, lock=False))
+    workers = [_start(spawn, listener, slots, n) for n in range(count)]
     try:
         while not stopping.wait(WATCH_S):
             for n, worker in enumerate(workers):
@@ -104,8 +105,7 @@ def _supervise(count: int, listener: socket.socket) -> None:
                         worker.pid,
                         worker.exitcode,
                     )
-                    counts[n] = ABSENT
-                    workers[n] = _start(spawn, listener, counts, n)
+                    workers[n] = _start(spawn, listener, slots, n)
     finally:
         for worker in workers:
             if worker.is_alive():
@@ -116,15 +116,16 @@ def _supervise(count: int, listener: socket.socket) -> None:
                 worker.kill()
 
 
-def _start(
-    spawn: SpawnContext, listener: socket.socket, counts: MutableSequence[int], index: int
-) -> SpawnProcess:
-    worker = spawn.Process(target=_worker, args=(listener, counts, index), daemon=False)
+Slots = tuple[MutableSequence[int], MutableSequence[float]]
+
+
+def _start(spawn: SpawnContext, listener: socket.socket, slots: Slots, index: int) -> SpawnProcess:
+    worker = spawn.Process(target=_worker, args=(listener, slots, index), daemon=False)
     worker.start()
     return worker
 
 
-def _worker(listener: socket.socket, counts: MutableSequence[int], index: int) -> None:
+def _worker(listener: socket.socket, slots: Slots, index: int) -> None:
     """One worker process: the app, served from the node's listening socket."""
     import uvicorn
 
@@ -140,5 +141,5 @@ def _worker(listener: socket.socket, counts: MutableSequence[int], index: int) -
     options = uvicorn_options(
         settings.host, settings.port, settings.tls_certfile, settings.tls_keyfile
     )
-    counted = ConnectionCounts(counts, index)
+    counted = ConnectionCounts(*slots, index)
     BalancedServer(uvicorn.Config(app, **options), listener, counted).run()
