@@ -1,10 +1,13 @@
 """`spaces.version` and `listing_versions` on a real database: every write that changes what a
-drive's JSON shows raises the space's version, and the listing versions of everyone holding a
-role in it, in the writing transaction, whichever wing's store makes it; a role lost and an
-incoming share raise the listing version of whom they concern; others leave them be."""
+drive's JSON shows raises the space's version in the writing transaction, and the listing
+versions of everyone holding a role in it as that transaction commits, whichever wing's store
+makes it; a role lost and an incoming share raise the listing version of whom they concern;
+others leave them be. On PostgreSQL two writers of spaces with members in common do not
+deadlock on those versions."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -162,9 +165,7 @@ async def test_a_change_to_a_held_space_raises_its_holders_listing_versions(
 ) -> None:
     user_before, _, stranger_before = await listing_versions(engine)
     async with engine.begin() as conn:
-        user = await marie(conn)
-        await write(conn, user)
-        assert await listing_version(conn, PrincipalKey(USER, user)) > user_before
+        await write(conn, await marie(conn))
     user_after, _, stranger_after = await listing_versions(engine)
     assert user_after > user_before
     assert stranger_after == stranger_before
@@ -278,3 +279,42 @@ async def test_every_update_raises_the_version_by_one(engine: AsyncEngine) -> No
         await rename(conn, "")
         await member_changed(conn, "")
     assert await version(engine, SPACE) == before + 2
+
+
+@pytest.mark.postgres
+async def test_writers_of_spaces_with_members_in_common_neither_deadlock_nor_wait(
+    postgres_url: str,
+) -> None:
+    """Each of two transactions changes two spaces, one held by einstein and one by marie, in
+    opposite orders: raising the listing versions as the changes came would lock einstein's
+    row in one and marie's in the other, and each would wait for the other."""
+    held_by = {"1" * 32: "einstein", "2" * 32: "marie", "3" * 32: "marie", "4" * 32: "einstein"}
+    async with migrated_engine(postgres_url) as engine:
+        async with engine.begin() as conn:
+            for n, (space_id, user) in enumerate(held_by.items()):
+                await store.insert(conn, _space(space_id, "local"), NOW)
+                member = {"id": f"{n}" * 32, "space_id": space_id, "principal_type": USER}
+                await store.add_member(
+                    conn, {**member, "principal_id": user, "role": "viewer"}, NOW
+                )
+        before = await _versions_of(engine, "einstein", "marie")
+        first, second = await engine.connect(), await engine.connect()
+        try:
+            await first.begin()
+            await second.begin()
+            spaces_first, spaces_second = ("1" * 32, "3" * 32), ("2" * 32, "4" * 32)
+            for first_space, second_space in zip(spaces_first, spaces_second, strict=True):
+                for conn, space_id in ((first, first_space), (second, second_space)):
+                    renamed = store.update_space(conn, space_id, {"name": "Renamed"}, NOW)
+                    await asyncio.wait_for(renamed, 5)  # no change waits on the other writer
+            await asyncio.wait_for(asyncio.gather(first.commit(), second.commit()), 10)
+        finally:
+            await first.close()
+            await second.close()
+        after = await _versions_of(engine, "einstein", "marie")
+        assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2]
+
+
+async def _versions_of(engine: AsyncEngine, *users: str) -> list[int]:
+    async with engine.connect() as conn:
+        return [await listing_version(conn, PrincipalKey(USER, user)) for user in users]

@@ -18,8 +18,7 @@ depends_on = None
 # What changes a listing: a held space's version (raised by 0015's triggers for every change
 # to its drive JSON, members included), a role gained or lost (the space's version rises too,
 # but a lost role's holder is no longer among its members), and a user's incoming shares (the
-# virtual Shares drive). Rows are raised in key order, so that two writers lock them in one
-# order.
+# virtual Shares drive). SQLite has one writer at a time: it raises them where they change.
 SQLITE_BUMP = """INSERT INTO listing_versions (principal_type, principal_id, version)
     {rows}
     ON CONFLICT (principal_type, principal_id) DO UPDATE SET version = version + 1"""
@@ -57,57 +56,97 @@ SQLITE_DROP = [
     )
 ]
 
-# `OR REPLACE`: dropping the tables (as the bench's reset of a scratch database does) leaves
-# the functions behind.
-POSTGRESQL_BUMP = """INSERT INTO listing_versions AS held (principal_type, principal_id, version)
-    {rows}
-    ON CONFLICT (principal_type, principal_id) DO UPDATE SET version = held.version + 1"""
+# On PostgreSQL writers run side by side, and raising the versions where the changes happen
+# would lock the rows of whoever each change concerns in the order the changes come, from the
+# first change to the commit: two transactions changing different spaces with members in
+# common would wait on each other (deadlock), and every write to a space a group holds would
+# queue behind the others on the group's row. So the triggers only note whom a change concerns
+# (in a temporary table of the session, emptied at each commit), and a trigger deferred to the
+# commit raises the versions of all of them in one statement, in key order: a transaction takes
+# these locks last, all at once and in the order every other takes them, and holds them only
+# while it commits. `OR REPLACE`: dropping the tables (as the bench's reset of a scratch
+# database does) leaves the functions behind.
+POSTGRESQL_NOTE = """
+        IF to_regclass('pg_temp.listing_pending') IS NULL THEN
+            CREATE TEMPORARY TABLE listing_pending (principal_type text, principal_id text)
+            ON COMMIT DELETE ROWS;
+        END IF;
+        INSERT INTO pg_temp.listing_pending {rows};"""
 POSTGRESQL = [
     f"""CREATE OR REPLACE FUNCTION spaces_listing() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        {
-        POSTGRESQL_BUMP.format(
-            rows='''SELECT principal_type, principal_id, 1 FROM members
-            WHERE space_id = NEW.id ORDER BY principal_type, principal_id'''
+    BEGIN{
+        POSTGRESQL_NOTE.format(
+            rows="SELECT principal_type, principal_id FROM members WHERE space_id = NEW.id"
         )
-    };
+    }
+        RETURN NULL;
+    END $$""",
+    f"""CREATE OR REPLACE FUNCTION members_listing() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN{POSTGRESQL_NOTE.format(rows="VALUES (OLD.principal_type, OLD.principal_id)")}
+        RETURN NULL;
+    END $$""",
+    f"""CREATE OR REPLACE FUNCTION incoming_shares_listing() RETURNS trigger LANGUAGE plpgsql
+    AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' THEN{POSTGRESQL_NOTE.format(rows="VALUES ('user', OLD.user_id)")}
+        ELSE{POSTGRESQL_NOTE.format(rows="VALUES ('user', NEW.user_id)")}
+        END IF;
+        RETURN NULL;
+    END $$""",
+    # The first of these at the commit raises every noted version; the others find none left.
+    """CREATE OR REPLACE FUNCTION listing_raise() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF to_regclass('pg_temp.listing_pending') IS NOT NULL THEN
+            WITH noted AS (DELETE FROM pg_temp.listing_pending RETURNING *)
+            INSERT INTO listing_versions AS held (principal_type, principal_id, version)
+                SELECT DISTINCT principal_type, principal_id, 1 FROM noted
+                ORDER BY principal_type, principal_id
+            ON CONFLICT (principal_type, principal_id) DO UPDATE SET version = held.version + 1;
+        END IF;
         RETURN NULL;
     END $$""",
     # Not `UPDATE OF version`: that ignores what the BEFORE trigger of 0015 sets.
     """CREATE TRIGGER spaces_listing AFTER UPDATE ON spaces
     FOR EACH ROW WHEN (NEW.version <> OLD.version) EXECUTE FUNCTION spaces_listing()""",
-    f"""CREATE OR REPLACE FUNCTION members_listing() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        {POSTGRESQL_BUMP.format(rows="VALUES (OLD.principal_type, OLD.principal_id, 1)")};
-        RETURN NULL;
-    END $$""",
+    """CREATE CONSTRAINT TRIGGER spaces_listing_raise AFTER UPDATE ON spaces
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.version <> OLD.version) EXECUTE FUNCTION listing_raise()""",
     """CREATE TRIGGER members_delete_listing AFTER DELETE ON members
     FOR EACH ROW EXECUTE FUNCTION members_listing()""",
     """CREATE TRIGGER members_update_listing AFTER UPDATE OF principal_type, principal_id
     ON members FOR EACH ROW
     WHEN (NEW.principal_type <> OLD.principal_type OR NEW.principal_id <> OLD.principal_id)
     EXECUTE FUNCTION members_listing()""",
-    f"""CREATE OR REPLACE FUNCTION incoming_shares_listing() RETURNS trigger LANGUAGE plpgsql
-    AS $$
-    BEGIN
-        IF TG_OP = 'DELETE' THEN
-            {POSTGRESQL_BUMP.format(rows="VALUES ('user', OLD.user_id, 1)")};
-        ELSE
-            {POSTGRESQL_BUMP.format(rows="VALUES ('user', NEW.user_id, 1)")};
-        END IF;
-        RETURN NULL;
-    END $$""",
+    """CREATE CONSTRAINT TRIGGER members_listing_raise AFTER DELETE OR UPDATE ON members
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION listing_raise()""",
     """CREATE TRIGGER incoming_shares_listing AFTER INSERT OR UPDATE OR DELETE
     ON incoming_shares FOR EACH ROW EXECUTE FUNCTION incoming_shares_listing()""",
+    """CREATE CONSTRAINT TRIGGER incoming_shares_listing_raise
+    AFTER INSERT OR UPDATE OR DELETE ON incoming_shares
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION listing_raise()""",
 ]
 POSTGRESQL_DROP = [
-    "DROP TRIGGER IF EXISTS incoming_shares_listing ON incoming_shares",
-    "DROP TRIGGER IF EXISTS members_update_listing ON members",
-    "DROP TRIGGER IF EXISTS members_delete_listing ON members",
-    "DROP TRIGGER IF EXISTS spaces_listing ON spaces",
-    "DROP FUNCTION IF EXISTS incoming_shares_listing()",
-    "DROP FUNCTION IF EXISTS members_listing()",
-    "DROP FUNCTION IF EXISTS spaces_listing()",
+    *(
+        f"DROP TRIGGER IF EXISTS {name} ON {table}"
+        for name, table in (
+            ("incoming_shares_listing_raise", "incoming_shares"),
+            ("incoming_shares_listing", "incoming_shares"),
+            ("members_listing_raise", "members"),
+            ("members_update_listing", "members"),
+            ("members_delete_listing", "members"),
+            ("spaces_listing_raise", "spaces"),
+            ("spaces_listing", "spaces"),
+        )
+    ),
+    *(
+        f"DROP FUNCTION IF EXISTS {name}()"
+        for name in (
+            "listing_raise",
+            "incoming_shares_listing",
+            "members_listing",
+            "spaces_listing",
+        )
+    ),
 ]
 
 

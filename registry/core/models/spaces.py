@@ -72,8 +72,9 @@ class Member(Base):
 class ListingVersion(Base):
     """Grows with every change to what a principal's listing of held drives shows: a space it
     holds a role in changed, it gained or lost a role, or (a user) a share reached it or
-    changed. Triggers of migration 0016 raise it in the changing transaction; a replica's
-    listing reads it to know whether the page it answered last is still current. No row: 0."""
+    changed. Triggers of migration 0016 raise it as the changing transaction commits; a
+    replica's listing reads it to know whether the page it answered last is still current.
+    No row: 0."""
 
     __tablename__ = "listing_versions"
 
