@@ -34,8 +34,9 @@ from registry.spaces.service import SpaceService
 
 # Encoded drives kept per naming of roles, each about 1.4 KB: some 70 MB at most.
 ENCODED_DRIVES_KEPT = 25_000
-# Pages answered kept, each a list of references to encoded drives: a few MB at most.
-PAGES_KEPT = 10_000
+# The pages answered kept, counted as if no two of them shared an encoded drive (they do: a
+# drive seen by many users is kept once), so that the memory they hold stays below this.
+PAGES_BYTES_KEPT = 256 * 2**20
 
 # Drives that are no space of ours, listed first among the caller's (the shares wing's
 # virtual Shares drive), as drive JSON, read on the listing's connection.
@@ -121,11 +122,16 @@ class Page:
     more: bool
 
 
+# Whose page: the caller's keys, which page and filter, whether roles are named by id.
+_PageKey = tuple[frozenset[PrincipalKey], PageQuery, bool]
+
+
 @dataclass(frozen=True, slots=True)
 class _Answered:
     versions: tuple[tuple[str, str, int], ...]
     until: datetime | None  # when the first role on it ends
     page: Page
+    size: int  # its encoded drives' bytes
 
 
 class HeldDrives:
@@ -137,13 +143,14 @@ class HeldDrives:
         listing: DriveListing,
         clock: Clock,
         virtual: VirtualDrives = no_virtual_drives,
-        kept: int = PAGES_KEPT,
+        kept_bytes: int = PAGES_BYTES_KEPT,
     ) -> None:
         self._listing = listing
         self._clock = clock
         self._virtual = virtual
-        self._kept = kept
-        self._answered: dict[tuple[frozenset[PrincipalKey], PageQuery, bool], _Answered] = {}
+        self._kept_bytes = kept_bytes
+        self._bytes = 0
+        self._answered: dict[_PageKey, _Answered] = {}
 
     async def page(
         self, conn: AsyncConnection, principal: Principal, query: PageQuery, unified_roles: bool
@@ -153,13 +160,12 @@ class HeldDrives:
         versions = await store.listing_versions_of(conn, principal.keys)
         now = self._clock.now()
         key = (principal.keys, query, unified_roles)
-        found = self._answered.get(key)
-        if (
-            found is not None
-            and found.versions == versions
-            and (found.until is None or now < found.until)
-        ):
-            return found.page
+        found = self._answered.pop(key, None)  # kept again last: evicted last
+        if found is not None:
+            self._bytes -= found.size
+            if found.versions == versions and (found.until is None or now < found.until):
+                self._keep(key, found)
+                return found.page
         drives, more = await self._listing.page(
             conn, principal, query, unified_roles, held_only=True
         )
@@ -167,8 +173,15 @@ class HeldDrives:
         virtual = await self._virtual(conn, principal) if offset == 0 and where is None else []
         page = Page([orjson.dumps(d) for d in virtual], drives, more)
         until = await store.first_role_end(conn, principal.keys, now)
-        self._answered.pop(key, None)  # kept last, evicted last
-        self._answered[key] = _Answered(versions, until, page)
-        while len(self._answered) > self._kept:
-            del self._answered[next(iter(self._answered))]
+        size = sum(map(len, page.virtual)) + sum(map(len, page.drives))
+        self._keep(key, _Answered(versions, until, page, size))
         return page
+
+    def _keep(self, key: _PageKey, answered: _Answered) -> None:
+        replaced = self._answered.pop(key, None)  # answered meanwhile to a request alike
+        if replaced is not None:
+            self._bytes -= replaced.size
+        self._answered[key] = answered
+        self._bytes += answered.size
+        while self._bytes > self._kept_bytes:
+            self._bytes -= self._answered.pop(next(iter(self._answered))).size
