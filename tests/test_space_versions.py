@@ -186,6 +186,17 @@ async def test_a_role_gained_or_lost_raises_the_holders_listing_version(
     assert user_removed > user_added  # marie still holds a role in the space, which changed
 
 
+async def test_a_role_handed_to_another_raises_both_listing_versions(engine: AsyncEngine) -> None:
+    before, group_before, _ = await listing_versions(engine)
+    async with engine.begin() as conn:
+        await store.update_member(
+            conn, MEMBER, {"principal_type": GROUP, "principal_id": "physics"}
+        )
+    after, group_after, _ = await listing_versions(engine)
+    assert after > before  # marie lost the role
+    assert group_after > group_before  # the group gained it
+
+
 async def test_a_deleted_space_raises_its_holders_listing_versions(engine: AsyncEngine) -> None:
     before, _, _ = await listing_versions(engine)
     async with engine.begin() as conn:

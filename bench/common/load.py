@@ -199,19 +199,26 @@ async def load(
         float("inf"),
         result,
     )
-    connections = []
-    for _ in range(concurrency):
-        _transport, protocol = await loop.create_connection(
-            lambda: _Connection(run), HOST, port, ssl=context, server_hostname=name
-        )
-        await protocol.ready
-        connections.append(protocol)
-    run.deadline = time.perf_counter() + duration_s
+    connections: list[_Connection] = []
     began = time.perf_counter()
     try:
+        for _ in range(concurrency):
+            _transport, protocol = await loop.create_connection(
+                lambda: _Connection(run), HOST, port, ssl=context, server_hostname=name
+            )
+            await protocol.ready
+            connections.append(protocol)
+        run.deadline = time.perf_counter() + duration_s
+        began = time.perf_counter()
         for connection in connections:
             connection.send_next()
-        await asyncio.gather(*(connection.done for connection in connections))
+        # Every connection's end is awaited, so that none's error goes unretrieved.
+        ended = await asyncio.gather(
+            *(connection.done for connection in connections), return_exceptions=True
+        )
+        failed = [error for error in ended if isinstance(error, BaseException)]
+        if failed:
+            raise failed[0]
     finally:
         result.wall_s = time.perf_counter() - began
         for connection in connections:
