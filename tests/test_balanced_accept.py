@@ -1,14 +1,16 @@
 """Least-connections accepting (`serve --workers N`), one worker in this process: it holds back
-while another worker says it holds fewer connections, and stops waiting for a worker that has
-stopped saying so."""
+while another worker says it holds fewer connections, stops waiting for a worker that has
+stopped saying so, and says nothing itself while it cannot accept."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 from collections.abc import AsyncIterator
 
+import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
@@ -110,3 +112,19 @@ async def test_a_worker_holds_back_while_another_holds_fewer_and_not_once_it_fal
         telling.cancel()
         for writer in opened:
             writer.close()
+
+
+async def test_a_worker_out_of_files_holds_no_other_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    counts, said_at = [0, 0], [0.0, 0.0]
+    other = ConnectionCounts(counts, said_at, OTHER)
+
+    async def out_of_files(sock: socket.socket) -> tuple[socket.socket, object]:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "sock_accept", out_of_files)
+    async with serving(counts, said_at):
+        other.tell(3)
+        assert await eventually(lambda: other.least() == 3, 4 * STALE_S)
+        await asyncio.sleep(2 * TELL_S)  # it keeps saying nothing while it cannot accept
+        other.tell(3)
+        assert other.least() == 3

@@ -64,14 +64,19 @@ SQLITE_DROP = [
 # (in a temporary table of the session, emptied at each commit), and a trigger deferred to the
 # commit raises the versions of all of them in one statement, in key order: a transaction takes
 # these locks last, all at once and in the order every other takes them, and holds them only
-# while it commits. `OR REPLACE`: dropping the tables (as the bench's reset of a scratch
-# database does) leaves the functions behind.
+# while it commits. So the database role that writes needs TEMPORARY on the database
+# (PostgreSQL grants it to everyone unless revoked), a transaction that writes these tables
+# cannot be prepared for two-phase commit, and a later migration that writes one of these
+# tables and then alters it in the same run must `SET CONSTRAINTS ALL IMMEDIATE` before the
+# ALTER. `OR REPLACE`: dropping the tables (as the bench's reset of a scratch database does)
+# leaves the functions behind.
 POSTGRESQL_NOTE = """
         IF to_regclass('pg_temp.listing_pending') IS NULL THEN
             CREATE TEMPORARY TABLE listing_pending (principal_type text, principal_id text)
             ON COMMIT DELETE ROWS;
         END IF;
-        INSERT INTO pg_temp.listing_pending {rows};"""
+        INSERT INTO pg_temp.listing_pending {rows};
+        PERFORM set_config('spacereg.listing_pending', 'on', true);"""
 POSTGRESQL = [
     f"""CREATE OR REPLACE FUNCTION spaces_listing() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN{
@@ -93,10 +98,13 @@ POSTGRESQL = [
         END IF;
         RETURN NULL;
     END $$""",
-    # The first of these at the commit raises every noted version; the others find none left.
+    # The first of these at the commit raises every noted version; the others see the
+    # transaction's flag down and do nothing (looking at the emptied table again each time
+    # would cost the commit of a change to n rows n scans of n dead rows).
     """CREATE OR REPLACE FUNCTION listing_raise() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF to_regclass('pg_temp.listing_pending') IS NOT NULL THEN
+        IF current_setting('spacereg.listing_pending', true) = 'on' THEN
+            PERFORM set_config('spacereg.listing_pending', 'off', true);
             WITH noted AS (DELETE FROM pg_temp.listing_pending RETURNING *)
             INSERT INTO listing_versions AS held (principal_type, principal_id, version)
                 SELECT DISTINCT principal_type, principal_id, 1 FROM noted

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 import time
@@ -28,8 +29,8 @@ TELL_S = 0.05  # how often a worker says how many connections it holds
 STALE_S = 0.25  # a worker silent for this long counts for nothing
 HELD_BACK_S = 0.005  # how soon a worker with more than its share looks again
 OUT_OF_RESOURCES_S = 1.0  # how long a worker that could not accept (no file left) waits
-# Accepting fails for these when a client left before it was accepted: accept the next one.
-CLIENT_LEFT = (ConnectionAbortedError, BlockingIOError, InterruptedError)
+# Why accepting fails when this process is out of something (as asyncio's servers know them).
+OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 class ConnectionCounts:
@@ -74,6 +75,7 @@ class BalancedServer(uvicorn.Server):
         self._counts = counts
         self._tasks: list[asyncio.Task[None]] = []
         self._connecting: set[asyncio.Task[None]] = set()  # accepted, not yet uvicorn's
+        self._withdrawn = False  # out of resources: says nothing until it accepts again
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=[])  # the app and its lifespan; no listener of its own
@@ -99,26 +101,32 @@ class BalancedServer(uvicorn.Server):
 
     async def _tell(self) -> None:
         while True:
-            self._counts.tell(self._held())
+            if not self._withdrawn:
+                self._counts.tell(self._held())
             await asyncio.sleep(TELL_S)
 
     async def _accept(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             held = self._held()
-            self._counts.tell(held)
+            if not self._withdrawn:
+                self._counts.tell(held)
             if held > self._counts.least():
                 await asyncio.sleep(HELD_BACK_S)
                 continue
             try:
                 sock, _address = await loop.sock_accept(self._listener)
-            except CLIENT_LEFT:
+            except OSError as exc:
+                if exc.errno in OUT_OF_RESOURCES:  # as asyncio's own servers do: wait
+                    logger.error(
+                        "could not accept a connection (%s); trying again in a second", exc
+                    )
+                    self._withdrawn = True  # so that the others do not wait for this one
+                    self._counts.withdraw()
+                    await asyncio.sleep(OUT_OF_RESOURCES_S)
+                # Otherwise the client left before it was accepted, or the network failed it.
                 continue
-            except OSError:  # out of files, for instance: as asyncio's own servers do, wait
-                logger.exception("could not accept a connection; trying again in a second")
-                self._counts.withdraw()
-                await asyncio.sleep(OUT_OF_RESOURCES_S)
-                continue
+            self._withdrawn = False
             # Its own task: a TLS handshake must not hold up the next accept.
             connecting = asyncio.create_task(self._connect(loop, sock))
             self._connecting.add(connecting)

@@ -35,8 +35,10 @@ from registry.spaces.service import SpaceService
 # Encoded drives kept per naming of roles, each about 1.4 KB: some 70 MB at most.
 ENCODED_DRIVES_KEPT = 25_000
 # The pages answered kept, counted as if no two of them shared an encoded drive (they do: a
-# drive seen by many users is kept once), so that the memory they hold stays below this.
+# drive seen by many users is kept once), so that the memory they hold stays below this; each
+# also counts for what keeping it costs beside its drives (an empty page is no free entry).
 PAGES_BYTES_KEPT = 256 * 2**20
+PAGE_OVERHEAD_BYTES = 1024
 
 # Drives that are no space of ours, listed first among the caller's (the shares wing's
 # virtual Shares drive), as drive JSON, read on the listing's connection.
@@ -131,7 +133,7 @@ class _Answered:
     versions: tuple[tuple[str, str, int], ...]
     until: datetime | None  # when the first role on it ends
     page: Page
-    size: int  # its encoded drives' bytes
+    size: int  # its encoded drives' bytes and its overhead
 
 
 class HeldDrives:
@@ -173,7 +175,7 @@ class HeldDrives:
         virtual = await self._virtual(conn, principal) if offset == 0 and where is None else []
         page = Page([orjson.dumps(d) for d in virtual], drives, more)
         until = await store.first_role_end(conn, principal.keys, now)
-        size = sum(map(len, page.virtual)) + sum(map(len, page.drives))
+        size = PAGE_OVERHEAD_BYTES + sum(map(len, page.virtual)) + sum(map(len, page.drives))
         self._keep(key, _Answered(versions, until, page, size))
         return page
 
