@@ -10,7 +10,7 @@ import os
 import re
 import signal
 import ssl
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -127,6 +127,30 @@ async def test_connections_are_spread_evenly_over_the_workers(workers):
     finally:
         for writer in opened:
             writer.close()
+
+
+async def test_metrics_count_the_streams_of_every_live_worker(workers):
+    headers = {"Authorization": f"Bearer {workers.token('admin')}"}
+
+    async def streams_counted() -> float:
+        async with httpx2.AsyncClient(base_url=workers.url, headers=headers) as client:
+            scraped = await client.get("/metrics")
+        assert scraped.status_code == 200
+        found = re.search(r"^spacereg_sse_connections (\S+)$", scraped.text, re.MULTILINE)
+        assert found is not None, scraped.text
+        return float(found.group(1))
+
+    async with events(workers.url, workers.token("einstein")):
+        [(holder, count)] = connections_held(workers.port).items()
+        assert count == 1
+        # Each scrape is accepted by the other worker (it holds fewer connections).
+        assert await eventually(lambda: streams_counted(), 10) == 1
+        os.kill(holder, signal.SIGKILL)
+        assert await eventually(lambda: _is(streams_counted(), 0), 30)
+
+
+async def _is(measured: Awaitable[float], expected: float) -> bool:
+    return await measured == expected
 
 
 async def test_workers_serve_tls_while_a_handshake_stalls(tmp_path: Path, idp_key_dir: Path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -95,13 +96,17 @@ def create_app(
     if services is None:
         services = build(settings, clock)
 
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with running(services):
+            services.supervisor.start(
+                "sse-gauge", partial(metrics.publish_sse, services.hub.__len__)
+            )
             yield
 
     authenticate = services.authenticator.authenticate
-    metrics = Metrics()
     shares = services.shares
     # WebDAV and the client endpoints also take app passwords (HTTP Basic).
     clients = services.client_authenticator

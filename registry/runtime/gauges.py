@@ -1,5 +1,5 @@
 """Gauges read at scrape time, from the database (shared by every replica, so each reports the
-truth without bookkeeping) and from this replica's own state (SSE connections, tailer position).
+truth without bookkeeping) and from this process's own state (tailer position, providers).
 
 The queries read several wings' tables; they live here, at the top layer, because only the
 metrics need these aggregates."""
@@ -28,7 +28,6 @@ spaces = table(Space)
 class ReplicaState:
     """What only this process knows."""
 
-    sse_connections: int
     tailer_position: int
     provider_problems: Mapping[str, str | None]
 
@@ -49,8 +48,6 @@ async def read_gauges(conn: AsyncConnection, replica: ReplicaState, now: datetim
 
 
 def _replica_gauges(replica: ReplicaState, newest: int) -> list[Metric]:
-    sse = _gauge("spacereg_sse_connections", "Server-Sent-Events streams open on this replica.")
-    sse.add_metric([], replica.sse_connections)
     lag = _gauge(
         "spacereg_change_log_lag",
         "Changes in the log that this replica's tailer has not yet pushed to its streams.",
@@ -59,7 +56,7 @@ def _replica_gauges(replica: ReplicaState, newest: int) -> list[Metric]:
     up = _gauge("spacereg_provider_up", "1 when a storage provider answers a probe.", ["provider"])
     for name, problem in replica.provider_problems.items():
         up.add_metric([name], 0 if problem else 1)
-    return [sse, lag, up]
+    return [lag, up]
 
 
 async def _outbox_gauges(conn: AsyncConnection, now: datetime) -> list[Metric]:

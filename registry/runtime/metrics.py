@@ -1,12 +1,14 @@
-"""The metrics this process keeps itself (request latency); gauges that live in the database
-are read at scrape time by `registry.runtime.gauges`, so every replica reports the truth."""
+"""The metrics this process keeps itself (request latency, its SSE streams); gauges that live
+in the database are read at scrape time by `registry.runtime.gauges`, so every replica reports
+the truth."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import Scope
@@ -19,6 +21,8 @@ LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 # Set by `serve --workers` for its workers: prometheus_client keeps every process's values in
 # files there (its multiprocess mode), so that a scrape answered by one worker counts them all.
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# How often a process says how many SSE streams it holds, for a scrape another worker answers.
+PUBLISH_S = 1.0
 
 
 class Metrics:
@@ -33,6 +37,24 @@ class Metrics:
             buckets=LATENCY_BUCKETS_S,
             registry=self.registry,
         )
+        # Under `serve --workers` the streams of the node's live workers, summed.
+        self._sse = Gauge(
+            "spacereg_sse_connections",
+            "Server-Sent-Events streams open on this replica (every worker of its node).",
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+
+    def sse_connections(self, count: int) -> None:
+        """This process's open streams now (at each scrape, and from `publish_sse`)."""
+        self._sse.set(count)
+
+    async def publish_sse(self, count: Callable[[], int]) -> None:
+        """Say this process's open streams every `PUBLISH_S`, for the scrapes the node's other
+        workers answer (a job: runs until cancelled)."""
+        while True:
+            self._sse.set(count())
+            await asyncio.sleep(PUBLISH_S)
 
     def observe(self, scope: Scope, status: int, seconds: float) -> None:
         """Called by `RequestContext` as each response starts. Labels stay bounded: the route's

@@ -24,6 +24,8 @@ from collections.abc import Callable, MutableSequence
 from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
 
+from prometheus_client.multiprocess import mark_process_dead
+
 from federation.keys import SigningKeys
 from registry.auth.idp.keys import IdpKeys
 from registry.auth.idp.users import load_users
@@ -105,6 +107,8 @@ def _supervise(count: int, listener: socket.socket) -> None:
                         worker.pid,
                         worker.exitcode,
                     )
+                    # Its SSE streams no longer count among the node's (`Metrics`).
+                    mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
                     workers[n] = _start(spawn, listener, slots, n)
     finally:
         for worker in workers:
