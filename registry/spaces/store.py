@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -80,11 +81,7 @@ async def list_page(
         where is not None and where.any_of,
         None if order is None else (order.column, order.descending),
     )
-    statement = _PAGES.get(shape)
-    if statement is None:
-        statement = _page_statement(*shape)
-        if len(_PAGES) < PAGE_STATEMENTS_CACHED:
-            _PAGES[shape] = statement
+    statement = _page_statement(*shape)
     params: dict[str, Any] = {"offset": offset, "limit": limit}
     if visible_to is not None:
         params.update(rule.bound_values(visible_to, now))
@@ -93,11 +90,10 @@ async def list_page(
     return list((await conn.execute(statement, params)).all())
 
 
-# Listing statements by shape (with members or only versions, the kinds of principal seeing,
-# filtered columns, and/or, order), built once: building and hashing the statement costs more
-# than running it.
-PAGE_STATEMENTS_CACHED = 256
-_PAGES: dict[tuple[Any, ...], Select[Any]] = {}
+# The listing's statements are built once per shape (with members or only versions, the kinds
+# and numbers of principals, filtered columns, and/or, order): building and hashing a statement
+# costs more than running it.
+STATEMENTS_CACHED = 256
 
 
 async def listing_versions_of(
@@ -106,15 +102,11 @@ async def listing_versions_of(
     """The listing versions of `keys` as (type, id, version), in key order; a key without a row
     (version 0) is left out."""
     shape, values = rule.each_key(keys)
-    statement = _VERSIONS.get(shape)
-    if statement is None:
-        statement = _versions_statement(shape)
-        if len(_VERSIONS) < PAGE_STATEMENTS_CACHED:
-            _VERSIONS[shape] = statement
-    rows = await conn.execute(statement, values)
+    rows = await conn.execute(_versions_statement(shape), values)
     return tuple((row[0], row[1], row[2]) for row in rows)
 
 
+@lru_cache(maxsize=STATEMENTS_CACHED)
 def _versions_statement(shape: tuple[tuple[str, int], ...]) -> Select[Any]:
     columns = (listing_versions.c.principal_type, listing_versions.c.principal_id)
     named = rule.naming_each(*columns, shape)
@@ -125,19 +117,15 @@ async def first_role_end(
     conn: AsyncConnection, keys: frozenset[PrincipalKey], now: datetime
 ) -> datetime | None:
     """When the first role `keys` hold at `now` ends (None: none of them ends)."""
-    types = rule.key_types(keys)
-    statement = _ROLE_ENDS.get(types)
-    if statement is None:
-        statement = _ROLE_ENDS[types] = rule.role_ends_bound(types)
+    statement = _role_ends_statement(rule.key_types(keys))
     ends: datetime | None = (await conn.execute(statement, rule.bound_values(keys, now))).scalar()
     return ends
 
 
-# By the kinds of principal asking (and, for the versions, how many of each).
-_VERSIONS: dict[tuple[tuple[str, int], ...], Select[Any]] = {}
-_ROLE_ENDS: dict[tuple[str, ...], Select[Any]] = {}
+_role_ends_statement = lru_cache(maxsize=STATEMENTS_CACHED)(rule.role_ends_bound)
 
 
+@lru_cache(maxsize=STATEMENTS_CACHED)
 def _page_statement(
     with_members: bool,
     visible: tuple[str, ...] | None,
