@@ -41,7 +41,7 @@ from registry.runtime.settings import Settings, load_settings
 from registry.spaces.drive_json import drive
 from registry.spaces.service import SpaceService
 from storage import load_provider
-from tests.processes import ServiceProcess, clean_env
+from tests.processes import ServiceProcess, clean_env, wait_until
 from tests.servers import free_port
 
 MAX_REQUESTS = 20_000
@@ -104,11 +104,16 @@ async def floor(settings: Settings, user_id: str, iterations: int) -> tuple[floa
 async def settled(server: ServiceProcess) -> None:
     """Wait for the server's start-up reconciliation to end: at a million spaces it reads
     every space's row, which would compete with the first requests measured."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    while "job reconcile finished" not in server.output():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the server did not finish reconciling in {SETTLE_TIMEOUT_S} s")
-        await asyncio.sleep(0.2)
+    assert server.process is not None
+    reconciled = await asyncio.to_thread(
+        wait_until,
+        lambda: "job reconcile finished" in server.output(),
+        server.process,
+        SETTLE_TIMEOUT_S,
+        0.2,
+    )
+    if not reconciled:
+        raise SystemExit(f"the server did not finish reconciling in {SETTLE_TIMEOUT_S} s")
 
 
 async def run_size(size: int, args: argparse.Namespace) -> Result:

@@ -28,9 +28,8 @@ import httpx2
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.notify.put_sse import EVENT_TIMEOUT_S, watch_content
-from bench.shares import pending, registries, share_folder
+from bench.shares import accepted, registries
 from registry.runtime.demo_ca import CertFiles
-from registry.shares.share_json import SHARES_DRIVE_ID
 
 TARGET_P99_MS = 250.0
 SUBSCRIBED_WITHIN_S = 30.0
@@ -69,13 +68,7 @@ async def measure(zurich: Any, paris: Any, certs: CertFiles, args: Any) -> None:
         drive = (await einstein.get("/graph/v1beta1/me/drive")).json()["id"]
         for folder in ("pushed", "local"):
             assert (await einstein.request("MKCOL", f"/dav/spaces/{drive}/{folder}")).is_success
-        await share_folder(einstein, drive, "pushed", recipient)
-        waiting = await asyncio.wait_for(pending(marie, "pushed"), 30)
-        accepted = await marie.post(
-            f"/graph/v1beta1/drives/{SHARES_DRIVE_ID}/root/children",
-            json={"remoteItem": {"id": waiting["id"]}},
-        )
-        mountpoint = accepted.json()["remoteItem"]["driveId"]
+        _waiting, mountpoint = await accepted(einstein, marie, drive, "pushed", recipient)
         federated: Waiting = {}
         local: Waiting = {}
         async with (

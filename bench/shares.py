@@ -104,6 +104,24 @@ async def share_folder(
     assert answer.status_code == 200, answer.text
 
 
+async def accepted(
+    einstein: httpx2.AsyncClient,
+    marie: httpx2.AsyncClient,
+    drive: str,
+    folder: str,
+    recipient: str,
+) -> tuple[dict[str, Any], str]:
+    """Einstein shares `folder` with Marie, who accepts it: the share as she was offered it,
+    and her mountpoint's drive id."""
+    await share_folder(einstein, drive, folder, recipient)
+    waiting = await asyncio.wait_for(pending(marie, folder), 30)
+    answer = await marie.post(
+        f"/graph/v1beta1/drives/{SHARES_DRIVE_ID}/root/children",
+        json={"remoteItem": {"id": waiting["id"]}},
+    )
+    return waiting, str(answer.json()["remoteItem"]["driveId"])
+
+
 async def pending(marie: httpx2.AsyncClient, name: str) -> dict[str, Any]:
     while True:
         items = (await marie.get("/graph/v1beta1/me/drive/sharedWithMe")).json()["value"]
@@ -149,13 +167,7 @@ async def measure(zurich: Registry, paris: Registry, certs: CertFiles, args: Any
         for name in names:
             put = await einstein.put(f"/dav/spaces/{drive}/read/{name}", content=os.urandom(MB))
             assert put.status_code == 201
-        await share_folder(einstein, drive, "read", recipient)
-        waiting = await asyncio.wait_for(pending(marie, "read"), 30)
-        accepted = await marie.post(
-            f"/graph/v1beta1/drives/{SHARES_DRIVE_ID}/root/children",
-            json={"remoteItem": {"id": waiting["id"]}},
-        )
-        mountpoint = accepted.json()["remoteItem"]["driveId"]
+        waiting, mountpoint = await accepted(einstein, marie, drive, "read", recipient)
         share_space = waiting["remoteItem"]["webDavUrl"].rsplit("/", 1)[-1]
         through = [f"/dav/spaces/{mountpoint}/{name}" for name in names]
         direct = [f"/dav/spaces/{share_space}/{name}" for name in names]

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from tests.processes import stop_process, wait_until_serving
+from tests.processes import clean_env, stop_process, wait_until_serving
 
 ROOT = Path(__file__).parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -154,7 +154,7 @@ def process_of(name: str, document: dict[str, Any], plan: Plan) -> Process:
     service = document["services"][name]
     mounts = mounts_of(name, document, plan)
     bin_dir = str(Path(sys.executable).parent)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPACEREG_")}
+    env = clean_env()
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     port = plan.ports.get(name)
     image = service.get("image", "")

@@ -96,6 +96,6 @@ class WorkerBus:
                 return
             subject, _, payload = message.partition(b"\0")
             name = subject.decode(errors="replace")
-            task = asyncio.create_task(deliver(name, list(self._handlers[name]), payload))
+            task = asyncio.create_task(deliver(name, list(self._handlers.get(name, ())), payload))
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)

@@ -101,9 +101,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with running(services):
-            services.supervisor.start(
-                "sse-gauge", partial(metrics.publish_sse, services.hub.__len__)
-            )
+            if settings.workers > 1:  # a scrape another worker answers counts these streams
+                publishing = partial(metrics.publish_sse, lambda: len(services.hub))
+                services.supervisor.start("sse-gauge", publishing)
             yield
 
     authenticate = services.authenticator.authenticate

@@ -99,18 +99,20 @@ class BalancedServer(uvicorn.Server):
     def _held(self) -> int:
         return len(self.server_state.connections) + len(self._connecting)
 
+    def _say(self, held: int) -> None:
+        if not self._withdrawn:
+            self._counts.tell(held)
+
     async def _tell(self) -> None:
         while True:
-            if not self._withdrawn:
-                self._counts.tell(self._held())
+            self._say(self._held())
             await asyncio.sleep(TELL_S)
 
     async def _accept(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             held = self._held()
-            if not self._withdrawn:
-                self._counts.tell(held)
+            self._say(held)
             if held > self._counts.least():
                 await asyncio.sleep(HELD_BACK_S)
                 continue
@@ -139,7 +141,7 @@ class BalancedServer(uvicorn.Server):
         )
         try:
             await loop.connect_accepted_socket(lambda: protocol, sock, ssl=config.ssl)
-        except (OSError, ConnectionError):  # the client left, or its TLS handshake failed
+        except OSError:  # the client left, or its TLS handshake failed
             sock.close()
         except asyncio.CancelledError:  # shutting down before the handshake ended
             sock.close()

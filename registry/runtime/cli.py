@@ -124,8 +124,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from registry.runtime.app import create_app
-
     if not args.no_migrate:
         asyncio.run(_migrate(settings, "head"))
     if settings.workers > 1:
@@ -133,12 +131,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
         workers.serve(settings, args.config)
         return 0
-    app = create_app(settings)
-    # Keep the start-up objects out of every later full collection (they caused the p99 tail).
-    gc.collect()
-    gc.freeze()
+    app = frozen_app(settings)
     _run(app, settings.host, settings.port, settings.tls_certfile, settings.tls_keyfile)
     return 0
+
+
+def frozen_app(settings: Settings) -> Any:
+    """The app, its start-up objects kept out of every later full collection (they caused the
+    p99 tail): for `serve` and each of its workers."""
+    from registry.runtime.app import create_app
+
+    app = create_app(settings)
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def _run(app: Any, host: str, port: int, certfile: str | None, keyfile: str | None) -> None:

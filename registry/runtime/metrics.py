@@ -45,6 +45,14 @@ class Metrics:
             registry=self.registry,
         )
 
+        # What a scrape reads: this process's instruments, or (the variable is set before the
+        # workers start) every worker's of this node, summed from their files.
+        self._collected = self.registry
+        shared = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+        if shared:
+            self._collected = CollectorRegistry(auto_describe=False)
+            MultiProcessCollector(self._collected, shared)  # type: ignore[no-untyped-call]
+
     def sse_connections(self, count: int) -> None:
         """This process's open streams now (at each scrape, and from `publish_sse`)."""
         self._sse.set(count)
@@ -65,9 +73,4 @@ class Metrics:
 
     def collect(self) -> Iterable[Metric]:
         """The instruments' values: this process's, or every worker's of this node."""
-        shared = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
-        if not shared:
-            return self.registry.collect()
-        summed = CollectorRegistry(auto_describe=False)
-        MultiProcessCollector(summed, shared)  # type: ignore[no-untyped-call]
-        return summed.collect()
+        return self._collected.collect()

@@ -12,7 +12,6 @@ must run once per node run in the one worker that holds the node's lock (`NodeJo
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import os
@@ -133,15 +132,12 @@ def _worker(listener: socket.socket, slots: Slots, index: int) -> None:
     """One worker process: the app, served from the node's listening socket."""
     import uvicorn
 
-    from registry.runtime.app import create_app
-    from registry.runtime.cli import configure_logging, uvicorn_options
+    from registry.runtime.cli import configure_logging, frozen_app, uvicorn_options
 
     config_file = os.environ.get(CONFIG_FILE_VARIABLE)
     settings = load_settings(Path(config_file) if config_file else None)
     configure_logging(settings.log_format)
-    app = create_app(settings)
-    gc.collect()
-    gc.freeze()
+    app = frozen_app(settings)
     options = uvicorn_options(
         settings.host, settings.port, settings.tls_certfile, settings.tls_keyfile
     )
