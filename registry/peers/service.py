@@ -62,10 +62,6 @@ PING_PATH = "/api/v1/peering/ping"
 Revoked = Callable[[AsyncConnection, str], Awaitable[None]]
 
 
-async def _nothing_held(conn: AsyncConnection, domain: str) -> None:
-    return None
-
-
 @dataclass(frozen=True)
 class Issued:
     invitation: Invitation
@@ -85,7 +81,7 @@ class Peering:
         *,
         open_federation: bool = False,
         wake: Callable[[], None] = lambda: None,
-        on_revoked: Revoked = _nothing_held,
+        on_revoked: Revoked,
     ) -> None:
         self._transaction = transaction
         self._discovery = discovery

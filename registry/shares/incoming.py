@@ -204,7 +204,7 @@ class IncomingShares:
             "name": share.name,
             "description": f"shared by {share.owner_name} ({share.owner})",
             "drive_type": "mountpoint",
-            "provider": "",
+            "provider": store.MOUNTPOINT_PROVIDER,
             "root_id": f"{space_id}!{space_id}",
             "etag": "",
             "quota_total": None,

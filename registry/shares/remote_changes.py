@@ -38,6 +38,7 @@ from registry.shares.remote_root import RemoteRoot, RootState
 from registry.shares.share_changes import PUSHED, STATE
 from registry.spaces import availability
 from registry.spaces.availability import AVAILABLE, UNAVAILABLE
+from registry.spaces.provider_store import Recorded, record_content
 from registry.spaces.store import spaces, update_space
 
 KINDS = {**PUSHED, STATE: ("etag", "used")}
@@ -88,6 +89,7 @@ class RemoteChanges:
         """Apply the message to each share's mountpoint; how many took it how."""
         counts = dict.fromkeys((APPLIED, RESYNCED, REPEATED), 0)
         now = self._clock.now()
+        renew: dict[str, Any] = {}  # a share re-read after a gap, by the space it shares
         for share in found:
             step = _step(share, message)
             if step == RESYNCED and root is None:
@@ -95,6 +97,10 @@ class RemoteChanges:
             counts[step] += 1
             if step != REPEATED:
                 await self._take(conn, share, message, root if step == RESYNCED else None, now)
+            if step == RESYNCED and message["kind"] != STATE:
+                renew.setdefault(share.webdav_uri, share)
+        for share in renew.values():  # once per subscription, however many shares it serves
+            await renewals.resubscribe(conn, share, self._domain, now)
         return counts
 
     async def _take(
@@ -109,8 +115,6 @@ class RemoteChanges:
         given (re-read after a gap; then a content change is in `root` already)."""
         if message["kind"] == STATE:
             root = RootState(message["data"]["etag"], message["data"]["used"])
-        elif root is not None:
-            await renewals.resubscribe(conn, share, self._domain, now)
         if root is not None:
             await _caught_up(conn, share.mountpoint_id, root, now)
         if root is None or message["kind"] not in ("content", STATE):  # else `root` says it
@@ -157,12 +161,12 @@ async def _caught_up(
     conn: AsyncConnection, mountpoint_id: str, root: RootState, now: datetime
 ) -> None:
     """Log what the re-read root shows, if the mountpoint does not hold it yet."""
-    space = await _space(conn, mountpoint_id)
-    if (space.etag, space.quota_used) == (root.etag, root.used):
-        return
-    await update_space(conn, mountpoint_id, {"etag": root.etag, "quota_used": root.used}, now)
-    data = {"etag": root.etag, "used": root.used, "paths": ["/"]}
-    await changes.append(conn, mountpoint_id, "content", data, now)
+    recorded = await record_content(
+        conn, store.MOUNTPOINT_PROVIDER, mountpoint_id, root.etag, root.used, now
+    )
+    if recorded is Recorded.CHANGED:
+        data = {"etag": root.etag, "used": root.used, "paths": ["/"]}
+        await changes.append(conn, mountpoint_id, "content", data, now)
 
 
 async def _apply(
@@ -181,11 +185,6 @@ async def _apply(
         state, reason = AVAILABILITY.get(kind, (data.get("availability"), "reported by its owner"))
         which = spaces.c.id == mountpoint_id
         await availability.mark(conn, which, state == AVAILABLE, reason, now)
-
-
-async def _space(conn: AsyncConnection, space_id: str) -> Any:
-    found = select(spaces.c.etag, spaces.c.quota_used)
-    return (await conn.execute(found.where(spaces.c.id == space_id))).one()
 
 
 def _parse(doc: dict[str, Any]) -> dict[str, Any]:

@@ -111,17 +111,15 @@ async def _send(
     await outbox.queue_peer(conn, event_id, peer + SUBSCRIPTIONS_PATH, body, now)
 
 
-async def resubscribe(
-    conn: AsyncConnection, share: Any, domain: str, now: datetime, *, lease: timedelta = LEASE
-) -> None:
+async def resubscribe(conn: AsyncConnection, share: Any, domain: str, now: datetime) -> None:
     """We may have missed changes of `share`'s space (a gap in their numbers, or a
     subscription we did not know): renew our subscription now rather than when due, so the
     peer's answer and its state message catch us up."""
     row = await store.remote_subscription(conn, share.peer_domain, share.webdav_uri)
     if row is None:
-        await subscribe(conn, share, domain, now, lease=lease)
+        await subscribe(conn, share, domain, now)
     else:
-        await _queue_renewal(conn, row, share, domain, now, lease)
+        await _queue_renewal(conn, row, share, domain, now, LEASE)
 
 
 async def _queue_renewal(

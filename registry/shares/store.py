@@ -22,6 +22,7 @@ from registry.core.models import (
     table,
 )
 from registry.core.unique import insert_once
+from registry.peers.store import ACTIVE, REVOKED
 
 outgoing = table(OutgoingShare)
 incoming = table(IncomingShare)
@@ -33,6 +34,8 @@ remote = table(RemoteSubscription)
 
 # States of a share, as both sides see it.
 DELIVERING, PENDING, ACCEPTED, DECLINED = "delivering", "pending", "accepted", "declined"
+# The provider of a mountpoint space: none of ours holds its files, the peer does.
+MOUNTPOINT_PROVIDER = ""
 
 
 async def add_outgoing(conn: AsyncConnection, values: dict[str, Any], now: datetime) -> None:
@@ -252,7 +255,7 @@ async def accepted_unsubscribed(conn: AsyncConnection) -> Sequence[Row[Any]]:
     subscribed = select(remote.c.id).where(
         remote.c.peer_domain == incoming.c.peer_domain, remote.c.webdav_uri == incoming.c.webdav_uri
     )
-    active = select(peers.c.domain).where(peers.c.status == "active")
+    active = select(peers.c.domain).where(peers.c.status == ACTIVE)
     found = select(incoming).where(
         incoming.c.state == ACCEPTED, ~subscribed.exists(), incoming.c.peer_domain.in_(active)
     )
@@ -260,5 +263,5 @@ async def accepted_unsubscribed(conn: AsyncConnection) -> Sequence[Row[Any]]:
 
 
 async def revoked_peer_ids(conn: AsyncConnection) -> list[str]:
-    found = select(peers.c.id).where(peers.c.status == "revoked")
+    found = select(peers.c.id).where(peers.c.status == REVOKED)
     return [str(peer) for peer in (await conn.execute(found)).scalars()]

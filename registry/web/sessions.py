@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from registry.access.principal import Principal
@@ -65,9 +65,9 @@ class SessionStore:
 
     async def log_in(self, pending: Session, principal: Principal) -> tuple[str, Session]:
         """Replace the anonymous session by one acting for `principal`."""
-        await self.end(pending.token_hash)
         return await self._insert(
             SESSION_TTL,
+            pending.token_hash,
             user_id=principal.user_id,
             username=principal.username,
             display_name=principal.display_name,
@@ -96,7 +96,11 @@ class SessionStore:
         async with self._engine.begin() as conn:
             await conn.execute(delete(_SESSIONS).where(_SESSIONS.c.token_hash == token_hash))
 
-    async def _insert(self, ttl: timedelta, **values: Any) -> tuple[str, Session]:
+    async def _insert(
+        self, ttl: timedelta, replacing: str | None = None, /, **values: Any
+    ) -> tuple[str, Session]:
+        """A new session of `values`, in the transaction that ends the one it is `replacing`
+        and sweeps the expired."""
         token, now = secrets.token_urlsafe(32), self._clock.now()
         row = {
             "token_hash": digest(token),
@@ -107,8 +111,11 @@ class SessionStore:
             "expires_at": now + ttl,
             **values,
         }
+        gone = _SESSIONS.c.expires_at < now
+        if replacing is not None:
+            gone = or_(gone, _SESSIONS.c.token_hash == replacing)
         async with self._engine.begin() as conn:
-            await conn.execute(delete(_SESSIONS).where(_SESSIONS.c.expires_at < now))
+            await conn.execute(delete(_SESSIONS).where(gone))
             await conn.execute(insert(_SESSIONS).values(row))
         return token, _session(row)
 
