@@ -22,6 +22,7 @@ from registry.outbox import store as outbox
 from registry.shares import renewals, store
 from registry.shares.renewals import Renewals
 from registry.shares.subscriptions import LEASE, SUBSCRIPTIONS_PATH
+from registry.spaces import store as spaces_store
 from registry.spaces.store import spaces
 from tests.clock import START, FakeClock
 from tests.databases import database_url, migrated_engine
@@ -52,8 +53,8 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
                         created_at=START,
                     )
                 )
-                await conn.execute(spaces.insert().values(mountpoint(n)))
-                await conn.execute(store.incoming.insert().values(incoming_share(n)))
+                await spaces_store.insert(conn, mountpoint(n), START)
+                await store.add_incoming(conn, incoming_share(n), START)
         yield engine
 
 
@@ -68,8 +69,6 @@ def mountpoint(n: int) -> dict[str, Any]:
         "etag": "",
         "remote_peer_id": "p1",
         "remote_url": WEBDAV_URI,
-        "created_at": START,
-        "updated_at": START,
     }
 
 
@@ -91,8 +90,6 @@ def incoming_share(n: int) -> dict[str, Any]:
         "secret": f"secret-{n}",
         "state": store.ACCEPTED,
         "mountpoint_id": f"m{n}",
-        "created_at": START,
-        "updated_at": START,
     }
 
 

@@ -26,7 +26,8 @@ from registry.core.models import Member, table
 
 members = table(Member)
 
-# The bind parameter of the moment in `spaces_held_bound`; those of the ids are `held_by_<type>`.
+# The bind parameter of the moment in `spaces_held_bound` and `role_ends_bound`; those of the
+# ids are `held_by_<type>`.
 HELD_AT = "held_at"
 
 
@@ -69,7 +70,8 @@ async def held_spaces(
 
 
 def key_types(keys: Iterable[PrincipalKey]) -> tuple[str, ...]:
-    """The kinds of principal among `keys`: the shape of their `spaces_held_bound`."""
+    """The kinds of principal among `keys`: the shape of their `spaces_held_bound` and
+    `role_ends_bound`."""
     return tuple(_ids_by_type(keys))
 
 

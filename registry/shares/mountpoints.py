@@ -196,7 +196,7 @@ class MountpointProxy:
             which = spaces.spaces.c.id == space_id
             changed = await availability.mark(conn, which, available, reason, self._clock.now())
         if changed:
-            state = availability.AVAILABLE if available else availability.UNAVAILABLE
+            state = availability.state_of(available)
             logger.warning("mountpoint %s is %s %s", space_id, state, reason)
 
 

@@ -28,12 +28,17 @@ async def set_state(conn: AsyncConnection, which: ColumnElement[bool], state: st
     return affected
 
 
+def state_of(available: bool) -> str:
+    """The `availability` column's value (and the logged change's) for `available`."""
+    return AVAILABLE if available else UNAVAILABLE
+
+
 async def mark(
     conn: AsyncConnection, which: ColumnElement[bool], available: bool, reason: str, now: datetime
 ) -> list[str]:
     """`set_state`, and a logged `availability` change for each space that changed (the
     caller's transaction is a `UnitOfWork`'s)."""
-    state = AVAILABLE if available else UNAVAILABLE
+    state = state_of(available)
     affected = await set_state(conn, which, state)
     data = {"availability": state, "reason": reason}
     for space_id in affected:

@@ -119,7 +119,7 @@ class ProviderEvents:
             now = self._clock.now()
             affected = await availability.mark(conn, which, event.available, event.reason, now)
         if affected:
-            state = "available" if event.available else "unavailable"
+            state = availability.state_of(event.available)
             logger.warning(
                 "provider %s is %s (%s): %d spaces", provider, state, event.reason, len(affected)
             )

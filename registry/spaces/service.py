@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.access import roles, rule
 from registry.access.principal import USER, Principal, PrincipalKey
@@ -88,9 +88,11 @@ class SpaceService:
         views = group_rows(rows)
         return views[:PAGE_SIZE], len(views) > PAGE_SIZE
 
-    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
         """A connection for one listing's reads (a few at a time on SQLite)."""
-        return _in_slot(self._listing_slots, self._engine)
+        async with self._listing_slots, self._engine.connect() as conn:
+            yield conn
 
     async def list_versions(
         self, conn: AsyncConnection, principal: Principal, page: PageQuery, held_only: bool
@@ -310,14 +312,6 @@ class SpaceService:
         """The provider configured for this type of space, else the first one."""
         name = self._provider_for_type.get(drive_type)
         return self._providers[name] if name else self._default_provider
-
-
-@asynccontextmanager
-async def _in_slot(
-    slot: AbstractAsyncContextManager[Any], engine: AsyncEngine
-) -> AsyncIterator[AsyncConnection]:
-    async with slot, engine.connect() as conn:
-        yield conn
 
 
 async def _forget(provider: SpaceStore, space_id: str) -> None:

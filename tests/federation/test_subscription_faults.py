@@ -19,17 +19,16 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx2
-import pytest
 
 from registry.outbox.delivery import BACKOFF_MAX_S
 from registry.runtime.retention import LAPSED_SUBSCRIPTIONS_KEPT
 from registry.shares.store import remote, remote_where
 from registry.shares.subscriptions import LEASE
-from tests.federation.peer_pair import Pair, Site, clock, peered, two_registries
+from tests.federation import test_share_faults
+from tests.federation.peer_pair import Pair, Site, clock, peered
 from tests.federation.signed_servers import ShiftedClock
 from tests.federation.test_share_subscriptions import subscribed, subscriptions_at_zurich
 from tests.federation.test_shares import (
@@ -49,10 +48,7 @@ from tests.sse import Event, EventReader
 __all__ = ["clock"]  # a fixture
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory, idp_key_dir: Path) -> Iterator[Pair]:
-    with two_registries(tmp_path_factory, idp_key_dir, relayed=True) as both:
-        yield both
+pair = test_share_faults.pair  # two relayed registries, this module's own
 
 
 def marie_at_paris(pair: Pair) -> httpx2.AsyncClient:
