@@ -17,6 +17,7 @@ import httpx2
 import orjson
 import stamina
 
+from common.waiting import set_within
 from storage.davproxy import DavProxy
 from storage.inbox import Inbox
 from storage.provider import (
@@ -265,8 +266,7 @@ class RemoteProvider(Emitter):
         return early when a call or the probe failed."""
         renew_at = self.clock() + lease * 2 / 3
         while (left := renew_at - self.clock()) > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._trouble.wait(), min(left, self.probe_seconds))
+            await set_within(self._trouble, min(left, self.probe_seconds))
             if self._trouble.is_set() or self._available is False:
                 return
             if self.clock() >= renew_at:

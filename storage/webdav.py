@@ -8,7 +8,6 @@ once per interval, backing off while nothing changes."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from urllib.parse import quote, urlsplit
 import httpx2
 from starlette.types import ASGIApp
 
+from common.waiting import set_within
 from storage.davclient import EPOCH, DavClient, Resource, Snapshot, digest, path_of
 from storage.davproxy import DavProxy
 from storage.notify_writes import NotifyWrites
@@ -140,9 +140,8 @@ class WebDavProvider(Emitter):
                     await self._observe_quietly(space_id)
             self._wake.clear()
             next_due = min((w.due for w in self._watches.values()), default=math.inf)
-            with contextlib.suppress(TimeoutError):
-                delay = None if next_due == math.inf else max(0.0, next_due - loop.time())
-                await asyncio.wait_for(self._wake.wait(), delay)
+            delay = None if next_due == math.inf else max(0.0, next_due - loop.time())
+            await set_within(self._wake, delay)
 
     async def _observe_quietly(self, space_id: str) -> None:
         try:

@@ -187,6 +187,16 @@ async def test_a_peer_that_hangs_delays_no_other_even_in_one_claimed_batch(
             await running
 
 
+async def test_a_worker_woken_as_it_is_cancelled_stops(engine: AsyncEngine) -> None:
+    worker = DeliveryWorker(engine, {"peer": Recorder()}, timedelta(days=1), clock=FakeClock(NOW))
+    running = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.2)  # it found nothing due and waits
+    worker.wake()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, 5)
+
+
 async def test_an_open_circuit_sends_one_probe_and_only_its_success_closes_it(
     engine: AsyncEngine,
 ) -> None:

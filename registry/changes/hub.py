@@ -9,12 +9,12 @@ its last event id, so a slow client never holds up the others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.waiting import set_within
 from registry.access import rule
 from registry.access.principal import PrincipalKey
 from registry.changes import log as changes
@@ -167,8 +167,7 @@ class Tailer:
 
     async def run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), self._poll_seconds)
+            await set_within(self._woken, self._poll_seconds)
             self._woken.clear()
             await self.catch_up()
 

@@ -19,7 +19,6 @@ not claimed: they wait for one that has.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -28,6 +27,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.backoff import backoff_s
+from common.waiting import set_within
 from federation.webhooks import DeliveryFailed
 from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.outbox import store as outbox
@@ -85,8 +85,7 @@ class DeliveryWorker:
             while True:
                 while await self._start_due():
                     pass
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._woken.wait(), self._poll_seconds)
+                await set_within(self._woken, self._poll_seconds)
                 self._woken.clear()
         finally:
             for task in list(self._busy.values()):
