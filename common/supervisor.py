@@ -103,7 +103,7 @@ class Supervisor:
                         logger.warning("job %s failed while stopping", name, exc_info=exc)
                         return
                     ran_s = self._clock() - started
-                    crashes = 1 if ran_s >= self.stable_after_s else crashes + 1
+                    crashes = backoff.crashes_in_a_row(crashes, ran_s, self.stable_after_s)
                     backoff_s = backoff.backoff_s(crashes, self.min_backoff_s, self.max_backoff_s)
                     logger.error(
                         "job %s crashed after %.1f s (%d in a row); restarting in %.1f s",

@@ -1,7 +1,8 @@
 """`spacereg serve --workers 2` on SQLite without NATS: two processes answer on one port as
 one registry. Connections are spread evenly over them; a change through either reaches an SSE
 stream held by the other through the worker bus (the database poll is made too rare to do it),
-and the node's once-only jobs run in one worker at a time, taken over by another when it dies."""
+and the node's once-only jobs run in one worker at a time, taken over by another when it dies;
+a worker that keeps dying young is started again after ever longer pauses."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ RENAMES = 12
 LISTINGS = 10
 CONNECTIONS = 32
 JOBS_TAKEN = re.compile(r"this worker \(pid (\d+)\) runs the node's jobs")
+STARTED = re.compile(r"Started server process \[(\d+)\]")
+RESTART_PAUSES = re.compile(
+    r"ended \(exit status -9, (\d+) in a row\); starting another in (\S+) s"
+)
 
 
 @pytest.fixture
@@ -53,6 +58,11 @@ def wait_for(probe: object, seconds: float = 60) -> bool:
 def started(registry: RegistryProcess) -> int:
     """How many worker processes have started serving."""
     return registry.output().count("Application startup complete")
+
+
+def worker_pids(registry: RegistryProcess) -> list[int]:
+    """The worker processes in the order they started."""
+    return [int(pid) for pid in STARTED.findall(registry.output())]
 
 
 def job_holders(registry: RegistryProcess) -> list[int]:
@@ -88,6 +98,17 @@ async def test_the_nodes_jobs_run_in_one_worker_and_move_when_it_dies(workers):
     assert successor != holder
     # The parent starts a worker in place of the dead one.
     assert await eventually(lambda: started(workers) == 3, seconds=60)
+    async with httpx2.AsyncClient(base_url=workers.url) as client:
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_a_worker_that_keeps_dying_young_is_started_again_ever_more_slowly(workers):
+    for killed in range(1, 4):
+        os.kill(worker_pids(workers)[-1], signal.SIGKILL)  # the newest
+        assert await eventually(lambda n=killed: started(workers) == 2 + n, seconds=60)
+        assert len(RESTART_PAUSES.findall(workers.output())) == killed
+    pauses = [(int(row), float(pause)) for row, pause in RESTART_PAUSES.findall(workers.output())]
+    assert pauses == [(1, 0.5), (2, 1.0), (3, 2.0)]  # doubling, as they died in a row
     async with httpx2.AsyncClient(base_url=workers.url) as client:
         assert (await client.get("/healthz")).status_code == 200
 

@@ -2,12 +2,13 @@
 
 The parent listens on the port and the workers accept from its socket, each while it holds no
 more connections than the least busy (`balanced_accept`). The parent only starts the workers,
-starts another when one dies, and stops them all on SIGTERM or SIGINT. Each worker
-builds the whole app from the same settings (the parent hands them on in the environment, which
-outranks the file, with the path of the file), and the workers act as replicas of one node: the
-database is shared, `WorkerBus` tells every worker of a change (unless NATS does), the jobs that
-must run once per node run in the one worker that holds the node's lock (`NodeJobs`), and
-`/metrics` sums the instruments of every worker (`Metrics.collect`).
+starts another when one dies (after a pause that grows while they die young), and stops them all
+on SIGTERM or SIGINT. Each worker builds the whole app from the same settings (the parent hands
+them on in the environment, which outranks the file, with the path of the file), and the workers
+act as replicas of one node: the database is shared, `WorkerBus` tells every worker of a change
+(unless NATS does), the jobs that must run once per node run in the one worker that holds the
+node's lock (`NodeJobs`), and `/metrics` sums the instruments of every worker
+(`Metrics.collect`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, MutableSequence
+from dataclasses import dataclass
 from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
 
 from prometheus_client.multiprocess import mark_process_dead
 
+from common.backoff import backoff_s, crashes_in_a_row
 from federation.keys import SigningKeys
 from registry.auth.idp.keys import IdpKeys
 from registry.auth.idp.users import load_users
@@ -37,6 +41,11 @@ logger = logging.getLogger("spacereg")
 # The configuration file of the `serve` that started the workers (empty: none).
 CONFIG_FILE_VARIABLE = "SPACEREG_WORKER_CONFIG_FILE"
 WATCH_S = 0.5  # how often the parent looks for a worker that died
+# A worker that dies young is started again after a pause doubling from the first to the
+# longest; one that ran this long before it died starts the count again.
+RESTART_FIRST_S = 0.5
+RESTART_MAX_S = 30.0
+STABLE_AFTER_S = 60.0
 STOP_TIMEOUT_S = 30.0  # a worker's graceful shutdown, before it is killed
 LISTEN_BACKLOG = 2048  # uvicorn's default
 
@@ -88,6 +97,14 @@ def _listening(host: str, port: int) -> socket.socket:
     return sock
 
 
+@dataclass
+class _Worker:
+    process: SpawnProcess
+    started_at: float
+    crashes: int = 0  # ended in a row, each before running `STABLE_AFTER_S`
+    restart_at: float | None = None  # set while it waits to be started again
+
+
 def _supervise(count: int, listener: socket.socket) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -96,27 +113,42 @@ def _supervise(count: int, listener: socket.socket) -> None:
     spawn = multiprocessing.get_context("spawn")
     # Each worker's open connections and when it said so (`balanced_accept`).
     slots = (spawn.Array("q", count, lock=False), spawn.Array("d", count, lock=False))
-    workers = [_start(spawn, listener, slots, n) for n in range(count)]
+    workers = [_Worker(_start(spawn, listener, slots, n), time.monotonic()) for n in range(count)]
     try:
         while not stopping.wait(WATCH_S):
+            now = time.monotonic()
             for n, worker in enumerate(workers):
-                if not worker.is_alive():
-                    logger.warning(
-                        "worker process %s ended (exit status %s); starting another",
-                        worker.pid,
-                        worker.exitcode,
-                    )
-                    # Its SSE streams no longer count among the node's (`Metrics`).
-                    mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
-                    workers[n] = _start(spawn, listener, slots, n)
+                if worker.restart_at is None and not worker.process.is_alive():
+                    _ended(worker, now)
+                if worker.restart_at is not None and now >= worker.restart_at:
+                    worker.process = _start(spawn, listener, slots, n)
+                    worker.started_at, worker.restart_at = now, None
     finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()  # SIGTERM: uvicorn shuts down gracefully
-        for worker in workers:
-            worker.join(STOP_TIMEOUT_S)
-            if worker.is_alive():
-                worker.kill()
+        processes = [worker.process for worker in workers]
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn shuts down gracefully
+        for process in processes:
+            process.join(STOP_TIMEOUT_S)
+            if process.is_alive():
+                process.kill()
+
+
+def _ended(worker: _Worker, now: float) -> None:
+    """A worker died: start another after a pause that grows while they keep dying young (an
+    app that cannot start, a database that is down), so that the node does not spin."""
+    # Its SSE streams no longer count among the node's (`Metrics`).
+    mark_process_dead(worker.process.pid)  # type: ignore[no-untyped-call]
+    worker.crashes = crashes_in_a_row(worker.crashes, now - worker.started_at, STABLE_AFTER_S)
+    pause_s = backoff_s(worker.crashes, RESTART_FIRST_S, RESTART_MAX_S)
+    worker.restart_at = now + pause_s
+    logger.warning(
+        "worker process %s ended (exit status %s, %d in a row); starting another in %.1f s",
+        worker.process.pid,
+        worker.process.exitcode,
+        worker.crashes,
+        pause_s,
+    )
 
 
 Slots = tuple[MutableSequence[int], MutableSequence[float]]
