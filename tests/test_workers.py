@@ -2,7 +2,8 @@
 one registry. Connections are spread evenly over them; a change through either reaches an SSE
 stream held by the other through the worker bus (the database poll is made too rare to do it),
 and the node's once-only jobs run in one worker at a time, taken over by another when it dies;
-a worker that keeps dying young is started again after ever longer pauses."""
+a worker that keeps dying young is started again after ever longer pauses. Metrics count every
+live worker: requests, streams, and the change-log lag from the slowest worker's position."""
 
 from __future__ import annotations
 
@@ -151,23 +152,45 @@ async def test_connections_are_spread_evenly_over_the_workers(workers):
 
 
 async def test_metrics_count_the_streams_of_every_live_worker(workers):
-    headers = {"Authorization": f"Bearer {workers.token('admin')}"}
-
-    async def streams_counted() -> float:
-        async with httpx2.AsyncClient(base_url=workers.url, headers=headers) as client:
-            scraped = await client.get("/metrics")
-        assert scraped.status_code == 200
-        found = re.search(r"^spacereg_sse_connections (\S+)$", scraped.text, re.MULTILINE)
-        assert found is not None, scraped.text
-        return float(found.group(1))
-
+    admin = workers.token("admin")
     async with events(workers.url, workers.token("einstein")):
         [(holder, count)] = connections_held(workers.port).items()
         assert count == 1
         # Each scrape is accepted by the other worker (it holds fewer connections).
-        assert await eventually(lambda: streams_counted(), 10) == 1
+        assert (
+            await eventually(lambda: scraped(workers, admin, "spacereg_sse_connections"), 10) == 1
+        )
         os.kill(holder, signal.SIGKILL)
-        assert await eventually(lambda: _is(streams_counted(), 0), 30)
+        assert await eventually(
+            lambda: _is(scraped(workers, admin, "spacereg_sse_connections"), 0), 30
+        )
+
+
+async def test_the_change_log_lag_is_the_slowest_workers(workers):
+    admin = workers.token("admin")
+    stopped = worker_pids(workers)[0]
+    os.kill(stopped, signal.SIGSTOP)  # its tailer stands still; the other worker accepts alone
+    try:
+        await asyncio.sleep(0.5)  # its connection count goes stale (`balanced_accept`)
+        headers = {"Authorization": f"Bearer {admin}"}
+        async with httpx2.AsyncClient(base_url=workers.url, headers=headers) as client:
+            made = await client.post("/graph/v1.0/drives", json={"name": "Lagging"})
+            assert made.status_code == 201, made.text
+        assert await scraped(workers, admin, "spacereg_change_log_lag") >= 1
+    finally:
+        os.kill(stopped, signal.SIGCONT)
+    assert await eventually(lambda: _is(scraped(workers, admin, "spacereg_change_log_lag"), 0), 30)
+
+
+async def scraped(workers: RegistryProcess, admin: str, name: str) -> float:
+    """The value of the unlabelled metric `name` in a scrape, with `admin`'s token."""
+    headers = {"Authorization": f"Bearer {admin}"}
+    async with httpx2.AsyncClient(base_url=workers.url, headers=headers) as client:
+        scrape = await client.get("/metrics")
+    assert scrape.status_code == 200
+    found = re.search(rf"^{name} (\S+)$", scrape.text, re.MULTILINE)
+    assert found is not None, scrape.text
+    return float(found.group(1))
 
 
 async def _is(measured: Awaitable[float], expected: float) -> bool:

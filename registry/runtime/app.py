@@ -101,9 +101,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with running(services):
-            if settings.workers > 1:  # a scrape another worker answers counts these streams
-                publishing = partial(metrics.publish_sse, lambda: len(services.hub))
-                services.supervisor.start("sse-gauge", publishing)
+            if settings.workers > 1:  # for the scrapes the node's other workers answer
+                services.supervisor.start("metrics", partial(metrics.publish, services.hub))
             yield
 
     authenticate = services.authenticator.authenticate

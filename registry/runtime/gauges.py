@@ -1,5 +1,5 @@
 """Gauges read at scrape time, from the database (shared by every replica, so each reports the
-truth without bookkeeping) and from this process's own state (tailer position, providers).
+truth without bookkeeping) and from this replica's own state (tailer position, providers).
 
 The queries read several wings' tables; they live here, at the top layer, because only the
 metrics need these aggregates."""
@@ -26,9 +26,9 @@ spaces = table(Space)
 
 @dataclass(frozen=True)
 class ReplicaState:
-    """What only this process knows."""
+    """What only this replica knows."""
 
-    tailer_position: int
+    tailer_position: int  # its slowest worker's (`Metrics.slowest_position`)
     provider_problems: Mapping[str, str | None]
 
 
@@ -50,7 +50,8 @@ async def read_gauges(conn: AsyncConnection, replica: ReplicaState, now: datetim
 def _replica_gauges(replica: ReplicaState, newest: int) -> list[Metric]:
     lag = _gauge(
         "spacereg_change_log_lag",
-        "Changes in the log that this replica's tailer has not yet pushed to its streams.",
+        "Changes in the log that this replica (its slowest worker) has not yet pushed to its"
+        " streams.",
     )
     lag.add_metric([], max(0, newest - replica.tailer_position))
     up = _gauge("spacereg_provider_up", "1 when a storage provider answers a probe.", ["provider"])

@@ -1,18 +1,19 @@
-"""The metrics this process keeps itself (request latency, its SSE streams); gauges that live
-in the database are read at scrape time by `registry.runtime.gauges`, so every replica reports
-the truth."""
+"""The metrics this process keeps itself (request latency, its SSE streams, its tailer's
+position); gauges that live in the database are read at scrape time by
+`registry.runtime.gauges`, so every replica reports the truth."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import Scope
 
+from registry.changes.hub import Hub
 from registry.core.routing import METHOD_ORDER
 
 _METHODS = frozenset(METHOD_ORDER)
@@ -21,8 +22,10 @@ LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 # Set by `serve --workers` for its workers: prometheus_client keeps every process's values in
 # files there (its multiprocess mode), so that a scrape answered by one worker counts them all.
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
-# How often a process says how many SSE streams it holds, for a scrape another worker answers.
+# How often a process says its streams and its tailer's position, for a scrape another worker
+# answers.
 PUBLISH_S = 1.0
+TAILER_POSITION = "spacereg_change_tailer_position"
 
 
 class Metrics:
@@ -44,6 +47,14 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=self.registry,
         )
+        # Under `serve --workers` the slowest live worker's, which the lag is measured from.
+        self._position = Gauge(
+            TAILER_POSITION,
+            "The change-log position up to which this replica pushed changes to its streams"
+            " (its slowest worker's).",
+            multiprocess_mode="livemin",
+            registry=self.registry,
+        )
 
         # What a scrape reads: this process's instruments, or (the variable is set before the
         # workers start) every worker's of this node, summed from their files.
@@ -53,16 +64,31 @@ class Metrics:
             self._collected = CollectorRegistry(auto_describe=False)
             MultiProcessCollector(self._collected, shared)  # type: ignore[no-untyped-call]
 
-    def sse_connections(self, count: int) -> None:
-        """This process's open streams now (at each scrape, and from `publish_sse`)."""
-        self._sse.set(count)
+    def tell(self, hub: Hub) -> None:
+        """This process's open streams and tailer position now (at each scrape, and from
+        `publish`)."""
+        self._sse.set(len(hub))
+        self._position.set(hub.position)
 
-    async def publish_sse(self, count: Callable[[], int]) -> None:
-        """Say this process's open streams every `PUBLISH_S`, for the scrapes the node's other
-        workers answer (a job: runs until cancelled)."""
+    async def publish(self, hub: Hub) -> None:
+        """Say this process's streams and position every `PUBLISH_S`, for the scrapes the
+        node's other workers answer (a job: runs until cancelled)."""
         while True:
-            self._sse.set(count())
+            self.tell(hub)
             await asyncio.sleep(PUBLISH_S)
+
+    def slowest_position(self, hub: Hub) -> int:
+        """The tailer position the change-log lag is measured from: this process's, or under
+        `serve --workers` the least that a live worker said (at most `PUBLISH_S` ago)."""
+        if self._collected is self.registry:
+            return hub.position
+        said = [
+            sample.value
+            for metric in self._collected.collect()
+            if metric.name == TAILER_POSITION
+            for sample in metric.samples
+        ]
+        return int(min(said, default=hub.position))
 
     def observe(self, scope: Scope, status: int, seconds: float) -> None:
         """Called by `RequestContext` as each response starts. Labels stay bounded: the route's

@@ -67,8 +67,11 @@ class OpsRoutes:
     async def metrics(self, request: Request) -> Response:
         await self._admit_scraper(request)
         services = self._services
-        self._metrics.sse_connections(len(services.hub))
-        replica = ReplicaState(services.hub.position, await provider_problems(services.providers))
+        self._metrics.tell(services.hub)
+        replica = ReplicaState(
+            self._metrics.slowest_position(services.hub),
+            await provider_problems(services.providers),
+        )
         async with services.engine.connect() as conn:
             gauges = await read_gauges(conn, replica, services.clock.now())
         body = generate_latest(_Scrape(self._metrics, gauges))
