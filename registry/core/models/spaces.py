@@ -36,11 +36,15 @@ class Space(Base):
     readme: Mapped[str | None] = mapped_column(String(1024))
     status: Mapped[str] = mapped_column(String(16), default="enabled")
     # Set for mountpoints of spaces held by a peer: where the files are and whether we reach them.
-    remote_peer_id: Mapped[str | None] = mapped_column(ForeignKey("peers.id", ondelete="CASCADE"))
+    remote_peer_id: Mapped[str | None] = mapped_column(
+        ForeignKey("peers.id", ondelete="CASCADE"), index=True
+    )
     remote_url: Mapped[str | None] = mapped_column(String(1024))
     availability: Mapped[str] = mapped_column(String(16), default="available")
     # Set for share spaces: the space holding the shared folder, and the folder's path in it.
-    parent_id: Mapped[str | None] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"))
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("spaces.id", ondelete="CASCADE"), index=True
+    )
     parent_path: Mapped[str | None] = mapped_column(String(1024))
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
