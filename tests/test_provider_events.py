@@ -5,13 +5,17 @@ at one ETag."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx2
 import pytest
+from sqlalchemy import update
 
+from registry.core.models import Space, table
 from registry.runtime.wiring import build
+from registry.spaces import provider_events
 from registry.spaces.provider_events import ProviderEvents
 from storage import Change
 from tests.conftest import Registry
@@ -159,3 +163,45 @@ async def test_a_report_of_the_etag_held_logs_only_paths_not_logged_at_it(admin,
         ('"e2"', ["/"]),
         ('"e2"', ["/d.txt"]),
     ]
+
+
+async def test_reconciliation_logs_what_changed_while_down_and_goes_past_a_failing_space(
+    registry: Registry, admin, monkeypatch: pytest.MonkeyPatch
+):
+    changed, unchanged, gone = [
+        (await create_project(admin, name))["id"] for name in ("Changed", "Unchanged", "Gone")
+    ]
+    before = (await admin.get(f"/graph/v1.0/drives/{changed}")).json()
+    shutil.rmtree(registry.settings.data_dir / "spaces" / gone)  # unreadable: skipped, not the end
+    cursor = await cursor_now(admin)
+
+    monkeypatch.setattr(provider_events, "RECONCILE_PAGE", 1)  # a page per space
+    services = build(registry.settings)
+    # What a registry that was down holds: not the provider's ETag and usage.
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            update(table(Space))
+            .where(table(Space).c.id == changed)
+            .values(etag='"missed"', quota_used=99)
+        )
+    applying = asyncio.create_task(services.provider_events.run())
+    try:
+        await asyncio.wait_for(services.provider_events.reconcile(services.providers), 30)
+    finally:
+        applying.cancel()
+        await asyncio.gather(applying, return_exceptions=True)
+        await services.engine.dispose()
+        await services.http.aclose()
+        await services.outbound.aclose()
+
+    logged = {
+        space_id: await content_after(admin, space_id, cursor)
+        for space_id in (changed, unchanged, gone)
+    }
+    assert [(d["etag"], d["paths"]) for d in logged[changed]] == [(before["root"]["eTag"], ["/"])]
+    assert logged[unchanged] == [] and logged[gone] == []
+    after = (await admin.get(f"/graph/v1.0/drives/{changed}")).json()
+    assert (after["root"]["eTag"], after["quota"]["used"]) == (
+        before["root"]["eTag"],
+        before["quota"]["used"],
+    )

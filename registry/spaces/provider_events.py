@@ -22,14 +22,25 @@ from registry.changes import log as changes
 from registry.core.clock import Clock
 from registry.spaces import availability
 from registry.spaces import provider_store as provider_reports
-from registry.spaces.provider_store import Recorded
+from registry.spaces.provider_store import HeldSpace, Recorded
 from registry.spaces.service import SpaceService
 from registry.spaces.store import update_space
-from storage import Availability, Change, ProviderEvent, SpaceStore, StorageError, change_path
+from storage import (
+    Availability,
+    Change,
+    ProviderEvent,
+    SpaceInfo,
+    SpaceStore,
+    StorageError,
+    change_path,
+)
 
 logger = logging.getLogger("spacereg.providers")
 
 PATHS_PER_CHANGE_MAX = 100
+# Reconciliation reads this many spaces a page, and asks their providers of this many at once.
+RECONCILE_PAGE = 500
+RECONCILE_AT_ONCE = 8
 
 
 class ProviderEvents:
@@ -45,6 +56,7 @@ class ProviderEvents:
         self._changes: dict[tuple[str, str], Change] = {}
         self._availability: list[tuple[str, Availability]] = []
         self._woken = asyncio.Event()
+        self._idle = asyncio.Event()  # set while nothing waits to be applied
 
     async def submit(self, provider: str, event: ProviderEvent) -> None:
         if isinstance(event, Change):
@@ -56,11 +68,13 @@ class ProviderEvents:
             )
         else:
             self._availability.append((provider, event))
+        self._idle.clear()
         self._woken.set()
 
     async def run(self) -> None:
         while True:
             if not (self._changes or self._availability):  # left over by a crashed run: go on
+                self._idle.set()
                 await self._woken.wait()
             self._woken.clear()
             while self._availability:
@@ -73,19 +87,40 @@ class ProviderEvents:
                     del self._changes[key]
 
     async def reconcile(self, providers: Mapping[str, SpaceStore]) -> None:
-        """Compare every space with its provider once, for what changed while we were down."""
-        async with self._engine.connect() as conn:
-            held = await provider_reports.held_spaces(conn)
-        for space_id, name in held:
-            provider = providers.get(name)
-            if provider is None:
-                continue
-            try:
-                info = await provider.get_space(space_id)
-            except StorageError as exc:
-                logger.warning("cannot reconcile space %s on %s: %s", space_id, name, exc)
-                continue
-            await self.submit(name, Change(space_id, info.etag, info.used, ()))
+        """Compare every space with its provider once, for what changed while we were down: a
+        page at a time, asking the provider of `RECONCILE_AT_ONCE` spaces at once, and
+        submitting only the spaces whose ETag or usage differs from ours (the rest would be
+        read again to find nothing), and no more than a page ahead of `run` applying them."""
+        asking = asyncio.Semaphore(RECONCILE_AT_ONCE)
+
+        async def current(held: HeldSpace) -> SpaceInfo | None:
+            async with asking:
+                try:
+                    return await providers[held.provider].get_space(held.space_id)
+                except StorageError as exc:
+                    logger.warning(
+                        "cannot reconcile space %s on %s: %s", held.space_id, held.provider, exc
+                    )
+                    return None
+
+        after = ""
+        while True:
+            async with self._engine.connect() as conn:
+                page = await provider_reports.held_spaces(conn, after, RECONCILE_PAGE)
+            if not page:
+                return
+            after = page[-1].space_id
+            asked = [held for held in page if held.provider in providers]
+            found = await asyncio.gather(*(current(held) for held in asked))
+            changed = [
+                (held.provider, Change(held.space_id, info.etag, info.used, ()))
+                for held, info in zip(asked, found, strict=True)
+                if info is not None and (info.etag, info.used) != (held.etag, held.used)
+            ]
+            for provider, change in changed:
+                await self.submit(provider, change)
+            if len(self._changes) > RECONCILE_PAGE:  # a page queued beside the one applied
+                await self._idle.wait()  # applied by `run`
 
     async def _content_changed(self, provider: str, change: Change) -> None:
         async with self._spaces.transaction() as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -19,13 +20,26 @@ spaces = table(Space)
 LOGGED_AT_ETAG_MAX = 20
 
 
-async def held_spaces(conn: AsyncConnection) -> list[tuple[str, str]]:
-    """(space id, provider name) of every space a provider holds (share spaces are folders of
-    those)."""
+@dataclass(frozen=True)
+class HeldSpace:
+    """A space a provider holds, with the ETag and usage we hold for it."""
+
+    space_id: str
+    provider: str
+    etag: str
+    used: int
+
+
+async def held_spaces(conn: AsyncConnection, after: str, limit: int) -> list[HeldSpace]:
+    """Up to `limit` of the spaces providers hold (share spaces are folders of those), in id
+    order after the id `after` ("": from the first)."""
     rows = await conn.execute(
-        select(spaces.c.id, spaces.c.provider).where(spaces.c.parent_id.is_(None))
+        select(spaces.c.id, spaces.c.provider, spaces.c.etag, spaces.c.quota_used)
+        .where(spaces.c.parent_id.is_(None), spaces.c.id > after)
+        .order_by(spaces.c.id)
+        .limit(limit)
     )
-    return [(space_id, provider) for space_id, provider in rows]
+    return [HeldSpace(*row) for row in rows]
 
 
 class Recorded(enum.Enum):
