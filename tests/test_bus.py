@@ -374,3 +374,30 @@ class Proxy:
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
+
+
+async def test_a_bus_closes_at_once_while_messages_flow(server: NatsServer) -> None:
+    """A reader cancelled just as a message comes stops (nats-py's own `next_msg` timeout
+    swallowed that cancellation, and `close` waited for the reader)."""
+    publisher = fast_bus(server.url)
+    await publisher.start()
+
+    async def flowing() -> None:
+        while True:
+            await publisher.publish("changes", b"x")
+            await asyncio.sleep(0.001)
+
+    flow = asyncio.create_task(flowing())
+    try:
+        for _round in range(10):
+            reader = fast_bus(server.url)
+            reader.subscribe("changes", Inbox())
+            await reader.start()
+            await asyncio.sleep(0.05)
+            started_at = time.monotonic()
+            await reader.close()
+            assert time.monotonic() - started_at < 3
+    finally:
+        flow.cancel()
+        await asyncio.gather(flow, return_exceptions=True)
+        await publisher.close()

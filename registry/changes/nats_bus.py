@@ -35,6 +35,7 @@ SUBJECT = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 STREAM_NAME_IN_USE = 10058  # JetStream error code: the stream exists with another configuration
 CONSUMER_INACTIVE_S = 120  # the server removes a consumer of a vanished replica after this
 DUPLICATE_WINDOW_S = 120
+CLOSE_READERS_S = 5.0  # how long `close` waits for the readers it cancelled
 
 
 class _Broken(Exception):
@@ -146,7 +147,12 @@ class NatsBus:
     async def close(self) -> None:
         for task in self._readers:
             task.cancel()
-        await asyncio.gather(*self._readers, return_exceptions=True)
+        if self._readers:
+            # Bounded: nats-py waits with `asyncio.wait_for` inside its calls, which may
+            # swallow the cancellation; closing the connection below ends such a reader.
+            _, pending = await asyncio.wait(self._readers, timeout=CLOSE_READERS_S)
+            if pending:
+                logger.error("%d bus readers did not stop when cancelled", len(pending))
         self._readers.clear()
         nc, self._nc, self._js, self._jsm = self._nc, None, None, None
         if nc is None or nc.is_closed:
@@ -328,8 +334,11 @@ class _Reader:
             remaining = bus.batch
             while remaining:
                 try:
-                    msg = await sub.next_msg(timeout=bus.heartbeat_seconds * 3)
-                except nats.errors.TimeoutError:
+                    # Not next_msg's own timeout: its `asyncio.wait_for` swallows a cancellation
+                    # that comes as a message does (Python 3.11), and `close` would wait on.
+                    async with asyncio.timeout(bus.heartbeat_seconds * 3):
+                        msg = await sub.next_msg(timeout=None)
+                except TimeoutError:
                     raise _Broken("heartbeats stopped") from None
                 headers = msg.headers or {}
                 status = headers.get(api.Header.STATUS)
