@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
+from registry.runtime.cli import GRACEFUL_SHUTDOWN_S
 from tests.processes import SPACEREG, RegistryProcess, clean_env
 from tests.servers import free_port
+from tests.sse import events
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -58,6 +63,19 @@ def test_demo_users_are_stored_with_hashed_passwords_only(served):
         set(u) == {"username", "display_name", "email", "groups", "password_hash"} for u in users
     )
     assert oct((data_dir / "idp" / "users.json").stat().st_mode & 0o777) == "0o600"
+
+
+async def test_sigterm_stops_serve_while_an_event_stream_stays_open(served):
+    token = run(
+        "--data-dir", str(served.data_dir), "token", "einstein", SPACEREG_PORT=str(served.port)
+    )
+    assert token.returncode == 0, token.stderr
+    assert served.process is not None
+    async with events(served.url, token.stdout.strip()):
+        asked_at = time.monotonic()
+        served.process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(served.process.wait, 30)  # raises if it still serves
+        assert time.monotonic() - asked_at < GRACEFUL_SHUTDOWN_S + 10
 
 
 def test_token_for_an_unknown_user_fails(tmp_path):

@@ -15,6 +15,8 @@ from registry.runtime import logs
 from registry.runtime.peer_cli import add_peer_commands, cmd_peer
 from registry.runtime.settings import ConfigError, Settings, load_settings
 
+GRACEFUL_SHUTDOWN_S = 10.0  # what open connections get on SIGTERM before they are closed
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -168,6 +170,9 @@ def uvicorn_options(
         "log_config": None,
         "log_level": "info",
         "access_log": False,
+        # Event streams and sync clients' connections never end by themselves: on SIGTERM
+        # they get this long, then are closed (their clients reconnect, to another replica).
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
     }
 
 
