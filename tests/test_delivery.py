@@ -24,6 +24,7 @@ from registry.outbox.senders import Send
 from registry.outbox.store import Delivery
 from tests.clock import FakeClock
 from tests.databases import migrated_engine, sqlite_url
+from tests.waiting import eventually
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 outbox = table(OutboxEntry)
@@ -141,13 +142,19 @@ class Hanging(Recorder):
         super().__init__()
         self.hung = hung
         self.release = asyncio.Event()
+        self.cleaned_up = False
 
     async def prepare(self, conn: AsyncConnection, batch: Sequence[Delivery]) -> Send:
         record = await super().prepare(conn, batch)
 
         async def send(delivery: Delivery, now: datetime) -> None:
             if delivery.origin == self.hung:
-                await self.release.wait()
+                try:
+                    await self.release.wait()
+                except asyncio.CancelledError:
+                    await asyncio.sleep(0.05)  # cleaning up takes a while
+                    self.cleaned_up = True
+                    raise
             await record(delivery, now)
 
         return send
@@ -195,6 +202,18 @@ async def test_a_worker_woken_as_it_is_cancelled_stops(engine: AsyncEngine) -> N
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(running, 5)
+
+
+async def test_a_cancelled_worker_ends_only_after_its_sends_have(engine: AsyncEngine) -> None:
+    peers = Hanging("https://hung.example")
+    worker = DeliveryWorker(engine, {"peer": peers}, timedelta(days=1), clock=FakeClock(NOW))
+    await queue(engine, "peer", "1", "https://hung.example")
+    running = asyncio.create_task(worker.run())
+    assert await eventually(lambda: peers.batches == [["1"]])
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, 5)
+    assert peers.cleaned_up  # the send, cancelled, ended (as a rollback would) before the worker
 
 
 async def test_an_open_circuit_sends_one_probe_and_only_its_success_closes_it(

@@ -42,6 +42,7 @@ CLAIM_LEASE = timedelta(seconds=15)
 CLAIM_BATCH = 200
 DESTINATIONS_AT_ONCE = 16
 POLL_SECONDS = 1.0
+STOP_SENDING_S = 5.0  # how long a cancelled worker waits for the sends it cancelled
 # A destination that failed waits 2 s, doubling to 4 hours, stretched by up to 20% so that
 # destinations that failed together do not retry together.
 BACKOFF_FIRST_S = 2.0
@@ -88,8 +89,11 @@ class DeliveryWorker:
                 await set_within(self._woken, self._poll_seconds)
                 self._woken.clear()
         finally:
-            for task in list(self._busy.values()):
+            sending = list(self._busy.values())
+            for task in sending:
                 task.cancel()
+            if sending:  # let them end their transactions before the engine is disposed of
+                await asyncio.wait(sending, timeout=STOP_SENDING_S)
 
     async def send_due(self) -> int:
         """Claim one batch and send it to the end; returns how many were claimed."""
