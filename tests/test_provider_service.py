@@ -83,7 +83,14 @@ async def serve_here(app: ASGIApp, port: int | None = None) -> AsyncIterator[str
     """Serve `app` on this test's event loop (tests.servers.serve uses a thread of its own)."""
     port = port or free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=3,  # connections left open do not hold the test up
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -94,7 +101,7 @@ async def serve_here(app: ASGIApp, port: int | None = None) -> AsyncIterator[str
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await task
+        await asyncio.wait_for(task, 15)
 
 
 @dataclass

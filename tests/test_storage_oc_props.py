@@ -116,10 +116,9 @@ async def test_a_change_deep_down_changes_every_folder_etag_above_it(dav, spaces
     # An edit on disk, noticed by the watcher: the folders above get new ETags too.
     watcher = asyncio.create_task(provider.workers()["watch"]())
     try:
-        await asyncio.sleep(0.3)  # the watch is set up
-        (spaces / "a" / "b" / "c" / "f.txt").write_bytes(b"edited on disk")
 
-        async def a_changed() -> bool:
+        async def a_changed() -> bool:  # written again until the watcher, starting, reports it
+            (spaces / "a" / "b" / "c" / "f.txt").write_bytes(b"edited on disk")
             return (await one(dav, "/s1/a"))["getetag"] != after[f"{PREFIX}/s1/a/"]["getetag"]
 
         assert await eventually(a_changed)

@@ -14,7 +14,6 @@ for it. The worker that says least is never held back, so some worker always acc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import socket
@@ -88,11 +87,10 @@ class BalancedServer(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._counts.withdraw()
-        for task in [*self._tasks, *self._connecting]:
+        ending = [*self._tasks, *self._connecting]
+        for task in ending:
             task.cancel()
-        for task in [*self._tasks, *self._connecting]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*ending, return_exceptions=True)  # a cancel of shutdown goes through
         self._listener.close()  # this process's copy; the other workers keep theirs
         await super().shutdown(sockets)
 
