@@ -13,14 +13,22 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.core.models.base import Base, BigId, UtcDateTime
 
 
+def _set_only(column: str) -> Index:
+    """An index of the rows where `column` is set (migration 0017 says why partial)."""
+    where = text(f"{column} IS NOT NULL")
+    return Index(f"ix_spaces_{column}", column, sqlite_where=where, postgresql_where=where)
+
+
 class Space(Base):
     __tablename__ = "spaces"
+    __table_args__ = (_set_only("parent_id"), _set_only("remote_peer_id"))
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     alias: Mapped[str] = mapped_column(String(300), unique=True)
@@ -36,15 +44,11 @@ class Space(Base):
     readme: Mapped[str | None] = mapped_column(String(1024))
     status: Mapped[str] = mapped_column(String(16), default="enabled")
     # Set for mountpoints of spaces held by a peer: where the files are and whether we reach them.
-    remote_peer_id: Mapped[str | None] = mapped_column(
-        ForeignKey("peers.id", ondelete="CASCADE"), index=True
-    )
+    remote_peer_id: Mapped[str | None] = mapped_column(ForeignKey("peers.id", ondelete="CASCADE"))
     remote_url: Mapped[str | None] = mapped_column(String(1024))
     availability: Mapped[str] = mapped_column(String(16), default="available")
     # Set for share spaces: the space holding the shared folder, and the folder's path in it.
-    parent_id: Mapped[str | None] = mapped_column(
-        ForeignKey("spaces.id", ondelete="CASCADE"), index=True
-    )
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"))
     parent_path: Mapped[str | None] = mapped_column(String(1024))
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
