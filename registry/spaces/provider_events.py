@@ -90,7 +90,8 @@ class ProviderEvents:
         """Compare every space with its provider once, for what changed while we were down: a
         page at a time, asking the provider of `RECONCILE_AT_ONCE` spaces at once, and
         submitting only the spaces whose ETag or usage differs from ours (the rest would be
-        read again to find nothing), and no more than a page ahead of `run` applying them."""
+        read again to find nothing), and no more than a page ahead of `run` applying them; it
+        returns once they are applied."""
         asking = asyncio.Semaphore(RECONCILE_AT_ONCE)
 
         async def current(held: HeldSpace) -> SpaceInfo | None:
@@ -103,11 +104,13 @@ class ProviderEvents:
                     )
                     return None
 
-        after = ""
+        after, submitted = "", False
         while True:
             async with self._engine.connect() as conn:
                 page = await provider_reports.held_spaces(conn, after, RECONCILE_PAGE)
             if not page:
+                if submitted:
+                    await self._idle.wait()  # it ends once what it found is applied
                 return
             after = page[-1].space_id
             asked = [held for held in page if held.provider in providers]
@@ -119,6 +122,7 @@ class ProviderEvents:
             ]
             for provider, change in changed:
                 await self.submit(provider, change)
+                submitted = True
             if len(self._changes) > RECONCILE_PAGE:  # a page queued beside the one applied
                 await self._idle.wait()  # applied by `run`
 
