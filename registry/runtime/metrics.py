@@ -5,8 +5,8 @@ position); gauges that live in the database are read at scrape time by
 from __future__ import annotations
 
 import asyncio
+import math
 import os
-from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import Metric
@@ -55,6 +55,9 @@ class Metrics:
             multiprocess_mode="livemin",
             registry=self.registry,
         )
+        # Until this process tells its position it holds none: not 0, which would be the
+        # least while a worker starts, and make the lag the whole log's length.
+        self._position.set(math.inf)
 
         # What a scrape reads: this process's instruments, or (the variable is set before the
         # workers start) every worker's of this node, summed from their files.
@@ -66,7 +69,7 @@ class Metrics:
 
     def tell(self, hub: Hub) -> None:
         """This process's open streams and tailer position now (at each scrape, and from
-        `publish`)."""
+        `publish` under `serve --workers`)."""
         self._sse.set(len(hub))
         self._position.set(hub.position)
 
@@ -77,19 +80,6 @@ class Metrics:
             self.tell(hub)
             await asyncio.sleep(PUBLISH_S)
 
-    def slowest_position(self, hub: Hub) -> int:
-        """The tailer position the change-log lag is measured from: this process's, or under
-        `serve --workers` the least that a live worker said (at most `PUBLISH_S` ago)."""
-        if self._collected is self.registry:
-            return hub.position
-        said = [
-            sample.value
-            for metric in self._collected.collect()
-            if metric.name == TAILER_POSITION
-            for sample in metric.samples
-        ]
-        return int(min(said, default=hub.position))
-
     def observe(self, scope: Scope, status: int, seconds: float) -> None:
         """Called by `RequestContext` as each response starts. Labels stay bounded: the route's
         template, a known method or `other`, the status."""
@@ -97,6 +87,16 @@ class Metrics:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         self._latency.labels(method, route, str(status)).observe(seconds)
 
-    def collect(self) -> Iterable[Metric]:
-        """The instruments' values: this process's, or every worker's of this node."""
-        return self._collected.collect()
+    def scrape(self, hub: Hub) -> tuple[list[Metric], int]:
+        """The instruments' values, this process's or every worker's of the node (told this
+        process's streams and position first), and the tailer position the change-log lag is
+        measured from: the least a live worker said (at most `PUBLISH_S` ago)."""
+        self.tell(hub)
+        collected = list(self._collected.collect())
+        said = [
+            sample.value
+            for metric in collected
+            if metric.name == TAILER_POSITION
+            for sample in metric.samples
+        ]
+        return collected, int(min(said, default=hub.position))

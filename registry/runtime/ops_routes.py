@@ -21,14 +21,13 @@ from registry.runtime.wiring import Services
 
 
 class _Scrape:
-    """The process's instruments and one scrape's gauges, as one collector to render."""
+    """One scrape's metrics, as a collector to render."""
 
-    def __init__(self, metrics: Metrics, gauges: list[Metric]) -> None:
+    def __init__(self, metrics: list[Metric]) -> None:
         self._metrics = metrics
-        self._gauges = gauges
 
     def collect(self) -> list[Metric]:
-        return [*self._metrics.collect(), *self._gauges]
+        return self._metrics
 
 
 class OpsRoutes:
@@ -67,14 +66,11 @@ class OpsRoutes:
     async def metrics(self, request: Request) -> Response:
         await self._admit_scraper(request)
         services = self._services
-        self._metrics.tell(services.hub)
-        replica = ReplicaState(
-            self._metrics.slowest_position(services.hub),
-            await provider_problems(services.providers),
-        )
+        instruments, position = self._metrics.scrape(services.hub)
+        replica = ReplicaState(position, await provider_problems(services.providers))
         async with services.engine.connect() as conn:
             gauges = await read_gauges(conn, replica, services.clock.now())
-        body = generate_latest(_Scrape(self._metrics, gauges))
+        body = generate_latest(_Scrape([*instruments, *gauges]))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def _admit_scraper(self, request: Request) -> None:
