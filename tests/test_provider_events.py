@@ -17,7 +17,7 @@ from registry.core.models import Space, table
 from registry.runtime.wiring import build
 from registry.spaces import provider_events
 from registry.spaces.provider_events import ProviderEvents
-from storage import Change
+from storage import Change, ProviderEvent
 from tests.conftest import Registry
 from tests.test_dav_gateway import RCLONE, dav, rclone
 from tests.test_drives_api import create_project
@@ -168,40 +168,56 @@ async def test_a_report_of_the_etag_held_logs_only_paths_not_logged_at_it(admin,
 async def test_reconciliation_logs_what_changed_while_down_and_goes_past_a_failing_space(
     registry: Registry, admin, monkeypatch: pytest.MonkeyPatch
 ):
-    changed, unchanged, gone = [
-        (await create_project(admin, name))["id"] for name in ("Changed", "Unchanged", "Gone")
-    ]
-    before = (await admin.get(f"/graph/v1.0/drives/{changed}")).json()
+    changed = [(await create_project(admin, f"Changed {n}"))["id"] for n in range(2)]
+    unchanged, gone = [(await create_project(admin, name))["id"] for name in ("Same", "Gone")]
+    before = {
+        space_id: (await admin.get(f"/graph/v1.0/drives/{space_id}")).json() for space_id in changed
+    }
     shutil.rmtree(registry.settings.data_dir / "spaces" / gone)  # unreadable: skipped, not the end
     cursor = await cursor_now(admin)
 
-    monkeypatch.setattr(provider_events, "RECONCILE_PAGE", 1)  # a page per space
+    monkeypatch.setattr(provider_events, "RECONCILE_PAGE", 1)  # a page per space, one ahead
     services = build(registry.settings)
+    events = services.provider_events
+    submitted: list[str] = []
+    submit = events.submit
+
+    async def spied(provider: str, event: ProviderEvent) -> None:
+        if isinstance(event, Change):
+            submitted.append(event.space_id)
+        await submit(provider, event)
+
+    monkeypatch.setattr(events, "submit", spied)
     # What a registry that was down holds: not the provider's ETag and usage.
     async with services.engine.begin() as conn:
         await conn.execute(
             update(table(Space))
-            .where(table(Space).c.id == changed)
+            .where(table(Space).c.id.in_(changed))
             .values(etag='"missed"', quota_used=99)
         )
-    applying = asyncio.create_task(services.provider_events.run())
+    reconciling = asyncio.create_task(events.reconcile(services.providers))
+    applying = None
     try:
-        await asyncio.wait_for(services.provider_events.reconcile(services.providers), 30)
+        assert await eventually(lambda: len(submitted) == 2)
+        await asyncio.sleep(0.3)
+        assert not reconciling.done()  # it waits for what it found to be applied
+        applying = asyncio.create_task(events.run())
+        await asyncio.wait_for(reconciling, 30)
     finally:
-        applying.cancel()
-        await asyncio.gather(applying, return_exceptions=True)
+        for task in (reconciling, applying):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await services.engine.dispose()
         await services.http.aclose()
         await services.outbound.aclose()
 
-    logged = {
-        space_id: await content_after(admin, space_id, cursor)
-        for space_id in (changed, unchanged, gone)
-    }
-    assert [(d["etag"], d["paths"]) for d in logged[changed]] == [(before["root"]["eTag"], ["/"])]
-    assert logged[unchanged] == [] and logged[gone] == []
-    after = (await admin.get(f"/graph/v1.0/drives/{changed}")).json()
-    assert (after["root"]["eTag"], after["quota"]["used"]) == (
-        before["root"]["eTag"],
-        before["quota"]["used"],
-    )
+    assert sorted(submitted) == sorted(changed)  # nothing for the unchanged or unreadable
+    for space_id in changed:
+        etag, used = before[space_id]["root"]["eTag"], before[space_id]["quota"]["used"]
+        logged = await content_after(admin, space_id, cursor)
+        assert [(d["etag"], d["paths"]) for d in logged] == [(etag, ["/"])]
+        after = (await admin.get(f"/graph/v1.0/drives/{space_id}")).json()
+        assert (after["root"]["eTag"], after["quota"]["used"]) == (etag, used)
+    for space_id in (unchanged, gone):
+        assert await content_after(admin, space_id, cursor) == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -56,7 +56,7 @@ class ProviderEvents:
         self._changes: dict[tuple[str, str], Change] = {}
         self._availability: list[tuple[str, Availability]] = []
         self._woken = asyncio.Event()
-        self._idle = asyncio.Event()  # set while nothing waits to be applied
+        self._applied = asyncio.Condition()  # notified by `run` as it applies each change
 
     async def submit(self, provider: str, event: ProviderEvent) -> None:
         if isinstance(event, Change):
@@ -68,13 +68,11 @@ class ProviderEvents:
             )
         else:
             self._availability.append((provider, event))
-        self._idle.clear()
         self._woken.set()
 
     async def run(self) -> None:
         while True:
             if not (self._changes or self._availability):  # left over by a crashed run: go on
-                self._idle.set()
                 await self._woken.wait()
             self._woken.clear()
             while self._availability:
@@ -85,13 +83,15 @@ class ProviderEvents:
                 await self._content_changed(key[0], change)
                 if self._changes.get(key) is change:  # not replaced by a newer report meanwhile
                     del self._changes[key]
+                async with self._applied:
+                    self._applied.notify_all()
 
     async def reconcile(self, providers: Mapping[str, SpaceStore]) -> None:
         """Compare every space with its provider once, for what changed while we were down: a
         page at a time, asking the provider of `RECONCILE_AT_ONCE` spaces at once, and
         submitting only the spaces whose ETag or usage differs from ours (the rest would be
         read again to find nothing), and no more than a page ahead of `run` applying them; it
-        returns once they are applied."""
+        returns once they are applied (`run` must be running: both are supervised jobs)."""
         asking = asyncio.Semaphore(RECONCILE_AT_ONCE)
 
         async def current(held: HeldSpace) -> SpaceInfo | None:
@@ -104,13 +104,12 @@ class ProviderEvents:
                     )
                     return None
 
-        after, submitted = "", False
+        after, queued = "", set[tuple[str, str]]()
         while True:
             async with self._engine.connect() as conn:
                 page = await provider_reports.held_spaces(conn, after, RECONCILE_PAGE)
             if not page:
-                if submitted:
-                    await self._idle.wait()  # it ends once what it found is applied
+                await self._until(lambda: queued.isdisjoint(self._changes))
                 return
             after = page[-1].space_id
             asked = [held for held in page if held.provider in providers]
@@ -122,9 +121,14 @@ class ProviderEvents:
             ]
             for provider, change in changed:
                 await self.submit(provider, change)
-                submitted = True
-            if len(self._changes) > RECONCILE_PAGE:  # a page queued beside the one applied
-                await self._idle.wait()  # applied by `run`
+                queued.add((provider, change.space_id))
+            await self._until(lambda: len(self._changes) <= RECONCILE_PAGE)
+            queued.intersection_update(self._changes)  # no larger than the queue
+
+    async def _until(self, done: Callable[[], bool]) -> None:
+        """Wait until `done()` holds, looking again as `run` applies each change."""
+        async with self._applied:
+            await self._applied.wait_for(done)
 
     async def _content_changed(self, provider: str, change: Change) -> None:
         async with self._spaces.transaction() as conn:
