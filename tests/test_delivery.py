@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from common.waiting import set_within
 from federation.webhooks import DeliveryFailed
 from registry.core.models import Destination, OutboxEntry, table
-from registry.outbox import store
+from registry.outbox import delivery, store
 from registry.outbox.delivery import CIRCUIT_OPENS_AFTER, DeliveryWorker
 from registry.outbox.senders import Send
 from registry.outbox.store import Delivery
@@ -194,10 +195,19 @@ async def test_a_peer_that_hangs_delays_no_other_even_in_one_claimed_batch(
             await running
 
 
-async def test_a_worker_woken_as_it_is_cancelled_stops(engine: AsyncEngine) -> None:
+async def test_a_worker_woken_as_it_is_cancelled_stops(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waiting = asyncio.Event()
+
+    async def noted(event: asyncio.Event, seconds: float | None) -> bool:
+        waiting.set()
+        return await set_within(event, seconds)
+
+    monkeypatch.setattr(delivery, "set_within", noted)
     worker = DeliveryWorker(engine, {"peer": Recorder()}, timedelta(days=1), clock=FakeClock(NOW))
     running = asyncio.create_task(worker.run())
-    await asyncio.sleep(0.2)  # it found nothing due and waits
+    await asyncio.wait_for(waiting.wait(), 5)  # it found nothing due and waits
     worker.wake()
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
