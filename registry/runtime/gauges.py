@@ -28,7 +28,7 @@ spaces = table(Space)
 class ReplicaState:
     """What only this replica knows."""
 
-    tailer_position: int  # its slowest worker's (`Metrics.slowest_position`)
+    tailer_position: int  # its slowest worker's (`Metrics.scrape`)
     provider_problems: Mapping[str, str | None]
 
 

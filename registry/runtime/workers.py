@@ -8,7 +8,7 @@ them on in the environment, which outranks the file, with the path of the file),
 act as replicas of one node: the database is shared, `WorkerBus` tells every worker of a change
 (unless NATS does), the jobs that must run once per node run in the one worker that holds the
 node's lock (`NodeJobs`), and `/metrics` sums the instruments of every worker
-(`Metrics.collect`).
+(`Metrics.scrape`).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _supervise(count: int, listener: socket.socket) -> None:
 def _ended(worker: _Worker, now: float) -> None:
     """A worker died: start another after a pause that grows while they keep dying young (an
     app that cannot start, a database that is down), so that the node does not spin."""
-    # Its SSE streams no longer count among the node's (`Metrics`).
+    # Its streams and tailer position no longer count among the node's (`Metrics`).
     mark_process_dead(worker.process.pid)  # type: ignore[no-untyped-call]
     worker.crashes = crashes_in_a_row(worker.crashes, now - worker.started_at, STABLE_AFTER_S)
     pause_s = backoff_s(worker.crashes, RESTART_FIRST_S, RESTART_MAX_S)
