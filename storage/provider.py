@@ -144,7 +144,8 @@ class ChangeSource(Protocol):
 
 @runtime_checkable
 class HttpChangeSource(ChangeSource, Protocol):
-    """A change source that is told of changes over HTTP."""
+    """A change source that is told of changes over HTTP. After each subscription (the first
+    included) it reports every space's state itself, so the host need not ask after each."""
 
     def callback_app(self) -> ASGIApp:
         """An ASGI app the host must expose at the URL given as option `callback_url`."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx2
@@ -17,7 +18,7 @@ from registry.core.models import Space, table
 from registry.runtime.wiring import build
 from registry.spaces import provider_events
 from registry.spaces.provider_events import ProviderEvents
-from storage import Change, ProviderEvent
+from storage import Change, HttpChangeSource, ProviderEvent, SpaceInfo
 from tests.conftest import Registry
 from tests.test_dav_gateway import RCLONE, dav, rclone
 from tests.test_drives_api import create_project
@@ -165,11 +166,34 @@ async def test_a_report_of_the_etag_held_logs_only_paths_not_logged_at_it(admin,
     ]
 
 
+class ProviderService:
+    """A provider told of changes over HTTP (`HttpChangeSource`), like `remote`: asked for a
+    space, it says it differs from what the registry holds."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def subscribe(self, callback: object) -> Callable[[], None]:
+        return lambda: None
+
+    def workers(self) -> dict[str, object]:
+        return {}
+
+    def callback_app(self) -> object:
+        return None
+
+    async def get_space(self, space_id: str) -> SpaceInfo:
+        self.asked.append(space_id)
+        return SpaceInfo(space_id, space_id, '"changed"', 1, datetime.now(UTC))
+
+
 async def test_reconciliation_logs_what_changed_while_down_and_goes_past_a_failing_space(
     registry: Registry, admin, monkeypatch: pytest.MonkeyPatch
 ):
     changed = [(await create_project(admin, f"Changed {n}"))["id"] for n in range(2)]
-    unchanged, gone = [(await create_project(admin, name))["id"] for name in ("Same", "Gone")]
+    unchanged, gone, served = [
+        (await create_project(admin, name))["id"] for name in ("Same", "Gone", "Served")
+    ]
     before = {
         space_id: (await admin.get(f"/graph/v1.0/drives/{space_id}")).json() for space_id in changed
     }
@@ -192,10 +216,16 @@ async def test_reconciliation_logs_what_changed_while_down_and_goes_past_a_faili
     async with services.engine.begin() as conn:
         await conn.execute(
             update(table(Space))
-            .where(table(Space).c.id.in_(changed))
+            .where(table(Space).c.id.in_([*changed, served]))
             .values(etag='"missed"', quota_used=99)
         )
-    reconciling = asyncio.create_task(events.reconcile(services.providers))
+        await conn.execute(
+            update(table(Space)).where(table(Space).c.id == served).values(provider="service")
+        )
+    service = ProviderService()
+    assert isinstance(service, HttpChangeSource)
+    providers = {**services.providers, "service": service}
+    reconciling = asyncio.create_task(events.reconcile(providers))
     applying = None
     try:
         assert await eventually(lambda: len(submitted) == 2)
@@ -213,6 +243,7 @@ async def test_reconciliation_logs_what_changed_while_down_and_goes_past_a_faili
         await services.outbound.aclose()
 
     assert sorted(submitted) == sorted(changed)  # nothing for the unchanged or unreadable
+    assert service.asked == []  # it reports every space itself after subscribing
     for space_id in changed:
         etag, used = before[space_id]["root"]["eTag"], before[space_id]["quota"]["used"]
         logged = await content_after(admin, space_id, cursor)

@@ -28,6 +28,7 @@ from registry.spaces.store import update_space
 from storage import (
     Availability,
     Change,
+    HttpChangeSource,
     ProviderEvent,
     SpaceInfo,
     SpaceStore,
@@ -91,13 +92,20 @@ class ProviderEvents:
         page at a time, asking the provider of `RECONCILE_AT_ONCE` spaces at once, and
         submitting only the spaces whose ETag or usage differs from ours (the rest would be
         read again to find nothing), and no more than a page ahead of `run` applying them; it
-        returns once they are applied (`run` must be running: both are supervised jobs)."""
+        returns once they are applied (`run` must be running: both are supervised jobs).
+        Providers told of changes over HTTP are left out: they report every space themselves
+        after each subscription."""
+        compared = {
+            name: provider
+            for name, provider in providers.items()
+            if not isinstance(provider, HttpChangeSource)
+        }
         asking = asyncio.Semaphore(RECONCILE_AT_ONCE)
 
         async def current(held: HeldSpace) -> SpaceInfo | None:
             async with asking:
                 try:
-                    return await providers[held.provider].get_space(held.space_id)
+                    return await compared[held.provider].get_space(held.space_id)
                 except StorageError as exc:
                     logger.warning(
                         "cannot reconcile space %s on %s: %s", held.space_id, held.provider, exc
@@ -112,7 +120,7 @@ class ProviderEvents:
                 await self._until(lambda: queued.isdisjoint(self._changes))
                 return
             after = page[-1].space_id
-            asked = [held for held in page if held.provider in providers]
+            asked = [held for held in page if held.provider in compared]
             found = await asyncio.gather(*(current(held) for held in asked))
             changed = [
                 (held.provider, Change(held.space_id, info.etag, info.used, ()))
