@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -33,11 +32,12 @@ from sqlalchemy import bindparam, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common.load import mark
+from bench.common.load import mark, pct
 from bench.common.seed import seed, write_config
+from common.waiting import cancel_all
 from registry.core.models import Space, table
 from registry.runtime.settings import load_settings
-from registry.runtime.wiring import Services, build
+from registry.runtime.wiring import Services, build, closing
 from storage import Change
 
 TARGET_GROWTH = 1.2  # a change at the largest size costs at most this much more
@@ -53,7 +53,7 @@ class Result:
     reconcile_s: float
 
     def pct(self, p: int) -> float:
-        return statistics.quantiles(self.change_ms, n=100)[p - 1]
+        return pct(self.change_ms, p)
 
 
 async def held_by_local(services: Services) -> list[str]:
@@ -87,8 +87,7 @@ async def run_size(size: int, args: argparse.Namespace) -> Result:
         backend = settings.database_url.split(":")[0]
         print(f"\n== {size:,} spaces ({backend}) ==", flush=True)
         _user, seed_s = await seed(settings, size, fresh=args.database_url is None)
-        services = build(settings)
-        try:
+        async with closing(build(settings)) as services:
             started = time.perf_counter()
             ids = await held_by_local(services)
             print(
@@ -111,12 +110,7 @@ async def run_size(size: int, args: argparse.Namespace) -> Result:
                 await events.reconcile(services.providers)  # timed: nothing changed
                 reconcile_s = time.perf_counter() - started
             finally:
-                applying.cancel()
-                await asyncio.gather(applying, return_exceptions=True)
-        finally:
-            await services.engine.dispose()
-            await services.http.aclose()
-            await services.outbound.aclose()
+                await cancel_all([applying])
         result = Result(size, change_ms, reconcile_s)
         print(
             f"  content change: p50 {result.pct(50):.2f} ms  p99 {result.pct(99):.2f} ms  "

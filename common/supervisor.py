@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from common import backoff
+from common.waiting import cancel_all
 
 __all__ = ["Crash", "Job", "Supervisor"]
 
@@ -70,13 +71,9 @@ class Supervisor:
         """Cancel every job and wait for them, at most `stop_timeout_s`."""
         self._stopping = True
         tasks = dict(self._tasks)
-        for task in tasks.values():
-            task.cancel()
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks.values(), timeout=self.stop_timeout_s)
+        running = await cancel_all(tasks.values(), self.stop_timeout_s)
         for name, task in tasks.items():
-            if task in pending:
+            if task in running:
                 logger.error(
                     "job %s did not stop within %.1f s of being cancelled; leaving it",
                     name,

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, cast
 
+from common.waiting import cancel_all
 from federation.clock import Clock
 from federation.errors import DiscoveryError
 
@@ -116,7 +117,4 @@ class DiscoveryCache:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
 
     async def aclose(self) -> None:
-        tasks = list(self._inflight.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)  # a cancel of aclose goes through
+        await cancel_all(list(self._inflight.values()))

@@ -14,8 +14,9 @@ import httpx2
 import pytest
 from sqlalchemy import update
 
+from common.waiting import cancel_all
 from registry.core.models import Space, table
-from registry.runtime.wiring import build
+from registry.runtime.wiring import build, closing
 from registry.spaces import provider_events
 from registry.spaces.provider_events import ProviderEvents
 from storage import Change, HttpChangeSource, ProviderEvent, SpaceInfo
@@ -123,16 +124,12 @@ async def test_a_sync_client_finds_every_uploaded_and_deleted_path_in_the_feed(
 async def reports(registry: Registry) -> AsyncIterator[ProviderEvents]:
     """A second ProviderEvents on the registry's database, running here: what is submitted to
     it is applied as if the registry's `local` provider had reported it."""
-    services = build(registry.settings)
-    worker = asyncio.create_task(services.provider_events.run())
-    try:
-        yield services.provider_events
-    finally:
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
-        await services.engine.dispose()
-        await services.http.aclose()
-        await services.outbound.aclose()
+    async with closing(build(registry.settings)) as services:
+        worker = asyncio.create_task(services.provider_events.run())
+        try:
+            yield services.provider_events
+        finally:
+            await cancel_all([worker])
 
 
 async def test_a_report_of_the_etag_held_logs_only_paths_not_logged_at_it(admin, reports):
@@ -201,46 +198,40 @@ async def test_reconciliation_logs_what_changed_while_down_and_goes_past_a_faili
     cursor = await cursor_now(admin)
 
     monkeypatch.setattr(provider_events, "RECONCILE_PAGE", 1)  # a page per space, one ahead
-    services = build(registry.settings)
-    events = services.provider_events
-    submitted: list[str] = []
-    submit = events.submit
+    async with closing(build(registry.settings)) as services:
+        events = services.provider_events
+        submitted: list[str] = []
+        submit = events.submit
 
-    async def spied(provider: str, event: ProviderEvent) -> None:
-        if isinstance(event, Change):
-            submitted.append(event.space_id)
-        await submit(provider, event)
+        async def spied(provider: str, event: ProviderEvent) -> None:
+            if isinstance(event, Change):
+                submitted.append(event.space_id)
+            await submit(provider, event)
 
-    monkeypatch.setattr(events, "submit", spied)
-    # What a registry that was down holds: not the provider's ETag and usage.
-    async with services.engine.begin() as conn:
-        await conn.execute(
-            update(table(Space))
-            .where(table(Space).c.id.in_([*changed, served]))
-            .values(etag='"missed"', quota_used=99)
-        )
-        await conn.execute(
-            update(table(Space)).where(table(Space).c.id == served).values(provider="service")
-        )
-    service = ProviderService()
-    assert isinstance(service, HttpChangeSource)
-    providers = {**services.providers, "service": service}
-    reconciling = asyncio.create_task(events.reconcile(providers))
-    applying = None
-    try:
-        assert await eventually(lambda: len(submitted) == 2)
-        await asyncio.sleep(0.3)
-        assert not reconciling.done()  # it waits for what it found to be applied
-        applying = asyncio.create_task(events.run())
-        await asyncio.wait_for(reconciling, 30)
-    finally:
-        for task in (reconciling, applying):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        await services.engine.dispose()
-        await services.http.aclose()
-        await services.outbound.aclose()
+        monkeypatch.setattr(events, "submit", spied)
+        # What a registry that was down holds: not the provider's ETag and usage.
+        async with services.engine.begin() as conn:
+            await conn.execute(
+                update(table(Space))
+                .where(table(Space).c.id.in_([*changed, served]))
+                .values(etag='"missed"', quota_used=99)
+            )
+            await conn.execute(
+                update(table(Space)).where(table(Space).c.id == served).values(provider="service")
+            )
+        service = ProviderService()
+        assert isinstance(service, HttpChangeSource)
+        providers = {**services.providers, "service": service}
+        reconciling = asyncio.create_task(events.reconcile(providers))
+        applying = None
+        try:
+            assert await eventually(lambda: len(submitted) == 2)
+            await asyncio.sleep(0.3)
+            assert not reconciling.done()  # it waits for what it found to be applied
+            applying = asyncio.create_task(events.run())
+            await asyncio.wait_for(reconciling, 30)
+        finally:
+            await cancel_all([t for t in (reconciling, applying) if t is not None])
 
     assert sorted(submitted) == sorted(changed)  # nothing for the unchanged or unreadable
     assert service.asked == []  # it reports every space itself after subscribing

@@ -163,17 +163,18 @@ def role_held(
         [
             m.role
             for m in space_members
-            if (m.principal_type, m.principal_id) in keys and _live(m.expires_at, now)
+            if (m.principal_type, m.principal_id) in keys and live(m.expires_at, now)
         ]
     )
 
 
 def still_held(held: Mapping[str, datetime | None], space_id: str, now: datetime) -> bool:
     """Whether a held-spaces map (`held_spaces`) still grants `space_id` at `now`."""
-    return space_id in held and _live(held[space_id], now)
+    return space_id in held and live(held[space_id], now)
 
 
-def _live(expires_at: datetime | None, now: datetime) -> bool:
+def live(expires_at: datetime | None, now: datetime) -> bool:
+    """Whether a role (or anything) ending at `expires_at` (None: never) still holds at `now`."""
     return expires_at is None or expires_at > now
 
 

@@ -25,6 +25,7 @@ from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext, JetStreamManager, api
 
+from common.waiting import cancel_all
 from registry.changes.bus import BusError, Handler, deliver
 
 __all__ = ["NatsBus"]
@@ -145,14 +146,11 @@ class NatsBus:
             raise BusError(f"publishing to {full!r} failed: {exc!r}") from exc
 
     async def close(self) -> None:
-        for task in self._readers:
-            task.cancel()
-        if self._readers:
-            # Bounded: nats-py waits with `asyncio.wait_for` inside its calls, which may
-            # swallow the cancellation; closing the connection below ends such a reader.
-            _, pending = await asyncio.wait(self._readers, timeout=CLOSE_READERS_S)
-            if pending:
-                logger.error("%d bus readers did not stop when cancelled", len(pending))
+        # Bounded: nats-py waits with `asyncio.wait_for` inside its calls, which may swallow
+        # the cancellation; closing the connection below ends such a reader.
+        running = await cancel_all(self._readers, CLOSE_READERS_S)
+        if running:
+            logger.error("%d bus readers did not stop when cancelled", len(running))
         self._readers.clear()
         nc, self._nc, self._js, self._jsm = self._nc, None, None, None
         if nc is None or nc.is_closed:

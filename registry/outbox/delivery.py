@@ -27,7 +27,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.backoff import backoff_s
-from common.waiting import set_within
+from common.waiting import cancel_all, set_within
 from federation.webhooks import DeliveryFailed
 from registry.core.clock import SYSTEM_CLOCK, Clock
 from registry.outbox import store as outbox
@@ -89,11 +89,8 @@ class DeliveryWorker:
                 await set_within(self._woken, self._poll_seconds)
                 self._woken.clear()
         finally:
-            sending = list(self._busy.values())
-            for task in sending:
-                task.cancel()
-            if sending:  # let them end their transactions before the engine is disposed of
-                await asyncio.wait(sending, timeout=STOP_SENDING_S)
+            # Let them end their transactions before the engine is disposed of.
+            await cancel_all(list(self._busy.values()), STOP_SENDING_S)
 
     async def send_due(self) -> int:
         """Claim one batch and send it to the end; returns how many were claimed."""

@@ -22,6 +22,8 @@ from collections.abc import Callable, MutableSequence
 
 import uvicorn
 
+from common.waiting import cancel_all
+
 logger = logging.getLogger("spacereg")
 
 TELL_S = 0.05  # how often a worker says how many connections it holds
@@ -87,10 +89,7 @@ class BalancedServer(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._counts.withdraw()
-        ending = [*self._tasks, *self._connecting]
-        for task in ending:
-            task.cancel()
-        await asyncio.gather(*ending, return_exceptions=True)  # a cancel of shutdown goes through
+        await cancel_all([*self._tasks, *self._connecting])
         self._listener.close()  # this process's copy; the other workers keep theirs
         await super().shutdown(sockets)
 

@@ -285,8 +285,8 @@ def _tls_context(ca_file: str | None) -> ssl.SSLContext | bool:
 
 
 @asynccontextmanager
-async def running(services: Services) -> AsyncIterator[None]:
-    """Start-up work that needs the event loop, and orderly shutdown."""
+async def closing(services: Services) -> AsyncIterator[Services]:
+    """`services`, whose database engine, HTTP clients and providers are closed at the end."""
     async with AsyncExitStack() as stack:
         stack.push_async_callback(services.engine.dispose)
         stack.push_async_callback(services.http.aclose)
@@ -295,6 +295,14 @@ async def running(services: Services) -> AsyncIterator[None]:
         stack.push_async_callback(services.discovery.aclose)
         for provider in services.providers.values():
             stack.push_async_callback(provider.close)
+        yield services
+
+
+@asynccontextmanager
+async def running(services: Services) -> AsyncIterator[None]:
+    """Start-up work that needs the event loop, and orderly shutdown."""
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(closing(services))
         await services.bus.start()
         stack.push_async_callback(services.bus.close)
         if services.idp is not None:

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from registry.access import rule
 from registry.access.principal import Principal, PrincipalKey
 from registry.core.clock import Clock
 from registry.spaces import store
@@ -162,12 +163,10 @@ class HeldDrives:
         versions = await store.listing_versions_of(conn, principal.keys)
         now = self._clock.now()
         key = (principal.keys, query, unified_roles)
-        found = self._answered.pop(key, None)  # kept again last: evicted last
-        if found is not None:
-            self._bytes -= found.size
-            if found.versions == versions and (found.until is None or now < found.until):
-                self._keep(key, found)
-                return found.page
+        found = self._answered.get(key)
+        if found is not None and found.versions == versions and rule.live(found.until, now):
+            self._answered[key] = self._answered.pop(key)  # kept again last: evicted last
+            return found.page
         drives, more = await self._listing.page(
             conn, principal, query, unified_roles, held_only=True
         )
@@ -180,7 +179,7 @@ class HeldDrives:
         return page
 
     def _keep(self, key: _PageKey, answered: _Answered) -> None:
-        replaced = self._answered.pop(key, None)  # answered meanwhile to a request alike
+        replaced = self._answered.pop(key, None)  # stale, or answered meanwhile alike
         if replaced is not None:
             self._bytes -= replaced.size
         self._answered[key] = answered

@@ -115,16 +115,15 @@ class ProviderEvents:
         after, queued = "", set[tuple[str, str]]()
         while True:
             async with self._engine.connect() as conn:
-                page = await provider_reports.held_spaces(conn, after, RECONCILE_PAGE)
+                page = await provider_reports.held_spaces(conn, compared, after, RECONCILE_PAGE)
             if not page:
                 await self._until(lambda: queued.isdisjoint(self._changes))
                 return
             after = page[-1].space_id
-            asked = [held for held in page if held.provider in compared]
-            found = await asyncio.gather(*(current(held) for held in asked))
+            found = await asyncio.gather(*(current(held) for held in page))
             changed = [
                 (held.provider, Change(held.space_id, info.etag, info.used, ()))
-                for held, info in zip(asked, found, strict=True)
+                for held, info in zip(page, found, strict=True)
                 if info is not None and (info.etag, info.used) != (held.etag, held.used)
             ]
             for provider, change in changed:

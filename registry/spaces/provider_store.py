@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,12 +30,18 @@ class HeldSpace:
     used: int
 
 
-async def held_spaces(conn: AsyncConnection, after: str, limit: int) -> list[HeldSpace]:
-    """Up to `limit` of the spaces providers hold (share spaces are folders of those), in id
-    order after the id `after` ("": from the first)."""
+async def held_spaces(
+    conn: AsyncConnection, providers: Collection[str], after: str, limit: int
+) -> list[HeldSpace]:
+    """Up to `limit` of the spaces these providers hold (share spaces are folders of those),
+    in id order after the id `after` ("": from the first)."""
     rows = await conn.execute(
         select(spaces.c.id, spaces.c.provider, spaces.c.etag, spaces.c.quota_used)
-        .where(spaces.c.parent_id.is_(None), spaces.c.id > after)
+        .where(
+            spaces.c.parent_id.is_(None),
+            spaces.c.provider.in_(providers),
+            spaces.c.id > after,
+        )
         .order_by(spaces.c.id)
         .limit(limit)
     )
