@@ -66,12 +66,9 @@ def test_demo_users_are_stored_with_hashed_passwords_only(served):
 
 
 async def test_sigterm_stops_serve_while_an_event_stream_stays_open(served):
-    token = run(
-        "--data-dir", str(served.data_dir), "token", "einstein", SPACEREG_PORT=str(served.port)
-    )
-    assert token.returncode == 0, token.stderr
+    token = served.token("einstein")
     assert served.process is not None
-    async with events(served.url, token.stdout.strip()):
+    async with events(served.url, token):
         asked_at = time.monotonic()
         served.process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(served.process.wait, 30)  # raises if it still serves
