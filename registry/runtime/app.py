@@ -101,7 +101,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with running(services):
-            if settings.workers > 1:  # for the scrapes the node's other workers answer
+            if metrics.shared:  # for the scrapes the node's other workers answer
                 services.supervisor.start("metrics", partial(metrics.publish, services.hub))
             yield
 

@@ -146,7 +146,8 @@ class BalancedServer(uvicorn.Server):
 
     def _stop_if_failed(self, task: asyncio.Task[None]) -> None:
         """A worker that no longer accepts stops, and the parent starts another."""
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("a worker's accepting failed; stopping it", exc_info=task.exception())
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            logger.error("a worker's accepting failed; stopping it", exc_info=failure)
             self._counts.withdraw()
             self.should_exit = True

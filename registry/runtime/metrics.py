@@ -67,6 +67,12 @@ class Metrics:
             self._collected = CollectorRegistry(auto_describe=False)
             MultiProcessCollector(self._collected, shared)  # type: ignore[no-untyped-call]
 
+    @property
+    def shared(self) -> bool:
+        """Whether this process is one of a node's workers, whose scrapes read every worker's
+        files (so it must `publish` what only it knows)."""
+        return self._collected is not self.registry
+
     def tell(self, hub: Hub) -> None:
         """This process's open streams and tailer position now (at each scrape, and from
         `publish` under `serve --workers`)."""
